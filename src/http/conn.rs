@@ -1,0 +1,388 @@
+//! The HTTP/1.1 connection state machine, sans-IO: bytes and `now` in, response
+//! bytes and actions out. No sockets, no clock reads.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Instant;
+
+use super::body::Decoder;
+use super::encode::{Persist, allows_body, encode};
+use super::error::Error;
+use super::limits::Limits;
+use super::method::{Method, Methods};
+use super::parse::{Framing, Head, check_partial, header_buf, memchr, parse_head};
+use super::request::{Request, Version};
+use super::response::{Body, FileBody, Response};
+
+/// Output is handed to the caller to send once this much is queued, so a client
+/// pipelining without reading cannot grow the buffer without bound.
+pub const OUT_HIGH_WATER: usize = 64 * 1024;
+
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// What answers requests: a router, or a test double.
+pub trait Service {
+    /// Looks at a request head before its body is read. A response returned here
+    /// answers the request and the body is discarded (or the connection closed).
+    fn check(&mut self, req: &Request<'_>) -> Option<Response> {
+        let _ = req;
+        None
+    }
+
+    /// Answers a complete request.
+    fn call(&mut self, req: &Request<'_>) -> Response;
+
+    /// Every method some resource supports, for `OPTIONS *` and `CONNECT`.
+    fn methods(&self) -> Methods;
+}
+
+/// What a connection needs from its worker for one step.
+#[derive(Debug)]
+pub struct Env<'a> {
+    /// Size limits.
+    pub limits: &'a Limits,
+    /// The current time.
+    pub now: Instant,
+    /// The current `Date` header value.
+    pub date: &'a [u8],
+    /// The server is stopping: answer what is in flight, then close.
+    pub draining: bool,
+}
+
+/// What the caller must do after a step.
+#[derive(Debug)]
+#[must_use]
+pub enum Step {
+    /// Send what is in `out`, then read more input.
+    NeedInput,
+    /// `out` is full: send it, then call [`Conn::feed`] with no new input.
+    Flush,
+    /// Send `out`, then this file range, then call [`Conn::feed`] with no input.
+    File(FileBody),
+    /// Send `out`, then close the connection.
+    Close,
+}
+
+/// What the connection waits for, for the caller's timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Waiting {
+    /// Between requests.
+    Idle,
+    /// A request head whose first byte came at this time.
+    Head(Instant),
+    /// More of a request body; the last piece came at this time.
+    Body(Instant),
+    /// Nothing: the connection is finished.
+    Done,
+}
+
+/// One HTTP/1.1 connection's protocol state.
+#[derive(Debug, Default)]
+pub struct Conn {
+    phase: Phase,
+    /// Input not consumed yet: a partial head, or requests queued behind a pause.
+    rbuf: Vec<u8>,
+    /// Length of a partial head already scanned without finding its end; new
+    /// input is parsed only when it brings a line end.
+    scanned: usize,
+    error: Option<Error>,
+}
+
+#[derive(Debug, Default)]
+enum Phase {
+    /// Waiting for a request head; `since` is when its first byte arrived.
+    Head { since: Option<Instant> },
+    /// Reading a request body.
+    Body(Box<BodyRead>),
+    /// Finished: input is ignored.
+    #[default]
+    Closed,
+}
+
+#[derive(Debug)]
+struct BodyRead {
+    /// A copy of the raw head, parsed again when the body is complete.
+    head: Vec<u8>,
+    body: Vec<u8>,
+    decoder: Decoder,
+    /// When the last body bytes arrived.
+    last: Instant,
+    /// The request was answered already; the body is read only to be dropped.
+    discard: bool,
+}
+
+enum Next {
+    Continue,
+    Stop(Step),
+}
+
+impl Conn {
+    /// A connection waiting for its first request.
+    pub fn new() -> Conn {
+        Conn {
+            phase: Phase::Head { since: None },
+            ..Conn::default()
+        }
+    }
+
+    /// Feeds input and answers every complete request in it, appending response
+    /// bytes to `out`. Incomplete input is kept for the next call.
+    pub fn feed<S: Service>(&mut self, input: &[u8], svc: &mut S, env: &Env<'_>, out: &mut Vec<u8>) -> Step {
+        if matches!(self.phase, Phase::Closed) {
+            return Step::Close;
+        }
+        if self.rbuf.is_empty() {
+            let (used, step) = self.process(input, svc, env, out);
+            if used < input.len() && !matches!(self.phase, Phase::Closed) {
+                self.rbuf.extend_from_slice(&input[used..]);
+            }
+            step
+        } else {
+            self.rbuf.extend_from_slice(input);
+            let mut buf = std::mem::take(&mut self.rbuf);
+            let (used, step) = self.process(&buf, svc, env, out);
+            if used < buf.len() && !matches!(self.phase, Phase::Closed) {
+                buf.drain(..used);
+                self.rbuf = buf;
+            }
+            step
+        }
+    }
+
+    /// Keeps input for later, without processing it (while a response is being
+    /// sent). Returns how many bytes are now buffered.
+    pub fn buffer(&mut self, input: &[u8]) -> usize {
+        if !matches!(self.phase, Phase::Closed) {
+            self.rbuf.extend_from_slice(input);
+        }
+        self.rbuf.len()
+    }
+
+    /// Bytes of input held for later.
+    pub fn buffered(&self) -> usize {
+        self.rbuf.len()
+    }
+
+    /// What the connection waits for.
+    pub fn waiting(&self) -> Waiting {
+        match &self.phase {
+            Phase::Head { since: None } => Waiting::Idle,
+            Phase::Head { since: Some(t) } => Waiting::Head(*t),
+            Phase::Body(r) => Waiting::Body(r.last),
+            Phase::Closed => Waiting::Done,
+        }
+    }
+
+    /// Whether the connection will take no more requests.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.phase, Phase::Closed)
+    }
+
+    /// The protocol error that ended the connection, if one did.
+    pub fn error(&self) -> Option<Error> {
+        self.error
+    }
+
+    /// The caller's deadline for what the connection waits for has passed:
+    /// answers 408 if a request was under way, and finishes the connection.
+    pub fn timeout(&mut self, env: &Env<'_>, out: &mut Vec<u8>) -> Step {
+        match self.waiting() {
+            Waiting::Head(_) => self.fail(Error::HeadersTimeout, env, out),
+            Waiting::Body(_) => self.fail(Error::BodyTimeout, env, out),
+            Waiting::Idle | Waiting::Done => self.finish(),
+        }
+        Step::Close
+    }
+
+    /// Stops taking requests (the caller closes the connection).
+    pub fn finish(&mut self) {
+        self.phase = Phase::Closed;
+        self.rbuf = Vec::new();
+    }
+
+    fn process<S: Service>(&mut self, buf: &[u8], svc: &mut S, env: &Env<'_>, out: &mut Vec<u8>) -> (usize, Step) {
+        let mut pos = 0;
+        loop {
+            match &mut self.phase {
+                Phase::Closed => return (buf.len(), Step::Close),
+                Phase::Head { since } => {
+                    if pos == buf.len() {
+                        return (pos, Step::NeedInput);
+                    }
+                    if out.len() >= OUT_HIGH_WATER {
+                        return (pos, Step::Flush);
+                    }
+                    since.get_or_insert(env.now);
+                    let rest = &buf[pos..];
+                    // A partial head is complete only once new input brings a line end.
+                    if pos == 0 && self.scanned > 0 && self.scanned < rest.len() && memchr(b'\n', &rest[self.scanned..]).is_none() {
+                        if let Err(e) = check_partial(rest, env.limits) {
+                            self.fail(e, env, out);
+                            return (buf.len(), Step::Close);
+                        }
+                        self.scanned = rest.len();
+                        return (pos, Step::NeedInput);
+                    }
+                    let mut storage = header_buf();
+                    match parse_head(rest, &mut storage, env.limits) {
+                        Ok(None) => {
+                            self.scanned = rest.len();
+                            return (pos, Step::NeedInput);
+                        }
+                        Err(e) => {
+                            self.fail(e, env, out);
+                            return (buf.len(), Step::Close);
+                        }
+                        Ok(Some(head)) => {
+                            self.scanned = 0;
+                            let len = head.len;
+                            let more_input = pos + len < buf.len();
+                            if let Next::Stop(step) = self.on_head(head, &rest[..len], more_input, svc, env, out) {
+                                return (pos + len, step);
+                            }
+                            pos += len;
+                        }
+                    }
+                }
+                Phase::Body(read) => {
+                    let sink = if read.discard { None } else { Some(&mut read.body) };
+                    let decoded = match read.decoder.decode(&buf[pos..], sink) {
+                        Ok(d) => d,
+                        Err(e) => {
+                            self.fail(e, env, out);
+                            return (buf.len(), Step::Close);
+                        }
+                    };
+                    if decoded.consumed > 0 {
+                        read.last = env.now;
+                    }
+                    pos += decoded.consumed;
+                    if !decoded.done {
+                        return (pos, Step::NeedInput);
+                    }
+                    let Phase::Body(read) = std::mem::replace(&mut self.phase, Phase::Head { since: None }) else {
+                        unreachable!()
+                    };
+                    if read.discard {
+                        continue;
+                    }
+                    if let Next::Stop(step) = self.on_body(&read, svc, env, out) {
+                        return (pos, step);
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_head<S: Service>(
+        &mut self,
+        head: Head<'_>,
+        raw: &[u8],
+        more_input: bool,
+        svc: &mut S,
+        env: &Env<'_>,
+        out: &mut Vec<u8>,
+    ) -> Next {
+        let req = &head.req;
+        if req.method == Method::Options && req.target == "*" {
+            let allow = svc.methods().with(Method::Options).allow_header();
+            let resp = Response::new(200).header("Allow", allow);
+            self.phase = Phase::Head { since: None };
+            return self.respond(req, resp, env, out);
+        }
+        if req.method == Method::Connect {
+            let allow = svc.methods().allow_header();
+            let resp = Response::error(405, Some("CONNECT is not supported")).header("Allow", allow);
+            return self.respond(req, resp.close(), env, out);
+        }
+        let decoder = match head.framing {
+            Framing::None => {
+                self.phase = Phase::Head { since: None };
+                let resp = call(svc, req);
+                return self.respond(req, resp, env, out);
+            }
+            Framing::Length(n) => Decoder::length(n),
+            Framing::Chunked => Decoder::chunked(env.limits.max_request_body_size, env.limits.max_request_headers_total_size),
+        };
+        if let Some(resp) = svc.check(req) {
+            // Answered without the body: a client waiting for 100 Continue will
+            // not send it, others will and it is read and dropped.
+            let resp = if head.expect_continue && !more_input { resp.close() } else { resp };
+            self.phase = Phase::Body(Box::new(BodyRead {
+                head: Vec::new(),
+                body: Vec::new(),
+                decoder,
+                last: env.now,
+                discard: true,
+            }));
+            return self.respond(req, resp, env, out);
+        }
+        if head.expect_continue && !more_input {
+            out.extend_from_slice(CONTINUE);
+        }
+        let capacity = decoder.remaining_hint().unwrap_or(0).min(64 * 1024) as usize;
+        self.phase = Phase::Body(Box::new(BodyRead {
+            head: raw.to_vec(),
+            body: Vec::with_capacity(capacity),
+            decoder,
+            last: env.now,
+            discard: false,
+        }));
+        Next::Continue
+    }
+
+    fn on_body<S: Service>(&mut self, read: &BodyRead, svc: &mut S, env: &Env<'_>, out: &mut Vec<u8>) -> Next {
+        let mut storage = header_buf();
+        match parse_head(&read.head, &mut storage, env.limits) {
+            Ok(Some(head)) => {
+                let mut req = head.req;
+                req.body = &read.body;
+                let resp = call(svc, &req);
+                self.respond(&req, resp, env, out)
+            }
+            // The same bytes parsed before; this cannot happen.
+            _ => {
+                self.phase = Phase::Closed;
+                encode(out, &Response::error(500, None), env.date, Persist::Close, false);
+                Next::Stop(Step::Close)
+            }
+        }
+    }
+
+    fn respond(&mut self, req: &Request<'_>, resp: Response, env: &Env<'_>, out: &mut Vec<u8>) -> Next {
+        let keep = req.keep_alive && !resp.close && !env.draining;
+        let persist = match (keep, req.version) {
+            (false, _) => Persist::Close,
+            (true, Version::Http10) => Persist::KeepAlive10,
+            (true, Version::Http11) => Persist::KeepAlive,
+        };
+        let head_only = req.method == Method::Head;
+        encode(out, &resp, env.date, persist, head_only);
+        if !keep {
+            self.phase = Phase::Closed;
+        }
+        match resp.body {
+            Body::File(f) if !head_only && allows_body(resp.status) && f.len > 0 => Next::Stop(Step::File(f)),
+            _ if !keep => Next::Stop(Step::Close),
+            _ => Next::Continue,
+        }
+    }
+
+    fn fail(&mut self, e: Error, env: &Env<'_>, out: &mut Vec<u8>) {
+        self.error = Some(e);
+        let resp = Response::error(e.status(), Some(&e.to_string()));
+        encode(out, &resp, env.date, Persist::Close, false);
+        self.finish();
+    }
+}
+
+/// Calls the service, answering 500 if it panics.
+fn call<S: Service>(svc: &mut S, req: &Request<'_>) -> Response {
+    match catch_unwind(AssertUnwindSafe(|| svc.call(req))) {
+        Ok(r) => r,
+        Err(_) => Response::error(500, None).close(),
+    }
+}
+
+#[cfg(test)]
+#[path = "conn_tests.rs"]
+mod tests;

@@ -1,0 +1,156 @@
+//! Response-head encoding into a connection's output buffer.
+
+use super::response::{Body, Response};
+
+/// The `Server` header value.
+pub const SERVER: &str = concat!("peregrine/", env!("CARGO_PKG_VERSION"));
+
+/// What the `Connection` header must say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Persist {
+    /// HTTP/1.1 keep-alive: nothing to say.
+    KeepAlive,
+    /// HTTP/1.0 keep-alive: `Connection: keep-alive`.
+    KeepAlive10,
+    /// `Connection: close`.
+    Close,
+}
+
+/// The standard reason phrase for `status`.
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        101 => "Switching Protocols",
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        206 => "Partial Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        410 => "Gone",
+        411 => "Length Required",
+        412 => "Precondition Failed",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        415 => "Unsupported Media Type",
+        416 => "Range Not Satisfiable",
+        417 => "Expectation Failed",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        _ => "Unknown",
+    }
+}
+
+/// Whether a response with `status` may carry a body and `Content-Length`.
+pub fn allows_body(status: u16) -> bool {
+    !(status < 200 || status == 204 || status == 304)
+}
+
+/// Appends the head of `resp` to `out`, then its in-memory body unless
+/// `head_only`. File bodies are left to the caller.
+pub fn encode(out: &mut Vec<u8>, resp: &Response, date: &[u8], persist: Persist, head_only: bool) {
+    let status = resp.status;
+    match status {
+        200 => out.extend_from_slice(b"HTTP/1.1 200 OK\r\n"),
+        _ => {
+            out.extend_from_slice(b"HTTP/1.1 ");
+            out.extend_from_slice(itoa::Buffer::new().format(status).as_bytes());
+            out.push(b' ');
+            out.extend_from_slice(reason(status).as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out.extend_from_slice(b"Server: ");
+    out.extend_from_slice(SERVER.as_bytes());
+    out.extend_from_slice(b"\r\nDate: ");
+    out.extend_from_slice(date);
+    out.extend_from_slice(b"\r\n");
+    if let Some(ct) = &resp.content_type {
+        line(out, "Content-Type", ct);
+    }
+    for (n, v) in &resp.headers {
+        line(out, n, v);
+    }
+    if allows_body(status) {
+        out.extend_from_slice(b"Content-Length: ");
+        out.extend_from_slice(itoa::Buffer::new().format(resp.body.len()).as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    match persist {
+        Persist::KeepAlive => {}
+        Persist::KeepAlive10 => out.extend_from_slice(b"Connection: keep-alive\r\n"),
+        Persist::Close => out.extend_from_slice(b"Connection: close\r\n"),
+    }
+    out.extend_from_slice(b"\r\n");
+    if head_only || !allows_body(status) {
+        return;
+    }
+    match &resp.body {
+        Body::Static(b) => out.extend_from_slice(b),
+        Body::Bytes(b) => out.extend_from_slice(b),
+        Body::Empty | Body::File(_) => {}
+    }
+}
+
+fn line(out: &mut Vec<u8>, name: &str, value: &str) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DATE: &[u8] = b"Sun, 06 Nov 1994 08:49:37 GMT";
+
+    fn enc(resp: &Response, persist: Persist, head_only: bool) -> String {
+        let mut out = Vec::new();
+        encode(&mut out, resp, DATE, persist, head_only);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn plaintext() {
+        let r = Response::new(200).content_type("text/plain").body(Body::Static(b"Hello, World!"));
+        assert_eq!(
+            enc(&r, Persist::KeepAlive, false),
+            format!("HTTP/1.1 200 OK\r\nServer: {SERVER}\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!")
+        );
+    }
+
+    #[test]
+    fn head_and_close() {
+        let r = Response::new(404).body(Body::Static(b"gone"));
+        let s = enc(&r, Persist::Close, true);
+        assert!(s.starts_with("HTTP/1.1 404 Not Found\r\n"));
+        assert!(s.ends_with("Content-Length: 4\r\nConnection: close\r\n\r\n"));
+    }
+
+    #[test]
+    fn not_modified_has_no_length() {
+        let r = Response::new(304).header("ETag", "\"x\"");
+        let s = enc(&r, Persist::KeepAlive10, false);
+        assert!(!s.contains("Content-Length"));
+        assert!(s.contains("ETag: \"x\"\r\nConnection: keep-alive\r\n\r\n"));
+    }
+}

@@ -1,0 +1,21 @@
+//! Sans-IO HTTP/1.1: parsing, body decoding, response encoding and the
+//! per-connection state machine. No sockets, no clock reads: time is passed in.
+#![forbid(unsafe_code)]
+
+pub mod body;
+pub mod conn;
+pub mod date;
+pub mod encode;
+pub mod error;
+pub mod limits;
+pub mod method;
+pub mod parse;
+pub mod request;
+pub mod response;
+
+pub use conn::{Conn, Env, Service, Step, Waiting};
+pub use error::Error;
+pub use limits::{Limits, Timeouts};
+pub use method::{Method, Methods};
+pub use request::{Request, Version};
+pub use response::{Body, FileBody, Response};

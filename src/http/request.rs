@@ -1,0 +1,57 @@
+//! The request a handler sees: a view borrowed from the connection's buffers.
+
+use super::method::Method;
+
+/// Protocol version of a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Version {
+    /// HTTP/1.0
+    Http10,
+    /// HTTP/1.1
+    Http11,
+}
+
+/// One parsed request. Everything borrows from the connection's input buffer; a
+/// handler copies what it wants to keep.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Request<'a> {
+    /// The method.
+    pub method: Method,
+    /// The raw request target as sent (`/a%20b?x=1`, `http://host/p`, `*`).
+    pub target: &'a str,
+    /// The path component of the target, still percent-encoded.
+    pub path: &'a str,
+    /// The query string after `?`, if any, still percent-encoded.
+    pub query: Option<&'a str>,
+    /// The protocol version.
+    pub version: Version,
+    /// The host the request is for: the absolute-form authority, else `Host`.
+    pub host: Option<&'a str>,
+    /// Whether the connection stays open after this request (before the
+    /// response has its say).
+    pub keep_alive: bool,
+    /// The request body, complete and de-chunked (empty when there is none).
+    pub body: &'a [u8],
+    pub(crate) headers: &'a [httparse::Header<'a>],
+}
+
+impl<'a> Request<'a> {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
+        self.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value)
+    }
+
+    /// The first value of header `name` as text, if it is valid UTF-8.
+    pub fn header_str(&self, name: &str) -> Option<&'a str> {
+        self.header(name).and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// All header fields in the order received.
+    pub fn headers(&self) -> impl Iterator<Item = (&'a str, &'a [u8])> + '_ {
+        self.headers.iter().map(|h| (h.name, h.value))
+    }
+}
