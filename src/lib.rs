@@ -3,3 +3,10 @@
 #![warn(missing_docs)]
 
 pub mod http;
+pub mod conn;
+pub mod runtime;
+pub mod handler;
+pub mod config;
+pub mod server;
+
+pub use server::{Running, Server};

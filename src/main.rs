@@ -1,1 +1,143 @@
-fn main() {}
+//! The `peregrine` command.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use peregrine::config::{self, Config, ConfigError};
+use peregrine::server::Server;
+
+/// A thread-per-core io_uring HTTP/1.1 server.
+///
+/// With no command, serves the bundled demo site on 127.0.0.1:8080 with the
+/// built-in handlers on.
+#[derive(Parser, Debug)]
+#[command(name = "peregrine", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve static files and built-in handlers.
+    Serve(ServeArgs),
+    /// Validate a configuration file and exit.
+    Check {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+#[derive(clap::Args, Debug, Default)]
+struct ServeArgs {
+    /// TOML configuration file; flags override its values.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Address to listen on (repeatable), e.g. 127.0.0.1:8080 or [::1]:8080.
+    #[arg(long, short, value_parser = config::parse_listen)]
+    listen: Vec<std::net::SocketAddr>,
+    /// Document root for static files (default: the bundled demo site).
+    #[arg(long, short)]
+    root: Option<PathBuf>,
+    /// Worker threads, one io_uring each (default: one per CPU).
+    #[arg(long, short, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    workers: Option<u16>,
+    /// Serve /plaintext, /json and /echo.
+    #[arg(long)]
+    builtins: bool,
+}
+
+/// Where the demo site lives: beside the crate's manifest.
+fn demo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("site")
+}
+
+fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: Some(path.to_path_buf()),
+        line: None,
+        key: None,
+        message: format!("cannot read: {e}"),
+    })?;
+    config::parse(&text, Some(path))
+}
+
+fn build(args: ServeArgs) -> Result<Config, ConfigError> {
+    let mut c = match &args.config {
+        Some(p) => load(p)?,
+        None => Config::default(),
+    };
+    if !args.listen.is_empty() {
+        c.listen = args.listen;
+    }
+    if let Some(r) = args.root {
+        c.root = Some(r);
+    }
+    if c.root.is_none() {
+        c.root = Some(demo_root());
+    }
+    if let Some(w) = args.workers {
+        c.workers = usize::from(w);
+    }
+    if args.builtins {
+        c.builtins = true;
+    }
+    Ok(c)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match cli.command {
+        None => build(ServeArgs { builtins: true, ..ServeArgs::default() }),
+        Some(Command::Serve(args)) => build(args),
+        Some(Command::Check { config }) => {
+            return match load(&config) {
+                Ok(c) => {
+                    println!(
+                        "{}: ok ({} listener{}, {} worker{})",
+                        config.display(),
+                        c.listen.len(),
+                        if c.listen.len() == 1 { "" } else { "s" },
+                        c.workers,
+                        if c.workers == 1 { "" } else { "s" }
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("peregrine: config error: {e}");
+                    ExitCode::from(2)
+                }
+            };
+        }
+    };
+    let config = match config {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("peregrine: config error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = Server::new(config).run(|running| {
+        let root = running.root().map(|r| format!(", root {}", r.display())).unwrap_or_default();
+        for a in running.local_addrs() {
+            println!(
+                "peregrine {} listening on http://{a}/ ({} worker{}{root})",
+                env!("CARGO_PKG_VERSION"),
+                running.workers(),
+                if running.workers() == 1 { "" } else { "s" },
+            );
+        }
+    });
+    match result {
+        Ok(()) => {
+            eprintln!("peregrine: stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("peregrine: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

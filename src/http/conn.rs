@@ -19,13 +19,24 @@ pub const OUT_HIGH_WATER: usize = 64 * 1024;
 
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
+/// What to do with a request body, decided from the head before it is read.
+#[derive(Debug)]
+pub enum Admit {
+    /// Read the body and hand it to [`Service::call`].
+    Read,
+    /// Read the body and drop it; [`Service::call`] sees an empty body.
+    Drop,
+    /// Answer now with this response; the body is read and dropped (or, when the
+    /// client waits for `100 Continue`, the connection is closed).
+    Answer(Response),
+}
+
 /// What answers requests: a router, or a test double.
 pub trait Service {
-    /// Looks at a request head before its body is read. A response returned here
-    /// answers the request and the body is discarded (or the connection closed).
-    fn check(&mut self, req: &Request<'_>) -> Option<Response> {
+    /// Looks at the head of a request that has a body, before the body is read.
+    fn check(&mut self, req: &Request<'_>) -> Admit {
         let _ = req;
-        None
+        Admit::Read
     }
 
     /// Answers a complete request.
@@ -106,8 +117,17 @@ struct BodyRead {
     decoder: Decoder,
     /// When the last body bytes arrived.
     last: Instant,
-    /// The request was answered already; the body is read only to be dropped.
-    discard: bool,
+    use_: BodyUse,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum BodyUse {
+    /// Kept for the handler.
+    Keep,
+    /// Dropped; the handler is called with an empty body.
+    Drop,
+    /// Dropped; the request was answered already.
+    Answered,
 }
 
 enum Next {
@@ -244,7 +264,7 @@ impl Conn {
                     }
                 }
                 Phase::Body(read) => {
-                    let sink = if read.discard { None } else { Some(&mut read.body) };
+                    let sink = if read.use_ == BodyUse::Keep { Some(&mut read.body) } else { None };
                     let decoded = match read.decoder.decode(&buf[pos..], sink) {
                         Ok(d) => d,
                         Err(e) => {
@@ -262,7 +282,7 @@ impl Conn {
                     let Phase::Body(read) = std::mem::replace(&mut self.phase, Phase::Head { since: None }) else {
                         unreachable!()
                     };
-                    if read.discard {
+                    if read.use_ == BodyUse::Answered {
                         continue;
                     }
                     if let Next::Stop(step) = self.on_body(&read, svc, env, out) {
@@ -303,29 +323,36 @@ impl Conn {
             Framing::Length(n) => Decoder::length(n),
             Framing::Chunked => Decoder::chunked(env.limits.max_request_body_size, env.limits.max_request_headers_total_size),
         };
-        if let Some(resp) = svc.check(req) {
-            // Answered without the body: a client waiting for 100 Continue will
-            // not send it, others will and it is read and dropped.
-            let resp = if head.expect_continue && !more_input { resp.close() } else { resp };
-            self.phase = Phase::Body(Box::new(BodyRead {
-                head: Vec::new(),
-                body: Vec::new(),
-                decoder,
-                last: env.now,
-                discard: true,
-            }));
-            return self.respond(req, resp, env, out);
-        }
+        let use_ = match svc.check(req) {
+            Admit::Read => BodyUse::Keep,
+            Admit::Drop => BodyUse::Drop,
+            Admit::Answer(resp) => {
+                // A client waiting for 100 Continue will not send the body; others
+                // will, and it is read and dropped.
+                let resp = if head.expect_continue && !more_input { resp.close() } else { resp };
+                self.phase = Phase::Body(Box::new(BodyRead {
+                    head: Vec::new(),
+                    body: Vec::new(),
+                    decoder,
+                    last: env.now,
+                    use_: BodyUse::Answered,
+                }));
+                return self.respond(req, resp, env, out);
+            }
+        };
         if head.expect_continue && !more_input {
             out.extend_from_slice(CONTINUE);
         }
-        let capacity = decoder.remaining_hint().unwrap_or(0).min(64 * 1024) as usize;
+        let capacity = match use_ {
+            BodyUse::Keep => decoder.remaining_hint().unwrap_or(0).min(64 * 1024) as usize,
+            _ => 0,
+        };
         self.phase = Phase::Body(Box::new(BodyRead {
             head: raw.to_vec(),
             body: Vec::with_capacity(capacity),
             decoder,
             last: env.now,
-            discard: false,
+            use_,
         }));
         Next::Continue
     }

@@ -13,8 +13,12 @@ struct Echo {
 }
 
 impl Service for Echo {
-    fn check(&mut self, req: &Request<'_>) -> Option<Response> {
-        (req.path == "/nopost").then(|| Response::new(405).header("Allow", "GET"))
+    fn check(&mut self, req: &Request<'_>) -> Admit {
+        match req.path {
+            "/nopost" => Admit::Answer(Response::new(405).header("Allow", "GET")),
+            "/drop" => Admit::Drop,
+            _ => Admit::Read,
+        }
     }
 
     fn call(&mut self, req: &Request<'_>) -> Response {
@@ -274,4 +278,12 @@ fn buffered_input_waits_for_resume() {
     assert_eq!(h.svc.calls, 0);
     let _ = h.feed(b"");
     assert_eq!(responses(&h.take()), vec![(200, "/q".into())]);
+}
+
+#[test]
+fn dropped_body_reaches_handler_empty() {
+    let mut h = Harness::new();
+    let _ = h.feed(b"POST /drop HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
+    assert_eq!(responses(&h.take()), vec![(200, "/drop".into())]);
+    assert_eq!(h.svc.calls, 1);
 }

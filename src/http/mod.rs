@@ -13,7 +13,7 @@ pub mod parse;
 pub mod request;
 pub mod response;
 
-pub use conn::{Conn, Env, Service, Step, Waiting};
+pub use conn::{Admit, Conn, Env, Service, Step, Waiting};
 pub use error::Error;
 pub use limits::{Limits, Timeouts};
 pub use method::{Method, Methods};

@@ -1,0 +1,367 @@
+//! The TOML configuration file.
+
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{Config, ConfigError, parse_listen};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    listen: Option<Spanned<OneOrMany>>,
+    workers: Option<Spanned<Workers>>,
+    root: Option<Spanned<String>>,
+    builtins: Option<bool>,
+    limits: Option<RawLimits>,
+    timeouts: Option<RawTimeouts>,
+    engine: Option<RawEngine>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Workers {
+    Count(i64),
+    Word(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    max_request_line_size: Option<Spanned<i64>>,
+    max_request_headers_total_size: Option<Spanned<i64>>,
+    max_request_header_count: Option<Spanned<i64>>,
+    max_request_body_size: Option<Spanned<i64>>,
+    max_connections: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Secs {
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTimeouts {
+    keep_alive_timeout: Option<Spanned<Secs>>,
+    request_headers_timeout: Option<Spanned<Secs>>,
+    request_body_timeout: Option<Spanned<Secs>>,
+    send_timeout: Option<Spanned<Secs>>,
+    lingering_timeout: Option<Spanned<Secs>>,
+    shutdown_timeout: Option<Spanned<Secs>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEngine {
+    ring_entries: Option<Spanned<i64>>,
+    buffer_count: Option<Spanned<i64>>,
+    buffer_size: Option<Spanned<i64>>,
+    multishot: Option<bool>,
+    defer_taskrun: Option<bool>,
+    file_chunk_size: Option<Spanned<i64>>,
+    listen_backlog: Option<Spanned<i64>>,
+}
+
+/// Where errors point.
+struct Ctx<'a> {
+    text: &'a str,
+    file: Option<&'a Path>,
+}
+
+impl Ctx<'_> {
+    fn err(&self, span: Range<usize>, key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.file.map(Path::to_path_buf),
+            line: Some(self.line(span.start)),
+            key: Some(key.to_string()),
+            message: message.into(),
+        }
+    }
+
+    fn line(&self, offset: usize) -> usize {
+        self.text[..offset.min(self.text.len())].bytes().filter(|b| *b == b'\n').count() + 1
+    }
+
+    fn int(&self, v: &Option<Spanned<i64>>, key: &str, min: i64, max: i64) -> Result<Option<i64>, ConfigError> {
+        let Some(v) = v else { return Ok(None) };
+        let n = *v.get_ref();
+        if n < min || n > max {
+            return Err(self.err(v.span(), key, format!("must be between {min} and {max} (got {n})")));
+        }
+        Ok(Some(n))
+    }
+
+    fn secs(&self, v: &Option<Spanned<Secs>>, key: &str, min: Duration) -> Result<Option<Duration>, ConfigError> {
+        let Some(v) = v else { return Ok(None) };
+        let d = match v.get_ref() {
+            Secs::Int(n) if *n >= 0 => Some(Duration::from_secs(*n as u64)),
+            Secs::Float(f) if f.is_finite() && *f >= 0.0 && *f < 1e9 => Some(Duration::from_secs_f64(*f)),
+            Secs::Text(s) => parse_duration(s),
+            _ => None,
+        };
+        let d = d.ok_or_else(|| {
+            self.err(v.span(), key, "must be a duration: seconds as a number, or a string like \"30s\", \"500ms\", \"2m\"")
+        })?;
+        if d < min || d > Duration::from_secs(86_400 * 7) {
+            return Err(self.err(v.span(), key, format!("must be between {:?} and 7 days (got {d:?})", min)));
+        }
+        Ok(Some(d))
+    }
+}
+
+/// Parses `"30s"`, `"500ms"`, `"2m"`, `"1h"` or a bare number of seconds.
+fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let scale = match unit.trim() {
+        "" | "s" => 1.0,
+        "ms" => 0.001,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => return None,
+    };
+    let secs = n * scale;
+    (secs.is_finite() && secs >= 0.0 && secs < 1e9).then(|| Duration::from_secs_f64(secs))
+}
+
+/// Parses and validates a TOML configuration. `file` is used in messages and to
+/// resolve a relative `root` against the file's directory.
+pub fn parse(text: &str, file: Option<&Path>) -> Result<Config, ConfigError> {
+    let cx = Ctx { text, file };
+    let raw: Raw = toml::from_str(text).map_err(|e| {
+        let (line, key) = match e.span() {
+            Some(span) => (Some(cx.line(span.start)), key_at(text, span.start)),
+            None => (None, None),
+        };
+        ConfigError {
+            file: file.map(Path::to_path_buf),
+            line,
+            key,
+            message: e.message().trim().to_string(),
+        }
+    })?;
+    let mut c = Config { source: file.map(Path::to_path_buf), ..Config::default() };
+
+    if let Some(l) = &raw.listen {
+        let list = match l.get_ref() {
+            OneOrMany::One(s) => vec![s.clone()],
+            OneOrMany::Many(v) => v.clone(),
+        };
+        if list.is_empty() {
+            return Err(cx.err(l.span(), "listen", "needs at least one address"));
+        }
+        let mut addrs: Vec<SocketAddr> = Vec::new();
+        for s in &list {
+            let a = parse_listen(s).map_err(|m| cx.err(l.span(), "listen", m))?;
+            if addrs.contains(&a) {
+                return Err(cx.err(l.span(), "listen", format!("{a} is listed twice")));
+            }
+            addrs.push(a);
+        }
+        c.listen = addrs;
+    }
+    if let Some(w) = &raw.workers {
+        c.workers = match w.get_ref() {
+            Workers::Count(n) if (1..=1024).contains(n) => *n as usize,
+            Workers::Word(s) if s == "auto" => super::available_cpus(),
+            _ => return Err(cx.err(w.span(), "workers", "must be a number from 1 to 1024, or \"auto\"")),
+        };
+    }
+    if let Some(r) = &raw.root {
+        if r.get_ref().is_empty() {
+            return Err(cx.err(r.span(), "root", "must not be empty"));
+        }
+        let p = PathBuf::from(r.get_ref());
+        let p = match file.and_then(Path::parent) {
+            Some(dir) if p.is_relative() => dir.join(p),
+            _ => p,
+        };
+        c.root = Some(p);
+    }
+    if let Some(b) = raw.builtins {
+        c.builtins = b;
+    }
+    if let Some(l) = &raw.limits {
+        let k = |s: &str| format!("limits.{s}");
+        if let Some(n) = cx.int(&l.max_request_line_size, &k("max_request_line_size"), 64, 1 << 20)? {
+            c.limits.max_request_line_size = n as usize;
+        }
+        if let Some(n) = cx.int(&l.max_request_headers_total_size, &k("max_request_headers_total_size"), 256, 16 << 20)? {
+            c.limits.max_request_headers_total_size = n as usize;
+        }
+        let max_count = crate::http::limits::HARD_MAX_HEADER_COUNT as i64;
+        if let Some(n) = cx.int(&l.max_request_header_count, &k("max_request_header_count"), 1, max_count)? {
+            c.limits.max_request_header_count = n as usize;
+        }
+        if let Some(n) = cx.int(&l.max_request_body_size, &k("max_request_body_size"), 0, 1 << 40)? {
+            c.limits.max_request_body_size = n as u64;
+        }
+        if let Some(n) = cx.int(&l.max_connections, &k("max_connections"), 0, 1 << 24)? {
+            c.engine.max_connections = n as usize;
+        }
+    }
+    if let Some(t) = &raw.timeouts {
+        let k = |s: &str| format!("timeouts.{s}");
+        let ms = Duration::from_millis(1);
+        let zero = Duration::ZERO;
+        if let Some(d) = cx.secs(&t.keep_alive_timeout, &k("keep_alive_timeout"), ms)? {
+            c.timeouts.keep_alive_timeout = d;
+        }
+        if let Some(d) = cx.secs(&t.request_headers_timeout, &k("request_headers_timeout"), ms)? {
+            c.timeouts.request_headers_timeout = d;
+        }
+        if let Some(d) = cx.secs(&t.request_body_timeout, &k("request_body_timeout"), ms)? {
+            c.timeouts.request_body_timeout = d;
+        }
+        if let Some(d) = cx.secs(&t.send_timeout, &k("send_timeout"), ms)? {
+            c.timeouts.send_timeout = d;
+        }
+        if let Some(d) = cx.secs(&t.lingering_timeout, &k("lingering_timeout"), zero)? {
+            c.timeouts.lingering_timeout = d;
+        }
+        if let Some(d) = cx.secs(&t.shutdown_timeout, &k("shutdown_timeout"), zero)? {
+            c.timeouts.shutdown_timeout = d;
+        }
+    }
+    if let Some(e) = &raw.engine {
+        let k = |s: &str| format!("engine.{s}");
+        if let Some(n) = cx.int(&e.ring_entries, &k("ring_entries"), 8, 32768)? {
+            c.engine.ring_entries = n as u32;
+        }
+        if let Some(n) = cx.int(&e.buffer_count, &k("buffer_count"), 1, 32768)? {
+            let v = e.buffer_count.as_ref().expect("checked");
+            if !(n as u64).is_power_of_two() {
+                return Err(cx.err(v.span(), &k("buffer_count"), format!("must be a power of two (got {n})")));
+            }
+            c.engine.buffer_count = n as u16;
+        }
+        if let Some(n) = cx.int(&e.buffer_size, &k("buffer_size"), 512, 1 << 20)? {
+            c.engine.buffer_size = n as u32;
+        }
+        if let Some(b) = e.multishot {
+            c.engine.multishot = b;
+        }
+        if let Some(b) = e.defer_taskrun {
+            c.engine.defer_taskrun = b;
+        }
+        if let Some(n) = cx.int(&e.file_chunk_size, &k("file_chunk_size"), 4096, 16 << 20)? {
+            c.engine.file_chunk_size = n as usize;
+        }
+        if let Some(n) = cx.int(&e.listen_backlog, &k("listen_backlog"), 1, 1 << 20)? {
+            c.engine.listen_backlog = n as i32;
+        }
+    }
+    Ok(c)
+}
+
+/// The dotted key whose value or name starts at `offset`, found by reading the
+/// table headers and the key on that line.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let offset = offset.min(text.len());
+    let mut table = String::new();
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    for line in text[..line_start].lines() {
+        let t = line.trim();
+        if t.starts_with('[') && t.ends_with(']') {
+            table = t.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+        }
+    }
+    let line = text[line_start..].lines().next().unwrap_or("");
+    let t = line.trim();
+    if t.starts_with('[') {
+        return Some(t.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    }
+    let key = t.split('=').next()?.trim();
+    if key.is_empty() {
+        return None;
+    }
+    Some(if table.is_empty() { key.to_string() } else { format!("{table}.{key}") })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        parse(text, Some(Path::new("p.toml"))).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn full_file() {
+        let c = parse(
+            r#"
+listen = ["127.0.0.1:9000", "[::1]:9000"]
+workers = 3
+root = "site"
+builtins = true
+[limits]
+max_request_line_size = 4096
+max_request_body_size = 1000
+[timeouts]
+keep_alive_timeout = "2m"
+request_headers_timeout = 1.5
+shutdown_timeout = "500ms"
+[engine]
+multishot = false
+buffer_count = 512
+"#,
+            Some(Path::new("/etc/peregrine/p.toml")),
+        )
+        .unwrap();
+        assert_eq!(c.listen.len(), 2);
+        assert_eq!(c.workers, 3);
+        assert_eq!(c.root.as_deref(), Some(Path::new("/etc/peregrine/site")));
+        assert!(c.builtins);
+        assert_eq!(c.limits.max_request_line_size, 4096);
+        assert_eq!(c.limits.max_request_body_size, 1000);
+        assert_eq!(c.timeouts.keep_alive_timeout, Duration::from_secs(120));
+        assert_eq!(c.timeouts.request_headers_timeout, Duration::from_millis(1500));
+        assert_eq!(c.timeouts.shutdown_timeout, Duration::from_millis(500));
+        assert!(!c.engine.multishot);
+        assert_eq!(c.engine.buffer_count, 512);
+    }
+
+    #[test]
+    fn errors_name_key_and_line() {
+        assert_eq!(
+            err("workers = 2\n[limits]\nmax_request_line_size = 0\n"),
+            "p.toml:3: limits.max_request_line_size: must be between 64 and 1048576 (got 0)"
+        );
+        assert_eq!(err("workers = 0\n"), "p.toml:1: workers: must be a number from 1 to 1024, or \"auto\"");
+        assert!(err("listen = \"nonsense\"\n").starts_with("p.toml:1: listen: \"nonsense\" is not an address"));
+        assert!(err("\n[timeouts]\nsend_timeout = \"soon\"\n").starts_with("p.toml:3: timeouts.send_timeout: must be a duration"));
+        assert!(err("[engine]\nbuffer_count = 100\n").contains("engine.buffer_count: must be a power of two"));
+        let unknown = err("workers = 1\nwokers = 2\n");
+        assert!(unknown.starts_with("p.toml:2: wokers: unknown field `wokers`"), "{unknown}");
+        let typed = err("[limits]\nmax_request_header_count = \"many\"\n");
+        assert!(typed.starts_with("p.toml:2: limits.max_request_header_count:"), "{typed}");
+        let syntax = err("workers = \n");
+        assert!(syntax.starts_with("p.toml:1:"), "{syntax}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("x"), None);
+        assert_eq!(parse_duration("5 days"), None);
+    }
+}

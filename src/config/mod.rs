@@ -1,0 +1,104 @@
+//! Server configuration: defaults, the TOML file format and validation. Errors
+//! name the offending key and, for files, the line.
+#![forbid(unsafe_code)]
+
+mod file;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::http::{Limits, Timeouts};
+use crate::runtime::Engine;
+
+pub use file::parse;
+
+/// The default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// A validated configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Addresses to listen on.
+    pub listen: Vec<SocketAddr>,
+    /// Worker threads (one ring each); defaults to the CPUs this process may run on.
+    pub workers: usize,
+    /// Document root for static files, if any.
+    pub root: Option<PathBuf>,
+    /// Serve `/plaintext`, `/json` and `/echo`.
+    pub builtins: bool,
+    /// Request size limits.
+    pub limits: Limits,
+    /// Timeouts.
+    pub timeouts: Timeouts,
+    /// Engine settings; `engine.max_connections` is the total for the server.
+    pub engine: Engine,
+    /// The file this configuration came from.
+    pub source: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: vec![DEFAULT_LISTEN.parse().expect("valid default address")],
+            workers: available_cpus(),
+            root: None,
+            builtins: false,
+            limits: Limits::default(),
+            timeouts: Timeouts::default(),
+            engine: Engine::default(),
+            source: None,
+        }
+    }
+}
+
+/// CPUs this process may run on (its affinity mask), at least 1.
+pub fn available_cpus() -> usize {
+    core_affinity::get_core_ids().map_or(1, |ids| ids.len().max(1))
+}
+
+/// A configuration error: which key, where, and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file, when the error is in one.
+    pub file: Option<PathBuf>,
+    /// 1-based line in the file, when known.
+    pub line: Option<usize>,
+    /// Dotted key, e.g. `limits.max_request_line_size`, when known.
+    pub key: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// An error about `key` that is not tied to a file position (e.g. a flag).
+    pub fn key(key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError { file: None, line: None, key: Some(key.to_string()), message: message.into() }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.file, self.line) {
+            (Some(p), Some(l)) => write!(f, "{}:{}: ", p.display(), l)?,
+            (Some(p), None) => write!(f, "{}: ", p.display())?,
+            (None, Some(l)) => write!(f, "line {l}: ")?,
+            (None, None) => {}
+        }
+        if let Some(k) = &self.key {
+            write!(f, "{k}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Parses a listen address such as `127.0.0.1:8080`, `[::1]:8080` or `:8080`
+/// (all IPv4 interfaces).
+pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    let s = s.trim();
+    let full = if s.starts_with(':') { format!("0.0.0.0{s}") } else { s.to_string() };
+    full.parse()
+        .map_err(|_| format!("{s:?} is not an address like 127.0.0.1:8080 or [::1]:8080"))
+}

@@ -1,0 +1,164 @@
+//! Thin, safe wrappers over the system calls the server makes outside the ring.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 { Err(io::Error::last_os_error()) } else { Ok(ret) }
+}
+
+/// Opens `rel` (a relative path) under the directory `dir` for reading, refusing
+/// any resolution that leaves `dir`: `..` above it, absolute symlinks, or
+/// symlinks that point outside (Linux `openat2` with `RESOLVE_BENEATH`).
+/// Escapes fail with `EXDEV`.
+///
+/// The file is opened non-blocking so a FIFO cannot stall the caller; use
+/// [`set_blocking`] before reading a regular file through the ring.
+pub fn open_beneath(dir: &File, rel: &Path) -> io::Result<File> {
+    let path = CString::new(rel.as_os_str().as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: open_how is plain integer data; all-zero is a valid value.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK) as u64;
+    how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: `path` is a valid NUL-terminated string and `how` a valid open_how
+    // whose size is passed; both outlive the call. The kernel returns a new fd or
+    // -1 with errno.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dir.as_raw_fd(),
+            path.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this fd to us; nothing else owns it.
+    Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }))
+}
+
+/// Clears `O_NONBLOCK` on a file, so ring reads of a regular file wait for the
+/// disk in the kernel's workers instead of failing with `EAGAIN`.
+pub fn set_blocking(file: &File) -> io::Result<()> {
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on an fd we own, with integer arguments only.
+    let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
+    // SAFETY: as above.
+    cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) })?;
+    Ok(())
+}
+
+/// Half-closes the sending side of a socket (`shutdown(SHUT_WR)`).
+pub fn shutdown_write(fd: RawFd) {
+    // SAFETY: shutdown takes an fd and a constant; a stale fd only yields an error,
+    // which does not matter when the connection is being closed anyway.
+    unsafe { libc::shutdown(fd, libc::SHUT_WR) };
+}
+
+/// Closes a raw fd the caller owns and will not use again.
+pub fn close(fd: RawFd) {
+    // SAFETY: the caller owns `fd` and drops every use of it after this call.
+    unsafe { libc::close(fd) };
+}
+
+/// An eventfd used to wake a worker's ring from another thread.
+#[derive(Debug)]
+pub struct EventFd(OwnedFd);
+
+impl EventFd {
+    /// A new non-blocking, close-on-exec eventfd.
+    pub fn new() -> io::Result<EventFd> {
+        // SAFETY: eventfd takes two integers and returns a new fd or -1.
+        let fd = cvt(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
+        // SAFETY: the fd was just created and is owned by nobody else.
+        Ok(EventFd(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// Adds one to the counter, waking a pending read.
+    pub fn wake(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64 to an eventfd we own.
+        unsafe { libc::write(self.0.as_raw_fd(), (&one as *const u64).cast(), 8) };
+    }
+
+    /// The raw fd, for a ring read.
+    pub fn raw(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+/// Signals the server reacts to.
+pub const SIGNALS: [libc::c_int; 5] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGUSR1, libc::SIGQUIT];
+
+fn signal_set() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; sigemptyset initializes it fully.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid sigset_t and the signal numbers are valid.
+    unsafe {
+        libc::sigemptyset(&mut set);
+        for s in SIGNALS {
+            libc::sigaddset(&mut set, s);
+        }
+    }
+    set
+}
+
+/// Blocks the server's signals in the calling thread (and threads it spawns
+/// later), so that [`wait_signal`] can take them synchronously. Also ignores
+/// SIGPIPE: a peer that goes away must be an error code, not a death.
+pub fn block_signals() {
+    let set = signal_set();
+    // SAFETY: `set` is initialized; a null old-set pointer is allowed.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+}
+
+/// Waits for one of the blocked server signals and returns its number.
+pub fn wait_signal() -> libc::c_int {
+    let set = signal_set();
+    let mut sig: libc::c_int = 0;
+    loop {
+        // SAFETY: `set` is initialized and `sig` is a valid out-pointer.
+        let r = unsafe { libc::sigwait(&set, &mut sig) };
+        if r == 0 {
+            return sig;
+        }
+    }
+}
+
+/// Sends `sig` to this process (used to stop the signal waiter).
+pub fn raise(sig: libc::c_int) {
+    // SAFETY: kill with our own pid and a valid signal number.
+    unsafe { libc::kill(libc::getpid(), sig) };
+}
+
+/// Raises the soft open-file limit to the hard limit; returns the new soft limit.
+pub fn raise_nofile_limit() -> u64 {
+    // SAFETY: rlimit is plain data filled by getrlimit.
+    let mut lim: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: valid resource id and out-pointer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return 1024;
+    }
+    if lim.rlim_cur < lim.rlim_max {
+        let want = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+        // SAFETY: valid resource id and a pointer to an initialized rlimit.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &want) } == 0 {
+            return want.rlim_cur;
+        }
+    }
+    lim.rlim_cur
+}
+
+/// The kernel release string, e.g. `6.8.0-45-generic`.
+pub fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease").map_or_else(|_| "unknown".into(), |s| s.trim().to_string())
+}

@@ -1,0 +1,83 @@
+//! `user_data` encoding: which operation a completion belongs to.
+//!
+//! Layout: `op` in the top 8 bits, a 24-bit generation, and a 32-bit slot. The
+//! generation makes a late completion for a reused connection slot harmless.
+
+/// What kind of operation a completion is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Op {
+    /// Multishot (or single) accept; slot = listener index.
+    Accept = 1,
+    /// Receive on a connection.
+    Recv = 2,
+    /// Send on a connection.
+    Send = 3,
+    /// File read for a response body.
+    Read = 4,
+    /// A cancel request; its completion is ignored.
+    Cancel = 5,
+    /// The worker's periodic timer.
+    Timer = 6,
+    /// The worker's wake-up eventfd read.
+    Wake = 7,
+}
+
+/// A decoded `user_data`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Token {
+    /// The operation.
+    pub op: Op,
+    /// Generation of the slot's occupant when the operation was issued.
+    pub generation: u32,
+    /// Slab slot (or listener index).
+    pub slot: u32,
+}
+
+const GEN_MASK: u32 = (1 << 24) - 1;
+
+impl Token {
+    /// A token for `op` on `slot` at generation `generation` (truncated to 24 bits).
+    pub fn new(op: Op, slot: usize, generation: u32) -> Token {
+        Token { op, generation: generation & GEN_MASK, slot: slot as u32 }
+    }
+
+    /// Packs into `user_data`.
+    pub fn pack(self) -> u64 {
+        (self.op as u64) << 56 | u64::from(self.generation & GEN_MASK) << 32 | u64::from(self.slot)
+    }
+
+    /// Unpacks a `user_data`; `None` for values this worker never issued.
+    pub fn unpack(v: u64) -> Option<Token> {
+        let op = match (v >> 56) as u8 {
+            1 => Op::Accept,
+            2 => Op::Recv,
+            3 => Op::Send,
+            4 => Op::Read,
+            5 => Op::Cancel,
+            6 => Op::Timer,
+            7 => Op::Wake,
+            _ => return None,
+        };
+        Some(Token { op, generation: (v >> 32) as u32 & GEN_MASK, slot: v as u32 })
+    }
+}
+
+/// Advances a generation counter within 24 bits.
+pub fn next_gen(generation: u32) -> u32 {
+    generation.wrapping_add(1) & GEN_MASK
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let t = Token::new(Op::Send, 123_456, 0xAB_CDEF);
+        assert_eq!(Token::unpack(t.pack()), Some(t));
+        assert_eq!(Token::new(Op::Recv, 1, 0x1FF_FFFF).generation, 0xFF_FFFF);
+        assert_eq!(Token::unpack(0), None);
+        assert_eq!(next_gen(GEN_MASK), 0);
+    }
+}

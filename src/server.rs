@@ -1,0 +1,232 @@
+//! Starting and stopping a server: bind every address once per worker, spawn
+//! one pinned worker per core, wait for signals, drain, join.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
+
+use crate::config::Config;
+use crate::handler::{Echo, Json, Plaintext, Router, StaticFiles};
+use crate::runtime::listener::bind_group;
+use crate::runtime::ring::check_available;
+use crate::runtime::worker::{Control, Spec, Worker};
+use crate::runtime::{log, sys};
+
+type Factory = Arc<dyn Fn() -> Result<Router, String> + Send + Sync>;
+
+/// A server to be started.
+pub struct Server {
+    config: Config,
+    factory: Factory,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+/// The router a configuration asks for: built-ins when enabled, static files
+/// from the root when one is set.
+pub fn default_router(config: &Config) -> Result<Router, String> {
+    let mut r = Router::new();
+    if config.builtins {
+        r = r.route("/plaintext", Plaintext).route("/json", Json).route("/echo", Echo);
+    }
+    if let Some(root) = &config.root {
+        let files = StaticFiles::new(root).map_err(|e| format!("document root {}: {e}", root.display()))?;
+        r = r.route("/", files);
+    }
+    Ok(r)
+}
+
+impl Server {
+    /// A server for `config` with the router it describes.
+    pub fn new(config: Config) -> Server {
+        let c = config.clone();
+        Server { config, factory: Arc::new(move || default_router(&c)) }
+    }
+
+    /// Uses routers made by `make`, called once on each worker thread, so
+    /// handlers can keep per-core state.
+    pub fn router<F>(mut self, make: F) -> Server
+    where
+        F: Fn() -> Router + Send + Sync + 'static,
+    {
+        self.factory = Arc::new(move || Ok(make()));
+        self
+    }
+
+    /// Binds, starts the workers and returns once all are serving. Errors are
+    /// one-line messages for the user.
+    pub fn start(self) -> Result<Running, String> {
+        check_available()?;
+        let cfg = &self.config;
+        if let Some(root) = &cfg.root {
+            StaticFiles::check_root(root)?;
+        }
+        let nofile = sys::raise_nofile_limit();
+        let workers = cfg.workers.max(1);
+        let mut groups = Vec::new();
+        let mut addrs = Vec::new();
+        for a in &cfg.listen {
+            let (socks, bound) =
+                bind_group(*a, workers, cfg.engine.listen_backlog).map_err(|e| format!("cannot listen on {a}: {e}"))?;
+            groups.push(socks);
+            addrs.push(bound);
+        }
+        let cores = core_affinity::get_core_ids().unwrap_or_default();
+        let per_worker_max = match cfg.engine.max_connections {
+            0 => 0,
+            n => n.div_ceil(workers),
+        };
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
+        let mut controls = Vec::new();
+        let mut threads = Vec::new();
+        for id in 0..workers {
+            let control = Control::new().map_err(|e| format!("cannot create a wake-up eventfd: {e}"))?;
+            controls.push(control.clone());
+            let listeners = groups.iter_mut().map(|g| g.remove(0)).collect();
+            let mut engine = cfg.engine.clone();
+            engine.max_connections = per_worker_max;
+            let spec = Spec {
+                id,
+                listeners,
+                limits: cfg.limits.clone(),
+                timeouts: cfg.timeouts.clone(),
+                engine,
+                control,
+            };
+            let core = (!cores.is_empty()).then(|| cores[id % cores.len()]);
+            let factory = self.factory.clone();
+            let ready = ready_tx.clone();
+            let t = std::thread::Builder::new()
+                .name(format!("peregrine-w{id}"))
+                .spawn(move || {
+                    if let Some(core) = core {
+                        core_affinity::set_for_current(core);
+                    }
+                    let started = factory().and_then(|router| {
+                        Worker::new(spec, router).map_err(|e| format!("worker {id} cannot start: {e}"))
+                    });
+                    match started {
+                        Ok(w) => {
+                            let _ = ready.send(Ok(()));
+                            w.run().map_err(|e| format!("worker {id} failed: {e}"))
+                        }
+                        Err(e) => {
+                            let _ = ready.send(Err(e.clone()));
+                            Err(e)
+                        }
+                    }
+                })
+                .map_err(|e| format!("cannot spawn worker {id}: {e}"))?;
+            threads.push(t);
+        }
+        drop(ready_tx);
+        let running = Running { addrs, controls, threads, workers, nofile, root: cfg.root.clone() };
+        for _ in 0..workers {
+            match ready_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    running.stop();
+                    let _ = running.join();
+                    return Err(e);
+                }
+                Err(_) => {
+                    running.stop();
+                    let _ = running.join();
+                    return Err("a worker exited during startup".into());
+                }
+            }
+        }
+        Ok(running)
+    }
+
+    /// Starts, blocks until SIGINT or SIGTERM, stops gracefully. For a binary
+    /// embedding the server; the caller prints what it likes first via
+    /// `on_start`.
+    pub fn run(self, on_start: impl FnOnce(&Running)) -> Result<(), String> {
+        sys::block_signals();
+        let running = self.start()?;
+        on_start(&running);
+        running.serve_until_signal()
+    }
+}
+
+/// A started server.
+#[derive(Debug)]
+pub struct Running {
+    addrs: Vec<SocketAddr>,
+    controls: Vec<Arc<Control>>,
+    threads: Vec<JoinHandle<Result<(), String>>>,
+    workers: usize,
+    nofile: u64,
+    root: Option<PathBuf>,
+}
+
+impl Running {
+    /// The bound addresses, with real ports.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// Number of workers.
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// The open-file limit in effect.
+    pub fn nofile_limit(&self) -> u64 {
+        self.nofile
+    }
+
+    /// The document root, if any.
+    pub fn root(&self) -> Option<&PathBuf> {
+        self.root.as_ref()
+    }
+
+    /// Asks every worker to stop gracefully: stop accepting, finish requests in
+    /// flight (up to `shutdown_timeout`), close idle connections.
+    pub fn stop(&self) {
+        for c in &self.controls {
+            c.stop();
+        }
+    }
+
+    /// Waits for every worker to finish.
+    pub fn join(self) -> Result<(), String> {
+        let mut result = Ok(());
+        for t in self.threads {
+            match t.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => result = Err(e),
+                Err(_) => result = Err("a worker panicked".into()),
+            }
+        }
+        result
+    }
+
+    /// Blocks until SIGINT, SIGTERM or SIGQUIT, then stops gracefully and joins.
+    /// A second such signal exits at once. The calling thread must have blocked
+    /// the signals (see [`sys::block_signals`]) before the server started.
+    pub fn serve_until_signal(self) -> Result<(), String> {
+        loop {
+            let sig = sys::wait_signal();
+            if sig == libc::SIGHUP || sig == libc::SIGUSR1 {
+                log("nothing to reload or reopen; signal ignored");
+                continue;
+            }
+            break;
+        }
+        log("stopping: finishing requests in flight");
+        self.stop();
+        std::thread::spawn(|| {
+            let _ = sys::wait_signal();
+            log("second signal: exiting now");
+            std::process::exit(1);
+        });
+        self.join()
+    }
+}
