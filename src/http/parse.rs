@@ -63,20 +63,21 @@ pub fn parse_head<'h, 'b: 'h>(
             return Err(map_httparse(e, buf));
         }
     };
-    let line_start = skip_blank_lines(buf);
-    let line_len = memchr(b'\n', &buf[line_start..]).map_or(n, |i| i + 1);
-    if line_len > limits.max_request_line_size {
-        return Err(Error::RequestLineTooLong);
-    }
-    if n - line_start - line_len > limits.max_request_headers_total_size {
-        return Err(Error::HeadersTooLarge);
-    }
     let httparse::Request {
         method,
         path: target,
         version,
         headers,
     } = raw;
+    // httparse allows single spaces only: "METHOD SP target SP HTTP/x.y CRLF".
+    let line_len = method.map_or(0, str::len) + target.map_or(0, str::len) + 12;
+    if line_len > limits.max_request_line_size {
+        return Err(Error::RequestLineTooLong);
+    }
+    let header_bytes: usize = headers.iter().map(|h| h.name.len() + h.value.len() + 4).sum();
+    if header_bytes > limits.max_request_headers_total_size {
+        return Err(Error::HeadersTooLarge);
+    }
     let method = Method::parse(method.ok_or(Error::BadRequestLine)?).ok_or(Error::UnknownMethod)?;
     let version = match version {
         Some(0) => Version::Http10,
@@ -93,7 +94,7 @@ pub fn parse_head<'h, 'b: 'h>(
         (None, HostField::Missing) if version == Version::Http11 => {
             return Err(Error::MissingHost);
         }
-        (Some(a), _) => Some(a),
+        (Some(a), _) => Some(a.as_bytes()),
         (None, HostField::One(h)) => Some(h),
         (None, HostField::Missing) => None,
     };
@@ -182,10 +183,13 @@ fn looks_like_http_version(buf: &[u8]) -> bool {
     let line = &buf[start..];
     let end = memchr(b'\n', line).unwrap_or(line.len());
     let line = line[..end].strip_suffix(b"\r").unwrap_or(&line[..end]);
-    let Some(sp) = line.iter().rposition(|b| *b == b' ') else {
+    let parts: Vec<&[u8]> = line.split(|b| *b == b' ').collect();
+    let [method, target, v] = parts.as_slice() else {
         return false;
     };
-    let v = &line[sp + 1..];
+    if method.is_empty() || target.is_empty() {
+        return false;
+    }
     v.len() == 8
         && v.starts_with(b"HTTP/")
         && v[5].is_ascii_digit()
@@ -231,10 +235,15 @@ fn split_target(method: Method, target: &str) -> Result<Target<'_>, Error> {
         let rest = &after[end..];
         (Some(authority), if rest.is_empty() { "/" } else { rest })
     };
-    if rest.contains('#') {
-        return Err(Error::BadTarget);
+    let mut query_at = None;
+    for (i, b) in rest.bytes().enumerate() {
+        match b {
+            b'#' => return Err(Error::BadTarget),
+            b'?' if query_at.is_none() => query_at = Some(i),
+            _ => {}
+        }
     }
-    let (path, query) = match rest.find('?') {
+    let (path, query) = match query_at {
         Some(q) => (&rest[..q], Some(&rest[q + 1..])),
         None => (rest, None),
     };
@@ -245,7 +254,7 @@ fn split_target(method: Method, target: &str) -> Result<Target<'_>, Error> {
 
 enum HostField<'a> {
     Missing,
-    One(&'a str),
+    One(&'a [u8]),
     Many,
 }
 
@@ -281,8 +290,7 @@ fn scan_headers<'a>(
                         if !valid_host(h.value) {
                             return Err(Error::BadHost);
                         }
-                        // valid_host admits ASCII only.
-                        HostField::One(std::str::from_utf8(h.value).map_err(|_| Error::BadHost)?)
+                        HostField::One(h.value)
                     }
                     _ => HostField::Many,
                 };
@@ -364,10 +372,25 @@ fn parse_length(value: &[u8]) -> Result<u64, Error> {
 
 /// `uri-host [ ":" port ]`: reg-name, IPv4 or bracketed IPv6 characters only.
 fn valid_host(v: &[u8]) -> bool {
-    v.iter().all(|b| {
-        b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=:[]".contains(b)
-    })
+    v.iter().all(|b| HOST_CHARS[usize::from(*b)])
 }
+
+const HOST_CHARS: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric();
+        i += 1;
+    }
+    let extra = b"-._~%!$&'()*+,;=:[]";
+    let mut j = 0;
+    while j < extra.len() {
+        t[extra[j] as usize] = true;
+        j += 1;
+    }
+    t
+};
 
 /// Index of the first `needle` in `hay`.
 pub(crate) fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
@@ -388,7 +411,7 @@ mod tests {
                     h.framing,
                     h.req.keep_alive,
                     h.req.path.to_string(),
-                    h.req.host.map(str::to_string),
+                    h.req.host().map(str::to_string),
                 )
             })
         })

@@ -26,17 +26,23 @@ pub struct Request<'a> {
     pub query: Option<&'a str>,
     /// The protocol version.
     pub version: Version,
-    /// The host the request is for: the absolute-form authority, else `Host`.
-    pub host: Option<&'a str>,
     /// Whether the connection stays open after this request (before the
     /// response has its say).
     pub keep_alive: bool,
     /// The request body, complete and de-chunked (empty when there is none).
     pub body: &'a [u8],
     pub(crate) headers: &'a [httparse::Header<'a>],
+    /// The absolute-form authority, else `Host` (validated as ASCII).
+    pub(crate) host: Option<&'a [u8]>,
 }
 
 impl<'a> Request<'a> {
+    /// The host the request is for: the absolute-form authority, else the
+    /// `Host` header.
+    pub fn host(&self) -> Option<&'a str> {
+        self.host.and_then(|h| std::str::from_utf8(h).ok())
+    }
+
     /// The first value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&'a [u8]> {
         self.headers

@@ -397,7 +397,8 @@ impl<S: Service> Worker<S> {
                 _ => self.abort(slot),
             }
         }
-        let c = &self.conns[slot];
+        // Handling the data may have closed and freed the slot.
+        let Some(c) = self.conns.get(slot).filter(|c| c.generation == t.generation) else { return };
         if c.state == State::Closing {
             self.maybe_free(slot);
         } else if !c.recv_armed && !c.recv_paused && cqe.res > 0 {
@@ -738,7 +739,8 @@ impl<S: Service> Worker<S> {
     fn refresh_deadline(&mut self, slot: usize) {
         let t = &self.timeouts;
         let now = self.now_ms;
-        let c = &self.conns[slot];
+        // The slot may have been freed by what just happened to it.
+        let Some(c) = self.conns.get(slot) else { return };
         if c.state != State::Open {
             return;
         }

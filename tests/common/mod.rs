@@ -1,0 +1,211 @@
+//! Shared helpers for end-to-end tests: start the real binary on an ephemeral
+//! loopback port, talk to it over real sockets.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// A running server process, stopped (SIGTERM, then SIGKILL) on drop.
+pub struct Server {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub stderr: PathBuf,
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A fresh empty directory under the system temp dir.
+pub fn tempdir(tag: &str) -> PathBuf {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let d = std::env::temp_dir().join(format!("peregrine-test-{}-{tag}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_peregrine")
+}
+
+impl Server {
+    /// Starts `peregrine serve --listen 127.0.0.1:0 <args>` and waits for its
+    /// listening line.
+    pub fn start(args: &[&str]) -> Server {
+        let dir = tempdir("log");
+        let stderr = dir.join("stderr.log");
+        let mut child = Command::new(bin())
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .expect("spawn peregrine");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let Some(rest) = line.split("listening on http://").nth(1) else {
+            let _ = child.kill();
+            panic!("no listening line: {line:?}; stderr: {}", std::fs::read_to_string(&stderr).unwrap_or_default());
+        };
+        let addr = rest.split('/').next().unwrap().parse().unwrap();
+        Server { child, addr, stderr }
+    }
+
+    /// Starts with a TOML configuration (the listen address is added).
+    pub fn with_config(toml: &str, extra: &[&str]) -> Server {
+        let dir = tempdir("cfg");
+        let path = dir.join("peregrine.toml");
+        std::fs::write(&path, toml).unwrap();
+        let p = path.to_str().unwrap().to_string();
+        let mut args = vec!["--config", &p];
+        args.extend_from_slice(extra);
+        Server::start(&args)
+    }
+
+    pub fn connect(&self) -> TcpStream {
+        let s = TcpStream::connect(self.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.set_nodelay(true).unwrap();
+        s
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill").args(["-s", sig, &self.pid().to_string()]).status().unwrap().success();
+        assert!(ok, "kill -s {sig}");
+    }
+
+    /// Waits up to `limit` for the process to exit; returns its exit code.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let t = Instant::now();
+        while t.elapsed() < limit {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    pub fn stderr_text(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = Command::new("kill").args(["-TERM", &self.pid().to_string()]).status();
+            if self.wait_exit(Duration::from_secs(5)).is_none() {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
+        }
+    }
+}
+
+/// A parsed response.
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().skip(1).find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Reads one response from `r`; `head_request` when the request was HEAD.
+pub fn read_response<R: Read>(r: &mut R, head_request: bool) -> std::io::Result<Resp> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = r.read(&mut byte)?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("eof in head after {:?}", String::from_utf8_lossy(&head)),
+            ));
+        }
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    let status: u16 = head[9..12].parse().unwrap();
+    let mut resp = Resp { status, head, body: Vec::new() };
+    if head_request || status == 304 || status == 204 || status < 200 {
+        return Ok(resp);
+    }
+    if let Some(len) = resp.header("content-length") {
+        let mut body = vec![0; len.parse().unwrap()];
+        r.read_exact(&mut body)?;
+        resp.body = body;
+    } else if resp.header("transfer-encoding").is_some() {
+        panic!("chunked responses are not expected here");
+    } else {
+        r.read_to_end(&mut resp.body)?;
+    }
+    Ok(resp)
+}
+
+/// Sends `req` on a new connection and reads one response.
+pub fn exchange(server: &Server, req: &[u8]) -> Resp {
+    let mut s = server.connect();
+    s.write_all(req).unwrap();
+    read_response(&mut s, req.starts_with(b"HEAD ")).unwrap()
+}
+
+/// A simple GET on a new connection.
+pub fn get(server: &Server, path: &str) -> Resp {
+    exchange(server, format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes())
+}
+
+/// Whether the server closed `s` (reads EOF, or a reset) within a few seconds.
+pub fn closed(s: &mut TcpStream) -> bool {
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 1024];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Writes a file of `len` pseudo-random bytes and returns its contents.
+pub fn write_random(path: &Path, len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15 ^ len as u64;
+    let data: Vec<u8> = (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(path, &data).unwrap();
+    data
+}
