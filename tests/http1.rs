@@ -191,3 +191,34 @@ fn date_header_advances() {
     let d2 = httpdate::parse_http_date(&get(&s, "/plaintext").header("date").unwrap()).unwrap();
     assert!(d2.duration_since(d1).unwrap() >= Duration::from_secs(1));
 }
+
+#[test]
+fn single_shot_fallbacks_serve_the_same() {
+    // The path taken on kernels without multishot operations or DEFER_TASKRUN.
+    let root = tempdir("fallback");
+    let big = write_random(&root.join("big.bin"), 3 * 1024 * 1024 + 7);
+    let s = Server::with_config(
+        &format!("builtins = true\nroot = {:?}\n[engine]\nmultishot = false\ndefer_taskrun = false\nbuffer_count = 16\nbuffer_size = 512\n", root.to_str().unwrap()),
+        &[],
+    );
+    let mut c = s.connect();
+    c.write_all(&b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n".repeat(40)).unwrap();
+    for _ in 0..40 {
+        assert_eq!(read_response(&mut c, false).unwrap().text(), "Hello, World!");
+    }
+    c.write_all(b"GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+    assert!(read_response(&mut c, false).unwrap().body == big);
+    let body = vec![b'z'; 100_000];
+    let mut req = format!("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+    req.extend_from_slice(&body);
+    c.write_all(&req).unwrap();
+    assert!(read_response(&mut c, false).unwrap().body == body);
+    // Many connections at once with only 16 receive buffers: starved receives re-arm.
+    let mut conns: Vec<_> = (0..64).map(|_| s.connect()).collect();
+    for c in &mut conns {
+        c.write_all(b"GET /json HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+    }
+    for c in &mut conns {
+        assert_eq!(read_response(c, false).unwrap().status, 200);
+    }
+}

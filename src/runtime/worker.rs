@@ -453,7 +453,8 @@ impl<S: Service> Worker<S> {
                 } else {
                     self.release_out(slot);
                     let c = &self.conns[slot];
-                    if c.peer_eof {
+                    // Idle now: a closed peer or a stopping server ends it.
+                    if c.peer_eof || (self.draining && c.http.waiting() == Waiting::Idle) {
                         self.abort(slot);
                         return;
                     }
