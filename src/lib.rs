@@ -2,11 +2,11 @@
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs)]
 
-pub mod http;
-pub mod conn;
-pub mod runtime;
-pub mod handler;
 pub mod config;
+pub mod conn;
+pub mod handler;
+pub mod http;
+pub mod runtime;
 pub mod server;
 
 pub use server::{Running, Server};

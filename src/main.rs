@@ -90,7 +90,10 @@ fn build(args: ServeArgs) -> Result<Config, ConfigError> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = match cli.command {
-        None => build(ServeArgs { builtins: true, ..ServeArgs::default() }),
+        None => build(ServeArgs {
+            builtins: true,
+            ..ServeArgs::default()
+        }),
         Some(Command::Serve(args)) => build(args),
         Some(Command::Check { config }) => {
             return match load(&config) {
@@ -120,7 +123,10 @@ fn main() -> ExitCode {
         }
     };
     let result = Server::new(config).run(|running| {
-        let root = running.root().map(|r| format!(", root {}", r.display())).unwrap_or_default();
+        let root = running
+            .root()
+            .map(|r| format!(", root {}", r.display()))
+            .unwrap_or_default();
         for a in running.local_addrs() {
             println!(
                 "peregrine {} listening on http://{a}/ ({} worker{}{root})",

@@ -23,7 +23,9 @@ pub struct Server {
 
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Server").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("Server")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -32,10 +34,14 @@ impl std::fmt::Debug for Server {
 pub fn default_router(config: &Config) -> Result<Router, String> {
     let mut r = Router::new();
     if config.builtins {
-        r = r.route("/plaintext", Plaintext).route("/json", Json).route("/echo", Echo);
+        r = r
+            .route("/plaintext", Plaintext)
+            .route("/json", Json)
+            .route("/echo", Echo);
     }
     if let Some(root) = &config.root {
-        let files = StaticFiles::new(root).map_err(|e| format!("document root {}: {e}", root.display()))?;
+        let files =
+            StaticFiles::new(root).map_err(|e| format!("document root {}: {e}", root.display()))?;
         r = r.route("/", files);
     }
     Ok(r)
@@ -45,7 +51,10 @@ impl Server {
     /// A server for `config` with the router it describes.
     pub fn new(config: Config) -> Server {
         let c = config.clone();
-        Server { config, factory: Arc::new(move || default_router(&c)) }
+        Server {
+            config,
+            factory: Arc::new(move || default_router(&c)),
+        }
     }
 
     /// Uses routers made by `make`, called once on each worker thread, so
@@ -71,8 +80,8 @@ impl Server {
         let mut groups = Vec::new();
         let mut addrs = Vec::new();
         for a in &cfg.listen {
-            let (socks, bound) =
-                bind_group(*a, workers, cfg.engine.listen_backlog).map_err(|e| format!("cannot listen on {a}: {e}"))?;
+            let (socks, bound) = bind_group(*a, workers, cfg.engine.listen_backlog)
+                .map_err(|e| format!("cannot listen on {a}: {e}"))?;
             groups.push(socks);
             addrs.push(bound);
         }
@@ -85,7 +94,8 @@ impl Server {
         let mut controls = Vec::new();
         let mut threads = Vec::new();
         for id in 0..workers {
-            let control = Control::new().map_err(|e| format!("cannot create a wake-up eventfd: {e}"))?;
+            let control =
+                Control::new().map_err(|e| format!("cannot create a wake-up eventfd: {e}"))?;
             controls.push(control.clone());
             let listeners = groups.iter_mut().map(|g| g.remove(0)).collect();
             let mut engine = cfg.engine.clone();
@@ -108,7 +118,8 @@ impl Server {
                         core_affinity::set_for_current(core);
                     }
                     let started = factory().and_then(|router| {
-                        Worker::new(spec, router).map_err(|e| format!("worker {id} cannot start: {e}"))
+                        Worker::new(spec, router)
+                            .map_err(|e| format!("worker {id} cannot start: {e}"))
                     });
                     match started {
                         Ok(w) => {
@@ -125,7 +136,14 @@ impl Server {
             threads.push(t);
         }
         drop(ready_tx);
-        let running = Running { addrs, controls, threads, workers, nofile, root: cfg.root.clone() };
+        let running = Running {
+            addrs,
+            controls,
+            threads,
+            workers,
+            nofile,
+            root: cfg.root.clone(),
+        };
         for _ in 0..workers {
             match ready_rx.recv() {
                 Ok(Ok(())) => {}

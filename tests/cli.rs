@@ -23,7 +23,9 @@ fn config(text: &str) -> String {
 
 #[test]
 fn check_accepts_a_good_config() {
-    let p = config("listen = [\"127.0.0.1:9000\", \"[::1]:9000\"]\nworkers = 2\n[timeouts]\nkeep_alive_timeout = \"75s\"\n");
+    let p = config(
+        "listen = [\"127.0.0.1:9000\", \"[::1]:9000\"]\nworkers = 2\n[timeouts]\nkeep_alive_timeout = \"75s\"\n",
+    );
     let (code, out, _) = run(&["check", "--config", &p]);
     assert_eq!(code, 0);
     assert!(out.contains("ok (2 listeners, 2 workers)"), "{out}");
@@ -34,11 +36,17 @@ fn check_names_the_bad_key_and_line() {
     let p = config("workers = 1\n\n[limits]\nmax_request_header_count = 5000\n");
     let (code, _, err) = run(&["check", "--config", &p]);
     assert_eq!(code, 2);
-    assert!(err.contains(":4: limits.max_request_header_count: must be between 1 and 1024 (got 5000)"), "{err}");
+    assert!(
+        err.contains(":4: limits.max_request_header_count: must be between 1 and 1024 (got 5000)"),
+        "{err}"
+    );
     let p = config("[timeouts]\nkeep_alive = 5\n");
     let (code, _, err) = run(&["check", "--config", &p]);
     assert_eq!(code, 2);
-    assert!(err.contains(":2: timeouts.keep_alive: unknown field `keep_alive`"), "{err}");
+    assert!(
+        err.contains(":2: timeouts.keep_alive: unknown field `keep_alive`"),
+        "{err}"
+    );
     let (code, _, err) = run(&["check", "--config", "/nonexistent/p.toml"]);
     assert_eq!(code, 2);
     assert!(err.contains("/nonexistent/p.toml: cannot read"), "{err}");
@@ -49,7 +57,10 @@ fn serve_refuses_a_bad_config_with_exit_2() {
     let p = config("listen = \"localhost\"\n");
     let (code, _, err) = run(&["serve", "--config", &p]);
     assert_eq!(code, 2);
-    assert!(err.contains(":1: listen: \"localhost\" is not an address"), "{err}");
+    assert!(
+        err.contains(":1: listen: \"localhost\" is not an address"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"));
 }
 
@@ -73,14 +84,26 @@ fn port_in_use_is_one_clear_line() {
     let addr = holder.local_addr().unwrap().to_string();
     let (code, _, err) = run(&["serve", "--listen", &addr]);
     assert_eq!(code, 1);
-    assert_eq!(err.trim(), format!("peregrine: cannot listen on {addr}: Address already in use (os error 98)"));
+    assert_eq!(
+        err.trim(),
+        format!("peregrine: cannot listen on {addr}: Address already in use (os error 98)")
+    );
 }
 
 #[test]
 fn missing_root_is_one_clear_line() {
-    let (code, _, err) = run(&["serve", "--listen", "127.0.0.1:0", "--root", "/nonexistent/site"]);
+    let (code, _, err) = run(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--root",
+        "/nonexistent/site",
+    ]);
     assert_eq!(code, 1);
-    assert_eq!(err.trim(), "peregrine: document root /nonexistent/site: No such file or directory (os error 2)");
+    assert_eq!(
+        err.trim(),
+        "peregrine: document root /nonexistent/site: No such file or directory (os error 2)"
+    );
 }
 
 #[test]
@@ -105,21 +128,41 @@ fn no_arguments_serves_the_demo_site_on_8080() {
     if std::net::TcpListener::bind("127.0.0.1:8080").is_err() {
         panic!("port 8080 is taken on this machine; this test needs it free");
     }
-    let mut child = Command::new(bin()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = Command::new(bin())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
     let result = std::panic::catch_unwind(|| {
-        assert!(line.contains("listening on http://127.0.0.1:8080/"), "{line}");
+        assert!(
+            line.contains("listening on http://127.0.0.1:8080/"),
+            "{line}"
+        );
         let s = std::net::TcpStream::connect("127.0.0.1:8080").unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let mut s = s;
-        std::io::Write::write_all(&mut s, b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+        std::io::Write::write_all(
+            &mut s,
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n",
+        )
+        .unwrap();
         let home = read_response(&mut s, false).unwrap();
         assert_eq!(home.status, 200);
         assert!(home.text().contains("Peregrine"));
-        assert_eq!(read_response(&mut s, false).unwrap().text(), "Hello, World!");
+        assert_eq!(
+            read_response(&mut s, false).unwrap().text(),
+            "Hello, World!"
+        );
     });
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let _ = child.wait();
     result.unwrap();
 }

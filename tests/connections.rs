@@ -8,7 +8,9 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 fn fd_count(pid: i32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 fn cpu_ticks(pid: i32) -> u64 {
@@ -42,7 +44,8 @@ fn two_thousand_idle_connections_while_serving() {
     let mut idle = Vec::new();
     for _ in 0..2000 {
         let mut c = s.connect();
-        c.write_all(b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+        c.write_all(b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
+            .unwrap();
         assert_eq!(read_response(&mut c, false).unwrap().status, 200);
         idle.push(c);
     }
@@ -52,21 +55,34 @@ fn two_thousand_idle_connections_while_serving() {
     }
     // And every idle connection still works.
     for c in idle.iter_mut().step_by(7) {
-        c.write_all(b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+        c.write_all(b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
+            .unwrap();
         assert_eq!(read_response(c, false).unwrap().text(), "Hello, World!");
     }
     assert!(fd_count(s.pid()) >= 2000);
     drop(idle);
-    assert!(wait_for(Duration::from_secs(10), || fd_count(s.pid()) < 100), "connections not released");
+    assert!(
+        wait_for(Duration::from_secs(10), || fd_count(s.pid()) < 100),
+        "connections not released"
+    );
 }
 
 #[test]
 fn resets_mid_request_and_mid_response_leave_the_server_serving() {
     let root = tempdir("reset");
     write_random(&root.join("big.bin"), 8 * 1024 * 1024);
-    let s = Server::start(&["--root", root.to_str().unwrap(), "--builtins", "--workers", "1"]);
+    let s = Server::start(&[
+        "--root",
+        root.to_str().unwrap(),
+        "--builtins",
+        "--workers",
+        "1",
+    ]);
     // The open-file cache keeps big.bin open: open it before counting.
-    assert_eq!(exchange(&s, b"HEAD /big.bin HTTP/1.1\r\nHost: a\r\n\r\n").status, 200);
+    assert_eq!(
+        exchange(&s, b"HEAD /big.bin HTTP/1.1\r\nHost: a\r\n\r\n").status,
+        200
+    );
     let before = fd_count(s.pid());
     for i in 0..40 {
         let mut c = s.connect();
@@ -74,31 +90,49 @@ fn resets_mid_request_and_mid_response_leave_the_server_serving() {
             // Mid-head.
             0 => c.write_all(b"GET /plaintext HTTP/1.1\r\nHo").unwrap(),
             // Mid-body.
-            1 => c.write_all(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\npartial").unwrap(),
+            1 => c
+                .write_all(
+                    b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\npartial",
+                )
+                .unwrap(),
             // Mid-response of a big file.
             2 => {
-                c.write_all(b"GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+                c.write_all(b"GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n")
+                    .unwrap();
                 let mut buf = vec![0; 64 * 1024];
                 c.read_exact(&mut buf).unwrap();
             }
             // Pipelined requests, then gone before reading anything.
-            _ => c.write_all(&b"GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n".repeat(4)).unwrap(),
+            _ => c
+                .write_all(&b"GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n".repeat(4))
+                .unwrap(),
         }
         std::thread::sleep(Duration::from_millis(5));
         reset(c);
     }
     assert_eq!(get(&s, "/plaintext").text(), "Hello, World!");
-    assert!(wait_for(Duration::from_secs(10), || fd_count(s.pid()) <= before), "fds leaked: {} > {before}", fd_count(s.pid()));
+    assert!(
+        wait_for(Duration::from_secs(10), || fd_count(s.pid()) <= before),
+        "fds leaked: {} > {before}",
+        fd_count(s.pid())
+    );
 }
 
 #[test]
 fn headers_timeout_cuts_a_trickling_client() {
-    let s = Server::with_config("builtins = true\nworkers = 1\n[timeouts]\nrequest_headers_timeout = \"1s\"\n", &[]);
+    let s = Server::with_config(
+        "builtins = true\nworkers = 1\n[timeouts]\nrequest_headers_timeout = \"1s\"\n",
+        &[],
+    );
     let mut c = s.connect();
     let start = Instant::now();
     let mut got_408 = false;
     // One byte every 200 ms never finishes a head; the deadline counts from the first byte.
-    for b in b"GET /plaintext HTTP/1.1\r\nHost: a\r\nX-Slow: ".iter().cycle().take(40) {
+    for b in b"GET /plaintext HTTP/1.1\r\nHost: a\r\nX-Slow: "
+        .iter()
+        .cycle()
+        .take(40)
+    {
         if c.write_all(std::slice::from_ref(b)).is_err() {
             break;
         }
@@ -120,23 +154,35 @@ fn headers_timeout_cuts_a_trickling_client() {
 fn idle_keep_alive_connection_is_closed() {
     let s = Server::with_config("builtins = true\n[timeouts]\nkeep_alive_timeout = 1\n", &[]);
     let mut c = s.connect();
-    c.write_all(b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+    c.write_all(b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
     read_response(&mut c, false).unwrap();
     let t = Instant::now();
     assert!(closed(&mut c));
-    assert!(t.elapsed() >= Duration::from_millis(800) && t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() >= Duration::from_millis(800) && t.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        t.elapsed()
+    );
 }
 
 #[test]
 fn stalled_reader_is_dropped_after_send_timeout() {
     let root = tempdir("stall");
     write_random(&root.join("big.bin"), 32 * 1024 * 1024);
-    let s = Server::with_config(&format!("root = {:?}\nworkers = 1\n[timeouts]\nsend_timeout = 1\n", root.to_str().unwrap()), &[]);
+    let s = Server::with_config(
+        &format!(
+            "root = {:?}\nworkers = 1\n[timeouts]\nsend_timeout = 1\n",
+            root.to_str().unwrap()
+        ),
+        &[],
+    );
     let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     sock.set_recv_buffer_size(4096).unwrap();
     sock.connect(&s.addr.into()).unwrap();
     let mut c: TcpStream = sock.into();
-    c.write_all(b"GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+    c.write_all(b"GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
     std::thread::sleep(Duration::from_secs(4));
     // Whatever was queued arrives, then the connection ends well short of 32 MiB.
     let mut total = 0usize;
@@ -159,7 +205,14 @@ fn descriptor_exhaustion_backs_off_and_recovers() {
     // Run with a small descriptor limit: accepts fail with EMFILE.
     let dir = tempdir("emfile");
     let script = dir.join("run.sh");
-    std::fs::write(&script, format!("ulimit -n 64\nexec {} serve --listen 127.0.0.1:0 --builtins --workers 1\n", bin())).unwrap();
+    std::fs::write(
+        &script,
+        format!(
+            "ulimit -n 64\nexec {} serve --listen 127.0.0.1:0 --builtins --workers 1\n",
+            bin()
+        ),
+    )
+    .unwrap();
     let mut child = std::process::Command::new("sh")
         .arg(&script)
         .stdout(std::process::Stdio::piped())
@@ -167,13 +220,29 @@ fn descriptor_exhaustion_backs_off_and_recovers() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
-    let addr: std::net::SocketAddr = line.split("http://").nth(1).unwrap().split('/').next().unwrap().parse().unwrap();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let addr: std::net::SocketAddr = line
+        .split("http://")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     let pid = child.id() as i32;
     let mut keep = Vec::new();
     let mut first = TcpStream::connect(addr).unwrap();
-    first.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    first.write_all(b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+    first
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    first
+        .write_all(b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
     read_response(&mut first, false).unwrap();
     for _ in 0..100 {
         keep.push(TcpStream::connect(addr).unwrap());
@@ -181,23 +250,37 @@ fn descriptor_exhaustion_backs_off_and_recovers() {
     let t0 = cpu_ticks(pid);
     std::thread::sleep(Duration::from_secs(2));
     let spent = cpu_ticks(pid) - t0;
-    assert!(spent < 50, "server burned {spent} ticks while out of descriptors");
+    assert!(
+        spent < 50,
+        "server burned {spent} ticks while out of descriptors"
+    );
     // An existing connection is still served.
-    first.write_all(b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+    first
+        .write_all(b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
     assert_eq!(read_response(&mut first, false).unwrap().status, 200);
     drop(keep);
     // After descriptors free up, new connections are accepted again.
     let ok = wait_for(Duration::from_secs(10), || {
-        let Ok(mut c) = TcpStream::connect(addr) else { return false };
+        let Ok(mut c) = TcpStream::connect(addr) else {
+            return false;
+        };
         c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-        c.write_all(b"GET /plaintext HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").is_ok()
+        c.write_all(b"GET /plaintext HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            .is_ok()
             && read_response(&mut c, false).is_ok_and(|r| r.status == 200)
     });
     assert!(ok, "did not recover");
-    let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.matches("accept failed").count(), 1, "logged once per episode: {err}");
+    assert_eq!(
+        err.matches("accept failed").count(),
+        1,
+        "logged once per episode: {err}"
+    );
     assert!(err.contains("Too many open files"), "{err}");
 }
 
@@ -205,20 +288,30 @@ fn descriptor_exhaustion_backs_off_and_recovers() {
 fn graceful_stop_finishes_requests_in_flight() {
     let root = tempdir("drain");
     let big = write_random(&root.join("big.bin"), 16 * 1024 * 1024);
-    let mut s = Server::start(&["--root", root.to_str().unwrap(), "--builtins", "--workers", "2"]);
+    let mut s = Server::start(&[
+        "--root",
+        root.to_str().unwrap(),
+        "--builtins",
+        "--workers",
+        "2",
+    ]);
     // Requests in flight: big downloads read slowly, and a body still arriving.
     let mut downloads = Vec::new();
     for _ in 0..4 {
         let mut c = s.connect();
-        c.write_all(b"GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+        c.write_all(b"GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n")
+            .unwrap();
         let mut head = [0u8; 16];
         c.read_exact(&mut head).unwrap();
         downloads.push((c, head));
     }
     let mut upload = s.connect();
-    upload.write_all(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nhalf").unwrap();
+    upload
+        .write_all(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nhalf")
+        .unwrap();
     let mut idle = s.connect();
-    idle.write_all(b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+    idle.write_all(b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
     read_response(&mut idle, false).unwrap();
     std::thread::sleep(Duration::from_millis(100));
     s.signal("TERM");
@@ -228,7 +321,10 @@ fn graceful_stop_finishes_requests_in_flight() {
     std::thread::sleep(Duration::from_millis(200));
     upload.write_all(b"-rest!").unwrap();
     let r = read_response(&mut upload, false).unwrap();
-    assert_eq!((r.text().as_str(), r.header("connection").as_deref()), ("half-rest!", Some("close")));
+    assert_eq!(
+        (r.text().as_str(), r.header("connection").as_deref()),
+        ("half-rest!", Some("close"))
+    );
     // Every download completes, byte for byte.
     for (mut c, head) in downloads {
         let mut rest = Vec::new();
@@ -236,8 +332,18 @@ fn graceful_stop_finishes_requests_in_flight() {
         let mut all = head.to_vec();
         all.extend_from_slice(&rest);
         let split = all.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-        assert!(all[split..] == big[..], "download truncated: {} of {}", all.len() - split, big.len());
+        assert!(
+            all[split..] == big[..],
+            "download truncated: {} of {}",
+            all.len() - split,
+            big.len()
+        );
     }
-    assert_eq!(s.wait_exit(Duration::from_secs(10)), Some(0), "{}", s.stderr_text());
+    assert_eq!(
+        s.wait_exit(Duration::from_secs(10)),
+        Some(0),
+        "{}",
+        s.stderr_text()
+    );
     assert!(TcpStream::connect(s.addr).is_err());
 }

@@ -7,9 +7,21 @@ use std::io::Write;
 fn refused(server: &Server, req: &[u8], status: u16) {
     let mut s = server.connect();
     s.write_all(req).unwrap();
-    let r = read_response(&mut s, false).unwrap_or_else(|e| panic!("{e} for {:?}", String::from_utf8_lossy(req)));
-    assert_eq!(r.status, status, "for {:?}: {}", String::from_utf8_lossy(req), r.head);
-    assert_eq!(r.header("connection").as_deref(), Some("close"), "{}", r.head);
+    let r = read_response(&mut s, false)
+        .unwrap_or_else(|e| panic!("{e} for {:?}", String::from_utf8_lossy(req)));
+    assert_eq!(
+        r.status,
+        status,
+        "for {:?}: {}",
+        String::from_utf8_lossy(req),
+        r.head
+    );
+    assert_eq!(
+        r.header("connection").as_deref(),
+        Some("close"),
+        "{}",
+        r.head
+    );
     assert!(closed(&mut s), "connection left open after {status}");
 }
 
@@ -29,7 +41,11 @@ fn malformed_request_line_is_400() {
 #[test]
 fn malformed_header_is_400() {
     let s = server();
-    refused(&s, b"GET / HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n", 400);
+    refused(
+        &s,
+        b"GET / HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n",
+        400,
+    );
     refused(&s, b"GET / HTTP/1.1\r\nHost: x\r\n: novalue\r\n\r\n", 400);
 }
 
@@ -40,7 +56,11 @@ fn missing_host_is_400() {
 
 #[test]
 fn two_hosts_is_400() {
-    refused(&server(), b"GET /plaintext HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400);
+    refused(
+        &server(),
+        b"GET /plaintext HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        400,
+    );
 }
 
 #[test]
@@ -55,23 +75,55 @@ fn content_length_with_transfer_encoding_is_400() {
 #[test]
 fn bad_content_length_is_400() {
     let s = server();
-    refused(&s, b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc", 400);
-    refused(&s, b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400);
-    refused(&s, b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 3\r\n\r\nabc", 400);
-    refused(&s, b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", 400);
-    refused(&s, b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 1e3\r\n\r\n", 400);
+    refused(
+        &s,
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
+        400,
+    );
+    refused(
+        &s,
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+        400,
+    );
+    refused(
+        &s,
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 3\r\n\r\nabc",
+        400,
+    );
+    refused(
+        &s,
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
+        400,
+    );
+    refused(
+        &s,
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 1e3\r\n\r\n",
+        400,
+    );
 }
 
 #[test]
 fn transfer_encoding_not_ending_in_chunked_is_refused() {
     let s = server();
-    refused(&s, b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n", 400);
-    refused(&s, b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 501);
+    refused(
+        &s,
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n",
+        400,
+    );
+    refused(
+        &s,
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n",
+        501,
+    );
 }
 
 #[test]
 fn transfer_encoding_on_http10_is_400() {
-    refused(&server(), b"POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400);
+    refused(
+        &server(),
+        b"POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        400,
+    );
 }
 
 #[test]
@@ -86,12 +138,20 @@ fn missing_chunk_crlf_is_400() {
 
 #[test]
 fn obs_fold_is_400() {
-    refused(&server(), b"GET /plaintext HTTP/1.1\r\nHost: a\r\nX-Long: one\r\n two\r\n\r\n", 400);
+    refused(
+        &server(),
+        b"GET /plaintext HTTP/1.1\r\nHost: a\r\nX-Long: one\r\n two\r\n\r\n",
+        400,
+    );
 }
 
 #[test]
 fn whitespace_before_colon_is_400() {
-    refused(&server(), b"GET /plaintext HTTP/1.1\r\nHost : a\r\n\r\n", 400);
+    refused(
+        &server(),
+        b"GET /plaintext HTTP/1.1\r\nHost : a\r\n\r\n",
+        400,
+    );
 }
 
 #[test]
@@ -112,7 +172,10 @@ fn too_many_headers_is_431() {
 #[test]
 fn headers_too_large_is_431() {
     let s = server();
-    let req = format!("GET /plaintext HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\n\r\n", "b".repeat(33 * 1024));
+    let req = format!(
+        "GET /plaintext HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\n\r\n",
+        "b".repeat(33 * 1024)
+    );
     refused(&s, req.as_bytes(), 431);
 }
 
@@ -120,12 +183,19 @@ fn headers_too_large_is_431() {
 fn body_over_limit_is_413_before_reading_it() {
     let s = server();
     // The declared length is refused at once; the body is never sent.
-    refused(&s, b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 30000001\r\n\r\n", 413);
+    refused(
+        &s,
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 30000001\r\n\r\n",
+        413,
+    );
 }
 
 #[test]
 fn chunked_body_over_configured_limit_is_413() {
-    let s = Server::with_config("builtins = true\n[limits]\nmax_request_body_size = 10\n", &[]);
+    let s = Server::with_config(
+        "builtins = true\n[limits]\nmax_request_body_size = 10\n",
+        &[],
+    );
     refused(&s, b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n", 413);
 }
 
@@ -138,7 +208,11 @@ fn unsupported_version_is_505() {
 
 #[test]
 fn unknown_method_is_501() {
-    refused(&server(), b"BREW /plaintext HTTP/1.1\r\nHost: a\r\n\r\n", 501);
+    refused(
+        &server(),
+        b"BREW /plaintext HTTP/1.1\r\nHost: a\r\n\r\n",
+        501,
+    );
 }
 
 #[test]
@@ -161,5 +235,9 @@ fn unsupported_method_is_405_with_allow() {
 
 #[test]
 fn unsupported_expectation_is_417() {
-    refused(&server(), b"POST /echo HTTP/1.1\r\nHost: a\r\nExpect: something\r\nContent-Length: 1\r\n\r\nx", 417);
+    refused(
+        &server(),
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nExpect: something\r\nContent-Length: 1\r\n\r\nx",
+        417,
+    );
 }

@@ -34,13 +34,24 @@ fn files_and_types() {
     let s = site();
     let r = get(&s.server, "/");
     assert_eq!((r.status, r.text().as_str()), (200, "<h1>home</h1>"));
-    assert_eq!(r.header("content-type").as_deref(), Some("text/html; charset=utf-8"));
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("text/html; charset=utf-8")
+    );
     assert_eq!(r.header("accept-ranges").as_deref(), Some("bytes"));
     assert!(r.header("etag").is_some() && r.header("last-modified").is_some());
-    assert_eq!(get(&s.server, "/style.css").header("content-type").as_deref(), Some("text/css; charset=utf-8"));
+    assert_eq!(
+        get(&s.server, "/style.css")
+            .header("content-type")
+            .as_deref(),
+        Some("text/css; charset=utf-8")
+    );
     assert_eq!(get(&s.server, "/a%20b.txt").text(), "space");
     let e = get(&s.server, "/empty.txt");
-    assert_eq!((e.status, e.header("content-length").as_deref()), (200, Some("0")));
+    assert_eq!(
+        (e.status, e.header("content-length").as_deref()),
+        (200, Some("0"))
+    );
     assert_eq!(get(&s.server, "/missing.html").status, 404);
     assert_eq!(get(&s.server, "/inside-link.css").text(), "body{}");
 }
@@ -78,7 +89,10 @@ fn conditional_requests() {
     let etag = r.header("etag").unwrap();
     let lm = r.header("last-modified").unwrap();
     let cond = |h: &str| {
-        exchange(&s.server, format!("GET /style.css HTTP/1.1\r\nHost: a\r\n{h}\r\n\r\n").as_bytes())
+        exchange(
+            &s.server,
+            format!("GET /style.css HTTP/1.1\r\nHost: a\r\n{h}\r\n\r\n").as_bytes(),
+        )
     };
     let nm = cond(&format!("If-None-Match: \"nope\", {etag}"));
     assert_eq!(nm.status, 304);
@@ -86,19 +100,36 @@ fn conditional_requests() {
     assert!(nm.body.is_empty());
     assert_eq!(cond("If-None-Match: \"nope\"").status, 200);
     assert_eq!(cond(&format!("If-Modified-Since: {lm}")).status, 304);
-    assert_eq!(cond("If-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT").status, 200);
+    assert_eq!(
+        cond("If-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT").status,
+        200
+    );
     // If-None-Match wins over If-Modified-Since.
-    assert_eq!(cond(&format!("If-None-Match: \"other\"\r\nIf-Modified-Since: {lm}")).status, 200);
+    assert_eq!(
+        cond(&format!(
+            "If-None-Match: \"other\"\r\nIf-Modified-Since: {lm}"
+        ))
+        .status,
+        200
+    );
 }
 
 #[test]
 fn ranges() {
     let s = site();
-    let range = |h: &str| exchange(&s.server, format!("GET /big.bin HTTP/1.1\r\nHost: a\r\n{h}\r\n\r\n").as_bytes());
+    let range = |h: &str| {
+        exchange(
+            &s.server,
+            format!("GET /big.bin HTTP/1.1\r\nHost: a\r\n{h}\r\n\r\n").as_bytes(),
+        )
+    };
     let total = s.big.len();
     let r = range("Range: bytes=10-19");
     assert_eq!(r.status, 206);
-    assert_eq!(r.header("content-range"), Some(format!("bytes 10-19/{total}")));
+    assert_eq!(
+        r.header("content-range"),
+        Some(format!("bytes 10-19/{total}"))
+    );
     assert_eq!(r.body, &s.big[10..20]);
     let r = range("Range: bytes=-100");
     assert_eq!(r.body, &s.big[total - 100..]);
@@ -111,7 +142,10 @@ fn ranges() {
     assert_eq!(range("Range: bytes=0-1,5-6").status, 200);
     assert_eq!(range("Range: bytes=0-1\r\nIf-Range: \"stale\"").status, 200);
     let etag = range("").header("etag").unwrap();
-    assert_eq!(range(&format!("Range: bytes=0-1\r\nIf-Range: {etag}")).status, 206);
+    assert_eq!(
+        range(&format!("Range: bytes=0-1\r\nIf-Range: {etag}")).status,
+        206
+    );
     // A large range in the middle streams correctly.
     let r = range("Range: bytes=1000000-3999999");
     assert!(r.body == s.big[1_000_000..4_000_000]);
@@ -142,7 +176,10 @@ fn traversal_is_refused() {
 #[test]
 fn methods_on_files() {
     let s = site();
-    let r = exchange(&s.server, b"POST /style.css HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n");
+    let r = exchange(
+        &s.server,
+        b"POST /style.css HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n",
+    );
     assert_eq!(r.status, 405);
     assert_eq!(r.header("allow").as_deref(), Some("GET, HEAD, OPTIONS"));
     let r = exchange(&s.server, b"OPTIONS /style.css HTTP/1.1\r\nHost: a\r\n\r\n");
@@ -156,7 +193,13 @@ fn curl_downloads_the_big_file() {
     let dir = tempdir("curl");
     let out = dir.join("big.bin");
     let st = std::process::Command::new("curl")
-        .args(["-sS", "-f", "-o", out.to_str().unwrap(), &s.server.url("/big.bin")])
+        .args([
+            "-sS",
+            "-f",
+            "-o",
+            out.to_str().unwrap(),
+            &s.server.url("/big.bin"),
+        ])
         .status()
         .unwrap();
     assert!(st.success());

@@ -94,23 +94,44 @@ impl Ctx<'_> {
     }
 
     fn line(&self, offset: usize) -> usize {
-        self.text[..offset.min(self.text.len())].bytes().filter(|b| *b == b'\n').count() + 1
+        self.text[..offset.min(self.text.len())]
+            .bytes()
+            .filter(|b| *b == b'\n')
+            .count()
+            + 1
     }
 
-    fn int(&self, v: &Option<Spanned<i64>>, key: &str, min: i64, max: i64) -> Result<Option<i64>, ConfigError> {
+    fn int(
+        &self,
+        v: &Option<Spanned<i64>>,
+        key: &str,
+        min: i64,
+        max: i64,
+    ) -> Result<Option<i64>, ConfigError> {
         let Some(v) = v else { return Ok(None) };
         let n = *v.get_ref();
         if n < min || n > max {
-            return Err(self.err(v.span(), key, format!("must be between {min} and {max} (got {n})")));
+            return Err(self.err(
+                v.span(),
+                key,
+                format!("must be between {min} and {max} (got {n})"),
+            ));
         }
         Ok(Some(n))
     }
 
-    fn secs(&self, v: &Option<Spanned<Secs>>, key: &str, min: Duration) -> Result<Option<Duration>, ConfigError> {
+    fn secs(
+        &self,
+        v: &Option<Spanned<Secs>>,
+        key: &str,
+        min: Duration,
+    ) -> Result<Option<Duration>, ConfigError> {
         let Some(v) = v else { return Ok(None) };
         let d = match v.get_ref() {
             Secs::Int(n) if *n >= 0 => Some(Duration::from_secs(*n as u64)),
-            Secs::Float(f) if f.is_finite() && *f >= 0.0 && *f < 1e9 => Some(Duration::from_secs_f64(*f)),
+            Secs::Float(f) if f.is_finite() && *f >= 0.0 && *f < 1e9 => {
+                Some(Duration::from_secs_f64(*f))
+            }
             Secs::Text(s) => parse_duration(s),
             _ => None,
         };
@@ -118,7 +139,11 @@ impl Ctx<'_> {
             self.err(v.span(), key, "must be a duration: seconds as a number, or a string like \"30s\", \"500ms\", \"2m\"")
         })?;
         if d < min || d > Duration::from_secs(86_400 * 7) {
-            return Err(self.err(v.span(), key, format!("must be between {:?} and 7 days (got {d:?})", min)));
+            return Err(self.err(
+                v.span(),
+                key,
+                format!("must be between {:?} and 7 days (got {d:?})", min),
+            ));
         }
         Ok(Some(d))
     }
@@ -127,7 +152,9 @@ impl Ctx<'_> {
 /// Parses `"30s"`, `"500ms"`, `"2m"`, `"1h"` or a bare number of seconds.
 fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let n: f64 = num.parse().ok()?;
     let scale = match unit.trim() {
@@ -138,7 +165,7 @@ fn parse_duration(s: &str) -> Option<Duration> {
         _ => return None,
     };
     let secs = n * scale;
-    (secs.is_finite() && secs >= 0.0 && secs < 1e9).then(|| Duration::from_secs_f64(secs))
+    (0.0..1e9).contains(&secs).then(|| Duration::from_secs_f64(secs))
 }
 
 /// Parses and validates a TOML configuration. `file` is used in messages and to
@@ -157,7 +184,10 @@ pub fn parse(text: &str, file: Option<&Path>) -> Result<Config, ConfigError> {
             message: e.message().trim().to_string(),
         }
     })?;
-    let mut c = Config { source: file.map(Path::to_path_buf), ..Config::default() };
+    let mut c = Config {
+        source: file.map(Path::to_path_buf),
+        ..Config::default()
+    };
 
     if let Some(l) = &raw.listen {
         let list = match l.get_ref() {
@@ -181,7 +211,13 @@ pub fn parse(text: &str, file: Option<&Path>) -> Result<Config, ConfigError> {
         c.workers = match w.get_ref() {
             Workers::Count(n) if (1..=1024).contains(n) => *n as usize,
             Workers::Word(s) if s == "auto" => super::available_cpus(),
-            _ => return Err(cx.err(w.span(), "workers", "must be a number from 1 to 1024, or \"auto\"")),
+            _ => {
+                return Err(cx.err(
+                    w.span(),
+                    "workers",
+                    "must be a number from 1 to 1024, or \"auto\"",
+                ));
+            }
         };
     }
     if let Some(r) = &raw.root {
@@ -200,17 +236,37 @@ pub fn parse(text: &str, file: Option<&Path>) -> Result<Config, ConfigError> {
     }
     if let Some(l) = &raw.limits {
         let k = |s: &str| format!("limits.{s}");
-        if let Some(n) = cx.int(&l.max_request_line_size, &k("max_request_line_size"), 64, 1 << 20)? {
+        if let Some(n) = cx.int(
+            &l.max_request_line_size,
+            &k("max_request_line_size"),
+            64,
+            1 << 20,
+        )? {
             c.limits.max_request_line_size = n as usize;
         }
-        if let Some(n) = cx.int(&l.max_request_headers_total_size, &k("max_request_headers_total_size"), 256, 16 << 20)? {
+        if let Some(n) = cx.int(
+            &l.max_request_headers_total_size,
+            &k("max_request_headers_total_size"),
+            256,
+            16 << 20,
+        )? {
             c.limits.max_request_headers_total_size = n as usize;
         }
         let max_count = crate::http::limits::HARD_MAX_HEADER_COUNT as i64;
-        if let Some(n) = cx.int(&l.max_request_header_count, &k("max_request_header_count"), 1, max_count)? {
+        if let Some(n) = cx.int(
+            &l.max_request_header_count,
+            &k("max_request_header_count"),
+            1,
+            max_count,
+        )? {
             c.limits.max_request_header_count = n as usize;
         }
-        if let Some(n) = cx.int(&l.max_request_body_size, &k("max_request_body_size"), 0, 1 << 40)? {
+        if let Some(n) = cx.int(
+            &l.max_request_body_size,
+            &k("max_request_body_size"),
+            0,
+            1 << 40,
+        )? {
             c.limits.max_request_body_size = n as u64;
         }
         if let Some(n) = cx.int(&l.max_connections, &k("max_connections"), 0, 1 << 24)? {
@@ -224,7 +280,11 @@ pub fn parse(text: &str, file: Option<&Path>) -> Result<Config, ConfigError> {
         if let Some(d) = cx.secs(&t.keep_alive_timeout, &k("keep_alive_timeout"), ms)? {
             c.timeouts.keep_alive_timeout = d;
         }
-        if let Some(d) = cx.secs(&t.request_headers_timeout, &k("request_headers_timeout"), ms)? {
+        if let Some(d) = cx.secs(
+            &t.request_headers_timeout,
+            &k("request_headers_timeout"),
+            ms,
+        )? {
             c.timeouts.request_headers_timeout = d;
         }
         if let Some(d) = cx.secs(&t.request_body_timeout, &k("request_body_timeout"), ms)? {
@@ -248,7 +308,11 @@ pub fn parse(text: &str, file: Option<&Path>) -> Result<Config, ConfigError> {
         if let Some(n) = cx.int(&e.buffer_count, &k("buffer_count"), 1, 32768)? {
             let v = e.buffer_count.as_ref().expect("checked");
             if !(n as u64).is_power_of_two() {
-                return Err(cx.err(v.span(), &k("buffer_count"), format!("must be a power of two (got {n})")));
+                return Err(cx.err(
+                    v.span(),
+                    &k("buffer_count"),
+                    format!("must be a power of two (got {n})"),
+                ));
             }
             c.engine.buffer_count = n as u16;
         }
@@ -292,7 +356,11 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
     if key.is_empty() {
         return None;
     }
-    Some(if table.is_empty() { key.to_string() } else { format!("{table}.{key}") })
+    Some(if table.is_empty() {
+        key.to_string()
+    } else {
+        format!("{table}.{key}")
+    })
 }
 
 #[cfg(test)]
@@ -300,7 +368,9 @@ mod tests {
     use super::*;
 
     fn err(text: &str) -> String {
-        parse(text, Some(Path::new("p.toml"))).unwrap_err().to_string()
+        parse(text, Some(Path::new("p.toml")))
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -332,7 +402,10 @@ buffer_count = 512
         assert_eq!(c.limits.max_request_line_size, 4096);
         assert_eq!(c.limits.max_request_body_size, 1000);
         assert_eq!(c.timeouts.keep_alive_timeout, Duration::from_secs(120));
-        assert_eq!(c.timeouts.request_headers_timeout, Duration::from_millis(1500));
+        assert_eq!(
+            c.timeouts.request_headers_timeout,
+            Duration::from_millis(1500)
+        );
         assert_eq!(c.timeouts.shutdown_timeout, Duration::from_millis(500));
         assert!(!c.engine.multishot);
         assert_eq!(c.engine.buffer_count, 512);
@@ -344,14 +417,32 @@ buffer_count = 512
             err("workers = 2\n[limits]\nmax_request_line_size = 0\n"),
             "p.toml:3: limits.max_request_line_size: must be between 64 and 1048576 (got 0)"
         );
-        assert_eq!(err("workers = 0\n"), "p.toml:1: workers: must be a number from 1 to 1024, or \"auto\"");
-        assert!(err("listen = \"nonsense\"\n").starts_with("p.toml:1: listen: \"nonsense\" is not an address"));
-        assert!(err("\n[timeouts]\nsend_timeout = \"soon\"\n").starts_with("p.toml:3: timeouts.send_timeout: must be a duration"));
-        assert!(err("[engine]\nbuffer_count = 100\n").contains("engine.buffer_count: must be a power of two"));
+        assert_eq!(
+            err("workers = 0\n"),
+            "p.toml:1: workers: must be a number from 1 to 1024, or \"auto\""
+        );
+        assert!(
+            err("listen = \"nonsense\"\n")
+                .starts_with("p.toml:1: listen: \"nonsense\" is not an address")
+        );
+        assert!(
+            err("\n[timeouts]\nsend_timeout = \"soon\"\n")
+                .starts_with("p.toml:3: timeouts.send_timeout: must be a duration")
+        );
+        assert!(
+            err("[engine]\nbuffer_count = 100\n")
+                .contains("engine.buffer_count: must be a power of two")
+        );
         let unknown = err("workers = 1\nwokers = 2\n");
-        assert!(unknown.starts_with("p.toml:2: wokers: unknown field `wokers`"), "{unknown}");
+        assert!(
+            unknown.starts_with("p.toml:2: wokers: unknown field `wokers`"),
+            "{unknown}"
+        );
         let typed = err("[limits]\nmax_request_header_count = \"many\"\n");
-        assert!(typed.starts_with("p.toml:2: limits.max_request_header_count:"), "{typed}");
+        assert!(
+            typed.starts_with("p.toml:2: limits.max_request_header_count:"),
+            "{typed}"
+        );
         let syntax = err("workers = \n");
         assert!(syntax.starts_with("p.toml:1:"), "{syntax}");
     }

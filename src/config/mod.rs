@@ -73,7 +73,12 @@ pub struct ConfigError {
 impl ConfigError {
     /// An error about `key` that is not tied to a file position (e.g. a flag).
     pub fn key(key: &str, message: impl Into<String>) -> ConfigError {
-        ConfigError { file: None, line: None, key: Some(key.to_string()), message: message.into() }
+        ConfigError {
+            file: None,
+            line: None,
+            key: Some(key.to_string()),
+            message: message.into(),
+        }
     }
 }
 
@@ -98,7 +103,11 @@ impl std::error::Error for ConfigError {}
 /// (all IPv4 interfaces).
 pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
     let s = s.trim();
-    let full = if s.starts_with(':') { format!("0.0.0.0{s}") } else { s.to_string() };
+    let full = if s.starts_with(':') {
+        format!("0.0.0.0{s}")
+    } else {
+        s.to_string()
+    };
     full.parse()
         .map_err(|_| format!("{s:?} is not an address like 127.0.0.1:8080 or [::1]:8080"))
 }

@@ -9,7 +9,9 @@ pub struct Plaintext;
 
 impl Handler for Plaintext {
     fn handle(&mut self, _req: &Request<'_>, _cx: &Ctx<'_>) -> Response {
-        Response::new(200).content_type("text/plain").body(Body::Static(b"Hello, World!"))
+        Response::new(200)
+            .content_type("text/plain")
+            .body(Body::Static(b"Hello, World!"))
     }
 }
 
@@ -43,6 +45,8 @@ impl Handler for Echo {
             .header_str("content-type")
             .filter(|v| !v.bytes().any(|b| b.is_ascii_control()))
             .unwrap_or("application/octet-stream");
-        Response::new(200).content_type(ct.to_string()).body(Body::Bytes(req.body.to_vec()))
+        Response::new(200)
+            .content_type(ct.to_string())
+            .body(Body::Bytes(req.body.to_vec()))
     }
 }

@@ -7,7 +7,9 @@ pub fn none_match(header: &[u8], etag: &str) -> bool {
         return true;
     }
     let want = strip_weak(etag.as_bytes());
-    header.split(|b| *b == b',').any(|t| strip_weak(t.trim_ascii()) == want)
+    header
+        .split(|b| *b == b',')
+        .any(|t| strip_weak(t.trim_ascii()) == want)
 }
 
 fn strip_weak(tag: &[u8]) -> &[u8] {
@@ -73,21 +75,30 @@ pub fn range(header: &[u8], size: u64) -> Range {
                 Range::Unsatisfiable
             } else {
                 let len = n.min(size);
-                Range::Part { start: size - len, len }
+                Range::Part {
+                    start: size - len,
+                    len,
+                }
             }
         }
         (Some(start), None) if last.is_empty() => {
             if start >= size {
                 Range::Unsatisfiable
             } else {
-                Range::Part { start, len: size - start }
+                Range::Part {
+                    start,
+                    len: size - start,
+                }
             }
         }
         (Some(start), Some(end)) if start <= end => {
             if start >= size {
                 Range::Unsatisfiable
             } else {
-                Range::Part { start, len: end.min(size - 1) - start + 1 }
+                Range::Part {
+                    start,
+                    len: end.min(size - 1) - start + 1,
+                }
             }
         }
         _ => Range::Full,
@@ -110,8 +121,14 @@ mod tests {
         assert_eq!(range(b"bytes=0-9", 100), Range::Part { start: 0, len: 10 });
         assert_eq!(range(b"bytes=90-", 100), Range::Part { start: 90, len: 10 });
         assert_eq!(range(b"bytes=-10", 100), Range::Part { start: 90, len: 10 });
-        assert_eq!(range(b"bytes=-500", 100), Range::Part { start: 0, len: 100 });
-        assert_eq!(range(b"bytes=50-500", 100), Range::Part { start: 50, len: 50 });
+        assert_eq!(
+            range(b"bytes=-500", 100),
+            Range::Part { start: 0, len: 100 }
+        );
+        assert_eq!(
+            range(b"bytes=50-500", 100),
+            Range::Part { start: 50, len: 50 }
+        );
         assert_eq!(range(b"bytes=100-", 100), Range::Unsatisfiable);
         assert_eq!(range(b"bytes=-0", 100), Range::Unsatisfiable);
         assert_eq!(range(b"bytes=5-1", 100), Range::Full);
@@ -125,8 +142,14 @@ mod tests {
         assert!(none_match(b"\"a\", W/\"x-1\"", "\"x-1\""));
         assert!(none_match(b"*", "\"x\""));
         assert!(!none_match(b"\"y\"", "\"x\""));
-        assert!(not_modified_since(b"Sun, 06 Nov 1994 08:49:37 GMT", 784111777));
-        assert!(!not_modified_since(b"Sun, 06 Nov 1994 08:49:36 GMT", 784111777));
+        assert!(not_modified_since(
+            b"Sun, 06 Nov 1994 08:49:37 GMT",
+            784111777
+        ));
+        assert!(!not_modified_since(
+            b"Sun, 06 Nov 1994 08:49:36 GMT",
+            784111777
+        ));
         assert!(!not_modified_since(b"garbage", 0));
         assert!(if_range_matches(b"\"x\"", "\"x\"", "d"));
         assert!(!if_range_matches(b"W/\"x\"", "\"x\"", "d"));

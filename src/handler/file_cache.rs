@@ -62,25 +62,36 @@ impl FileCache {
     pub fn new(root: &Path, valid: Duration, max_entries: usize) -> io::Result<FileCache> {
         let root = File::open(root)?;
         if !root.metadata()?.is_dir() {
-            return Err(io::Error::new(io::ErrorKind::NotADirectory, "not a directory"));
+            return Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                "not a directory",
+            ));
         }
-        Ok(FileCache { root, entries: HashMap::new(), valid, max_entries })
+        Ok(FileCache {
+            root,
+            entries: HashMap::new(),
+            valid,
+            max_entries,
+        })
     }
 
     /// The entry for `rel` (relative, normalized; empty for the root itself).
     /// Paths that resolve outside the root fail with `EXDEV`.
     pub fn get(&mut self, rel: &[u8], now: Instant) -> io::Result<Rc<Entry>> {
-        if let Some(e) = self.entries.get(rel) {
-            if now.saturating_duration_since(e.checked.get()) < self.valid {
-                return Ok(e.clone());
-            }
+        if let Some(e) = self.entries.get(rel)
+            && now.saturating_duration_since(e.checked.get()) < self.valid
+        {
+            return Ok(e.clone());
         }
         let fresh = self.open(rel, now)?;
-        if let Some(old) = self.entries.get(rel) {
-            if old.dev == fresh.dev && old.ino == fresh.ino && old.size == fresh.size && old.mtime == fresh.mtime {
-                old.checked.set(now);
-                return Ok(old.clone());
-            }
+        if let Some(old) = self.entries.get(rel)
+            && old.dev == fresh.dev
+            && old.ino == fresh.ino
+            && old.size == fresh.size
+            && old.mtime == fresh.mtime
+        {
+            old.checked.set(now);
+            return Ok(old.clone());
         }
         if self.entries.len() >= self.max_entries {
             self.entries.clear();
@@ -91,7 +102,11 @@ impl FileCache {
     }
 
     fn open(&self, rel: &[u8], now: Instant) -> io::Result<Entry> {
-        let path = if rel.is_empty() { Path::new(".") } else { Path::new(OsStr::from_bytes(rel)) };
+        let path = if rel.is_empty() {
+            Path::new(".")
+        } else {
+            Path::new(OsStr::from_bytes(rel))
+        };
         let file = open_beneath(&self.root, path)?;
         let meta = file.metadata()?;
         let kind = if meta.is_file() {
@@ -103,7 +118,9 @@ impl FileCache {
             Kind::Other
         };
         let modified = meta.modified().unwrap_or(UNIX_EPOCH);
-        let mtime = modified.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let mtime = modified
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         Ok(Entry {
             file: Rc::new(file),
             kind,
@@ -142,13 +159,22 @@ mod tests {
         let mut c = FileCache::new(&d, Duration::from_secs(1), 16).unwrap();
         let t0 = Instant::now();
         let e1 = c.get(b"a.txt", t0).unwrap();
-        assert_eq!((e1.kind, e1.size, e1.content_type), (Kind::File, 3, "text/plain; charset=utf-8"));
+        assert_eq!(
+            (e1.kind, e1.size, e1.content_type),
+            (Kind::File, 3, "text/plain; charset=utf-8")
+        );
         std::fs::write(d.join("a.txt"), "three").unwrap();
         // Within the validity window the old entry is served.
         assert_eq!(c.get(b"a.txt", t0).unwrap().size, 3);
-        assert_eq!(c.get(b"a.txt", t0 + Duration::from_secs(2)).unwrap().size, 5);
+        assert_eq!(
+            c.get(b"a.txt", t0 + Duration::from_secs(2)).unwrap().size,
+            5
+        );
         assert_eq!(c.get(b"", t0).unwrap().kind, Kind::Dir);
-        assert_eq!(c.get(b"missing", t0).unwrap_err().kind(), io::ErrorKind::NotFound);
+        assert_eq!(
+            c.get(b"missing", t0).unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
         std::fs::remove_dir_all(&d).unwrap();
     }
 
@@ -160,7 +186,10 @@ mod tests {
         std::os::unix::fs::symlink("in.txt", d.join("ok")).unwrap();
         let mut c = FileCache::new(&d, Duration::from_secs(1), 16).unwrap();
         let now = Instant::now();
-        assert_eq!(c.get(b"out", now).unwrap_err().raw_os_error(), Some(libc::EXDEV));
+        assert_eq!(
+            c.get(b"out", now).unwrap_err().raw_os_error(),
+            Some(libc::EXDEV)
+        );
         assert_eq!(c.get(b"ok", now).unwrap().size, 1);
         std::fs::remove_dir_all(&d).unwrap();
     }

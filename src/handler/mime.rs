@@ -19,7 +19,9 @@ pub fn content_type(name: &[u8]) -> &'static str {
         "xml" => "text/xml; charset=utf-8",
         "svg" => "image/svg+xml",
         "wasm" => "application/wasm",
-        _ => mime_guess::from_ext(&ext).first_raw().unwrap_or("application/octet-stream"),
+        _ => mime_guess::from_ext(&ext)
+            .first_raw()
+            .unwrap_or("application/octet-stream"),
     }
 }
 

@@ -57,7 +57,8 @@ fn decode(seg: &[u8]) -> Result<Vec<u8>, PathError> {
         let b = match seg[i] {
             b'%' => {
                 let h = seg.get(i + 1..i + 3).ok_or(PathError::BadEscape)?;
-                let v = (hex(h[0]).ok_or(PathError::BadEscape)? << 4) | hex(h[1]).ok_or(PathError::BadEscape)?;
+                let v = (hex(h[0]).ok_or(PathError::BadEscape)? << 4)
+                    | hex(h[1]).ok_or(PathError::BadEscape)?;
                 i += 3;
                 if v == b'/' {
                     return Err(PathError::EncodedSlash);

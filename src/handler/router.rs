@@ -18,7 +18,9 @@ pub struct Router {
 
 impl std::fmt::Debug for Router {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.routes.iter().map(|r| &r.prefix)).finish()
+        f.debug_list()
+            .entries(self.routes.iter().map(|r| &r.prefix))
+            .finish()
     }
 }
 
@@ -34,12 +36,19 @@ impl Router {
     /// When `prefix` does not start with `/`.
     pub fn route(mut self, prefix: impl Into<String>, handler: impl Handler + 'static) -> Router {
         let mut prefix = prefix.into();
-        assert!(prefix.starts_with('/'), "route prefix {prefix:?} must start with '/'");
+        assert!(
+            prefix.starts_with('/'),
+            "route prefix {prefix:?} must start with '/'"
+        );
         if prefix.len() > 1 && prefix.ends_with('/') {
             prefix.pop();
         }
-        self.routes.push(Route { prefix, handler: Box::new(handler) });
-        self.routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
+        self.routes.push(Route {
+            prefix,
+            handler: Box::new(handler),
+        });
+        self.routes
+            .sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
         self
     }
 
@@ -47,7 +56,9 @@ impl Router {
     fn find(&self, path: &str) -> Option<usize> {
         self.routes.iter().position(|r| {
             r.prefix == "/"
-                || path.strip_prefix(r.prefix.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+                || path
+                    .strip_prefix(r.prefix.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
         })
     }
 }
@@ -80,17 +91,27 @@ impl Service for Router {
         let route = &mut self.routes[i];
         let methods = route.handler.methods();
         if req.method == Method::Options {
-            return Response::new(204).header("Allow", methods.with(Method::Options).allow_header());
+            return Response::new(204)
+                .header("Allow", methods.with(Method::Options).allow_header());
         }
         if !methods.contains(req.method) {
             return not_allowed(methods);
         }
-        let rest = if route.prefix == "/" { req.path } else { &req.path[route.prefix.len()..] };
-        let cx = Ctx { prefix: &route.prefix, rest };
+        let rest = if route.prefix == "/" {
+            req.path
+        } else {
+            &req.path[route.prefix.len()..]
+        };
+        let cx = Ctx {
+            prefix: &route.prefix,
+            rest,
+        };
         route.handler.handle(req, &cx)
     }
 
     fn methods(&self) -> Methods {
-        self.routes.iter().fold(Methods::NONE, |m, r| m.union(r.handler.methods()))
+        self.routes
+            .iter()
+            .fold(Methods::NONE, |m, r| m.union(r.handler.methods()))
     }
 }

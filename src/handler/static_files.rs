@@ -36,23 +36,31 @@ impl StaticFiles {
 
     /// Checks that `root` can be served, with an error message for the user.
     pub fn check_root(root: &Path) -> Result<PathBuf, String> {
-        let meta = std::fs::metadata(root).map_err(|e| format!("document root {}: {e}", root.display()))?;
+        let meta = std::fs::metadata(root)
+            .map_err(|e| format!("document root {}: {e}", root.display()))?;
         if !meta.is_dir() {
-            return Err(format!("document root {} is not a directory", root.display()));
+            return Err(format!(
+                "document root {} is not a directory",
+                root.display()
+            ));
         }
         std::fs::canonicalize(root).map_err(|e| format!("document root {}: {e}", root.display()))
     }
 
     fn lookup(&mut self, rel: &[u8]) -> Result<Rc<Entry>, Response> {
-        self.cache.get(rel, Instant::now()).map_err(|e| io_error(&e))
+        self.cache
+            .get(rel, Instant::now())
+            .map_err(|e| io_error(&e))
     }
 }
 
 fn io_error(e: &io::Error) -> Response {
     match e.raw_os_error() {
-        Some(libc::ENOENT) | Some(libc::ENOTDIR) | Some(libc::EXDEV) | Some(libc::ELOOP) | Some(libc::ENAMETOOLONG) => {
-            Response::error(404, None)
-        }
+        Some(libc::ENOENT)
+        | Some(libc::ENOTDIR)
+        | Some(libc::EXDEV)
+        | Some(libc::ELOOP)
+        | Some(libc::ENAMETOOLONG) => Response::error(404, None),
         Some(libc::EACCES) | Some(libc::EPERM) => Response::error(403, None),
         _ => Response::error(500, None),
     }
@@ -101,7 +109,9 @@ impl Handler for StaticFiles {
 fn serve(req: &Request<'_>, e: &Entry) -> Response {
     let fresh = match req.header("if-none-match") {
         Some(v) => none_match(v, &e.etag),
-        None => req.header("if-modified-since").is_some_and(|v| not_modified_since(v, e.mtime)),
+        None => req
+            .header("if-modified-since")
+            .is_some_and(|v| not_modified_since(v, e.mtime)),
     };
     if fresh {
         return Response::new(304)
@@ -109,12 +119,14 @@ fn serve(req: &Request<'_>, e: &Entry) -> Response {
             .header("Last-Modified", e.last_modified.clone());
     }
     let mut part = Range::Full;
-    if req.method == Method::Get {
-        if let Some(h) = req.header("range") {
-            let applies = req.header("if-range").is_none_or(|ir| if_range_matches(ir, &e.etag, &e.last_modified));
-            if applies {
-                part = range(h, e.size);
-            }
+    if req.method == Method::Get
+        && let Some(h) = req.header("range")
+    {
+        let applies = req
+            .header("if-range")
+            .is_none_or(|ir| if_range_matches(ir, &e.etag, &e.last_modified));
+        if applies {
+            part = range(h, e.size);
         }
     }
     let resp = |status: u16| {
@@ -125,13 +137,26 @@ fn serve(req: &Request<'_>, e: &Entry) -> Response {
             .header("Accept-Ranges", "bytes")
     };
     let file = |offset: u64, len: u64| {
-        if len == 0 { Body::Empty } else { Body::File(FileBody { file: e.file.clone(), offset, len }) }
+        if len == 0 {
+            Body::Empty
+        } else {
+            Body::File(FileBody {
+                file: e.file.clone(),
+                offset,
+                len,
+            })
+        }
     };
     match part {
         Range::Full => resp(200).body(file(0, e.size)),
         Range::Part { start, len } => resp(206)
-            .header("Content-Range", format!("bytes {}-{}/{}", start, start + len - 1, e.size))
+            .header(
+                "Content-Range",
+                format!("bytes {}-{}/{}", start, start + len - 1, e.size),
+            )
             .body(file(start, len)),
-        Range::Unsatisfiable => Response::error(416, None).header("Content-Range", format!("bytes */{}", e.size)),
+        Range::Unsatisfiable => {
+            Response::error(416, None).header("Content-Range", format!("bytes */{}", e.size))
+        }
     }
 }

@@ -60,7 +60,11 @@ impl Decoder {
     /// A decoder for a body of exactly `len` bytes.
     pub fn length(len: u64) -> Decoder {
         Decoder {
-            kind: if len == 0 { Kind::Done } else { Kind::Length { remaining: len } },
+            kind: if len == 0 {
+                Kind::Done
+            } else {
+                Kind::Length { remaining: len }
+            },
             total: 0,
             limit: u64::MAX,
             trailer_limit: 0,
@@ -71,7 +75,11 @@ impl Decoder {
     /// of at most `trailer_limit` bytes.
     pub fn chunked(limit: u64, trailer_limit: usize) -> Decoder {
         Decoder {
-            kind: Kind::Chunked(Chunk::Size { size: 0, digits: 0, line: 0 }),
+            kind: Kind::Chunked(Chunk::Size {
+                size: 0,
+                digits: 0,
+                line: 0,
+            }),
             total: 0,
             limit,
             trailer_limit: u32::try_from(trailer_limit).unwrap_or(u32::MAX),
@@ -93,11 +101,20 @@ impl Decoder {
 
     /// Decodes from `input`, appending body bytes to `sink` (or dropping them when
     /// `sink` is `None`). Stops at the end of the body; bytes after it are left.
-    pub fn decode(&mut self, input: &[u8], mut sink: Option<&mut Vec<u8>>) -> Result<Decoded, Error> {
+    pub fn decode(
+        &mut self,
+        input: &[u8],
+        mut sink: Option<&mut Vec<u8>>,
+    ) -> Result<Decoded, Error> {
         let mut pos = 0;
         loop {
             match self.kind {
-                Kind::Done => return Ok(Decoded { consumed: pos, done: true }),
+                Kind::Done => {
+                    return Ok(Decoded {
+                        consumed: pos,
+                        done: true,
+                    });
+                }
                 Kind::Length { remaining } => {
                     let take = remaining.min((input.len() - pos) as u64) as usize;
                     if let Some(s) = sink.as_deref_mut() {
@@ -106,12 +123,22 @@ impl Decoder {
                     pos += take;
                     self.total += take as u64;
                     let remaining = remaining - take as u64;
-                    self.kind = if remaining == 0 { Kind::Done } else { Kind::Length { remaining } };
-                    return Ok(Decoded { consumed: pos, done: remaining == 0 });
+                    self.kind = if remaining == 0 {
+                        Kind::Done
+                    } else {
+                        Kind::Length { remaining }
+                    };
+                    return Ok(Decoded {
+                        consumed: pos,
+                        done: remaining == 0,
+                    });
                 }
                 Kind::Chunked(Chunk::Data { remaining }) => {
                     if pos == input.len() {
-                        return Ok(Decoded { consumed: pos, done: false });
+                        return Ok(Decoded {
+                            consumed: pos,
+                            done: false,
+                        });
                     }
                     let take = remaining.min((input.len() - pos) as u64) as usize;
                     if let Some(s) = sink.as_deref_mut() {
@@ -119,11 +146,18 @@ impl Decoder {
                     }
                     pos += take;
                     let remaining = remaining - take as u64;
-                    self.kind = Kind::Chunked(if remaining == 0 { Chunk::DataCr } else { Chunk::Data { remaining } });
+                    self.kind = Kind::Chunked(if remaining == 0 {
+                        Chunk::DataCr
+                    } else {
+                        Chunk::Data { remaining }
+                    });
                 }
                 Kind::Chunked(state) => {
                     let Some(&b) = input.get(pos) else {
-                        return Ok(Decoded { consumed: pos, done: false });
+                        return Ok(Decoded {
+                            consumed: pos,
+                            done: false,
+                        });
                     };
                     pos += 1;
                     self.kind = self.step(state, b)?;
@@ -142,7 +176,11 @@ impl Decoder {
                     if digits == 16 {
                         return Err(Error::BadChunk);
                     }
-                    Size { size: size << 4 | u64::from(d), digits: digits + 1, line }
+                    Size {
+                        size: size << 4 | u64::from(d),
+                        digits: digits + 1,
+                        line,
+                    }
                 } else if digits == 0 {
                     return Err(Error::BadChunk);
                 } else {
@@ -156,7 +194,10 @@ impl Decoder {
             }
             Ext { size, line } => match b {
                 b'\r' => SizeLf { size },
-                b'\t' | b' '..=b'~' | 0x80..=0xff => Ext { size, line: bump(line)? },
+                b'\t' | b' '..=b'~' | 0x80..=0xff => Ext {
+                    size,
+                    line: bump(line)?,
+                },
                 _ => return Err(Error::BadChunk),
             },
             SizeLf { size } => match b {
@@ -169,18 +210,26 @@ impl Decoder {
                 _ => return Err(Error::BadChunk),
             },
             DataLf => match b {
-                b'\n' => Size { size: 0, digits: 0, line: 0 },
+                b'\n' => Size {
+                    size: 0,
+                    digits: 0,
+                    line: 0,
+                },
                 _ => return Err(Error::BadChunk),
             },
             TrailerStart { used } => match b {
                 b'\r' => TrailerLf { used, empty: true },
                 b'\n' => return Err(Error::BadChunk),
-                _ => Trailer { used: self.trailer_byte(used)? },
+                _ => Trailer {
+                    used: self.trailer_byte(used)?,
+                },
             },
             Trailer { used } => match b {
                 b'\r' => TrailerLf { used, empty: false },
                 b'\n' | 0 => return Err(Error::BadChunk),
-                _ => Trailer { used: self.trailer_byte(used)? },
+                _ => Trailer {
+                    used: self.trailer_byte(used)?,
+                },
             },
             TrailerLf { used, empty } => match b {
                 b'\n' if empty => return Ok(Kind::Done),
@@ -265,20 +314,41 @@ mod tests {
         assert_eq!(decode_all(b"\r\n").unwrap_err(), Error::BadChunk);
         assert_eq!(decode_all(b"3\r\nabcX\r\n").unwrap_err(), Error::BadChunk);
         assert_eq!(decode_all(b"3\nabc\r\n").unwrap_err(), Error::BadChunk);
-        assert_eq!(decode_all(b"11111111111111111\r\n").unwrap_err(), Error::BadChunk);
+        assert_eq!(
+            decode_all(b"11111111111111111\r\n").unwrap_err(),
+            Error::BadChunk
+        );
         assert_eq!(decode_all(b"0\r\nX: y\n\r\n").unwrap_err(), Error::BadChunk);
         let mut d = Decoder::chunked(4, 1024);
-        assert_eq!(d.decode(b"5\r\nhello\r\n0\r\n\r\n", None).unwrap_err(), Error::BodyTooLarge);
+        assert_eq!(
+            d.decode(b"5\r\nhello\r\n0\r\n\r\n", None).unwrap_err(),
+            Error::BodyTooLarge
+        );
         let mut d = Decoder::chunked(100, 4);
-        assert_eq!(d.decode(b"0\r\nLong: trailer\r\n\r\n", None).unwrap_err(), Error::HeadersTooLarge);
+        assert_eq!(
+            d.decode(b"0\r\nLong: trailer\r\n\r\n", None).unwrap_err(),
+            Error::HeadersTooLarge
+        );
     }
 
     #[test]
     fn length_decoder_stops_at_end() {
         let mut d = Decoder::length(3);
         let mut out = Vec::new();
-        assert_eq!(d.decode(b"ab", Some(&mut out)).unwrap(), Decoded { consumed: 2, done: false });
-        assert_eq!(d.decode(b"cdef", Some(&mut out)).unwrap(), Decoded { consumed: 1, done: true });
+        assert_eq!(
+            d.decode(b"ab", Some(&mut out)).unwrap(),
+            Decoded {
+                consumed: 2,
+                done: false
+            }
+        );
+        assert_eq!(
+            d.decode(b"cdef", Some(&mut out)).unwrap(),
+            Decoded {
+                consumed: 1,
+                done: true
+            }
+        );
         assert_eq!(out, b"abc");
         assert!(d.is_done());
     }

@@ -146,7 +146,13 @@ impl Conn {
 
     /// Feeds input and answers every complete request in it, appending response
     /// bytes to `out`. Incomplete input is kept for the next call.
-    pub fn feed<S: Service>(&mut self, input: &[u8], svc: &mut S, env: &Env<'_>, out: &mut Vec<u8>) -> Step {
+    pub fn feed<S: Service>(
+        &mut self,
+        input: &[u8],
+        svc: &mut S,
+        env: &Env<'_>,
+        out: &mut Vec<u8>,
+    ) -> Step {
         if matches!(self.phase, Phase::Closed) {
             return Step::Close;
         }
@@ -219,7 +225,13 @@ impl Conn {
         self.rbuf = Vec::new();
     }
 
-    fn process<S: Service>(&mut self, buf: &[u8], svc: &mut S, env: &Env<'_>, out: &mut Vec<u8>) -> (usize, Step) {
+    fn process<S: Service>(
+        &mut self,
+        buf: &[u8],
+        svc: &mut S,
+        env: &Env<'_>,
+        out: &mut Vec<u8>,
+    ) -> (usize, Step) {
         let mut pos = 0;
         loop {
             match &mut self.phase {
@@ -234,7 +246,11 @@ impl Conn {
                     since.get_or_insert(env.now);
                     let rest = &buf[pos..];
                     // A partial head is complete only once new input brings a line end.
-                    if pos == 0 && self.scanned > 0 && self.scanned < rest.len() && memchr(b'\n', &rest[self.scanned..]).is_none() {
+                    if pos == 0
+                        && self.scanned > 0
+                        && self.scanned < rest.len()
+                        && memchr(b'\n', &rest[self.scanned..]).is_none()
+                    {
                         if let Err(e) = check_partial(rest, env.limits) {
                             self.fail(e, env, out);
                             return (buf.len(), Step::Close);
@@ -256,7 +272,9 @@ impl Conn {
                             self.scanned = 0;
                             let len = head.len;
                             let more_input = pos + len < buf.len();
-                            if let Next::Stop(step) = self.on_head(head, &rest[..len], more_input, svc, env, out) {
+                            if let Next::Stop(step) =
+                                self.on_head(head, &rest[..len], more_input, svc, env, out)
+                            {
                                 return (pos + len, step);
                             }
                             pos += len;
@@ -264,7 +282,11 @@ impl Conn {
                     }
                 }
                 Phase::Body(read) => {
-                    let sink = if read.use_ == BodyUse::Keep { Some(&mut read.body) } else { None };
+                    let sink = if read.use_ == BodyUse::Keep {
+                        Some(&mut read.body)
+                    } else {
+                        None
+                    };
                     let decoded = match read.decoder.decode(&buf[pos..], sink) {
                         Ok(d) => d,
                         Err(e) => {
@@ -279,7 +301,9 @@ impl Conn {
                     if !decoded.done {
                         return (pos, Step::NeedInput);
                     }
-                    let Phase::Body(read) = std::mem::replace(&mut self.phase, Phase::Head { since: None }) else {
+                    let Phase::Body(read) =
+                        std::mem::replace(&mut self.phase, Phase::Head { since: None })
+                    else {
                         unreachable!()
                     };
                     if read.use_ == BodyUse::Answered {
@@ -311,7 +335,8 @@ impl Conn {
         }
         if req.method == Method::Connect {
             let allow = svc.methods().allow_header();
-            let resp = Response::error(405, Some("CONNECT is not supported")).header("Allow", allow);
+            let resp =
+                Response::error(405, Some("CONNECT is not supported")).header("Allow", allow);
             return self.respond(req, resp.close(), env, out);
         }
         let decoder = match head.framing {
@@ -321,7 +346,10 @@ impl Conn {
                 return self.respond(req, resp, env, out);
             }
             Framing::Length(n) => Decoder::length(n),
-            Framing::Chunked => Decoder::chunked(env.limits.max_request_body_size, env.limits.max_request_headers_total_size),
+            Framing::Chunked => Decoder::chunked(
+                env.limits.max_request_body_size,
+                env.limits.max_request_headers_total_size,
+            ),
         };
         let use_ = match svc.check(req) {
             Admit::Read => BodyUse::Keep,
@@ -329,7 +357,11 @@ impl Conn {
             Admit::Answer(resp) => {
                 // A client waiting for 100 Continue will not send the body; others
                 // will, and it is read and dropped.
-                let resp = if head.expect_continue && !more_input { resp.close() } else { resp };
+                let resp = if head.expect_continue && !more_input {
+                    resp.close()
+                } else {
+                    resp
+                };
                 self.phase = Phase::Body(Box::new(BodyRead {
                     head: Vec::new(),
                     body: Vec::new(),
@@ -357,7 +389,13 @@ impl Conn {
         Next::Continue
     }
 
-    fn on_body<S: Service>(&mut self, read: &BodyRead, svc: &mut S, env: &Env<'_>, out: &mut Vec<u8>) -> Next {
+    fn on_body<S: Service>(
+        &mut self,
+        read: &BodyRead,
+        svc: &mut S,
+        env: &Env<'_>,
+        out: &mut Vec<u8>,
+    ) -> Next {
         let mut storage = header_buf();
         match parse_head(&read.head, &mut storage, env.limits) {
             Ok(Some(head)) => {
@@ -369,13 +407,25 @@ impl Conn {
             // The same bytes parsed before; this cannot happen.
             _ => {
                 self.phase = Phase::Closed;
-                encode(out, &Response::error(500, None), env.date, Persist::Close, false);
+                encode(
+                    out,
+                    &Response::error(500, None),
+                    env.date,
+                    Persist::Close,
+                    false,
+                );
                 Next::Stop(Step::Close)
             }
         }
     }
 
-    fn respond(&mut self, req: &Request<'_>, resp: Response, env: &Env<'_>, out: &mut Vec<u8>) -> Next {
+    fn respond(
+        &mut self,
+        req: &Request<'_>,
+        resp: Response,
+        env: &Env<'_>,
+        out: &mut Vec<u8>,
+    ) -> Next {
         let keep = req.keep_alive && !resp.close && !env.draining;
         let persist = match (keep, req.version) {
             (false, _) => Persist::Close,
@@ -388,7 +438,9 @@ impl Conn {
             self.phase = Phase::Closed;
         }
         match resp.body {
-            Body::File(f) if !head_only && allows_body(resp.status) && f.len > 0 => Next::Stop(Step::File(f)),
+            Body::File(f) if !head_only && allows_body(resp.status) && f.len > 0 => {
+                Next::Stop(Step::File(f))
+            }
             _ if !keep => Next::Stop(Step::Close),
             _ => Next::Continue,
         }

@@ -45,11 +45,22 @@ struct Harness {
 
 impl Harness {
     fn new() -> Harness {
-        Harness { conn: Conn::new(), svc: Echo { calls: 0 }, limits: Limits::default(), now: Instant::now(), out: Vec::new() }
+        Harness {
+            conn: Conn::new(),
+            svc: Echo { calls: 0 },
+            limits: Limits::default(),
+            now: Instant::now(),
+            out: Vec::new(),
+        }
     }
 
     fn feed(&mut self, input: &[u8]) -> Step {
-        let env = Env { limits: &self.limits, now: self.now, date: DATE, draining: false };
+        let env = Env {
+            limits: &self.limits,
+            now: self.now,
+            date: DATE,
+            draining: false,
+        };
         self.conn.feed(input, &mut self.svc, &env, &mut self.out)
     }
 
@@ -80,7 +91,10 @@ fn responses(s: &str) -> Vec<(u16, String)> {
 #[test]
 fn single_request() {
     let mut h = Harness::new();
-    assert!(matches!(h.feed(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"), Step::NeedInput));
+    assert!(matches!(
+        h.feed(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"),
+        Step::NeedInput
+    ));
     assert_eq!(responses(&h.take()), vec![(200, "/a".into())]);
     assert_eq!(h.conn.waiting(), Waiting::Idle);
     assert_eq!(h.conn.buffered(), 0);
@@ -91,7 +105,10 @@ fn pipelined_requests_answer_in_order() {
     let mut h = Harness::new();
     let input = "GET /1 HTTP/1.1\r\nHost: x\r\n\r\nPOST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET /3 HTTP/1.1\r\nHost: x\r\n\r\n";
     assert!(matches!(h.feed(input.as_bytes()), Step::NeedInput));
-    assert_eq!(responses(&h.take()), vec![(200, "/1".into()), (200, "abc".into()), (200, "/3".into())]);
+    assert_eq!(
+        responses(&h.take()),
+        vec![(200, "/1".into()), (200, "abc".into()), (200, "/3".into())]
+    );
 }
 
 #[test]
@@ -101,7 +118,10 @@ fn byte_at_a_time() {
     for b in input.iter() {
         assert!(matches!(h.feed(std::slice::from_ref(b)), Step::NeedInput));
     }
-    assert_eq!(responses(&h.take()), vec![(200, "hello".into()), (200, "/z".into())]);
+    assert_eq!(
+        responses(&h.take()),
+        vec![(200, "hello".into()), (200, "/z".into())]
+    );
     assert_eq!(h.conn.buffered(), 0);
 }
 
@@ -115,7 +135,12 @@ fn head_timer_starts_at_first_byte() {
     let _ = h.feed(b"TP/1.1\r\n");
     // Trickling more bytes does not restart the clock.
     assert_eq!(h.conn.waiting(), Waiting::Head(t0));
-    let env = Env { limits: &h.limits, now: h.now, date: DATE, draining: false };
+    let env = Env {
+        limits: &h.limits,
+        now: h.now,
+        date: DATE,
+        draining: false,
+    };
     assert!(matches!(h.conn.timeout(&env, &mut h.out), Step::Close));
     assert_eq!(responses(&h.take())[0].0, 408);
     assert!(h.conn.is_closed());
@@ -124,7 +149,12 @@ fn head_timer_starts_at_first_byte() {
 #[test]
 fn idle_timeout_closes_silently() {
     let mut h = Harness::new();
-    let env = Env { limits: &h.limits, now: h.now, date: DATE, draining: false };
+    let env = Env {
+        limits: &h.limits,
+        now: h.now,
+        date: DATE,
+        draining: false,
+    };
     assert!(matches!(h.conn.timeout(&env, &mut h.out), Step::Close));
     assert!(h.out.is_empty());
 }
@@ -135,9 +165,18 @@ fn errors_close_with_status() {
         ("GET / HTTP/1.1\r\n\r\n", 400),
         ("GET / HTTP/3.0\r\nHost: x\r\n\r\n", 505),
         ("FOO / HTTP/1.1\r\nHost: x\r\n\r\n", 501),
-        ("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n", 413),
-        ("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
-        ("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n", 400),
+        (
+            "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n",
+            413,
+        ),
+        (
+            "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            400,
+        ),
+        (
+            "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n",
+            400,
+        ),
     ] {
         let mut h = Harness::new();
         assert!(matches!(h.feed(input.as_bytes()), Step::Close), "{input}");
@@ -145,7 +184,10 @@ fn errors_close_with_status() {
         assert_eq!(responses(&s)[0].0, status, "{input}");
         assert!(s.contains("Connection: close\r\n"), "{input}");
         // Anything after is ignored.
-        assert!(matches!(h.feed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"), Step::Close));
+        assert!(matches!(
+            h.feed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+            Step::Close
+        ));
         assert!(h.out.is_empty());
     }
 }
@@ -170,7 +212,9 @@ fn chunked_body_over_limit_is_413() {
 #[test]
 fn expect_continue() {
     let mut h = Harness::new();
-    let _ = h.feed(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n");
+    let _ = h.feed(
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n",
+    );
     assert_eq!(h.take(), "HTTP/1.1 100 Continue\r\n\r\n");
     let _ = h.feed(b"hi");
     assert_eq!(responses(&h.take()), vec![(200, "hi".into())]);
@@ -179,7 +223,9 @@ fn expect_continue() {
 #[test]
 fn expect_continue_refused_closes() {
     let mut h = Harness::new();
-    let step = h.feed(b"POST /nopost HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n");
+    let step = h.feed(
+        b"POST /nopost HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n",
+    );
     assert!(matches!(step, Step::Close));
     let s = h.take();
     assert!(s.starts_with("HTTP/1.1 405"));
@@ -191,7 +237,10 @@ fn refused_body_is_discarded_and_connection_kept() {
     let mut h = Harness::new();
     let step = h.feed(b"POST /nopost HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET /after HTTP/1.1\r\nHost: x\r\n\r\n");
     assert!(matches!(step, Step::NeedInput));
-    assert_eq!(responses(&h.take()), vec![(405, String::new()), (200, "/after".into())]);
+    assert_eq!(
+        responses(&h.take()),
+        vec![(405, String::new()), (200, "/after".into())]
+    );
     assert_eq!(h.svc.calls, 1);
 }
 
@@ -265,8 +314,18 @@ fn flushes_at_high_water() {
 #[test]
 fn draining_closes_after_response() {
     let mut h = Harness::new();
-    let env = Env { limits: &h.limits, now: h.now, date: DATE, draining: true };
-    let step = h.conn.feed(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n", &mut h.svc, &env, &mut h.out);
+    let env = Env {
+        limits: &h.limits,
+        now: h.now,
+        date: DATE,
+        draining: true,
+    };
+    let step = h.conn.feed(
+        b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n",
+        &mut h.svc,
+        &env,
+        &mut h.out,
+    );
     assert!(matches!(step, Step::Close));
     assert!(h.take().contains("Connection: close"));
 }

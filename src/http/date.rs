@@ -15,7 +15,10 @@ pub struct DateCache {
 impl DateCache {
     /// A cache holding the date of `now`.
     pub fn new(now: SystemTime) -> DateCache {
-        let mut d = DateCache { secs: u64::MAX, text: [b' '; DATE_LEN] };
+        let mut d = DateCache {
+            secs: u64::MAX,
+            text: [b' '; DATE_LEN],
+        };
         d.update(now);
         d
     }

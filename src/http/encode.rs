@@ -131,10 +131,14 @@ mod tests {
 
     #[test]
     fn plaintext() {
-        let r = Response::new(200).content_type("text/plain").body(Body::Static(b"Hello, World!"));
+        let r = Response::new(200)
+            .content_type("text/plain")
+            .body(Body::Static(b"Hello, World!"));
         assert_eq!(
             enc(&r, Persist::KeepAlive, false),
-            format!("HTTP/1.1 200 OK\r\nServer: {SERVER}\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!")
+            format!(
+                "HTTP/1.1 200 OK\r\nServer: {SERVER}\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!"
+            )
         );
     }
 

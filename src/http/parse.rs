@@ -9,8 +9,7 @@ use super::method::Method;
 use super::request::{Request, Version};
 
 /// Uninitialized header storage for one parse; lives on the caller's stack.
-pub type HeaderBuf<'b> =
-    [MaybeUninit<httparse::Header<'b>>; super::limits::HARD_MAX_HEADER_COUNT];
+pub type HeaderBuf<'b> = [MaybeUninit<httparse::Header<'b>>; super::limits::HARD_MAX_HEADER_COUNT];
 
 /// A fresh header buffer (no initialization cost).
 pub fn header_buf<'b>() -> HeaderBuf<'b> {
@@ -74,7 +73,10 @@ pub fn parse_head<'h, 'b: 'h>(
     if line_len > limits.max_request_line_size {
         return Err(Error::RequestLineTooLong);
     }
-    let header_bytes: usize = headers.iter().map(|h| h.name.len() + h.value.len() + 4).sum();
+    let header_bytes: usize = headers
+        .iter()
+        .map(|h| h.name.len() + h.value.len() + 4)
+        .sum();
     if header_bytes > limits.max_request_headers_total_size {
         return Err(Error::HeadersTooLarge);
     }
@@ -401,7 +403,10 @@ pub(crate) fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
 mod tests {
     use super::*;
 
-    fn parse(input: &str) -> Result<Option<(Framing, bool, String, Option<String>)>, Error> {
+    /// Framing, keep-alive, path and host of a parsed head.
+    type Summary = (Framing, bool, String, Option<String>);
+
+    fn parse(input: &str) -> Result<Option<Summary>, Error> {
         let limits = Limits::default();
         let mut storage = header_buf();
         let buf = input.as_bytes();
@@ -423,8 +428,13 @@ mod tests {
 
     #[test]
     fn simple_get() {
-        let (framing, ka, path, host) = parse("GET /a?b HTTP/1.1\r\nHost: x\r\n\r\n").unwrap().unwrap();
-        assert_eq!((framing, ka, path.as_str(), host.as_deref()), (Framing::None, true, "/a", Some("x")));
+        let (framing, ka, path, host) = parse("GET /a?b HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (framing, ka, path.as_str(), host.as_deref()),
+            (Framing::None, true, "/a", Some("x"))
+        );
     }
 
     #[test]
@@ -435,43 +445,109 @@ mod tests {
 
     #[test]
     fn blank_lines_before_request_are_skipped() {
-        assert!(parse("\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap().is_some());
+        assert!(
+            parse("\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap()
+                .is_some()
+        );
     }
 
     #[test]
     fn keep_alive_rules() {
         assert!(!parse("GET / HTTP/1.0\r\n\r\n").unwrap().unwrap().1);
-        assert!(parse("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").unwrap().unwrap().1);
-        assert!(!parse("GET / HTTP/1.1\r\nHost: x\r\nConnection: foo, close\r\n\r\n").unwrap().unwrap().1);
+        assert!(
+            parse("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+                .unwrap()
+                .unwrap()
+                .1
+        );
+        assert!(
+            !parse("GET / HTTP/1.1\r\nHost: x\r\nConnection: foo, close\r\n\r\n")
+                .unwrap()
+                .unwrap()
+                .1
+        );
     }
 
     #[test]
     fn refusals() {
         assert_eq!(err("GET / HTTP/1.1\r\n\r\n"), Error::MissingHost);
-        assert_eq!(err("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), Error::MultipleHost);
+        assert_eq!(
+            err("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
+            Error::MultipleHost
+        );
         assert_eq!(err("GET / HTTP/1.1\r\nHost: a b\r\n\r\n"), Error::BadHost);
         assert_eq!(
-            err("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            err(
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"
+            ),
             Error::LengthAndEncoding
         );
-        assert_eq!(err("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n"), Error::BadContentLength);
-        assert_eq!(err("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1, 1\r\n\r\n"), Error::BadContentLength);
-        assert_eq!(err("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +1\r\n\r\n"), Error::BadContentLength);
-        assert_eq!(err("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x10\r\n\r\n"), Error::BadContentLength);
-        assert_eq!(err("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"), Error::BadTransferEncoding);
-        assert_eq!(err("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"), Error::UnsupportedTransferEncoding);
-        assert_eq!(err("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"), Error::BadTransferEncoding);
-        assert_eq!(err("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"), Error::EncodingOnHttp10);
-        assert_eq!(err("GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n"), Error::BadHeader);
+        assert_eq!(
+            err("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n"),
+            Error::BadContentLength
+        );
+        assert_eq!(
+            err("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1, 1\r\n\r\n"),
+            Error::BadContentLength
+        );
+        assert_eq!(
+            err("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +1\r\n\r\n"),
+            Error::BadContentLength
+        );
+        assert_eq!(
+            err("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x10\r\n\r\n"),
+            Error::BadContentLength
+        );
+        assert_eq!(
+            err("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"),
+            Error::BadTransferEncoding
+        );
+        assert_eq!(
+            err("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
+            Error::UnsupportedTransferEncoding
+        );
+        assert_eq!(
+            err(
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"
+            ),
+            Error::BadTransferEncoding
+        );
+        assert_eq!(
+            err("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            Error::EncodingOnHttp10
+        );
+        assert_eq!(
+            err("GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n"),
+            Error::BadHeader
+        );
         assert_eq!(err("GET / HTTP/1.1\r\nHost : a\r\n\r\n"), Error::BadHeader);
-        assert_eq!(err("GET / HTTP/2.0\r\nHost: a\r\n\r\n"), Error::UnsupportedVersion);
-        assert_eq!(err("GET / HTTP/1.2\r\nHost: a\r\n\r\n"), Error::UnsupportedVersion);
-        assert_eq!(err("GET / HTXP/1.1\r\nHost: a\r\n\r\n"), Error::BadRequestLine);
-        assert_eq!(err("BREW / HTTP/1.1\r\nHost: a\r\n\r\n"), Error::UnknownMethod);
+        assert_eq!(
+            err("GET / HTTP/2.0\r\nHost: a\r\n\r\n"),
+            Error::UnsupportedVersion
+        );
+        assert_eq!(
+            err("GET / HTTP/1.2\r\nHost: a\r\n\r\n"),
+            Error::UnsupportedVersion
+        );
+        assert_eq!(
+            err("GET / HTXP/1.1\r\nHost: a\r\n\r\n"),
+            Error::BadRequestLine
+        );
+        assert_eq!(
+            err("BREW / HTTP/1.1\r\nHost: a\r\n\r\n"),
+            Error::UnknownMethod
+        );
         assert_eq!(err("GET foo HTTP/1.1\r\nHost: a\r\n\r\n"), Error::BadTarget);
         assert_eq!(err("GET * HTTP/1.1\r\nHost: a\r\n\r\n"), Error::BadTarget);
-        assert_eq!(err("GET / HTTP/1.1\r\nHost: a\r\nExpect: teapot\r\n\r\n"), Error::BadExpectation);
-        assert_eq!(err("GET  / HTTP/1.1\r\nHost: a\r\n\r\n"), Error::BadRequestLine);
+        assert_eq!(
+            err("GET / HTTP/1.1\r\nHost: a\r\nExpect: teapot\r\n\r\n"),
+            Error::BadExpectation
+        );
+        assert_eq!(
+            err("GET  / HTTP/1.1\r\nHost: a\r\n\r\n"),
+            Error::BadRequestLine
+        );
     }
 
     #[test]
@@ -480,10 +556,16 @@ mod tests {
         assert_eq!(err(&long), Error::RequestLineTooLong);
         let partial = format!("GET /{}", "a".repeat(9000));
         assert_eq!(err(&partial), Error::RequestLineTooLong);
-        let big = format!("GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n", "b".repeat(33 * 1024));
+        let big = format!(
+            "GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n",
+            "b".repeat(33 * 1024)
+        );
         assert_eq!(err(&big), Error::HeadersTooLarge);
         let many: String = (0..101).map(|i| format!("X{i}: y\r\n")).collect();
-        assert_eq!(err(&format!("GET / HTTP/1.1\r\nHost: a\r\n{many}\r\n")), Error::TooManyHeaders);
+        assert_eq!(
+            err(&format!("GET / HTTP/1.1\r\nHost: a\r\n{many}\r\n")),
+            Error::TooManyHeaders
+        );
         assert_eq!(
             err("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 30000001\r\n\r\n"),
             Error::BodyTooLarge
@@ -492,18 +574,32 @@ mod tests {
 
     #[test]
     fn absolute_form_sets_host_and_path() {
-        let (_, _, path, host) = parse("GET http://example.com:8080/x/y?q HTTP/1.1\r\nHost: other\r\n\r\n").unwrap().unwrap();
+        let (_, _, path, host) =
+            parse("GET http://example.com:8080/x/y?q HTTP/1.1\r\nHost: other\r\n\r\n")
+                .unwrap()
+                .unwrap();
         assert_eq!(path, "/x/y");
         assert_eq!(host.as_deref(), Some("example.com:8080"));
-        let (_, _, path, _) = parse("GET http://example.com HTTP/1.1\r\nHost: e\r\n\r\n").unwrap().unwrap();
+        let (_, _, path, _) = parse("GET http://example.com HTTP/1.1\r\nHost: e\r\n\r\n")
+            .unwrap()
+            .unwrap();
         assert_eq!(path, "/");
     }
 
     #[test]
     fn framing() {
         let f = |s: &str| parse(s).unwrap().unwrap().0;
-        assert_eq!(f("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n"), Framing::Length(5));
-        assert_eq!(f("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n"), Framing::None);
-        assert_eq!(f("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n"), Framing::Chunked);
+        assert_eq!(
+            f("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n"),
+            Framing::Length(5)
+        );
+        assert_eq!(
+            f("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n"),
+            Framing::None
+        );
+        assert_eq!(
+            f("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n"),
+            Framing::Chunked
+        );
     }
 }

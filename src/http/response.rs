@@ -63,7 +63,10 @@ pub struct Response {
 impl Response {
     /// A response with `status`, no headers and no body.
     pub fn new(status: u16) -> Response {
-        assert!((100..=999).contains(&status), "status code {status} is not three digits");
+        assert!(
+            (100..=999).contains(&status),
+            "status code {status} is not three digits"
+        );
         Response {
             status,
             content_type: None,
@@ -162,7 +165,10 @@ mod tests {
 
     #[test]
     fn builder() {
-        let r = Response::new(200).content_type("text/plain").header("X-A", "1").body(Body::Static(b"hi"));
+        let r = Response::new(200)
+            .content_type("text/plain")
+            .header("X-A", "1")
+            .body(Body::Static(b"hi"));
         assert_eq!(r.status(), 200);
         assert_eq!(r.header_value("x-a"), Some("1"));
         assert_eq!(r.header_value("Content-Type"), Some("text/plain"));

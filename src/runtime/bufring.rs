@@ -34,15 +34,23 @@ fn map(len: usize) -> io::Result<*mut libc::c_void> {
             0,
         )
     };
-    if p == libc::MAP_FAILED { Err(io::Error::last_os_error()) } else { Ok(p) }
+    if p == libc::MAP_FAILED {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(p)
+    }
 }
 
 impl BufRing {
     /// Allocates `count` buffers of `size` bytes and registers them as group
     /// `bgid`. `count` must be a power of two no larger than 32768.
     pub fn new(ring: &Ring, bgid: u16, count: u16, size: u32) -> io::Result<BufRing> {
-        assert!(count.is_power_of_two() && count <= 32768, "buffer count must be a power of two ≤ 32768");
-        let entries_len = (usize::from(count) * std::mem::size_of::<BufRingEntry>()).next_multiple_of(4096);
+        assert!(
+            count.is_power_of_two() && count <= 32768,
+            "buffer count must be a power of two ≤ 32768"
+        );
+        let entries_len =
+            (usize::from(count) * std::mem::size_of::<BufRingEntry>()).next_multiple_of(4096);
         let mem_len = usize::from(count) * size as usize;
         let entries = map(entries_len)?.cast::<BufRingEntry>();
         let mem = match map(mem_len) {
@@ -53,14 +61,26 @@ impl BufRing {
                 return Err(e);
             }
         };
-        let mut br = BufRing { entries, entries_len, mem, mem_len, count, size, tail: 0, bgid };
+        let mut br = BufRing {
+            entries,
+            entries_len,
+            mem,
+            mem_len,
+            count,
+            size,
+            tail: 0,
+            bgid,
+        };
         // SAFETY: `entries` is a page-aligned mapping of `count` entries that lives
         // as long as `br`; the worker drops its ring (which unregisters it) before
         // the buffer ring.
         unsafe {
-            ring.inner()
-                .submitter()
-                .register_buf_ring_with_flags(entries as u64, count, bgid, 0)?;
+            ring.inner().submitter().register_buf_ring_with_flags(
+                entries as u64,
+                count,
+                bgid,
+                0,
+            )?;
         }
         for bid in 0..count {
             br.put(bid);
@@ -86,7 +106,9 @@ impl BufRing {
         // SAFETY: `bid` is in range so the slice lies inside `mem`; the buffer is
         // ours (the kernel handed it over in a completion and will not touch it
         // until `recycle` returns it).
-        unsafe { std::slice::from_raw_parts(self.mem.add(usize::from(bid) * self.size as usize), len) }
+        unsafe {
+            std::slice::from_raw_parts(self.mem.add(usize::from(bid) * self.size as usize), len)
+        }
     }
 
     /// Gives buffer `bid` back to the kernel.

@@ -6,7 +6,11 @@ use std::net::SocketAddr;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 fn socket_for(addr: &SocketAddr) -> io::Result<Socket> {
-    let s = Socket::new(Domain::for_address(*addr), Type::STREAM.cloexec(), Some(Protocol::TCP))?;
+    let s = Socket::new(
+        Domain::for_address(*addr),
+        Type::STREAM.cloexec(),
+        Some(Protocol::TCP),
+    )?;
     if addr.is_ipv6() {
         s.set_only_v6(true)?;
     }
@@ -21,7 +25,11 @@ fn socket_for(addr: &SocketAddr) -> io::Result<Socket> {
 /// The address is first bound once without `SO_REUSEPORT`, so another process
 /// already listening there is reported as "address in use" instead of silently
 /// sharing the port.
-pub fn bind_group(addr: SocketAddr, count: usize, backlog: i32) -> io::Result<(Vec<Socket>, SocketAddr)> {
+pub fn bind_group(
+    addr: SocketAddr,
+    count: usize,
+    backlog: i32,
+) -> io::Result<(Vec<Socket>, SocketAddr)> {
     if addr.port() != 0 {
         let probe = socket_for(&addr)?;
         probe.bind(&SockAddr::from(addr))?;
@@ -35,7 +43,10 @@ pub fn bind_group(addr: SocketAddr, count: usize, backlog: i32) -> io::Result<(V
         s.bind(&SockAddr::from(bound))?;
         s.listen(backlog)?;
         if bound.port() == 0 {
-            bound = s.local_addr()?.as_socket().ok_or_else(|| io::Error::other("listener has no inet address"))?;
+            bound = s
+                .local_addr()?
+                .as_socket()
+                .ok_or_else(|| io::Error::other("listener has no inet address"))?;
         }
         out.push(s);
     }

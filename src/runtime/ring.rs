@@ -73,7 +73,11 @@ impl Ring {
             }
             match b.build(entries) {
                 Ok(ring) => {
-                    return Ok(Ring { ring, backlog: VecDeque::new(), setup });
+                    return Ok(Ring {
+                        ring,
+                        backlog: VecDeque::new(),
+                        setup,
+                    });
                 }
                 Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = Some(e),
                 Err(e) => return Err(e),
@@ -145,7 +149,9 @@ impl Ring {
         match r {
             Ok(_) => Ok(()),
             Err(e) => match e.raw_os_error() {
-                Some(libc::EINTR) | Some(libc::ETIME) | Some(libc::EBUSY) | Some(libc::EAGAIN) => Ok(()),
+                Some(libc::EINTR) | Some(libc::ETIME) | Some(libc::EBUSY) | Some(libc::EAGAIN) => {
+                    Ok(())
+                }
                 _ => Err(e),
             },
         }
@@ -156,7 +162,11 @@ impl Ring {
         let mut cq = self.ring.completion();
         cq.sync();
         for c in &mut cq {
-            out.push(Cqe { user_data: c.user_data(), res: c.result(), flags: c.flags() });
+            out.push(Cqe {
+                user_data: c.user_data(),
+                res: c.result(),
+                flags: c.flags(),
+            });
         }
     }
 

@@ -8,7 +8,11 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
-    if ret < 0 { Err(io::Error::last_os_error()) } else { Ok(ret) }
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
 }
 
 /// Opens `rel` (a relative path) under the directory `dir` for reading, refusing
@@ -19,7 +23,8 @@ fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
 /// The file is opened non-blocking so a FIFO cannot stall the caller; use
 /// [`set_blocking`] before reading a regular file through the ring.
 pub fn open_beneath(dir: &File, rel: &Path) -> io::Result<File> {
-    let path = CString::new(rel.as_os_str().as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let path = CString::new(rel.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
     // SAFETY: open_how is plain integer data; all-zero is a valid value.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
     how.flags = (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK) as u64;
@@ -94,7 +99,13 @@ impl EventFd {
 }
 
 /// Signals the server reacts to.
-pub const SIGNALS: [libc::c_int; 5] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGUSR1, libc::SIGQUIT];
+pub const SIGNALS: [libc::c_int; 5] = [
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGUSR1,
+    libc::SIGQUIT,
+];
 
 fn signal_set() -> libc::sigset_t {
     // SAFETY: sigset_t is plain data; sigemptyset initializes it fully.
@@ -149,7 +160,10 @@ pub fn raise_nofile_limit() -> u64 {
         return 1024;
     }
     if lim.rlim_cur < lim.rlim_max {
-        let want = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+        let want = libc::rlimit {
+            rlim_cur: lim.rlim_max,
+            rlim_max: lim.rlim_max,
+        };
         // SAFETY: valid resource id and a pointer to an initialized rlimit.
         if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &want) } == 0 {
             return want.rlim_cur;
@@ -160,5 +174,6 @@ pub fn raise_nofile_limit() -> u64 {
 
 /// The kernel release string, e.g. `6.8.0-45-generic`.
 pub fn kernel_release() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease").map_or_else(|_| "unknown".into(), |s| s.trim().to_string())
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map_or_else(|_| "unknown".into(), |s| s.trim().to_string())
 }

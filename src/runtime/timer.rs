@@ -34,13 +34,20 @@ impl Default for Wheel {
 impl Wheel {
     /// An empty wheel at tick 0.
     pub fn new() -> Wheel {
-        Wheel { slots: vec![Vec::new(); SLOTS], next: 0 }
+        Wheel {
+            slots: vec![Vec::new(); SLOTS],
+            next: 0,
+        }
     }
 
     /// Schedules `slot`/`generation` for tick `at` (a past tick fires on the next expiry).
     pub fn schedule(&mut self, slot: u32, generation: u32, at: u64) {
         let at = at.max(self.next);
-        self.slots[(at % SLOTS as u64) as usize].push(Entry { slot, generation, at });
+        self.slots[(at % SLOTS as u64) as usize].push(Entry {
+            slot,
+            generation,
+            at,
+        });
     }
 
     /// Moves every entry due at or before tick `now` into `due`.
@@ -106,7 +113,14 @@ mod tests {
         w.expire(100, &mut due);
         w.schedule(7, 1, 50);
         w.expire(101, &mut due);
-        assert_eq!(due, vec![Entry { slot: 7, generation: 1, at: 101 }]);
+        assert_eq!(
+            due,
+            vec![Entry {
+                slot: 7,
+                generation: 1,
+                at: 101
+            }]
+        );
     }
 
     #[test]

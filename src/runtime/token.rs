@@ -39,7 +39,11 @@ const GEN_MASK: u32 = (1 << 24) - 1;
 impl Token {
     /// A token for `op` on `slot` at generation `generation` (truncated to 24 bits).
     pub fn new(op: Op, slot: usize, generation: u32) -> Token {
-        Token { op, generation: generation & GEN_MASK, slot: slot as u32 }
+        Token {
+            op,
+            generation: generation & GEN_MASK,
+            slot: slot as u32,
+        }
     }
 
     /// Packs into `user_data`.
@@ -59,7 +63,11 @@ impl Token {
             7 => Op::Wake,
             _ => return None,
         };
-        Some(Token { op, generation: (v >> 32) as u32 & GEN_MASK, slot: v as u32 })
+        Some(Token {
+            op,
+            generation: (v >> 32) as u32 & GEN_MASK,
+            slot: v as u32,
+        })
     }
 }
 

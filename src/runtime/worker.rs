@@ -45,7 +45,10 @@ pub struct Control {
 impl Control {
     /// A control block with its wake-up eventfd.
     pub fn new() -> io::Result<Arc<Control>> {
-        Ok(Arc::new(Control { stop: AtomicBool::new(false), wake: EventFd::new()? }))
+        Ok(Arc::new(Control {
+            stop: AtomicBool::new(false),
+            wake: EventFd::new()?,
+        }))
     }
 
     /// Asks the worker to stop gracefully.
@@ -128,7 +131,11 @@ impl<S: Service> Worker<S> {
         let listeners = spec
             .listeners
             .into_iter()
-            .map(|s| Listener { sock: Some(s), armed: false, paused_until: None })
+            .map(|s| Listener {
+                sock: Some(s),
+                armed: false,
+                paused_until: None,
+            })
             .collect();
         Ok(Worker {
             ring,
@@ -179,7 +186,10 @@ impl<S: Service> Worker<S> {
             }
             self.cqes = cqes;
             self.rearm_starved();
-            if self.draining && self.conns.is_empty() && self.listeners.iter().all(|l| l.sock.is_none()) {
+            if self.draining
+                && self.conns.is_empty()
+                && self.listeners.iter().all(|l| l.sock.is_none())
+            {
                 return Ok(());
             }
         }
@@ -196,7 +206,9 @@ impl<S: Service> Worker<S> {
     }
 
     fn dispatch(&mut self, cqe: Cqe) {
-        let Some(t) = Token::unpack(cqe.user_data) else { return };
+        let Some(t) = Token::unpack(cqe.user_data) else {
+            return;
+        };
         match t.op {
             Op::Accept => self.on_accept(t.slot as usize, cqe),
             Op::Recv => self.on_recv(t, cqe),
@@ -230,9 +242,13 @@ impl<S: Service> Worker<S> {
         let fd = types::Fd(sock.as_raw_fd());
         let tok = Token::new(Op::Accept, idx, 0).pack();
         let e = if self.multishot_accept {
-            opcode::AcceptMulti::new(fd).flags(libc::SOCK_CLOEXEC).build()
+            opcode::AcceptMulti::new(fd)
+                .flags(libc::SOCK_CLOEXEC)
+                .build()
         } else {
-            opcode::Accept::new(fd, std::ptr::null_mut(), std::ptr::null_mut()).flags(libc::SOCK_CLOEXEC).build()
+            opcode::Accept::new(fd, std::ptr::null_mut(), std::ptr::null_mut())
+                .flags(libc::SOCK_CLOEXEC)
+                .build()
         };
         l.armed = true;
         self.push(e.user_data(tok));
@@ -263,10 +279,14 @@ impl<S: Service> Worker<S> {
         let c = &mut self.conns[slot];
         debug_assert!(!c.sending && c.sent < c.out.len());
         let buf = &c.out[c.sent..];
-        let e = opcode::Send::new(types::Fd(c.fd), buf.as_ptr(), buf.len().min(u32::MAX as usize) as u32)
-            .flags(libc::MSG_NOSIGNAL)
-            .build()
-            .user_data(Token::new(Op::Send, slot, c.generation).pack());
+        let e = opcode::Send::new(
+            types::Fd(c.fd),
+            buf.as_ptr(),
+            buf.len().min(u32::MAX as usize) as u32,
+        )
+        .flags(libc::MSG_NOSIGNAL)
+        .build()
+        .user_data(Token::new(Op::Send, slot, c.generation).pack());
         c.sending = true;
         c.inflight += 1;
         self.push(e);
@@ -277,22 +297,30 @@ impl<S: Service> Worker<S> {
         let f = c.file.as_ref().expect("file body");
         c.out.reserve(len);
         let spare = c.out.spare_capacity_mut();
-        let e = opcode::Read::new(types::Fd(f.file.as_raw_fd()), spare.as_mut_ptr().cast(), len as u32)
-            .offset(f.offset)
-            .build()
-            .user_data(Token::new(Op::Read, slot, c.generation).pack());
+        let e = opcode::Read::new(
+            types::Fd(f.file.as_raw_fd()),
+            spare.as_mut_ptr().cast(),
+            len as u32,
+        )
+        .offset(f.offset)
+        .build()
+        .user_data(Token::new(Op::Read, slot, c.generation).pack());
         c.reading = true;
         c.inflight += 1;
         self.push(e);
     }
 
     fn cancel(&mut self, target: u64) {
-        let e = opcode::AsyncCancel::new(target).build().user_data(Token::new(Op::Cancel, 0, 0).pack());
+        let e = opcode::AsyncCancel::new(target)
+            .build()
+            .user_data(Token::new(Op::Cancel, 0, 0).pack());
         self.push(e);
     }
 
     fn arm_timer(&mut self) {
-        let e = opcode::Timeout::new(&*self.timer_ts).build().user_data(Token::new(Op::Timer, 0, 0).pack());
+        let e = opcode::Timeout::new(&*self.timer_ts)
+            .build()
+            .user_data(Token::new(Op::Timer, 0, 0).pack());
         self.push(e);
     }
 
@@ -332,7 +360,9 @@ impl<S: Service> Worker<S> {
                     }
                 }
                 libc::EINVAL if self.multishot_accept => {
-                    log("multishot accept is not supported by this kernel; using single-shot accepts");
+                    log(
+                        "multishot accept is not supported by this kernel; using single-shot accepts",
+                    );
                     self.multishot_accept = false;
                 }
                 _ => {}
@@ -361,7 +391,9 @@ impl<S: Service> Worker<S> {
     }
 
     fn conn_mut(&mut self, t: Token) -> Option<&mut Conn> {
-        self.conns.get_mut(t.slot as usize).filter(|c| c.generation == t.generation)
+        self.conns
+            .get_mut(t.slot as usize)
+            .filter(|c| c.generation == t.generation)
     }
 
     fn on_recv(&mut self, t: Token, cqe: Cqe) {
@@ -390,7 +422,9 @@ impl<S: Service> Worker<S> {
                 libc::ENOBUFS => self.starved.push((slot, t.generation)),
                 libc::ECANCELED => {}
                 libc::EINVAL if self.multishot_recv => {
-                    log("multishot receive is not supported by this kernel; using single-shot receives");
+                    log(
+                        "multishot receive is not supported by this kernel; using single-shot receives",
+                    );
                     self.multishot_recv = false;
                     self.starved.push((slot, t.generation));
                 }
@@ -398,7 +432,13 @@ impl<S: Service> Worker<S> {
             }
         }
         // Handling the data may have closed and freed the slot.
-        let Some(c) = self.conns.get(slot).filter(|c| c.generation == t.generation) else { return };
+        let Some(c) = self
+            .conns
+            .get(slot)
+            .filter(|c| c.generation == t.generation)
+        else {
+            return;
+        };
         if c.state == State::Closing {
             self.maybe_free(slot);
         } else if !c.recv_armed && !c.recv_paused && cqe.res > 0 {
@@ -421,9 +461,17 @@ impl<S: Service> Worker<S> {
             return;
         }
         if c.out.capacity() == 0 {
-            c.out = self.pool.pop().unwrap_or_else(|| Vec::with_capacity(POOL_BUF_SIZE));
+            c.out = self
+                .pool
+                .pop()
+                .unwrap_or_else(|| Vec::with_capacity(POOL_BUF_SIZE));
         }
-        let env = Env { limits: &self.limits, now: self.now, date: self.date.get(), draining: self.draining };
+        let env = Env {
+            limits: &self.limits,
+            now: self.now,
+            date: self.date.get(),
+            draining: self.draining,
+        };
         let step = c.http.feed(data, &mut self.svc, &env, &mut c.out);
         self.after_step(slot, step);
     }
@@ -465,7 +513,11 @@ impl<S: Service> Worker<S> {
             }
             Step::File(f) => {
                 c.after = After::Resume;
-                c.file = Some(Box::new(FileSend { file: f.file, offset: f.offset, remaining: f.len }));
+                c.file = Some(Box::new(FileSend {
+                    file: f.file,
+                    offset: f.offset,
+                    remaining: f.len,
+                }));
                 self.file_next(slot);
             }
             Step::Close => {
@@ -571,9 +623,17 @@ impl<S: Service> Worker<S> {
     fn resume(&mut self, slot: usize) {
         let c = &mut self.conns[slot];
         if c.out.capacity() == 0 {
-            c.out = self.pool.pop().unwrap_or_else(|| Vec::with_capacity(POOL_BUF_SIZE));
+            c.out = self
+                .pool
+                .pop()
+                .unwrap_or_else(|| Vec::with_capacity(POOL_BUF_SIZE));
         }
-        let env = Env { limits: &self.limits, now: self.now, date: self.date.get(), draining: self.draining };
+        let env = Env {
+            limits: &self.limits,
+            now: self.now,
+            date: self.date.get(),
+            draining: self.draining,
+        };
         let step = c.http.feed(&[], &mut self.svc, &env, &mut c.out);
         self.after_step(slot, step);
     }
@@ -585,7 +645,11 @@ impl<S: Service> Worker<S> {
         self.wheel.expire(now_tick, &mut due);
         for e in due.drain(..) {
             let slot = e.slot as usize;
-            let Some(c) = self.conns.get_mut(slot).filter(|c| c.generation == e.generation && c.timer_at == e.at) else {
+            let Some(c) = self
+                .conns
+                .get_mut(slot)
+                .filter(|c| c.generation == e.generation && c.timer_at == e.at)
+            else {
                 continue;
             };
             c.timer_at = 0;
@@ -599,7 +663,10 @@ impl<S: Service> Worker<S> {
         }
         self.due = due;
         for i in 0..self.listeners.len() {
-            if self.listeners[i].paused_until.is_some_and(|t| t <= self.now_ms) {
+            if self.listeners[i]
+                .paused_until
+                .is_some_and(|t| t <= self.now_ms)
+            {
                 self.listeners[i].paused_until = None;
                 if !self.draining {
                     self.arm_accept(i);
@@ -607,7 +674,12 @@ impl<S: Service> Worker<S> {
             }
         }
         if self.draining && self.now_ms >= self.drain_deadline {
-            let open: Vec<usize> = self.conns.iter().filter(|(_, c)| c.state != State::Closing).map(|(k, _)| k).collect();
+            let open: Vec<usize> = self
+                .conns
+                .iter()
+                .filter(|(_, c)| c.state != State::Closing)
+                .map(|(k, _)| k)
+                .collect();
             for slot in open {
                 self.abort(slot);
             }
@@ -622,9 +694,17 @@ impl<S: Service> Worker<S> {
             State::Open if c.writing() => self.abort(slot),
             State::Open => {
                 if c.out.capacity() == 0 {
-                    c.out = self.pool.pop().unwrap_or_else(|| Vec::with_capacity(POOL_BUF_SIZE));
+                    c.out = self
+                        .pool
+                        .pop()
+                        .unwrap_or_else(|| Vec::with_capacity(POOL_BUF_SIZE));
                 }
-                let env = Env { limits: &self.limits, now: self.now, date: self.date.get(), draining: self.draining };
+                let env = Env {
+                    limits: &self.limits,
+                    now: self.now,
+                    date: self.date.get(),
+                    draining: self.draining,
+                };
                 let step = c.http.timeout(&env, &mut c.out);
                 self.after_step(slot, step);
             }
@@ -653,7 +733,10 @@ impl<S: Service> Worker<S> {
         let idle: Vec<usize> = self
             .conns
             .iter()
-            .filter(|(_, c)| c.state == State::Lingering || (c.state == State::Open && !c.writing() && c.http.waiting() == Waiting::Idle))
+            .filter(|(_, c)| {
+                c.state == State::Lingering
+                    || (c.state == State::Open && !c.writing() && c.http.waiting() == Waiting::Idle)
+            })
             .map(|(k, _)| k)
             .collect();
         for slot in idle {
@@ -664,7 +747,11 @@ impl<S: Service> Worker<S> {
     fn rearm_starved(&mut self) {
         let mut starved = std::mem::take(&mut self.starved);
         for (slot, generation) in starved.drain(..) {
-            if self.conns.get(slot).is_some_and(|c| c.generation == generation && c.state != State::Closing) {
+            if self
+                .conns
+                .get(slot)
+                .is_some_and(|c| c.generation == generation && c.state != State::Closing)
+            {
                 self.arm_recv(slot);
             }
         }
@@ -741,7 +828,9 @@ impl<S: Service> Worker<S> {
         let t = &self.timeouts;
         let now = self.now_ms;
         // The slot may have been freed by what just happened to it.
-        let Some(c) = self.conns.get(slot) else { return };
+        let Some(c) = self.conns.get(slot) else {
+            return;
+        };
         if c.state != State::Open {
             return;
         }
@@ -778,4 +867,3 @@ impl<S: Service> Drop for Worker<S> {
         }
     }
 }
-

@@ -50,10 +50,17 @@ impl Server {
         BufReader::new(stdout).read_line(&mut line).unwrap();
         let Some(rest) = line.split("listening on http://").nth(1) else {
             let _ = child.kill();
-            panic!("no listening line: {line:?}; stderr: {}", std::fs::read_to_string(&stderr).unwrap_or_default());
+            panic!(
+                "no listening line: {line:?}; stderr: {}",
+                std::fs::read_to_string(&stderr).unwrap_or_default()
+            );
         };
         let addr = rest.split('/').next().unwrap().parse().unwrap();
-        Server { child, addr, stderr }
+        Server {
+            child,
+            addr,
+            stderr,
+        }
     }
 
     /// Starts with a TOML configuration (the listen address is added).
@@ -83,7 +90,11 @@ impl Server {
     }
 
     pub fn signal(&self, sig: &str) {
-        let ok = Command::new("kill").args(["-s", sig, &self.pid().to_string()]).status().unwrap().success();
+        let ok = Command::new("kill")
+            .args(["-s", sig, &self.pid().to_string()])
+            .status()
+            .unwrap()
+            .success();
         assert!(ok, "kill -s {sig}");
     }
 
@@ -107,7 +118,9 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         if self.child.try_wait().ok().flatten().is_none() {
-            let _ = Command::new("kill").args(["-TERM", &self.pid().to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.pid().to_string()])
+                .status();
             if self.wait_exit(Duration::from_secs(5)).is_none() {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
@@ -153,7 +166,11 @@ pub fn read_response<R: Read>(r: &mut R, head_request: bool) -> std::io::Result<
     }
     let head = String::from_utf8(head).unwrap();
     let status: u16 = head[9..12].parse().unwrap();
-    let mut resp = Resp { status, head, body: Vec::new() };
+    let mut resp = Resp {
+        status,
+        head,
+        body: Vec::new(),
+    };
     if head_request || status == 304 || status == 204 || status < 200 {
         return Ok(resp);
     }
@@ -178,7 +195,10 @@ pub fn exchange(server: &Server, req: &[u8]) -> Resp {
 
 /// A simple GET on a new connection.
 pub fn get(server: &Server, path: &str) -> Resp {
-    exchange(server, format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes())
+    exchange(
+        server,
+        format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
 }
 
 /// Whether the server closed `s` (reads EOF, or a reset) within a few seconds.
