@@ -165,7 +165,9 @@ fn parse_duration(s: &str) -> Option<Duration> {
         _ => return None,
     };
     let secs = n * scale;
-    (0.0..1e9).contains(&secs).then(|| Duration::from_secs_f64(secs))
+    (0.0..1e9)
+        .contains(&secs)
+        .then(|| Duration::from_secs_f64(secs))
 }
 
 /// Parses and validates a TOML configuration. `file` is used in messages and to
