@@ -35,7 +35,7 @@ impl Default for Engine {
     fn default() -> Self {
         Engine {
             ring_entries: 4096,
-            buffer_count: 2048,
+            buffer_count: 1024,
             buffer_size: 4096,
             multishot: true,
             defer_taskrun: true,

@@ -29,9 +29,9 @@ const MAX_BUFFERED: usize = 256 * 1024;
 /// Output buffers larger than this are not kept in the pool.
 const POOL_BUF_MAX: usize = 64 * 1024;
 /// Capacity of a fresh output buffer.
-const POOL_BUF_SIZE: usize = 16 * 1024;
+const POOL_BUF_SIZE: usize = 2048;
 /// Output buffers kept for reuse.
-const POOL_MAX: usize = 256;
+const POOL_MAX: usize = 64;
 /// Pause after an accept failure for lack of descriptors or memory.
 const ACCEPT_BACKOFF_MS: u64 = 200;
 
