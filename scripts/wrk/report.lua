@@ -1,131 +1,226 @@
 -- Shared done() for the wrk scripts used by scripts/bench.
 --
--- Prints, after wrk's own summary:
+-- After wrk's own summary it prints
 --   1. the full latency percentile spectrum in HdrHistogram ".hgrm" text form
 --      (Value Percentile TotalCount 1/(1-Percentile)), values in milliseconds,
---      with HdrHistogram's default 5 ticks per half distance
---      (0, 0.1, ..., 0.5, 0.55, ..., 0.75, 0.775, ..., 0.9, ..., 0.99, ... max);
+--      percentiles stepped like HdrHistogram's default output (5 ticks per
+--      half distance: 0, 0.1, ..., 0.5, 0.55, ..., 0.75, 0.775, ..., 0.9,
+--      ..., 0.99, ..., 0.999, ... up to the maximum), between the lines
+--      BENCH_HGRM_BEGIN and BENCH_HGRM_END;
 --   2. one machine-readable line: BENCH_JSON {...}.
 --
--- wrk 4.x keeps an exact 1 microsecond histogram up to its --timeout, so the
--- values here are exact ranks, not HdrHistogram buckets. TotalCount is the
--- rank of the value (ceil(p * count)).
+-- What the numbers are
+-- --------------------
+-- wrk 4.x keeps an exact 1-microsecond histogram up to its --timeout. At the
+-- end of a run it "corrects" that histogram for coordinated omission: for
+-- every sample n >= 2*I it adds synthetic samples at n-I, n-2I, ... where
+-- I = runtime / (requests / connections). The spectrum printed here undoes
+-- that correction and shows what was actually measured; wrk's own corrected
+-- percentiles are still given in BENCH_JSON as "wrk_latency_us".
+-- Undoing it needs the connection count, passed as $WRK_CONNECTIONS. When it
+-- is missing, or reading the histogram would be too slow, the corrected
+-- histogram is used instead and BENCH_JSON says "latency_source":"wrk".
 --
--- Pipelining caveat: wrk records ONE latency sample per connection batch,
--- i.e. the time from writing the batch of N pipelined requests until the last
--- response of that batch arrives. With pipelining the histogram therefore
--- holds requests/N samples of batch round-trip times, and wrk's own
--- "--latency" table is not a per-request latency distribution (its
--- percentile lookup also returns 0 when the rank falls past the last sample).
--- Read pipelined latency as "time to complete a batch of N".
+-- Pipelining caveat
+-- -----------------
+-- wrk records ONE latency sample per connection batch: from writing the
+-- batch of N pipelined requests until the last response of the batch. So
+-- with pipelining the histogram holds about requests/N samples of batch
+-- round-trip times. Worse, wrk's correction assumes one request per round
+-- trip, so I is N times too small and the synthetic samples swamp the real
+-- ones; some land below the recorded minimum, where wrk's percentile lookup
+-- never looks, and its "--latency" table then prints 0 for many
+-- percentiles. wrk's own pipelined latency numbers are therefore wrong; read
+-- the pipelined spectrum below as "time to complete a batch of N".
 
-local function percentile_ticks(count)
-   -- HdrHistogram percentile iteration, ticks per half distance = 5.
-   local ticks, p = {}, 0.0
-   local stop = 1.0 - 1.0 / math.max(count, 1)
-   while p < stop and #ticks < 200 do
-      ticks[#ticks + 1] = p
-      local half = math.floor(math.log(1.0 / (1.0 - p)) / math.log(2)) + 1
-      local step = 1.0 / (5 * 2 ^ half)
-      p = p + step
+local TICKS_PER_HALF_DISTANCE = 5
+-- Upper bound on the C work done by wrk to hand the histogram to Lua
+-- (latency(i) rescans from the minimum each call: distinct * range steps).
+local MAX_SCAN_STEPS = 3e9
+
+local function read_histogram(latency, distinct)
+   if distinct == 0 then return {}, {}, true end
+   if distinct * (latency.max - latency.min + 1) > MAX_SCAN_STEPS then
+      return nil, nil, false
    end
-   return ticks
+   local vals, cnts = {}, {}
+   for i = 1, distinct do
+      vals[i], cnts[i] = latency(i)
+   end
+   return vals, cnts, true
 end
 
-local function value_at(latency, p)
-   -- wrk's percentile() takes percent and returns 0 past the last sample.
-   local v = latency:percentile(p * 100.0)
-   if v == 0 and p > 0 then v = latency.max end
-   return v
+-- Inverse of wrk's stats_correct(). Returns a table value -> count holding
+-- only the measured samples, or nil if the input does not fit the model.
+local function uncorrect(vals, cnts, lo, hi, interval)
+   local h = {}
+   for i = 1, #vals do h[vals[i]] = cnts[i] end
+   if not interval or interval <= 0 then return h end
+   local orig, above = {}, {}
+   for m = hi, lo, -1 do
+      -- above[m] = sum over k >= 1 of orig[m + k*interval] (up to hi)
+      local s = 0
+      local n = m + interval
+      if n <= hi then s = (orig[n] or 0) + (above[n] or 0) end
+      if s ~= 0 then above[m] = s end
+      local o = h[m] or 0
+      if m > interval then o = o - s end
+      if o < 0 then return nil end
+      if o > 0 then orig[m] = o end
+   end
+   return orig
 end
 
-local function hgrm(latency, count)
+local function sorted_counts(hist, lo, hi)
+   local vals, cnts, total = {}, {}, 0
+   for v = lo, hi do
+      local c = hist[v]
+      if c then
+         vals[#vals + 1] = v
+         cnts[#cnts + 1] = c
+         total = total + c
+      end
+   end
+   return vals, cnts, total
+end
+
+-- Value at percentile (0..100) the way HdrHistogram defines it, plus the
+-- number of samples <= that value.
+local function make_lookup(vals, cnts, total)
+   return function(pct)
+      local want = math.max(1, math.floor(pct / 100.0 * total + 0.5))
+      local cum = 0
+      for i = 1, #vals do
+         cum = cum + cnts[i]
+         if cum >= want then return vals[i], cum end
+      end
+      return vals[#vals], total
+   end
+end
+
+local function hgrm(lookup, total, max, mean, stdev)
    local lines = {}
    local function add(s) lines[#lines + 1] = s end
    add(string.format("%12s %14s %10s %14s", "Value", "Percentile", "TotalCount", "1/(1-Percentile)"))
    add("")
-   local max = latency.max
-   if count > 0 then
-      for _, p in ipairs(percentile_ticks(count)) do
-         local v = value_at(latency, p)
-         if v >= max then break end
-         local rank = math.max(1, math.ceil(p * count))
-         add(string.format("%12.3f %14.12f %10d %14.2f", v / 1000.0, p, rank, 1.0 / (1.0 - p)))
+   if total > 0 then
+      local p = 0.0
+      for _ = 1, 400 do
+         local v, cum = lookup(p * 100.0)
+         add(string.format("%12.3f %14.12f %10d %14.2f", v / 1000.0, p, cum, 1.0 / (1.0 - p)))
+         if cum >= total then break end
+         local half = math.floor(math.log(1.0 / (1.0 - p)) / math.log(2)) + 1
+         p = p + 1.0 / (TICKS_PER_HALF_DISTANCE * 2 ^ half)
       end
-      add(string.format("%12.3f %14.12f %10d %14s", max / 1000.0, 1.0, count, "inf"))
+      add(string.format("%12.3f %14.12f %10d %14s", max / 1000.0, 1.0, total, "inf"))
    end
-   local mean, stdev = latency.mean, latency.stdev
    add(string.format("#[Mean    = %12.3f, StdDeviation   = %12.3f]", mean / 1000.0, stdev / 1000.0))
-   add(string.format("#[Max     = %12.3f, Total count    = %12d]", max / 1000.0, count))
-   add("#[Values in milliseconds; exact 1us histogram from wrk]")
+   add(string.format("#[Max     = %12.3f, Total count    = %12d]", max / 1000.0, total))
+   add("#[Buckets = exact 1us (wrk), values in milliseconds]")
    return table.concat(lines, "\n")
 end
 
-local function json_number(x)
-   if x ~= x or x == math.huge or x == -math.huge then return "null" end
-   if x == math.floor(x) and math.abs(x) < 2^53 then
-      return string.format("%d", x)
-   end
-   return string.format("%.6f", x)
+local function moments(vals, cnts, total)
+   if total == 0 then return 0, 0 end
+   local sum = 0
+   for i = 1, #vals do sum = sum + vals[i] * cnts[i] end
+   local mean = sum / total
+   if total < 2 then return mean, 0 end
+   local sq = 0
+   for i = 1, #vals do sq = sq + (vals[i] - mean) ^ 2 * cnts[i] end
+   return mean, math.sqrt(sq / (total - 1))
 end
 
-local function json_object(t, keys)
+local function num(x)
+   if x == nil or x ~= x or x == math.huge or x == -math.huge then return "null" end
+   if x == math.floor(x) and math.abs(x) < 2 ^ 53 then return string.format("%d", x) end
+   return string.format("%.3f", x)
+end
+
+local function obj(pairs_list)
    local parts = {}
-   for _, k in ipairs(keys) do
-      local v = t[k]
-      local s
-      if type(v) == "table" then s = v.__json else s = json_number(v) end
-      parts[#parts + 1] = string.format("%q:%s", k, s)
+   for _, kv in ipairs(pairs_list) do
+      parts[#parts + 1] = string.format("%q:%s", kv[1], kv[2])
    end
    return "{" .. table.concat(parts, ",") .. "}"
 end
 
-local function sample_count(summary, latency)
-   -- wrk does not expose the number of latency samples directly. Counting
-   -- them through latency(i) costs O(distinct values * value range) in wrk's
-   -- C code, so do it only when that is cheap; otherwise estimate it as
-   -- requests / pipeline depth (one sample per batch, see above).
-   local distinct = #latency
-   if distinct == 0 then return 0, true end
-   if distinct * (latency.max - latency.min + 1) <= 1e9 then
-      local n = 0
-      for i = 1, distinct do
-         local _, c = latency(i)
-         n = n + c
-      end
-      return n, true
-   end
-   local depth = tonumber(os.getenv("WRK_PIPELINE") or "") or 1
-   return math.max(1, math.floor(summary.requests / depth)), false
-end
+local PCTS = { "50", "75", "90", "99", "99.9", "99.99" }
 
 function done(summary, latency, requests)
-   local count, exact = sample_count(summary, latency)
+   local lo, hi = latency.min, latency.max
+   local conns = tonumber(os.getenv("WRK_CONNECTIONS") or "")
+   local depth = tonumber(os.getenv("WRK_PIPELINE") or "") or 1
+   local distinct = #latency -- number of distinct values (an O(range) scan)
+
+   -- wrk's own (corrected) percentiles, as its --latency table would show.
+   local wrk_pct = {}
+   for _, p in ipairs(PCTS) do
+      local v = distinct > 0 and latency:percentile(tonumber(p)) or 0
+      wrk_pct[#wrk_pct + 1] = { p, v > 0 and num(v) or "null" }
+   end
+
+   local source, hist = "wrk", nil
+   local vals, cnts, ok = read_histogram(latency, distinct)
+   if ok and #vals > 0 then
+      local interval
+      if conns and conns > 0 then
+         local per_conn = math.floor(summary.requests / conns)
+         if per_conn > 0 then interval = math.floor(summary.duration / per_conn) end
+         hist = uncorrect(vals, cnts, lo, hi, interval)
+         if hist then source = "measured" end
+      end
+      if not hist then
+         hist = {}
+         for i = 1, #vals do hist[vals[i]] = cnts[i] end
+      end
+   end
+
+   local total, max, mean, stdev, lookup
+   if hist then
+      local svals, scnts
+      svals, scnts, total = sorted_counts(hist, lo, hi)
+      max = svals[#svals] or 0
+      mean, stdev = moments(svals, scnts, total)
+      lookup = make_lookup(svals, scnts, total)
+   else
+      -- Too costly to read: fall back to wrk's corrected percentiles; the
+      -- sample count is then only estimated (one sample per batch).
+      total = math.floor(summary.requests / depth)
+      max, mean, stdev = hi, latency.mean, latency.stdev
+      lookup = function(pct)
+         local v = latency:percentile(pct)
+         if v == 0 then v = hi end
+         return v, math.min(total, math.max(1, math.ceil(pct / 100.0 * total)))
+      end
+   end
+   if distinct == 0 then total = 0 end
 
    io.write("BENCH_HGRM_BEGIN\n")
-   io.write(hgrm(latency, count), "\n")
+   io.write(hgrm(lookup, total, max, mean, stdev), "\n")
    io.write("BENCH_HGRM_END\n")
 
-   local e = summary.errors
    local pct = {}
-   for _, p in ipairs({ 50, 75, 90, 99, 99.9, 99.99 }) do
-      pct[#pct + 1] = string.format("%q:%s", tostring(p), json_number(count > 0 and value_at(latency, p / 100) or 0))
+   for _, p in ipairs(PCTS) do
+      pct[#pct + 1] = { p, total > 0 and num((lookup(tonumber(p)))) or "null" }
    end
-   local errors = json_object(e, { "connect", "read", "write", "status", "timeout" })
-   local out = json_object({
-      duration_us = summary.duration,
-      requests = summary.requests,
-      bytes = summary.bytes,
-      latency_samples = count,
-      latency_samples_exact = { __json = tostring(exact) },
-      latency_min_us = count > 0 and latency.min or 0,
-      latency_max_us = latency.max,
-      latency_mean_us = latency.mean,
-      latency_stdev_us = latency.stdev,
-      errors = { __json = errors },
-      latency_us = { __json = "{" .. table.concat(pct, ",") .. "}" },
-   }, { "duration_us", "requests", "bytes", "latency_samples",
-        "latency_samples_exact", "latency_min_us",
-        "latency_max_us", "latency_mean_us", "latency_stdev_us", "errors", "latency_us" })
-   io.write("BENCH_JSON ", out, "\n")
+   local e = summary.errors
+   io.write("BENCH_JSON ", obj({
+      { "duration_us", num(summary.duration) },
+      { "requests", num(summary.requests) },
+      { "bytes", num(summary.bytes) },
+      { "connections", num(conns) },
+      { "pipeline", num(depth) },
+      { "errors", obj({ { "connect", num(e.connect) }, { "read", num(e.read) },
+                         { "write", num(e.write) }, { "status", num(e.status) },
+                         { "timeout", num(e.timeout) } }) },
+      { "latency_source", string.format("%q", source) },
+      { "latency_samples", num(total) },
+      { "latency_min_us", num(total > 0 and lookup(0) or nil) },
+      { "latency_max_us", num(total > 0 and max or nil) },
+      { "latency_mean_us", num(mean) },
+      { "latency_stdev_us", num(stdev) },
+      { "latency_us", obj(pct) },
+      { "wrk_latency_us", obj(wrk_pct) },
+   }), "\n")
 end
