@@ -4,7 +4,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use peregrine::http::conn::{Conn, Env, Service};
+use peregrine::http::conn::{Conn, Env, NoObserver, Service};
 use peregrine::http::parse::{header_buf, parse_head};
 use peregrine::http::{Body, Limits, Methods, Request, Response};
 
@@ -66,13 +66,15 @@ fn parse(c: &mut Criterion) {
         let mut conn = Conn::new();
         b.iter(|| {
             out.clear();
-            let env = Env {
+            let mut obs = NoObserver;
+            let mut env = Env {
                 limits: &limits,
                 now: Instant::now(),
                 date: &date,
                 draining: false,
+                obs: &mut obs,
             };
-            let _ = conn.feed(black_box(&batch), &mut svc, &env, &mut out);
+            let _ = conn.feed(black_box(&batch), &mut svc, &mut env, &mut out);
             black_box(out.len())
         })
     });

@@ -47,10 +47,13 @@
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs)]
 
+pub mod accesslog;
+pub mod admin;
 pub mod config;
 pub mod conn;
 pub mod handler;
 pub mod http;
+pub mod metrics;
 pub mod runtime;
 pub mod server;
 

@@ -1,5 +1,6 @@
 //! The `peregrine` command.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -47,6 +48,12 @@ struct ServeArgs {
     /// Serve /plaintext, /json and /echo.
     #[arg(long)]
     builtins: bool,
+    /// Admin listener address (metrics, status, dashboard), or `off`.
+    #[arg(long, value_name = "ADDR|off")]
+    admin: Option<String>,
+    /// Access log file, `-` for standard output, or `off`.
+    #[arg(long, value_name = "PATH|-|off")]
+    access_log: Option<String>,
 }
 
 /// Where the demo site lives: beside the crate's manifest.
@@ -84,6 +91,30 @@ fn build(args: ServeArgs) -> Result<Config, ConfigError> {
     if args.builtins {
         c.builtins = true;
     }
+    if let Some(a) = args.admin {
+        c.admin.listen = match a.as_str() {
+            "off" => None,
+            v => Some(config::parse_listen(v).map_err(|m| ConfigError::key("--admin", m))?),
+        };
+    }
+    c.admin
+        .validate()
+        .map_err(|m| ConfigError::key("admin.token", m))?;
+    if let Some(p) = args.access_log {
+        let format = c
+            .access_log
+            .as_ref()
+            .map_or(peregrine::accesslog::Format::Combined, |l| l.format);
+        c.access_log = match p.as_str() {
+            "off" => None,
+            "-" => Some(peregrine::accesslog::Config { path: None, format }),
+            "" => return Err(ConfigError::key("--access-log", "must not be empty")),
+            v => Some(peregrine::accesslog::Config {
+                path: Some(PathBuf::from(v)),
+                format,
+            }),
+        };
+    }
     Ok(c)
 }
 
@@ -98,7 +129,8 @@ fn main() -> ExitCode {
         Some(Command::Check { config }) => {
             return match load(&config) {
                 Ok(c) => {
-                    println!(
+                    let _ = writeln!(
+                        std::io::stdout(),
                         "{}: ok ({} listener{}, {} worker{})",
                         config.display(),
                         c.listen.len(),
@@ -109,7 +141,7 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
-                    eprintln!("peregrine: config error: {e}");
+                    let _ = writeln!(std::io::stderr(), "peregrine: config error: {e}");
                     ExitCode::from(2)
                 }
             };
@@ -118,9 +150,14 @@ fn main() -> ExitCode {
     let config = match config {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("peregrine: config error: {e}");
+            let _ = writeln!(std::io::stderr(), "peregrine: config error: {e}");
             return ExitCode::from(2);
         }
+    };
+    // A closed stdout or stderr must not take the server down: write and ignore
+    // errors instead of println!, which panics on EPIPE.
+    let say = |line: String| {
+        let _ = writeln!(std::io::stdout(), "{line}");
     };
     let result = Server::new(config).run(|running| {
         let root = running
@@ -128,21 +165,26 @@ fn main() -> ExitCode {
             .map(|r| format!(", root {}", r.display()))
             .unwrap_or_default();
         for a in running.local_addrs() {
-            println!(
+            say(format!(
                 "peregrine {} listening on http://{a}/ ({} worker{}{root})",
                 env!("CARGO_PKG_VERSION"),
                 running.workers(),
                 if running.workers() == 1 { "" } else { "s" },
-            );
+            ));
+        }
+        if let Some(a) = running.admin_addr() {
+            say(format!(
+                "peregrine admin on http://{a}/ (dashboard, /metrics, /status, /histogram)"
+            ));
         }
     });
     match result {
         Ok(()) => {
-            eprintln!("peregrine: stopped");
+            let _ = writeln!(std::io::stderr(), "peregrine: stopped");
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("peregrine: {e}");
+            let _ = writeln!(std::io::stderr(), "peregrine: {e}");
             ExitCode::from(1)
         }
     }

@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 
+use crate::admin;
 use crate::config::Config;
 use crate::handler::{Echo, Json, Plaintext, Router, StaticFiles};
+use crate::metrics::Registry;
 use crate::runtime::listener::bind_group;
 use crate::runtime::ring::check_available;
 use crate::runtime::worker::{Control, Spec, Worker};
@@ -85,6 +87,21 @@ impl Server {
             groups.push(socks);
             addrs.push(bound);
         }
+        cfg.admin
+            .validate()
+            .map_err(|e| format!("admin.token: {e}"))?;
+        let admin_sock = match cfg.admin.listen {
+            Some(a) => {
+                let (mut socks, bound) = bind_group(a, 1, 128)
+                    .map_err(|e| format!("cannot listen on {a} (admin): {e}"))?;
+                Some((socks.remove(0), bound))
+            }
+            None => None,
+        };
+        let registry = Arc::new(Registry::new(
+            workers,
+            cfg.source.as_ref().map(|p| p.display().to_string()),
+        ));
         let cores = core_affinity::get_core_ids().unwrap_or_default();
         let per_worker_max = match cfg.engine.max_connections {
             0 => 0,
@@ -107,6 +124,8 @@ impl Server {
                 timeouts: cfg.timeouts.clone(),
                 engine,
                 control,
+                metrics: cfg.metrics.then(|| registry.workers[id].clone()),
+                access_log: cfg.access_log.clone(),
             };
             let core = (!cores.is_empty()).then(|| cores[id % cores.len()]);
             let factory = self.factory.clone();
@@ -135,16 +154,60 @@ impl Server {
                 .map_err(|e| format!("cannot spawn worker {id}: {e}"))?;
             threads.push(t);
         }
+        let mut admin_addr = None;
+        if let Some((sock, bound)) = admin_sock {
+            admin_addr = Some(bound);
+            let control =
+                Control::new().map_err(|e| format!("cannot create a wake-up eventfd: {e}"))?;
+            controls.push(control.clone());
+            let engine = crate::runtime::Engine {
+                ring_entries: 256,
+                buffer_count: 64,
+                max_connections: 256,
+                ..cfg.engine.clone()
+            };
+            let spec = Spec {
+                id: workers,
+                listeners: vec![sock],
+                limits: crate::http::Limits::default(),
+                timeouts: cfg.timeouts.clone(),
+                engine,
+                control,
+                metrics: None,
+                access_log: None,
+            };
+            let reg = registry.clone();
+            let token: Option<Arc<str>> = cfg.admin.token.as_deref().map(Arc::from);
+            let ready = ready_tx.clone();
+            let t = std::thread::Builder::new()
+                .name("peregrine-admin".into())
+                .spawn(move || match Worker::new(spec, admin::router(reg, token)) {
+                    Ok(w) => {
+                        let _ = ready.send(Ok(()));
+                        w.run().map_err(|e| format!("admin listener failed: {e}"))
+                    }
+                    Err(e) => {
+                        let e = format!("admin listener cannot start: {e}");
+                        let _ = ready.send(Err(e.clone()));
+                        Err(e)
+                    }
+                })
+                .map_err(|e| format!("cannot spawn the admin thread: {e}"))?;
+            threads.push(t);
+        }
         drop(ready_tx);
+        let expected = threads.len();
         let running = Running {
             addrs,
+            admin_addr,
+            registry,
             controls,
             threads,
             workers,
             nofile,
             root: cfg.root.clone(),
         };
-        for _ in 0..workers {
+        for _ in 0..expected {
             match ready_rx.recv() {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
@@ -177,6 +240,8 @@ impl Server {
 #[derive(Debug)]
 pub struct Running {
     addrs: Vec<SocketAddr>,
+    admin_addr: Option<SocketAddr>,
+    registry: Arc<Registry>,
     controls: Vec<Arc<Control>>,
     threads: Vec<JoinHandle<Result<(), String>>>,
     workers: usize,
@@ -188,6 +253,23 @@ impl Running {
     /// The bound addresses, with real ports.
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.addrs
+    }
+
+    /// The admin listener's address, when it is on.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
+    }
+
+    /// The workers' published measurements.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// Asks every worker to reopen its log files (after rotation).
+    pub fn reopen_logs(&self) {
+        for c in &self.controls {
+            c.reopen_logs();
+        }
     }
 
     /// Number of workers.
@@ -231,12 +313,14 @@ impl Running {
     /// the signals (see [`sys::block_signals`]) before the server started.
     pub fn serve_until_signal(self) -> Result<(), String> {
         loop {
-            let sig = sys::wait_signal();
-            if sig == libc::SIGHUP || sig == libc::SIGUSR1 {
-                log("nothing to reload or reopen; signal ignored");
-                continue;
+            match sys::wait_signal() {
+                libc::SIGUSR1 => {
+                    log("reopening log files");
+                    self.reopen_logs();
+                }
+                libc::SIGHUP => log("nothing to reload; signal ignored"),
+                _ => break,
             }
-            break;
         }
         log("stopping: finishing requests in flight");
         self.stop();

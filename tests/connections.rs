@@ -208,7 +208,7 @@ fn descriptor_exhaustion_backs_off_and_recovers() {
     std::fs::write(
         &script,
         format!(
-            "ulimit -n 64\nexec {} serve --listen 127.0.0.1:0 --builtins --workers 1\n",
+            "ulimit -n 64\nexec {} serve --listen 127.0.0.1:0 --builtins --workers 1 --admin off\n",
             bin()
         ),
     )
@@ -220,11 +220,10 @@ fn descriptor_exhaustion_backs_off_and_recovers() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    // Keep reading what it prints (access log lines) so stdout stays open.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
     let addr: std::net::SocketAddr = line
         .split("http://")
         .nth(1)
@@ -258,7 +257,15 @@ fn descriptor_exhaustion_backs_off_and_recovers() {
     first
         .write_all(b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
         .unwrap();
-    assert_eq!(read_response(&mut first, false).unwrap().status, 200);
+    let again = read_response(&mut first, false);
+    if !again.as_ref().is_ok_and(|r| r.status == 200) {
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        panic!(
+            "existing connection not served: {again:?}; stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     drop(keep);
     // After descriptors free up, new connections are accepted again.
     let ok = wait_for(Duration::from_secs(10), || {

@@ -20,6 +20,30 @@ struct Raw {
     limits: Option<RawLimits>,
     timeouts: Option<RawTimeouts>,
     engine: Option<RawEngine>,
+    admin: Option<RawAdmin>,
+    metrics: Option<RawMetrics>,
+    access_log: Option<RawAccessLog>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAdmin {
+    listen: Option<Spanned<String>>,
+    token: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    enabled: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccessLog {
+    enabled: Option<bool>,
+    path: Option<Spanned<String>>,
+    format: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -334,6 +358,72 @@ pub fn parse(text: &str, file: Option<&Path>) -> Result<Config, ConfigError> {
             c.engine.listen_backlog = n as i32;
         }
     }
+    if let Some(a) = &raw.admin {
+        if let Some(l) = &a.listen {
+            c.admin.listen = match l.get_ref().as_str() {
+                "off" => None,
+                v => Some(parse_listen(v).map_err(|m| cx.err(l.span(), "admin.listen", m))?),
+            };
+        }
+        if let Some(t) = &a.token {
+            c.admin.token = Some(t.get_ref().clone());
+            if let Err(m) = c.admin.validate() {
+                return Err(cx.err(t.span(), "admin.token", m));
+            }
+        }
+        if let Err(m) = c.admin.validate() {
+            let span = a.listen.as_ref().map_or(0..0, |l| l.span());
+            return Err(cx.err(span, "admin.token", m));
+        }
+    }
+    if let Some(m) = &raw.metrics
+        && let Some(b) = m.enabled
+    {
+        c.metrics = b;
+    }
+    if let Some(l) = &raw.access_log {
+        let mut log = c.access_log.clone().unwrap_or(crate::accesslog::Config {
+            path: None,
+            format: crate::accesslog::Format::Combined,
+        });
+        if let Some(p) = &l.path {
+            log.path = match p.get_ref().as_str() {
+                "" => {
+                    return Err(cx.err(
+                        p.span(),
+                        "access_log.path",
+                        "must not be empty (use \"-\" for standard output)",
+                    ));
+                }
+                "-" => None,
+                v => {
+                    let path = PathBuf::from(v);
+                    Some(match file.and_then(Path::parent) {
+                        Some(dir) if path.is_relative() => dir.join(path),
+                        _ => path,
+                    })
+                }
+            };
+        }
+        if let Some(f) = &l.format {
+            log.format = match f.get_ref().as_str() {
+                "combined" => crate::accesslog::Format::Combined,
+                "json" => crate::accesslog::Format::Json,
+                other => {
+                    return Err(cx.err(
+                        f.span(),
+                        "access_log.format",
+                        format!("must be \"combined\" or \"json\" (got {other:?})"),
+                    ));
+                }
+            };
+        }
+        c.access_log = if l.enabled == Some(false) {
+            None
+        } else {
+            Some(log)
+        };
+    }
     Ok(c)
 }
 
@@ -411,6 +501,45 @@ buffer_count = 512
         assert_eq!(c.timeouts.shutdown_timeout, Duration::from_millis(500));
         assert!(!c.engine.multishot);
         assert_eq!(c.engine.buffer_count, 512);
+        assert!(c.metrics);
+        assert_eq!(c.admin.listen, Some("127.0.0.1:9901".parse().unwrap()));
+    }
+
+    #[test]
+    fn observability_sections() {
+        let c = parse(
+            "[admin]\nlisten = \"off\"\n[metrics]\nenabled = false\n[access_log]\npath = \"logs/access.log\"\nformat = \"json\"\n",
+            Some(Path::new("/srv/p.toml")),
+        )
+        .unwrap();
+        assert_eq!(c.admin.listen, None);
+        assert!(!c.metrics);
+        let log = c.access_log.unwrap();
+        assert_eq!(log.path.as_deref(), Some(Path::new("/srv/logs/access.log")));
+        assert_eq!(log.format, crate::accesslog::Format::Json);
+        assert!(
+            parse("[access_log]\nenabled = false\n", None)
+                .unwrap()
+                .access_log
+                .is_none()
+        );
+        assert!(
+            err("[access_log]\nformat = \"xml\"\n")
+                .starts_with("p.toml:2: access_log.format: must be")
+        );
+        assert!(err("[admin]\nlisten = \"0.0.0.0:9901\"\n").starts_with(
+            "p.toml:2: admin.token: listening on 0.0.0.0:9901 (not loopback) needs admin.token"
+        ));
+        assert!(
+            err("[admin]\nlisten = \"0.0.0.0:9901\"\ntoken = \"short\"\n")
+                .starts_with("p.toml:3: admin.token: must be at least 16")
+        );
+        let ok = parse(
+            "[admin]\nlisten = \"0.0.0.0:9901\"\ntoken = \"0123456789abcdef\"\n",
+            None,
+        )
+        .unwrap();
+        assert_eq!(ok.admin.token.as_deref(), Some("0123456789abcdef"));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use crate::accesslog;
 use crate::http::{Limits, Timeouts};
 use crate::runtime::Engine;
 
@@ -15,6 +16,33 @@ pub use file::parse;
 
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// The default admin listener address.
+pub const DEFAULT_ADMIN: &str = "127.0.0.1:9901";
+
+/// The admin listener.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Admin {
+    /// Where it listens; `None` turns it off.
+    pub listen: Option<SocketAddr>,
+    /// Bearer token required on every request, when set. Required when
+    /// `listen` is not a loopback address.
+    pub token: Option<String>,
+}
+
+impl Admin {
+    /// Checks that a non-loopback admin address has a token.
+    pub fn validate(&self) -> Result<(), String> {
+        match (self.listen, &self.token) {
+            (Some(a), None) if !a.ip().is_loopback() => Err(format!(
+                "listening on {a} (not loopback) needs admin.token, so that metrics and status are not open to the network"
+            )),
+            (_, Some(t)) if t.len() < 16 || t.bytes().any(|b| !b.is_ascii_graphic()) => {
+                Err("must be at least 16 visible ASCII characters".into())
+            }
+            _ => Ok(()),
+        }
+    }
+}
 
 /// A validated configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +61,12 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// Engine settings; `engine.max_connections` is the total for the server.
     pub engine: Engine,
+    /// The admin listener (metrics, status, dashboard).
+    pub admin: Admin,
+    /// Keep latency histograms and counters.
+    pub metrics: bool,
+    /// The access log; `None` turns it off.
+    pub access_log: Option<accesslog::Config>,
     /// The file this configuration came from.
     pub source: Option<PathBuf>,
 }
@@ -47,6 +81,15 @@ impl Default for Config {
             limits: Limits::default(),
             timeouts: Timeouts::default(),
             engine: Engine::default(),
+            admin: Admin {
+                listen: Some(DEFAULT_ADMIN.parse().expect("valid default address")),
+                token: None,
+            },
+            metrics: true,
+            access_log: Some(accesslog::Config {
+                path: None,
+                format: accesslog::Format::Combined,
+            }),
             source: None,
         }
     }

@@ -3,10 +3,14 @@
 #![forbid(unsafe_code)]
 
 use std::fs::File;
+use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::rc::Rc;
+use std::time::Instant;
 
+use crate::accesslog::Pending;
 use crate::http;
+use crate::metrics::CloseReason;
 
 /// Where a connection is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +43,10 @@ pub struct FileSend {
     pub offset: u64,
     /// Bytes still to read.
     pub remaining: u64,
+    /// When the request's first byte was seen (for its latency).
+    pub started: Option<Instant>,
+    /// Its access-log line, finished when the last byte is handed over.
+    pub log: Option<Pending>,
 }
 
 /// One connection slot.
@@ -79,6 +87,10 @@ pub struct Conn {
     pub deadline: u64,
     /// The wheel tick of this connection's live timer entry (0: none).
     pub timer_at: u64,
+    /// Why the connection is ending (counted when its slot is freed).
+    pub why: CloseReason,
+    /// The peer's address, looked up once when the access log needs it.
+    pub peer: Option<Box<SocketAddr>>,
 }
 
 impl Conn {
@@ -102,6 +114,8 @@ impl Conn {
             file: None,
             deadline: 0,
             timer_at: 0,
+            why: CloseReason::Normal,
+            peer: None,
         }
     }
 

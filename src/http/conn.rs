@@ -47,7 +47,6 @@ pub trait Service {
 }
 
 /// What a connection needs from its worker for one step.
-#[derive(Debug)]
 pub struct Env<'a> {
     /// Size limits.
     pub limits: &'a Limits,
@@ -57,6 +56,48 @@ pub struct Env<'a> {
     pub date: &'a [u8],
     /// The server is stopping: answer what is in flight, then close.
     pub draining: bool,
+    /// Told about every response produced.
+    pub obs: &'a mut dyn Observer,
+}
+
+impl std::fmt::Debug for Env<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Env")
+            .field("now", &self.now)
+            .field("draining", &self.draining)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One response, as reported to an [`Observer`] when it has been encoded.
+#[derive(Debug)]
+pub struct Served<'a> {
+    /// The request, or `None` for a protocol refusal (see `error`).
+    pub req: Option<&'a Request<'a>>,
+    /// The response status.
+    pub status: u16,
+    /// Body bytes the response carries (0 for HEAD, 304, …).
+    pub body_len: u64,
+    /// When the request's first byte was seen.
+    pub started: Instant,
+    /// The protocol error answered, for refusals.
+    pub error: Option<Error>,
+    /// The body is a file that streams after this step ([`Step::File`]).
+    pub file: bool,
+}
+
+/// Watches responses as they are produced: metrics, access logs.
+pub trait Observer {
+    /// A response was encoded into the output.
+    fn served(&mut self, ev: &Served<'_>);
+}
+
+/// An observer that ignores everything.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoObserver;
+
+impl Observer for NoObserver {
+    fn served(&mut self, _ev: &Served<'_>) {}
 }
 
 /// What the caller must do after a step.
@@ -117,6 +158,8 @@ struct BodyRead {
     decoder: Decoder,
     /// When the last body bytes arrived.
     last: Instant,
+    /// When the request's first byte arrived.
+    started: Instant,
     use_: BodyUse,
 }
 
@@ -128,6 +171,16 @@ enum BodyUse {
     Drop,
     /// Dropped; the request was answered already.
     Answered,
+}
+
+/// Where a parsed head came from.
+struct Arrival<'a> {
+    /// Its raw bytes.
+    raw: &'a [u8],
+    /// Whether more input follows it in the same buffer.
+    more_input: bool,
+    /// When its first byte arrived.
+    started: Instant,
 }
 
 enum Next {
@@ -150,7 +203,7 @@ impl Conn {
         &mut self,
         input: &[u8],
         svc: &mut S,
-        env: &Env<'_>,
+        env: &mut Env<'_>,
         out: &mut Vec<u8>,
     ) -> Step {
         if matches!(self.phase, Phase::Closed) {
@@ -210,11 +263,17 @@ impl Conn {
 
     /// The caller's deadline for what the connection waits for has passed:
     /// answers 408 if a request was under way, and finishes the connection.
-    pub fn timeout(&mut self, env: &Env<'_>, out: &mut Vec<u8>) -> Step {
-        match self.waiting() {
-            Waiting::Head(_) => self.fail(Error::HeadersTimeout, env, out),
-            Waiting::Body(_) => self.fail(Error::BodyTimeout, env, out),
-            Waiting::Idle | Waiting::Done => self.finish(),
+    pub fn timeout(&mut self, env: &mut Env<'_>, out: &mut Vec<u8>) -> Step {
+        match &self.phase {
+            Phase::Head { since: Some(t) } => {
+                let t = *t;
+                self.fail(Error::HeadersTimeout, t, env, out);
+            }
+            Phase::Body(r) => {
+                let t = r.started;
+                self.fail(Error::BodyTimeout, t, env, out);
+            }
+            Phase::Head { since: None } | Phase::Closed => self.finish(),
         }
         Step::Close
     }
@@ -229,7 +288,7 @@ impl Conn {
         &mut self,
         buf: &[u8],
         svc: &mut S,
-        env: &Env<'_>,
+        env: &mut Env<'_>,
         out: &mut Vec<u8>,
     ) -> (usize, Step) {
         let mut pos = 0;
@@ -243,7 +302,7 @@ impl Conn {
                     if out.len() >= OUT_HIGH_WATER {
                         return (pos, Step::Flush);
                     }
-                    since.get_or_insert(env.now);
+                    let started = *since.get_or_insert(env.now);
                     let rest = &buf[pos..];
                     // A partial head is complete only once new input brings a line end.
                     if pos == 0
@@ -252,7 +311,7 @@ impl Conn {
                         && memchr(b'\n', &rest[self.scanned..]).is_none()
                     {
                         if let Err(e) = check_partial(rest, env.limits) {
-                            self.fail(e, env, out);
+                            self.fail(e, started, env, out);
                             return (buf.len(), Step::Close);
                         }
                         self.scanned = rest.len();
@@ -265,16 +324,24 @@ impl Conn {
                             return (pos, Step::NeedInput);
                         }
                         Err(e) => {
-                            self.fail(e, env, out);
+                            self.fail(e, started, env, out);
                             return (buf.len(), Step::Close);
                         }
                         Ok(Some(head)) => {
                             self.scanned = 0;
                             let len = head.len;
                             let more_input = pos + len < buf.len();
-                            if let Next::Stop(step) =
-                                self.on_head(head, &rest[..len], more_input, svc, env, out)
-                            {
+                            if let Next::Stop(step) = self.on_head(
+                                head,
+                                Arrival {
+                                    raw: &rest[..len],
+                                    more_input,
+                                    started,
+                                },
+                                svc,
+                                env,
+                                out,
+                            ) {
                                 return (pos + len, step);
                             }
                             pos += len;
@@ -290,7 +357,8 @@ impl Conn {
                     let decoded = match read.decoder.decode(&buf[pos..], sink) {
                         Ok(d) => d,
                         Err(e) => {
-                            self.fail(e, env, out);
+                            let started = read.started;
+                            self.fail(e, started, env, out);
                             return (buf.len(), Step::Close);
                         }
                     };
@@ -320,30 +388,34 @@ impl Conn {
     fn on_head<S: Service>(
         &mut self,
         head: Head<'_>,
-        raw: &[u8],
-        more_input: bool,
+        at: Arrival<'_>,
         svc: &mut S,
-        env: &Env<'_>,
+        env: &mut Env<'_>,
         out: &mut Vec<u8>,
     ) -> Next {
+        let Arrival {
+            raw,
+            more_input,
+            started,
+        } = at;
         let req = &head.req;
         if req.method == Method::Options && req.target == "*" {
             let allow = svc.methods().with(Method::Options).allow_header();
             let resp = Response::new(200).header("Allow", allow);
             self.phase = Phase::Head { since: None };
-            return self.respond(req, resp, env, out);
+            return self.respond(req, resp, started, env, out);
         }
         if req.method == Method::Connect {
             let allow = svc.methods().allow_header();
             let resp =
                 Response::error(405, Some("CONNECT is not supported")).header("Allow", allow);
-            return self.respond(req, resp.close(), env, out);
+            return self.respond(req, resp.close(), started, env, out);
         }
         let decoder = match head.framing {
             Framing::None => {
                 self.phase = Phase::Head { since: None };
                 let resp = call(svc, req);
-                return self.respond(req, resp, env, out);
+                return self.respond(req, resp, started, env, out);
             }
             Framing::Length(n) => Decoder::length(n),
             Framing::Chunked => Decoder::chunked(
@@ -367,9 +439,10 @@ impl Conn {
                     body: Vec::new(),
                     decoder,
                     last: env.now,
+                    started,
                     use_: BodyUse::Answered,
                 }));
-                return self.respond(req, resp, env, out);
+                return self.respond(req, resp, started, env, out);
             }
         };
         if head.expect_continue && !more_input {
@@ -384,6 +457,7 @@ impl Conn {
             body: Vec::with_capacity(capacity),
             decoder,
             last: env.now,
+            started,
             use_,
         }));
         Next::Continue
@@ -393,7 +467,7 @@ impl Conn {
         &mut self,
         read: &BodyRead,
         svc: &mut S,
-        env: &Env<'_>,
+        env: &mut Env<'_>,
         out: &mut Vec<u8>,
     ) -> Next {
         let mut storage = header_buf();
@@ -402,7 +476,7 @@ impl Conn {
                 let mut req = head.req;
                 req.body = &read.body;
                 let resp = call(svc, &req);
-                self.respond(&req, resp, env, out)
+                self.respond(&req, resp, read.started, env, out)
             }
             // The same bytes parsed before; this cannot happen.
             _ => {
@@ -423,7 +497,8 @@ impl Conn {
         &mut self,
         req: &Request<'_>,
         resp: Response,
-        env: &Env<'_>,
+        started: Instant,
+        env: &mut Env<'_>,
         out: &mut Vec<u8>,
     ) -> Next {
         let keep = req.keep_alive && !resp.close && !env.draining;
@@ -437,19 +512,34 @@ impl Conn {
         if !keep {
             self.phase = Phase::Closed;
         }
+        let sends_body = !head_only && allows_body(resp.status);
+        env.obs.served(&Served {
+            req: Some(req),
+            status: resp.status,
+            body_len: if sends_body { resp.body.len() } else { 0 },
+            started,
+            error: None,
+            file: sends_body && matches!(&resp.body, Body::File(f) if f.len > 0),
+        });
         match resp.body {
-            Body::File(f) if !head_only && allows_body(resp.status) && f.len > 0 => {
-                Next::Stop(Step::File(f))
-            }
+            Body::File(f) if sends_body && f.len > 0 => Next::Stop(Step::File(f)),
             _ if !keep => Next::Stop(Step::Close),
             _ => Next::Continue,
         }
     }
 
-    fn fail(&mut self, e: Error, env: &Env<'_>, out: &mut Vec<u8>) {
+    fn fail(&mut self, e: Error, started: Instant, env: &mut Env<'_>, out: &mut Vec<u8>) {
         self.error = Some(e);
         let resp = Response::error(e.status(), Some(&e.to_string()));
         encode(out, &resp, env.date, Persist::Close, false);
+        env.obs.served(&Served {
+            req: None,
+            status: e.status(),
+            body_len: resp.body.len(),
+            started,
+            error: Some(e),
+            file: false,
+        });
         self.finish();
     }
 }

@@ -35,12 +35,25 @@ impl Service for Echo {
     }
 }
 
+/// Records what the connection reports.
+#[derive(Default)]
+struct Recorder {
+    served: Vec<(u16, Option<Error>, bool)>,
+}
+
+impl Observer for Recorder {
+    fn served(&mut self, ev: &Served<'_>) {
+        self.served.push((ev.status, ev.error, ev.file));
+    }
+}
+
 struct Harness {
     conn: Conn,
     svc: Echo,
     limits: Limits,
     now: Instant,
     out: Vec<u8>,
+    obs: Recorder,
 }
 
 impl Harness {
@@ -51,17 +64,20 @@ impl Harness {
             limits: Limits::default(),
             now: Instant::now(),
             out: Vec::new(),
+            obs: Recorder::default(),
         }
     }
 
     fn feed(&mut self, input: &[u8]) -> Step {
-        let env = Env {
+        let mut env = Env {
             limits: &self.limits,
             now: self.now,
             date: DATE,
             draining: false,
+            obs: &mut self.obs,
         };
-        self.conn.feed(input, &mut self.svc, &env, &mut self.out)
+        self.conn
+            .feed(input, &mut self.svc, &mut env, &mut self.out)
     }
 
     fn take(&mut self) -> String {
@@ -135,13 +151,15 @@ fn head_timer_starts_at_first_byte() {
     let _ = h.feed(b"TP/1.1\r\n");
     // Trickling more bytes does not restart the clock.
     assert_eq!(h.conn.waiting(), Waiting::Head(t0));
-    let env = Env {
+    let mut obs = Recorder::default();
+    let mut env = Env {
         limits: &h.limits,
         now: h.now,
         date: DATE,
         draining: false,
+        obs: &mut obs,
     };
-    assert!(matches!(h.conn.timeout(&env, &mut h.out), Step::Close));
+    assert!(matches!(h.conn.timeout(&mut env, &mut h.out), Step::Close));
     assert_eq!(responses(&h.take())[0].0, 408);
     assert!(h.conn.is_closed());
 }
@@ -149,13 +167,15 @@ fn head_timer_starts_at_first_byte() {
 #[test]
 fn idle_timeout_closes_silently() {
     let mut h = Harness::new();
-    let env = Env {
+    let mut obs = Recorder::default();
+    let mut env = Env {
         limits: &h.limits,
         now: h.now,
         date: DATE,
         draining: false,
+        obs: &mut obs,
     };
-    assert!(matches!(h.conn.timeout(&env, &mut h.out), Step::Close));
+    assert!(matches!(h.conn.timeout(&mut env, &mut h.out), Step::Close));
     assert!(h.out.is_empty());
 }
 
@@ -314,16 +334,18 @@ fn flushes_at_high_water() {
 #[test]
 fn draining_closes_after_response() {
     let mut h = Harness::new();
-    let env = Env {
+    let mut obs = Recorder::default();
+    let mut env = Env {
         limits: &h.limits,
         now: h.now,
         date: DATE,
         draining: true,
+        obs: &mut obs,
     };
     let step = h.conn.feed(
         b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n",
         &mut h.svc,
-        &env,
+        &mut env,
         &mut h.out,
     );
     assert!(matches!(step, Step::Close));
@@ -345,4 +367,18 @@ fn dropped_body_reaches_handler_empty() {
     let _ = h.feed(b"POST /drop HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
     assert_eq!(responses(&h.take()), vec![(200, "/drop".into())]);
     assert_eq!(h.svc.calls, 1);
+}
+
+#[test]
+fn observer_sees_every_response() {
+    let mut h = Harness::new();
+    let _ = h.feed(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nzGET / HTTP/1.1\r\n\r\n");
+    assert_eq!(
+        h.obs.served,
+        vec![
+            (200, None, false),
+            (200, None, false),
+            (400, Some(Error::MissingHost), false)
+        ]
+    );
 }

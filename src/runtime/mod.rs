@@ -3,6 +3,8 @@
 
 pub mod bufring;
 pub mod listener;
+pub mod logfile;
+pub mod observe;
 pub mod ring;
 pub mod sys;
 pub mod timer;
@@ -48,5 +50,7 @@ impl Default for Engine {
 
 /// Writes one line to standard error, prefixed with the program name.
 pub fn log(msg: &str) {
-    eprintln!("peregrine: {msg}");
+    use std::io::Write;
+    // Never panics: a closed stderr must not take a worker down.
+    let _ = writeln!(std::io::stderr(), "peregrine: {msg}");
 }

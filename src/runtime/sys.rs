@@ -177,3 +177,14 @@ pub fn kernel_release() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map_or_else(|_| "unknown".into(), |s| s.trim().to_string())
 }
+
+/// The peer address of a connected socket.
+pub fn peer_addr(fd: RawFd) -> Option<std::net::SocketAddr> {
+    // SAFETY: the caller owns `fd` for the duration of the call; the borrow does
+    // not outlive it.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    socket2::SockRef::from(&borrowed)
+        .peer_addr()
+        .ok()?
+        .as_socket()
+}

@@ -21,6 +21,8 @@ pub enum Op {
     Timer = 6,
     /// The worker's wake-up eventfd read.
     Wake = 7,
+    /// An access-log write.
+    Log = 8,
 }
 
 /// A decoded `user_data`.
@@ -61,6 +63,7 @@ impl Token {
             5 => Op::Cancel,
             6 => Op::Timer,
             7 => Op::Wake,
+            8 => Op::Log,
             _ => return None,
         };
         Some(Token {

@@ -7,13 +7,19 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A running server process, stopped (SIGTERM, then SIGKILL) on drop.
 pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
+    /// The admin listener, unless the test turned it off.
+    pub admin: Option<SocketAddr>,
     pub stderr: PathBuf,
+    /// Everything the server printed on stdout after its startup lines (the
+    /// access log goes there by default).
+    pub stdout: Arc<Mutex<String>>,
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -32,35 +38,80 @@ pub fn bin() -> &'static str {
 }
 
 impl Server {
-    /// Starts `peregrine serve --listen 127.0.0.1:0 <args>` and waits for its
-    /// listening line.
+    /// Starts `peregrine serve --listen 127.0.0.1:0 <args>` (plus an admin
+    /// listener on an ephemeral port unless `args` names `--admin`) and waits
+    /// for its startup lines.
     pub fn start(args: &[&str]) -> Server {
         let dir = tempdir("log");
         let stderr = dir.join("stderr.log");
-        let mut child = Command::new(bin())
-            .arg("serve")
+        let admin_flag = args.contains(&"--admin");
+        let mut cmd = Command::new(bin());
+        cmd.arg("serve")
             .args(["--listen", "127.0.0.1:0"])
-            .args(args)
+            .args(args);
+        if !admin_flag {
+            cmd.args(["--admin", "127.0.0.1:0"]);
+        }
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr).unwrap())
             .spawn()
             .expect("spawn peregrine");
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        let Some(rest) = line.split("listening on http://").nth(1) else {
-            let _ = child.kill();
-            panic!(
-                "no listening line: {line:?}; stderr: {}",
-                std::fs::read_to_string(&stderr).unwrap_or_default()
-            );
-        };
-        let addr = rest.split('/').next().unwrap().parse().unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut addr = None;
+        let mut admin = None;
+        let admin_expected = !(admin_flag && args.windows(2).any(|w| w == ["--admin", "off"]));
+        while addr.is_none() || (admin_expected && admin.is_none()) {
+            let mut line = String::new();
+            if out.read_line(&mut line).unwrap() == 0 {
+                let _ = child.kill();
+                panic!(
+                    "server exited at startup; stderr: {}",
+                    std::fs::read_to_string(&stderr).unwrap_or_default()
+                );
+            }
+            let Some(rest) = line.split("http://").nth(1) else {
+                continue;
+            };
+            let a: SocketAddr = rest.split('/').next().unwrap().parse().unwrap();
+            if line.contains(" admin on ") {
+                admin = Some(a);
+            } else if line.contains("listening on") && addr.is_none() {
+                addr = Some(a);
+            }
+        }
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let sink = stdout.clone();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            while out.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+                sink.lock().unwrap().push_str(&line);
+                line.clear();
+            }
+        });
         Server {
             child,
-            addr,
+            addr: addr.unwrap(),
+            admin,
             stderr,
+            stdout,
         }
+    }
+
+    /// What the server has printed on stdout since starting.
+    pub fn stdout_text(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    /// A GET to the admin listener.
+    pub fn admin_get(&self, path: &str) -> Resp {
+        let mut s = TcpStream::connect(self.admin.expect("admin listener on")).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .unwrap();
+        read_response(&mut s, false).unwrap()
     }
 
     /// Starts with a TOML configuration (the listen address is added).

@@ -1,0 +1,272 @@
+//! Access log lines in nginx `combined` format or JSON lines, each with the
+//! request latency in microseconds as a final extra field. Formatting only:
+//! the worker buffers lines and writes them through its ring.
+#![forbid(unsafe_code)]
+
+mod time;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::http::conn::Served;
+use crate::http::{Request, Version};
+
+pub use time::{clf_time, iso_time};
+
+/// Line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// nginx `combined` plus the latency in µs:
+    /// `addr - - [time] "request" status bytes "referer" "user-agent" latency_us`
+    Combined,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Where and how to log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The file to append to; `None` means standard output.
+    pub path: Option<PathBuf>,
+    /// The line format.
+    pub format: Format,
+}
+
+/// A line started when the response was produced; the latency is added when
+/// the response is finished.
+#[derive(Debug, Default)]
+pub struct Pending(Vec<u8>);
+
+/// Formats lines for one worker.
+#[derive(Debug)]
+pub struct Formatter {
+    format: Format,
+    secs: u64,
+    clf: String,
+    iso: String,
+}
+
+impl Formatter {
+    /// A formatter for `format`.
+    pub fn new(format: Format) -> Formatter {
+        Formatter {
+            format,
+            secs: u64::MAX,
+            clf: String::new(),
+            iso: String::new(),
+        }
+    }
+
+    /// Starts the line for a response at wall-clock second `unix_secs`.
+    pub fn start(&mut self, ev: &Served<'_>, peer: Option<SocketAddr>, unix_secs: u64) -> Pending {
+        if unix_secs != self.secs {
+            self.secs = unix_secs;
+            self.clf = clf_time(unix_secs);
+            self.iso = iso_time(unix_secs);
+        }
+        let mut b = Vec::with_capacity(256);
+        let addr = peer.map_or_else(|| "-".to_string(), |p| p.ip().to_string());
+        match self.format {
+            Format::Combined => {
+                b.extend_from_slice(addr.as_bytes());
+                b.extend_from_slice(b" - - [");
+                b.extend_from_slice(self.clf.as_bytes());
+                b.extend_from_slice(b"] \"");
+                match ev.req {
+                    Some(r) => request_line(&mut b, r),
+                    None => b.push(b'-'),
+                }
+                b.extend_from_slice(b"\" ");
+                b.extend_from_slice(itoa::Buffer::new().format(ev.status).as_bytes());
+                b.push(b' ');
+                b.extend_from_slice(itoa::Buffer::new().format(ev.body_len).as_bytes());
+                b.extend_from_slice(b" \"");
+                clf_escape(
+                    &mut b,
+                    ev.req.and_then(|r| r.header("referer")).unwrap_or(b"-"),
+                );
+                b.extend_from_slice(b"\" \"");
+                clf_escape(
+                    &mut b,
+                    ev.req.and_then(|r| r.header("user-agent")).unwrap_or(b"-"),
+                );
+                b.extend_from_slice(b"\" ");
+            }
+            Format::Json => {
+                b.extend_from_slice(b"{\"time\":\"");
+                b.extend_from_slice(self.iso.as_bytes());
+                b.extend_from_slice(b"\",\"remote_addr\":\"");
+                b.extend_from_slice(addr.as_bytes());
+                b.extend_from_slice(b"\"");
+                if let Some(r) = ev.req {
+                    field(&mut b, "method", r.method.as_str().as_bytes());
+                    field(&mut b, "target", r.target.as_bytes());
+                    field(&mut b, "protocol", version(r.version).as_bytes());
+                    if let Some(h) = r.host {
+                        field(&mut b, "host", h);
+                    }
+                }
+                b.extend_from_slice(b",\"status\":");
+                b.extend_from_slice(itoa::Buffer::new().format(ev.status).as_bytes());
+                b.extend_from_slice(b",\"body_bytes\":");
+                b.extend_from_slice(itoa::Buffer::new().format(ev.body_len).as_bytes());
+                if let Some(r) = ev.req {
+                    if let Some(v) = r.header("referer") {
+                        field(&mut b, "referer", v);
+                    }
+                    if let Some(v) = r.header("user-agent") {
+                        field(&mut b, "user_agent", v);
+                    }
+                }
+                if let Some(e) = ev.error {
+                    field(&mut b, "error", e.to_string().as_bytes());
+                }
+                b.extend_from_slice(b",\"latency_us\":");
+            }
+        }
+        Pending(b)
+    }
+
+    /// Finishes a line with its latency and appends it to `out`.
+    pub fn finish(&self, p: Pending, latency: Duration, out: &mut Vec<u8>) {
+        out.extend_from_slice(&p.0);
+        out.extend_from_slice(
+            itoa::Buffer::new()
+                .format(latency.as_micros() as u64)
+                .as_bytes(),
+        );
+        if self.format == Format::Json {
+            out.push(b'}');
+        }
+        out.push(b'\n');
+    }
+}
+
+fn version(v: Version) -> &'static str {
+    match v {
+        Version::Http10 => "HTTP/1.0",
+        Version::Http11 => "HTTP/1.1",
+    }
+}
+
+fn request_line(b: &mut Vec<u8>, r: &Request<'_>) {
+    b.extend_from_slice(r.method.as_str().as_bytes());
+    b.push(b' ');
+    clf_escape(b, r.target.as_bytes());
+    b.push(b' ');
+    b.extend_from_slice(version(r.version).as_bytes());
+}
+
+/// nginx's escaping for log variables: `"`, `\`, and bytes outside printable
+/// ASCII become `\xHH`.
+fn clf_escape(b: &mut Vec<u8>, v: &[u8]) {
+    for &c in v {
+        if c == b'"' || c == b'\\' || !(0x20..0x7f).contains(&c) {
+            b.extend_from_slice(format!("\\x{c:02X}").as_bytes());
+        } else {
+            b.push(c);
+        }
+    }
+}
+
+/// Appends `,"name":"value"` with JSON string escaping (bytes that are not
+/// UTF-8 are replaced).
+fn field(b: &mut Vec<u8>, name: &str, value: &[u8]) {
+    b.extend_from_slice(b",\"");
+    b.extend_from_slice(name.as_bytes());
+    b.extend_from_slice(b"\":\"");
+    for ch in String::from_utf8_lossy(value).chars() {
+        match ch {
+            '"' => b.extend_from_slice(b"\\\""),
+            '\\' => b.extend_from_slice(b"\\\\"),
+            c if (c as u32) < 0x20 => {
+                b.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes())
+            }
+            c => {
+                let mut tmp = [0u8; 4];
+                b.extend_from_slice(c.encode_utf8(&mut tmp).as_bytes());
+            }
+        }
+    }
+    b.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::parse::{header_buf, parse_head};
+    use crate::http::{Error, Limits};
+    use std::time::Instant;
+
+    fn line(format: Format, raw: &[u8], status: u16) -> String {
+        let limits = Limits::default();
+        let mut storage = header_buf();
+        let head = parse_head(raw, &mut storage, &limits).unwrap().unwrap();
+        let ev = Served {
+            req: Some(&head.req),
+            status,
+            body_len: 13,
+            started: Instant::now(),
+            error: None,
+            file: false,
+        };
+        let mut f = Formatter::new(format);
+        let p = f.start(&ev, Some("10.1.2.3:5555".parse().unwrap()), 784111777);
+        let mut out = Vec::new();
+        f.finish(p, Duration::from_micros(250), &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn combined() {
+        let l = line(Format::Combined, b"GET /a?b=\"c\" HTTP/1.1\r\nHost: x\r\nUser-Agent: curl/8\r\nReferer: http://r/\r\n\r\n", 200);
+        assert_eq!(
+            l,
+            "10.1.2.3 - - [06/Nov/1994:08:49:37 +0000] \"GET /a?b=\\x22c\\x22 HTTP/1.1\" 200 13 \"http://r/\" \"curl/8\" 250\n"
+        );
+    }
+
+    #[test]
+    fn json() {
+        let l = line(
+            Format::Json,
+            b"POST /e HTTP/1.0\r\nUser-Agent: a\"b\r\n\r\n",
+            404,
+        );
+        let v: serde_json::Value = serde_json::from_str(l.trim_end()).unwrap();
+        assert_eq!(v["time"], "1994-11-06T08:49:37Z");
+        assert_eq!(v["remote_addr"], "10.1.2.3");
+        assert_eq!(v["method"], "POST");
+        assert_eq!(v["protocol"], "HTTP/1.0");
+        assert_eq!(v["status"], 404);
+        assert_eq!(v["user_agent"], "a\"b");
+        assert_eq!(v["latency_us"], 250);
+    }
+
+    #[test]
+    fn refusal_without_request() {
+        let ev = Served {
+            req: None,
+            status: 400,
+            body_len: 20,
+            started: Instant::now(),
+            error: Some(Error::MissingHost),
+            file: false,
+        };
+        let mut f = Formatter::new(Format::Json);
+        let p = f.start(&ev, None, 0);
+        let mut out = Vec::new();
+        f.finish(p, Duration::from_micros(3), &mut out);
+        let v: serde_json::Value = serde_json::from_slice(&out[..out.len() - 1]).unwrap();
+        assert_eq!(v["error"], "missing host header");
+        let mut f = Formatter::new(Format::Combined);
+        let p = f.start(&ev, None, 0);
+        out.clear();
+        f.finish(p, Duration::from_micros(3), &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "- - - [01/Jan/1970:00:00:00 +0000] \"-\" 400 20 \"-\" \"-\" 3\n"
+        );
+    }
+}

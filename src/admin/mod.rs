@@ -1,0 +1,177 @@
+//! The admin listener: Prometheus metrics, JSON status, HdrHistogram exports
+//! and a live dashboard, served by its own loop on a separate address.
+#![forbid(unsafe_code)]
+
+use std::sync::Arc;
+
+use crate::handler::{Ctx, Handler, Router};
+use crate::http::{Body, Request, Response};
+use crate::metrics::{Registry, hgrm, merge, prometheus, status};
+
+/// The dashboard page (HTML, CSS and script in one file; no network needed).
+const DASHBOARD: &str = include_str!("dashboard.html");
+
+/// The admin router over `reg`; when `token` is set every request must carry
+/// `Authorization: Bearer <token>`.
+pub fn router(reg: Arc<Registry>, token: Option<Arc<str>>) -> Router {
+    Router::new()
+        .route("/", Auth::new(Dashboard, token.clone()))
+        .route("/metrics", Auth::new(Metrics(reg.clone()), token.clone()))
+        .route("/status", Auth::new(Status(reg.clone()), token.clone()))
+        .route("/histogram", Auth::new(Histogram(reg), token))
+}
+
+/// Requires a bearer token before handing the request on.
+struct Auth<H> {
+    inner: H,
+    token: Option<Arc<str>>,
+}
+
+impl<H: Handler> Auth<H> {
+    fn new(inner: H, token: Option<Arc<str>>) -> Auth<H> {
+        Auth { inner, token }
+    }
+}
+
+/// Compares without an early exit, so timing does not reveal the prefix matched.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl<H: Handler> Handler for Auth<H> {
+    fn methods(&self) -> crate::http::Methods {
+        self.inner.methods()
+    }
+
+    fn handle(&mut self, req: &Request<'_>, cx: &Ctx<'_>) -> Response {
+        if let Some(token) = &self.token {
+            let given = req
+                .header("authorization")
+                .and_then(|v| v.strip_prefix(b"Bearer "))
+                .map(<[u8]>::trim_ascii);
+            if !given.is_some_and(|g| same(g, token.as_bytes())) {
+                return Response::error(401, Some("a bearer token is required"))
+                    .header("WWW-Authenticate", "Bearer realm=\"peregrine-admin\"");
+            }
+        }
+        self.inner.handle(req, cx)
+    }
+}
+
+struct Dashboard;
+
+impl Handler for Dashboard {
+    fn handle(&mut self, req: &Request<'_>, _cx: &Ctx<'_>) -> Response {
+        if req.path != "/" && req.path != "/index.html" {
+            return Response::error(404, None);
+        }
+        Response::new(200)
+            .content_type("text/html; charset=utf-8")
+            .header("Cache-Control", "no-store")
+            .body(Body::Static(DASHBOARD.as_bytes()))
+    }
+}
+
+struct Metrics(Arc<Registry>);
+
+impl Handler for Metrics {
+    fn handle(&mut self, _req: &Request<'_>, _cx: &Ctx<'_>) -> Response {
+        let snaps = self.0.snapshots();
+        Response::new(200)
+            .content_type("text/plain; version=0.0.4; charset=utf-8")
+            .header("Cache-Control", "no-store")
+            .body(Body::Bytes(
+                prometheus::render(&self.0, &snaps).into_bytes(),
+            ))
+    }
+}
+
+struct Status(Arc<Registry>);
+
+impl Handler for Status {
+    fn handle(&mut self, _req: &Request<'_>, _cx: &Ctx<'_>) -> Response {
+        let snaps = self.0.snapshots();
+        let doc = status::render(&self.0, &snaps);
+        Response::new(200)
+            .content_type("application/json")
+            .header("Cache-Control", "no-store")
+            .body(Body::Bytes(
+                serde_json::to_vec_pretty(&doc).unwrap_or_default(),
+            ))
+    }
+}
+
+struct Histogram(Arc<Registry>);
+
+/// The value of query parameter `name`.
+fn param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
+    query?.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        (k == name).then_some(v)
+    })
+}
+
+impl Handler for Histogram {
+    fn handle(&mut self, req: &Request<'_>, _cx: &Ctx<'_>) -> Response {
+        let snaps = self.0.snapshots();
+        let which = param(req.query, "worker").unwrap_or("all");
+        let snap = match which {
+            "all" | "" => merge(&snaps),
+            n => match n.parse::<usize>().ok().and_then(|i| snaps.get(i)) {
+                Some(s) => s.clone(),
+                None => {
+                    return Response::error(
+                        400,
+                        Some(&format!(
+                            "worker must be \"all\" or 0..{} (got {n:?})",
+                            snaps.len().saturating_sub(1)
+                        )),
+                    );
+                }
+            },
+        };
+        let h = match param(req.query, "metric").unwrap_or("latency") {
+            "latency" => &snap.stats.latency,
+            "ttfb" => &snap.stats.ttfb,
+            m => {
+                return Response::error(
+                    400,
+                    Some(&format!("metric must be latency or ttfb (got {m:?})")),
+                );
+            }
+        };
+        let body = match param(req.query, "format").unwrap_or("hgrm") {
+            "hgrm" => hgrm::percentiles_text(h),
+            "v2" => {
+                let mut s = hgrm::v2_base64(h);
+                s.push('\n');
+                s
+            }
+            f => {
+                return Response::error(
+                    400,
+                    Some(&format!("format must be hgrm or v2 (got {f:?})")),
+                );
+            }
+        };
+        Response::new(200)
+            .content_type("text/plain; charset=utf-8")
+            .header("Cache-Control", "no-store")
+            .body(Body::Bytes(body.into_bytes()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_and_compare() {
+        assert_eq!(param(Some("worker=2&format=v2"), "format"), Some("v2"));
+        assert_eq!(param(Some("worker"), "worker"), Some(""));
+        assert_eq!(param(None, "x"), None);
+        assert!(same(b"abc", b"abc"));
+        assert!(!same(b"abc", b"abd"));
+        assert!(!same(b"abc", b"abcd"));
+    }
+}

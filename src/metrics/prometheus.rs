@@ -1,0 +1,248 @@
+//! Prometheus text exposition (format 0.0.4) of worker snapshots.
+
+use std::fmt::Write;
+
+use hdrhistogram::Histogram;
+
+use super::{CloseReason, PARSE_ERROR_KINDS, Registry, Snapshot};
+
+/// Histogram bucket bounds in seconds.
+pub const BUCKETS: [f64; 17] = [
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5, 5.0, 10.0,
+];
+
+const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+fn head(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+fn histogram(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    snaps: &[Snapshot],
+    pick: impl Fn(&Snapshot) -> (&Histogram<u64>, u64),
+) {
+    head(out, name, "histogram", help);
+    for s in snaps {
+        let (h, sum_us) = pick(s);
+        let w = s.worker;
+        for le in BUCKETS {
+            let le_us = (le * 1e6) as u64;
+            let count = if h.is_empty() {
+                0
+            } else {
+                h.count_between(0, le_us)
+            };
+            let _ = writeln!(out, "{name}_bucket{{worker=\"{w}\",le=\"{le}\"}} {count}");
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{worker=\"{w}\",le=\"+Inf\"}} {}",
+            h.len()
+        );
+        let _ = writeln!(out, "{name}_sum{{worker=\"{w}\"}} {}", sum_us as f64 / 1e6);
+        let _ = writeln!(out, "{name}_count{{worker=\"{w}\"}} {}", h.len());
+    }
+}
+
+fn counter(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    snaps: &[Snapshot],
+    value: impl Fn(&Snapshot) -> u64,
+) {
+    head(out, name, "counter", help);
+    for s in snaps {
+        let _ = writeln!(out, "{name}{{worker=\"{}\"}} {}", s.worker, value(s));
+    }
+}
+
+fn gauge(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    snaps: &[Snapshot],
+    value: impl Fn(&Snapshot) -> u64,
+) {
+    head(out, name, "gauge", help);
+    for s in snaps {
+        let _ = writeln!(out, "{name}{{worker=\"{}\"}} {}", s.worker, value(s));
+    }
+}
+
+/// Renders every worker's snapshot, each series labelled by worker.
+pub fn render(reg: &Registry, snaps: &[Snapshot]) -> String {
+    let mut o = String::with_capacity(16 * 1024);
+    head(
+        &mut o,
+        "peregrine_build_info",
+        "gauge",
+        "Build information; the value is always 1.",
+    );
+    let _ = writeln!(
+        o,
+        "peregrine_build_info{{version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    );
+    head(
+        &mut o,
+        "peregrine_uptime_seconds",
+        "gauge",
+        "Seconds since the server started.",
+    );
+    let _ = writeln!(
+        o,
+        "peregrine_uptime_seconds {:.3}",
+        reg.started.elapsed().as_secs_f64()
+    );
+
+    head(
+        &mut o,
+        "peregrine_http_requests_total",
+        "counter",
+        "HTTP responses sent, by status class.",
+    );
+    for s in snaps {
+        for (i, class) in CLASSES.iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "peregrine_http_requests_total{{worker=\"{}\",code=\"{class}\"}} {}",
+                s.worker, s.stats.counters.status[i]
+            );
+        }
+    }
+    histogram(
+        &mut o,
+        "peregrine_http_request_duration_seconds",
+        "Time from the first byte of a request to the last byte of its response handed to the kernel.",
+        snaps,
+        |s| (&s.stats.latency, s.stats.counters.latency_sum_us),
+    );
+    histogram(
+        &mut o,
+        "peregrine_http_time_to_first_byte_seconds",
+        "Time from the first byte of a request to the first byte of its response handed to the kernel.",
+        snaps,
+        |s| (&s.stats.ttfb, s.stats.counters.ttfb_sum_us),
+    );
+    counter(
+        &mut o,
+        "peregrine_http_received_bytes_total",
+        "Bytes received from clients.",
+        snaps,
+        |s| s.stats.counters.bytes_in,
+    );
+    counter(
+        &mut o,
+        "peregrine_http_sent_bytes_total",
+        "Bytes handed to the kernel for clients.",
+        snaps,
+        |s| s.stats.counters.bytes_out,
+    );
+    head(
+        &mut o,
+        "peregrine_http_parse_errors_total",
+        "counter",
+        "Requests refused by the protocol layer, by kind.",
+    );
+    for s in snaps {
+        for (i, kind) in PARSE_ERROR_KINDS.iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "peregrine_http_parse_errors_total{{worker=\"{}\",kind=\"{kind}\"}} {}",
+                s.worker, s.stats.counters.parse_errors[i]
+            );
+        }
+    }
+    counter(
+        &mut o,
+        "peregrine_connections_accepted_total",
+        "Connections accepted.",
+        snaps,
+        |s| s.stats.counters.accepted,
+    );
+    head(
+        &mut o,
+        "peregrine_connections_closed_total",
+        "counter",
+        "Connections closed, by reason.",
+    );
+    for s in snaps {
+        for (i, r) in CloseReason::ALL.iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "peregrine_connections_closed_total{{worker=\"{}\",reason=\"{}\"}} {}",
+                s.worker,
+                r.as_str(),
+                s.stats.counters.closed[i]
+            );
+        }
+    }
+    gauge(
+        &mut o,
+        "peregrine_connections_active",
+        "Open client connections.",
+        snaps,
+        |s| s.gauges.active,
+    );
+    gauge(
+        &mut o,
+        "peregrine_connections_reading",
+        "Connections reading a request.",
+        snaps,
+        |s| s.gauges.reading,
+    );
+    gauge(
+        &mut o,
+        "peregrine_connections_writing",
+        "Connections writing a response.",
+        snaps,
+        |s| s.gauges.writing,
+    );
+    gauge(
+        &mut o,
+        "peregrine_connections_waiting",
+        "Idle keep-alive connections.",
+        snaps,
+        |s| s.gauges.waiting,
+    );
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::*;
+    use super::*;
+
+    #[test]
+    fn histogram_is_cumulative_and_ends_in_inf() {
+        let reg = Registry::new(1, None);
+        let mut s = reg.snapshots().remove(0);
+        s.stats.latency(std::time::Duration::from_micros(80));
+        s.stats.latency(std::time::Duration::from_millis(3));
+        s.stats.status(200);
+        let text = render(&reg, &[s]);
+        assert!(
+            text.contains(
+                "peregrine_http_request_duration_seconds_bucket{worker=\"0\",le=\"0.0001\"} 1\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains(
+            "peregrine_http_request_duration_seconds_bucket{worker=\"0\",le=\"0.005\"} 2\n"
+        ));
+        assert!(text.contains(
+            "peregrine_http_request_duration_seconds_bucket{worker=\"0\",le=\"+Inf\"} 2\n"
+        ));
+        assert!(text.contains("peregrine_http_request_duration_seconds_count{worker=\"0\"} 2\n"));
+        assert!(
+            text.contains("peregrine_http_request_duration_seconds_sum{worker=\"0\"} 0.00308\n")
+        );
+        assert!(text.contains("peregrine_http_requests_total{worker=\"0\",code=\"2xx\"} 1\n"));
+    }
+}

@@ -1,0 +1,123 @@
+//! The `/status` JSON document.
+
+use hdrhistogram::Histogram;
+use serde_json::{Map, Value, json};
+
+use super::{CloseReason, PARSE_ERROR_KINDS, Registry, Snapshot, merge};
+
+fn ms(us: u64) -> f64 {
+    (us as f64 / 1000.0 * 1000.0).round() / 1000.0
+}
+
+/// Latency summary in milliseconds.
+fn summary(h: &Histogram<u64>) -> Value {
+    if h.is_empty() {
+        return json!({"count": 0, "p50": 0.0, "p90": 0.0, "p99": 0.0, "p999": 0.0, "max": 0.0, "mean": 0.0});
+    }
+    json!({
+        "count": h.len(),
+        "p50": ms(h.value_at_quantile(0.5)),
+        "p90": ms(h.value_at_quantile(0.9)),
+        "p99": ms(h.value_at_quantile(0.99)),
+        "p999": ms(h.value_at_quantile(0.999)),
+        "max": ms(h.max()),
+        "mean": (h.mean() / 1000.0 * 1000.0).round() / 1000.0,
+    })
+}
+
+/// The percentile curve (percentile, ms) for plotting.
+pub fn curve(h: &Histogram<u64>) -> Vec<(f64, f64)> {
+    const POINTS: [f64; 14] = [
+        0.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99, 99.999, 99.9999, 100.0,
+    ];
+    if h.is_empty() {
+        return Vec::new();
+    }
+    POINTS
+        .iter()
+        .map(|p| (*p, ms(h.value_at_quantile(p / 100.0))))
+        .collect()
+}
+
+fn section(s: &Snapshot) -> Value {
+    let c = &s.stats.counters;
+    let mut closed = Map::new();
+    for (i, r) in CloseReason::ALL.iter().enumerate() {
+        closed.insert(r.as_str().into(), c.closed[i].into());
+    }
+    let mut errors = Map::new();
+    for (i, k) in PARSE_ERROR_KINDS.iter().enumerate() {
+        if c.parse_errors[i] > 0 {
+            errors.insert((*k).into(), c.parse_errors[i].into());
+        }
+    }
+    json!({
+        "connections": {
+            "active": s.gauges.active,
+            "reading": s.gauges.reading,
+            "writing": s.gauges.writing,
+            "waiting": s.gauges.waiting,
+            "accepted": c.accepted,
+            "closed": closed,
+        },
+        "requests": c.requests(),
+        "status": {"1xx": c.status[0], "2xx": c.status[1], "3xx": c.status[2], "4xx": c.status[3], "5xx": c.status[4]},
+        "bytes": {"in": c.bytes_in, "out": c.bytes_out},
+        "latency_ms": summary(&s.stats.latency),
+        "ttfb_ms": summary(&s.stats.ttfb),
+        "parse_errors": errors,
+    })
+}
+
+/// The whole document: totals, per worker, and the merged percentile curve.
+pub fn render(reg: &Registry, snaps: &[Snapshot]) -> Value {
+    let total = merge(snaps);
+    let mut totals = section(&total);
+    totals["workers"] = snaps.len().into();
+    let workers: Vec<Value> = snaps
+        .iter()
+        .map(|s| {
+            let mut v = section(s);
+            v["worker"] = s.worker.into();
+            v
+        })
+        .collect();
+    let taken = total
+        .taken
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_seconds": (reg.started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+        "started": httpdate::fmt_http_date(reg.started_wall),
+        "snapshot_unix": taken,
+        "config": reg.config_path,
+        "totals": totals,
+        "workers": workers,
+        "percentiles": curve(&total.stats.latency),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn document_shape() {
+        let reg = Registry::new(2, Some("/etc/p.toml".into()));
+        let mut snaps = reg.snapshots();
+        snaps[0].stats.status(200);
+        snaps[0].stats.latency(std::time::Duration::from_millis(2));
+        snaps[1].stats.status(404);
+        snaps[1].gauges.active = 3;
+        let v = render(&reg, &snaps);
+        assert_eq!(v["totals"]["requests"], 2);
+        assert_eq!(v["totals"]["status"]["4xx"], 1);
+        assert_eq!(v["totals"]["connections"]["active"], 3);
+        assert_eq!(v["workers"][1]["worker"], 1);
+        assert_eq!(v["config"], "/etc/p.toml");
+        let max = v["totals"]["latency_ms"]["max"].as_f64().unwrap();
+        assert!((2.0..2.01).contains(&max), "{max}");
+        assert_eq!(v["percentiles"].as_array().unwrap().len(), 14);
+    }
+}

@@ -1,0 +1,361 @@
+//! Completions for sockets and files: accept, receive, send, file reads, and
+//! what a connection's protocol step asks for next.
+
+use std::os::fd::RawFd;
+
+use io_uring::cqueue;
+
+use super::{ACCEPT_BACKOFF_MS, MAX_BUFFERED, POOL_BUF_SIZE, Worker, http_env};
+use crate::conn::{After, Conn, FileSend, State};
+use crate::http::{Error, Service, Step, Waiting};
+use crate::metrics::CloseReason;
+use crate::runtime::ring::Cqe;
+use crate::runtime::token::{Op, Token, next_gen};
+use crate::runtime::{log, sys};
+
+impl<S: Service> Worker<S> {
+    pub(super) fn on_accept(&mut self, idx: usize, cqe: Cqe) {
+        if !cqueue::more(cqe.flags) {
+            self.listeners[idx].armed = false;
+        }
+        if cqe.res >= 0 {
+            self.accept_error_logged = false;
+            self.new_conn(cqe.res);
+        } else {
+            let err = -cqe.res;
+            match err {
+                libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM => {
+                    if !self.accept_error_logged {
+                        self.accept_error_logged = true;
+                        log(&format!(
+                            "worker {}: accept failed: {}; pausing accepts for {ACCEPT_BACKOFF_MS} ms, existing connections are still served",
+                            self.id,
+                            std::io::Error::from_raw_os_error(err)
+                        ));
+                    }
+                    let l = &mut self.listeners[idx];
+                    l.paused_until = Some(self.now_ms + ACCEPT_BACKOFF_MS);
+                    if l.armed {
+                        self.cancel(Token::new(Op::Accept, idx, 0).pack());
+                    }
+                }
+                libc::EINVAL if self.multishot_accept => {
+                    log(
+                        "multishot accept is not supported by this kernel; using single-shot accepts",
+                    );
+                    self.multishot_accept = false;
+                }
+                _ => {}
+            }
+        }
+        let l = &mut self.listeners[idx];
+        if self.draining {
+            if !l.armed {
+                l.sock = None;
+            }
+        } else if !l.armed {
+            self.arm_accept(idx);
+        }
+    }
+
+    fn new_conn(&mut self, fd: RawFd) {
+        let per_worker = self.engine.max_connections;
+        if self.draining || (per_worker > 0 && self.conns.len() >= per_worker) {
+            sys::close(fd);
+            if self.obs.metrics {
+                self.obs.stats.counters.accepted += 1;
+                self.obs.stats.closed(if self.draining {
+                    CloseReason::Shutdown
+                } else {
+                    CloseReason::Limit
+                });
+            }
+            return;
+        }
+        if self.obs.metrics {
+            self.obs.stats.counters.accepted += 1;
+        }
+        self.generation = next_gen(self.generation);
+        let slot = self.conns.insert(Conn::new(fd, self.generation));
+        self.arm_recv(slot);
+        self.refresh_deadline(slot);
+    }
+
+    fn conn_mut(&mut self, t: Token) -> Option<&mut Conn> {
+        self.conns
+            .get_mut(t.slot as usize)
+            .filter(|c| c.generation == t.generation)
+    }
+
+    pub(super) fn on_recv(&mut self, t: Token, cqe: Cqe) {
+        let slot = t.slot as usize;
+        let more = cqueue::more(cqe.flags);
+        let bid = cqueue::buffer_select(cqe.flags);
+        let Some(c) = self.conn_mut(t) else {
+            if let Some(bid) = bid {
+                self.bufs.recycle(bid);
+            }
+            return;
+        };
+        if !more {
+            c.recv_armed = false;
+            c.inflight -= 1;
+        }
+        if cqe.res > 0 {
+            let bid = bid.expect("a receive with data names its buffer");
+            if self.obs.metrics {
+                self.obs.stats.counters.bytes_in += cqe.res as u64;
+            }
+            self.on_data(slot, bid, cqe.res as usize);
+            self.bufs.recycle(bid);
+        } else if cqe.res == 0 {
+            self.on_eof(slot);
+            return;
+        } else {
+            match -cqe.res {
+                libc::ENOBUFS => self.starved.push((slot, t.generation)),
+                libc::ECANCELED => {}
+                libc::EINVAL if self.multishot_recv => {
+                    log(
+                        "multishot receive is not supported by this kernel; using single-shot receives",
+                    );
+                    self.multishot_recv = false;
+                    self.starved.push((slot, t.generation));
+                }
+                _ => self.abort(slot, CloseReason::Reset),
+            }
+        }
+        // Handling the data may have closed and freed the slot.
+        let Some(c) = self
+            .conns
+            .get(slot)
+            .filter(|c| c.generation == t.generation)
+        else {
+            return;
+        };
+        if c.state == State::Closing {
+            self.maybe_free(slot);
+        } else if !c.recv_armed && !c.recv_paused && cqe.res > 0 {
+            self.arm_recv(slot);
+        }
+    }
+
+    fn on_data(&mut self, slot: usize, bid: u16, len: usize) {
+        let data = self.bufs.get(bid, len);
+        let c = &mut self.conns[slot];
+        if c.state != State::Open || c.http.is_closed() {
+            return; // lingering: input is read and dropped
+        }
+        if c.writing() {
+            if c.http.buffer(data) > MAX_BUFFERED && c.recv_armed && !c.recv_paused {
+                c.recv_paused = true;
+                let tok = Token::new(Op::Recv, slot, c.generation).pack();
+                self.cancel(tok);
+            }
+            return;
+        }
+        if c.out.capacity() == 0 {
+            c.out = self
+                .pool
+                .pop()
+                .unwrap_or_else(|| Vec::with_capacity(POOL_BUF_SIZE));
+        }
+        if self.obs.logging() {
+            if c.peer.is_none() {
+                c.peer = sys::peer_addr(c.fd).map(Box::new);
+            }
+            self.obs.peer = c.peer.as_deref().copied();
+        }
+        let step = c
+            .http
+            .feed(data, &mut self.svc, &mut http_env!(self), &mut c.out);
+        self.after_step(slot, step);
+    }
+
+    fn on_eof(&mut self, slot: usize) {
+        let c = &mut self.conns[slot];
+        c.peer_eof = true;
+        match c.state {
+            State::Closing => self.maybe_free(slot),
+            State::Lingering => self.abort(slot, CloseReason::Normal),
+            // A response in progress is finished first; buffered requests too.
+            State::Open if c.writing() => {}
+            State::Open => self.abort(slot, CloseReason::Normal),
+        }
+    }
+
+    pub(super) fn after_step(&mut self, slot: usize, step: Step) {
+        let c = &mut self.conns[slot];
+        if !c.out.is_empty() {
+            c.served = true;
+        }
+        match step {
+            Step::NeedInput | Step::Flush => {
+                c.after = After::Resume;
+                if !c.out.is_empty() {
+                    self.arm_send(slot);
+                } else {
+                    self.release_out(slot);
+                    let c = &self.conns[slot];
+                    // Idle now: a closed peer or a stopping server ends it.
+                    if c.peer_eof {
+                        self.abort(slot, CloseReason::Normal);
+                        return;
+                    }
+                    if self.draining && c.http.waiting() == Waiting::Idle {
+                        self.abort(slot, CloseReason::Shutdown);
+                        return;
+                    }
+                    if c.recv_paused && !c.recv_armed {
+                        self.arm_recv(slot);
+                    }
+                }
+            }
+            Step::File(f) => {
+                c.after = After::Resume;
+                c.file = Some(Box::new(FileSend {
+                    file: f.file,
+                    offset: f.offset,
+                    remaining: f.len,
+                    started: self.obs.last_start.take(),
+                    log: self.obs.last_pending.take(),
+                }));
+                self.file_next(slot);
+            }
+            Step::Close => {
+                c.after = After::Close;
+                if c.why == CloseReason::Normal {
+                    c.why = match c.http.error() {
+                        Some(
+                            Error::BodyTooLarge
+                            | Error::RequestLineTooLong
+                            | Error::HeadersTooLarge
+                            | Error::TooManyHeaders,
+                        ) => CloseReason::Limit,
+                        Some(Error::HeadersTimeout | Error::BodyTimeout) => CloseReason::Timeout,
+                        Some(_) => CloseReason::Error,
+                        None if self.draining => CloseReason::Shutdown,
+                        None => CloseReason::Normal,
+                    };
+                }
+                if c.out.is_empty() {
+                    self.linger(slot);
+                    return;
+                }
+                self.arm_send(slot);
+            }
+        }
+        self.refresh_deadline(slot);
+    }
+
+    /// Reads the next piece of a file body into the output buffer, or sends
+    /// what is buffered first when it is nearly full.
+    fn file_next(&mut self, slot: usize) {
+        let chunk = self.engine.file_chunk_size;
+        let c = &mut self.conns[slot];
+        let remaining = c.file.as_ref().map_or(0, |f| f.remaining);
+        if remaining == 0 {
+            if let Some(f) = c.file.take() {
+                self.obs.file_done(f.started, f.log);
+            }
+            self.resume(slot);
+            return;
+        }
+        let room = chunk.saturating_sub(c.out.len());
+        if room < 4096 && !c.out.is_empty() {
+            self.arm_send(slot);
+            return;
+        }
+        let len = (remaining.min(room.max(4096) as u64)) as usize;
+        self.arm_read(slot, len);
+    }
+
+    pub(super) fn on_read(&mut self, t: Token, cqe: Cqe) {
+        let slot = t.slot as usize;
+        let Some(c) = self.conn_mut(t) else { return };
+        c.reading = false;
+        c.inflight -= 1;
+        if c.state == State::Closing {
+            self.maybe_free(slot);
+            return;
+        }
+        if cqe.res <= 0 {
+            // A read error or a file that shrank: the promised length cannot be
+            // sent, so the connection must end.
+            let why = if cqe.res == 0 {
+                "file shrank while being sent".to_string()
+            } else {
+                std::io::Error::from_raw_os_error(-cqe.res).to_string()
+            };
+            log(&format!("worker {}: file body read failed: {why}", self.id));
+            self.abort(slot, CloseReason::Error);
+            return;
+        }
+        let n = cqe.res as usize;
+        let f = c.file.as_mut().expect("file body");
+        f.offset += n as u64;
+        f.remaining -= n as u64;
+        let len = c.out.len();
+        debug_assert!(len + n <= c.out.capacity());
+        // SAFETY: the read was given the spare capacity starting at `len` and the
+        // kernel reports it wrote `n` bytes there, so `len + n` bytes are now
+        // initialized and within capacity.
+        unsafe { c.out.set_len(len + n) };
+        self.arm_send(slot);
+        self.refresh_deadline(slot);
+    }
+
+    pub(super) fn on_send(&mut self, t: Token, cqe: Cqe) {
+        let slot = t.slot as usize;
+        let Some(c) = self.conn_mut(t) else { return };
+        c.sending = false;
+        c.inflight -= 1;
+        if c.state == State::Closing {
+            self.maybe_free(slot);
+            return;
+        }
+        if cqe.res < 0 {
+            self.abort(slot, CloseReason::Reset);
+            return;
+        }
+        if self.obs.metrics {
+            self.obs.stats.counters.bytes_out += cqe.res as u64;
+        }
+        let c = &mut self.conns[slot];
+        c.sent += cqe.res as usize;
+        if c.sent < c.out.len() {
+            self.arm_send(slot);
+            self.refresh_deadline(slot);
+            return;
+        }
+        c.out.clear();
+        c.sent = 0;
+        if c.file.is_some() {
+            self.file_next(slot);
+            self.refresh_deadline(slot);
+            return;
+        }
+        match c.after {
+            After::Close => self.linger(slot),
+            After::Resume => self.resume(slot),
+        }
+    }
+
+    /// Goes on with input buffered while a response was being written.
+    pub(super) fn resume(&mut self, slot: usize) {
+        let c = &mut self.conns[slot];
+        if c.out.capacity() == 0 {
+            c.out = self
+                .pool
+                .pop()
+                .unwrap_or_else(|| Vec::with_capacity(POOL_BUF_SIZE));
+        }
+        if self.obs.logging() {
+            self.obs.peer = c.peer.as_deref().copied();
+        }
+        let step = c
+            .http
+            .feed(&[], &mut self.svc, &mut http_env!(self), &mut c.out);
+        self.after_step(slot, step);
+    }
+}
