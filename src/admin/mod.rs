@@ -15,7 +15,9 @@ const DASHBOARD: &str = include_str!("dashboard.html");
 /// `Authorization: Bearer <token>`.
 pub fn router(reg: Arc<Registry>, token: Option<Arc<str>>) -> Router {
     Router::new()
-        .route("/", Auth::new(Dashboard, token.clone()))
+        // The page itself holds no data; it asks for the token when the data
+        // endpoints answer 401 and sends it with every request.
+        .route("/", Dashboard)
         .route("/metrics", Auth::new(Metrics(reg.clone()), token.clone()))
         .route("/status", Auth::new(Status(reg.clone()), token.clone()))
         .route("/histogram", Auth::new(Histogram(reg), token))
