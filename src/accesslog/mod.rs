@@ -5,6 +5,7 @@
 
 mod time;
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -58,23 +59,48 @@ impl Formatter {
         }
     }
 
-    /// Starts the line for a response at wall-clock second `unix_secs`.
+    /// Starts the line for a response at wall-clock second `unix_secs`; the
+    /// latency is added by [`Formatter::finish`] once the response is sent.
     pub fn start(&mut self, ev: &Served<'_>, peer: Option<SocketAddr>, unix_secs: u64) -> Pending {
+        let mut b = Vec::with_capacity(256);
+        self.head(ev, peer, unix_secs, &mut b);
+        Pending(b)
+    }
+
+    /// Appends a whole line for a response whose latency is known.
+    pub fn line(
+        &mut self,
+        ev: &Served<'_>,
+        peer: Option<SocketAddr>,
+        unix_secs: u64,
+        latency: Duration,
+        out: &mut Vec<u8>,
+    ) {
+        self.head(ev, peer, unix_secs, out);
+        self.tail(latency, out);
+    }
+
+    /// Everything up to the latency.
+    fn head(&mut self, ev: &Served<'_>, peer: Option<SocketAddr>, unix_secs: u64, b: &mut Vec<u8>) {
         if unix_secs != self.secs {
             self.secs = unix_secs;
             self.clf = clf_time(unix_secs);
             self.iso = iso_time(unix_secs);
         }
-        let mut b = Vec::with_capacity(256);
-        let addr = peer.map_or_else(|| "-".to_string(), |p| p.ip().to_string());
+        let addr = |b: &mut Vec<u8>| match peer {
+            Some(p) => {
+                let _ = write!(b, "{}", p.ip());
+            }
+            None => b.push(b'-'),
+        };
         match self.format {
             Format::Combined => {
-                b.extend_from_slice(addr.as_bytes());
+                addr(b);
                 b.extend_from_slice(b" - - [");
                 b.extend_from_slice(self.clf.as_bytes());
                 b.extend_from_slice(b"] \"");
                 match ev.req {
-                    Some(r) => request_line(&mut b, r),
+                    Some(r) => request_line(b, r),
                     None => b.push(b'-'),
                 }
                 b.extend_from_slice(b"\" ");
@@ -82,13 +108,10 @@ impl Formatter {
                 b.push(b' ');
                 b.extend_from_slice(itoa::Buffer::new().format(ev.body_len).as_bytes());
                 b.extend_from_slice(b" \"");
-                clf_escape(
-                    &mut b,
-                    ev.req.and_then(|r| r.header("referer")).unwrap_or(b"-"),
-                );
+                clf_escape(b, ev.req.and_then(|r| r.header("referer")).unwrap_or(b"-"));
                 b.extend_from_slice(b"\" \"");
                 clf_escape(
-                    &mut b,
+                    b,
                     ev.req.and_then(|r| r.header("user-agent")).unwrap_or(b"-"),
                 );
                 b.extend_from_slice(b"\" ");
@@ -97,14 +120,14 @@ impl Formatter {
                 b.extend_from_slice(b"{\"time\":\"");
                 b.extend_from_slice(self.iso.as_bytes());
                 b.extend_from_slice(b"\",\"remote_addr\":\"");
-                b.extend_from_slice(addr.as_bytes());
+                addr(b);
                 b.extend_from_slice(b"\"");
                 if let Some(r) = ev.req {
-                    field(&mut b, "method", r.method.as_str().as_bytes());
-                    field(&mut b, "target", r.target.as_bytes());
-                    field(&mut b, "protocol", version(r.version).as_bytes());
+                    field(b, "method", r.method.as_str().as_bytes());
+                    field(b, "target", r.target.as_bytes());
+                    field(b, "protocol", version(r.version).as_bytes());
                     if let Some(h) = r.host {
-                        field(&mut b, "host", h);
+                        field(b, "host", h);
                     }
                 }
                 b.extend_from_slice(b",\"status\":");
@@ -113,19 +136,30 @@ impl Formatter {
                 b.extend_from_slice(itoa::Buffer::new().format(ev.body_len).as_bytes());
                 if let Some(r) = ev.req {
                     if let Some(v) = r.header("referer") {
-                        field(&mut b, "referer", v);
+                        field(b, "referer", v);
                     }
                     if let Some(v) = r.header("user-agent") {
-                        field(&mut b, "user_agent", v);
+                        field(b, "user_agent", v);
                     }
                 }
                 if let Some(e) = ev.error {
-                    field(&mut b, "error", e.to_string().as_bytes());
+                    field(b, "error", e.to_string().as_bytes());
                 }
                 b.extend_from_slice(b",\"latency_us\":");
             }
         }
-        Pending(b)
+    }
+
+    fn tail(&self, latency: Duration, out: &mut Vec<u8>) {
+        out.extend_from_slice(
+            itoa::Buffer::new()
+                .format(latency.as_micros() as u64)
+                .as_bytes(),
+        );
+        if self.format == Format::Json {
+            out.push(b'}');
+        }
+        out.push(b'\n');
     }
 
     /// Finishes a line with its latency and appends it to `out`.
@@ -161,9 +195,15 @@ fn request_line(b: &mut Vec<u8>, r: &Request<'_>) {
 /// nginx's escaping for log variables: `"`, `\`, and bytes outside printable
 /// ASCII become `\xHH`.
 fn clf_escape(b: &mut Vec<u8>, v: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &c in v {
         if c == b'"' || c == b'\\' || !(0x20..0x7f).contains(&c) {
-            b.extend_from_slice(format!("\\x{c:02X}").as_bytes());
+            b.extend_from_slice(&[
+                b'\\',
+                b'x',
+                HEX[usize::from(c >> 4)],
+                HEX[usize::from(c & 15)],
+            ]);
         } else {
             b.push(c);
         }

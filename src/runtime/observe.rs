@@ -115,11 +115,16 @@ impl Observer for Observe {
         }
         self.last_start = Some(ev.started);
         if let Some(f) = &mut self.log {
-            let p = f.start(ev, self.peer, self.unix_secs);
             if ev.file {
-                self.last_pending = Some(p);
+                self.last_pending = Some(f.start(ev, self.peer, self.unix_secs));
             } else {
-                f.finish(p, ev.started.elapsed(), &mut self.log_buf);
+                f.line(
+                    ev,
+                    self.peer,
+                    self.unix_secs,
+                    ev.started.elapsed(),
+                    &mut self.log_buf,
+                );
             }
         }
     }
