@@ -19,7 +19,14 @@ fn bench(c: &mut Criterion) {
             let r = Response::new(200)
                 .content_type("text/plain")
                 .body(Body::Static(b"Hello, World!"));
-            encode(&mut out, black_box(&r), &date, Persist::KeepAlive, false);
+            encode(
+                &mut out,
+                black_box(&r),
+                &date,
+                b"",
+                Persist::KeepAlive,
+                false,
+            );
             black_box(out.len())
         })
     });
@@ -34,7 +41,14 @@ fn bench(c: &mut Criterion) {
                 )
                 .header("ETag", String::from("\"2ebc6f81-1000\""))
                 .header("Accept-Ranges", "bytes");
-            encode(&mut out, black_box(&r), &date, Persist::KeepAlive, true);
+            encode(
+                &mut out,
+                black_box(&r),
+                &date,
+                b"",
+                Persist::KeepAlive,
+                true,
+            );
             black_box(out.len())
         })
     });

@@ -73,6 +73,8 @@ fn parse(c: &mut Criterion) {
                 date: &date,
                 draining: false,
                 obs: &mut obs,
+                tls: None,
+                extra_headers: b"",
             };
             let _ = conn.feed(black_box(&batch), &mut svc, &mut env, &mut out);
             black_box(out.len())

@@ -56,5 +56,6 @@ pub mod http;
 pub mod metrics;
 pub mod runtime;
 pub mod server;
+pub mod tls;
 
 pub use server::{Running, Server};

@@ -54,6 +54,16 @@ struct ServeArgs {
     /// Access log file, `-` for standard output, or `off`.
     #[arg(long, value_name = "PATH|-|off")]
     access_log: Option<String>,
+    /// HTTPS address to listen on (repeatable); needs --cert and --key unless the
+    /// configuration file has a [tls] section.
+    #[arg(long, value_name = "ADDR", value_parser = config::parse_listen)]
+    tls_listen: Vec<std::net::SocketAddr>,
+    /// PEM certificate chain for HTTPS.
+    #[arg(long, value_name = "FILE")]
+    cert: Option<PathBuf>,
+    /// PEM private key for HTTPS.
+    #[arg(long, value_name = "FILE")]
+    key: Option<PathBuf>,
 }
 
 /// Where the demo site lives: beside the crate's manifest.
@@ -100,6 +110,47 @@ fn build(args: ServeArgs) -> Result<Config, ConfigError> {
     c.admin
         .validate()
         .map_err(|m| ConfigError::key("admin.token", m))?;
+    if !args.tls_listen.is_empty() || args.cert.is_some() || args.key.is_some() {
+        let mut t =
+            match c.tls.take() {
+                Some(t) => t,
+                None => {
+                    let cert = args.cert.clone().ok_or_else(|| {
+                        ConfigError::key("--cert", "is required with --tls-listen")
+                    })?;
+                    let key = args.key.clone().ok_or_else(|| {
+                        ConfigError::key("--key", "is required with --tls-listen")
+                    })?;
+                    peregrine::tls::Settings {
+                        listen: Vec::new(),
+                        cert,
+                        key,
+                        sni: Vec::new(),
+                        min_version: peregrine::tls::MinVersion::Tls12,
+                        client_auth: peregrine::tls::ClientAuth::None,
+                        client_ca: None,
+                        redirect_http: false,
+                        hsts: None,
+                    }
+                }
+            };
+        if !args.tls_listen.is_empty() {
+            t.listen = args.tls_listen;
+        }
+        if let Some(p) = args.cert {
+            t.cert = p;
+        }
+        if let Some(p) = args.key {
+            t.key = p;
+        }
+        if t.listen.is_empty() {
+            return Err(ConfigError::key(
+                "--tls-listen",
+                "is required with --cert/--key",
+            ));
+        }
+        c.tls = Some(t);
+    }
     if let Some(p) = args.access_log {
         let format = c
             .access_log
@@ -170,6 +221,12 @@ fn main() -> ExitCode {
                 env!("CARGO_PKG_VERSION"),
                 running.workers(),
                 if running.workers() == 1 { "" } else { "s" },
+            ));
+        }
+        for a in running.tls_addrs() {
+            say(format!(
+                "peregrine {} listening on https://{a}/",
+                env!("CARGO_PKG_VERSION")
             ));
         }
         if let Some(a) = running.admin_addr() {

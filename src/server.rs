@@ -3,17 +3,21 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
+
+use socket2::Socket;
 use std::thread::JoinHandle;
 
 use crate::admin;
 use crate::config::Config;
-use crate::handler::{Echo, Json, Plaintext, Router, StaticFiles};
+use crate::conn::Role;
+use crate::handler::{Echo, Json, Plaintext, Router, StaticFiles, TlsInfoHandler};
 use crate::metrics::Registry;
 use crate::runtime::listener::bind_group;
 use crate::runtime::ring::check_available;
-use crate::runtime::worker::{Control, Spec, Worker};
+use crate::runtime::worker::{Control, Spec, TlsSlot, Worker};
 use crate::runtime::{log, sys};
+use crate::tls;
 
 type Factory = Arc<dyn Fn() -> Result<Router, String> + Send + Sync>;
 
@@ -39,7 +43,8 @@ pub fn default_router(config: &Config) -> Result<Router, String> {
         r = r
             .route("/plaintext", Plaintext)
             .route("/json", Json)
-            .route("/echo", Echo);
+            .route("/echo", Echo)
+            .route("/tls-info", TlsInfoHandler);
     }
     if let Some(root) = &config.root {
         let files =
@@ -79,14 +84,38 @@ impl Server {
         }
         let nofile = sys::raise_nofile_limit();
         let workers = cfg.workers.max(1);
-        let mut groups = Vec::new();
+        // TLS first: a bad certificate is reported before anything is bound.
+        let tls_slot: Option<TlsSlot> = match &cfg.tls {
+            Some(t) => Some(Arc::new(Mutex::new(tls::build(t, None)?))),
+            None => None,
+        };
+        let mut groups: Vec<(Vec<Socket>, Role)> = Vec::new();
         let mut addrs = Vec::new();
+        let mut tls_addrs = Vec::new();
+        if let Some(t) = &cfg.tls {
+            for a in &t.listen {
+                let (socks, bound) = bind_group(*a, workers, cfg.engine.listen_backlog)
+                    .map_err(|e| format!("cannot listen on {a} (tls): {e}"))?;
+                groups.push((socks, Role::Tls));
+                tls_addrs.push(bound);
+            }
+        }
+        let plain_role = match &cfg.tls {
+            Some(t) if t.redirect_http => Role::Redirect(tls_addrs[0].port()),
+            _ => Role::Plain,
+        };
         for a in &cfg.listen {
             let (socks, bound) = bind_group(*a, workers, cfg.engine.listen_backlog)
                 .map_err(|e| format!("cannot listen on {a}: {e}"))?;
-            groups.push(socks);
+            groups.push((socks, plain_role));
             addrs.push(bound);
         }
+        let tls_headers = cfg
+            .tls
+            .as_ref()
+            .and_then(|t| t.hsts.as_ref())
+            .map(|h| h.header_line())
+            .unwrap_or_default();
         cfg.admin
             .validate()
             .map_err(|e| format!("admin.token: {e}"))?;
@@ -114,7 +143,10 @@ impl Server {
             let control =
                 Control::new().map_err(|e| format!("cannot create a wake-up eventfd: {e}"))?;
             controls.push(control.clone());
-            let listeners = groups.iter_mut().map(|g| g.remove(0)).collect();
+            let listeners = groups
+                .iter_mut()
+                .map(|(g, role)| (g.remove(0), *role))
+                .collect();
             let mut engine = cfg.engine.clone();
             engine.max_connections = per_worker_max;
             let spec = Spec {
@@ -126,6 +158,8 @@ impl Server {
                 control,
                 metrics: cfg.metrics.then(|| registry.workers[id].clone()),
                 access_log: cfg.access_log.clone(),
+                tls: tls_slot.clone(),
+                tls_headers: tls_headers.clone(),
             };
             let core = (!cores.is_empty()).then(|| cores[id % cores.len()]);
             let factory = self.factory.clone();
@@ -168,13 +202,15 @@ impl Server {
             };
             let spec = Spec {
                 id: workers,
-                listeners: vec![sock],
+                listeners: vec![(sock, Role::Plain)],
                 limits: crate::http::Limits::default(),
                 timeouts: cfg.timeouts.clone(),
                 engine,
                 control,
                 metrics: None,
                 access_log: None,
+                tls: None,
+                tls_headers: String::new(),
             };
             let reg = registry.clone();
             let token: Option<Arc<str>> = cfg.admin.token.as_deref().map(Arc::from);
@@ -199,6 +235,9 @@ impl Server {
         let expected = threads.len();
         let running = Running {
             addrs,
+            tls_addrs,
+            tls_slot,
+            tls_settings: cfg.tls.clone(),
             admin_addr,
             registry,
             controls,
@@ -240,6 +279,9 @@ impl Server {
 #[derive(Debug)]
 pub struct Running {
     addrs: Vec<SocketAddr>,
+    tls_addrs: Vec<SocketAddr>,
+    tls_slot: Option<TlsSlot>,
+    tls_settings: Option<tls::Settings>,
     admin_addr: Option<SocketAddr>,
     registry: Arc<Registry>,
     controls: Vec<Arc<Control>>,
@@ -253,6 +295,31 @@ impl Running {
     /// The bound addresses, with real ports.
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.addrs
+    }
+
+    /// The bound HTTPS addresses.
+    pub fn tls_addrs(&self) -> &[SocketAddr] {
+        &self.tls_addrs
+    }
+
+    /// Loads the certificates again and hands the new configuration to the
+    /// workers; connections already open keep their sessions. On error the old
+    /// configuration stays and the error says why.
+    pub fn reload_tls(&self) -> Result<(), String> {
+        let (Some(slot), Some(settings)) = (&self.tls_slot, &self.tls_settings) else {
+            return Err("no tls configured".into());
+        };
+        let tickets = slot
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .ticketer
+            .clone();
+        let fresh = tls::build(settings, Some(tickets))?;
+        *slot.lock().unwrap_or_else(|p| p.into_inner()) = fresh;
+        for c in &self.controls {
+            c.reload_tls();
+        }
+        Ok(())
     }
 
     /// The admin listener's address, when it is on.
@@ -318,7 +385,15 @@ impl Running {
                     log("reopening log files");
                     self.reopen_logs();
                 }
-                libc::SIGHUP => log("nothing to reload; signal ignored"),
+                libc::SIGHUP => match self.reload_tls() {
+                    Ok(()) => log("reloaded tls certificates"),
+                    Err(e) if self.tls_slot.is_none() => {
+                        log(&format!("SIGHUP: {e}; nothing to reload"))
+                    }
+                    Err(e) => log(&format!(
+                        "tls reload failed, keeping the old certificates: {e}"
+                    )),
+                },
                 _ => break,
             }
         }

@@ -67,6 +67,8 @@ pub struct Config {
     pub metrics: bool,
     /// The access log; `None` turns it off.
     pub access_log: Option<accesslog::Config>,
+    /// HTTPS listeners and their certificates.
+    pub tls: Option<crate::tls::Settings>,
     /// The file this configuration came from.
     pub source: Option<PathBuf>,
 }
@@ -90,6 +92,7 @@ impl Default for Config {
                 path: None,
                 format: accesslog::Format::Combined,
             }),
+            tls: None,
             source: None,
         }
     }

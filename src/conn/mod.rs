@@ -11,6 +11,18 @@ use std::time::Instant;
 use crate::accesslog::Pending;
 use crate::http;
 use crate::metrics::CloseReason;
+use crate::tls::TlsSession;
+
+/// What kind of listener a connection came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Plain HTTP, served by the router.
+    Plain,
+    /// Plain HTTP, answered with a redirect to HTTPS on this port.
+    Redirect(u16),
+    /// HTTPS.
+    Tls,
+}
 
 /// Where a connection is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,11 +103,27 @@ pub struct Conn {
     pub why: CloseReason,
     /// The peer's address, looked up once when the access log needs it.
     pub peer: Option<Box<SocketAddr>>,
+    /// The listener kind.
+    pub role: Role,
+    /// The TLS session, on HTTPS connections.
+    pub tls: Option<Box<TlsState>>,
+}
+
+/// A connection's TLS session and the ciphertext waiting for it.
+#[derive(Debug)]
+pub struct TlsState {
+    /// The session.
+    pub session: TlsSession,
+    /// Ciphertext received but not yet fed (a response is being written, or
+    /// the worker's handshake budget for this tick is spent).
+    pub pending: Vec<u8>,
+    /// Queued for the next tick's handshake work.
+    pub deferred: bool,
 }
 
 impl Conn {
     /// A freshly accepted connection.
-    pub fn new(fd: RawFd, generation: u32) -> Conn {
+    pub fn new(fd: RawFd, generation: u32, role: Role, tls: Option<TlsSession>) -> Conn {
         Conn {
             fd,
             generation,
@@ -116,6 +144,14 @@ impl Conn {
             timer_at: 0,
             why: CloseReason::Normal,
             peer: None,
+            role,
+            tls: tls.map(|session| {
+                Box::new(TlsState {
+                    session,
+                    pending: Vec::new(),
+                    deferred: false,
+                })
+            }),
         }
     }
 
@@ -135,7 +171,7 @@ mod tests {
         // buffer of its own, only bookkeeping.
         let size = std::mem::size_of::<Conn>();
         assert!(size <= 192, "Conn is {size} bytes");
-        let c = Conn::new(3, 1);
+        let c = Conn::new(3, 1, Role::Plain, None);
         assert_eq!(c.out.capacity(), 0);
         assert!(!c.writing());
     }

@@ -50,3 +50,29 @@ impl Handler for Echo {
             .body(Body::Bytes(req.body.to_vec()))
     }
 }
+
+/// `GET /tls-info` → what the connection's TLS session looks like, as JSON
+/// (`{"tls":false}` over plain HTTP).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TlsInfoHandler;
+
+impl Handler for TlsInfoHandler {
+    fn handle(&mut self, req: &Request<'_>, _cx: &Ctx<'_>) -> Response {
+        let v = match req.tls {
+            None => serde_json::json!({ "tls": false }),
+            Some(t) => serde_json::json!({
+                "tls": true,
+                "version": t.version,
+                "cipher": t.cipher,
+                "server_name": t.server_name,
+                "alpn": t.alpn,
+                "client_subject": t.client_subject,
+                "resumed": t.resumed,
+            }),
+        };
+        Response::new(200)
+            .content_type("application/json")
+            .header("Cache-Control", "no-store")
+            .body(Body::Bytes(serde_json::to_vec(&v).unwrap_or_default()))
+    }
+}

@@ -10,12 +10,13 @@ pub mod conditional;
 pub mod file_cache;
 pub mod mime;
 pub mod path;
+pub mod redirect;
 pub mod router;
 pub mod static_files;
 
 use crate::http::{Methods, Request, Response};
 
-pub use builtins::{Echo, Json, Plaintext};
+pub use builtins::{Echo, Json, Plaintext, TlsInfoHandler};
 pub use router::Router;
 pub use static_files::StaticFiles;
 

@@ -10,7 +10,7 @@ use super::error::Error;
 use super::limits::Limits;
 use super::method::{Method, Methods};
 use super::parse::{Framing, Head, check_partial, header_buf, memchr, parse_head};
-use super::request::{Request, Version};
+use super::request::{Request, TlsInfo, Version};
 use super::response::{Body, FileBody, Response};
 
 /// Output is handed to the caller to send once this much is queued, so a client
@@ -58,6 +58,10 @@ pub struct Env<'a> {
     pub draining: bool,
     /// Told about every response produced.
     pub obs: &'a mut dyn Observer,
+    /// The connection's TLS session, handed to handlers with each request.
+    pub tls: Option<&'a TlsInfo>,
+    /// Header lines added to every response (e.g. HSTS), CRLF-terminated.
+    pub extra_headers: &'a [u8],
 }
 
 impl std::fmt::Debug for Env<'_> {
@@ -398,7 +402,10 @@ impl Conn {
             more_input,
             started,
         } = at;
-        let req = &head.req;
+        let req = &Request {
+            tls: env.tls,
+            ..head.req
+        };
         if req.method == Method::Options && req.target == "*" {
             let allow = svc.methods().with(Method::Options).allow_header();
             let resp = Response::new(200).header("Allow", allow);
@@ -473,8 +480,11 @@ impl Conn {
         let mut storage = header_buf();
         match parse_head(&read.head, &mut storage, env.limits) {
             Ok(Some(head)) => {
-                let mut req = head.req;
-                req.body = &read.body;
+                let req = Request {
+                    body: &read.body,
+                    tls: env.tls,
+                    ..head.req
+                };
                 let resp = call(svc, &req);
                 self.respond(&req, resp, read.started, env, out)
             }
@@ -485,6 +495,7 @@ impl Conn {
                     out,
                     &Response::error(500, None),
                     env.date,
+                    env.extra_headers,
                     Persist::Close,
                     false,
                 );
@@ -508,7 +519,7 @@ impl Conn {
             (true, Version::Http11) => Persist::KeepAlive,
         };
         let head_only = req.method == Method::Head;
-        encode(out, &resp, env.date, persist, head_only);
+        encode(out, &resp, env.date, env.extra_headers, persist, head_only);
         if !keep {
             self.phase = Phase::Closed;
         }
@@ -531,7 +542,14 @@ impl Conn {
     fn fail(&mut self, e: Error, started: Instant, env: &mut Env<'_>, out: &mut Vec<u8>) {
         self.error = Some(e);
         let resp = Response::error(e.status(), Some(&e.to_string()));
-        encode(out, &resp, env.date, Persist::Close, false);
+        encode(
+            out,
+            &resp,
+            env.date,
+            env.extra_headers,
+            Persist::Close,
+            false,
+        );
         env.obs.served(&Served {
             req: None,
             status: e.status(),

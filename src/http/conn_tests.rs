@@ -75,6 +75,8 @@ impl Harness {
             date: DATE,
             draining: false,
             obs: &mut self.obs,
+            tls: None,
+            extra_headers: b"",
         };
         self.conn
             .feed(input, &mut self.svc, &mut env, &mut self.out)
@@ -158,6 +160,8 @@ fn head_timer_starts_at_first_byte() {
         date: DATE,
         draining: false,
         obs: &mut obs,
+        tls: None,
+        extra_headers: b"",
     };
     assert!(matches!(h.conn.timeout(&mut env, &mut h.out), Step::Close));
     assert_eq!(responses(&h.take())[0].0, 408);
@@ -174,6 +178,8 @@ fn idle_timeout_closes_silently() {
         date: DATE,
         draining: false,
         obs: &mut obs,
+        tls: None,
+        extra_headers: b"",
     };
     assert!(matches!(h.conn.timeout(&mut env, &mut h.out), Step::Close));
     assert!(h.out.is_empty());
@@ -341,6 +347,8 @@ fn draining_closes_after_response() {
         date: DATE,
         draining: true,
         obs: &mut obs,
+        tls: None,
+        extra_headers: b"",
     };
     let step = h.conn.feed(
         b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n",

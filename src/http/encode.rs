@@ -66,7 +66,16 @@ pub fn allows_body(status: u16) -> bool {
 
 /// Appends the head of `resp` to `out`, then its in-memory body unless
 /// `head_only`. File bodies are left to the caller.
-pub fn encode(out: &mut Vec<u8>, resp: &Response, date: &[u8], persist: Persist, head_only: bool) {
+/// `extra` holds whole header lines (CRLF-terminated) added to every response,
+/// such as `Strict-Transport-Security`.
+pub fn encode(
+    out: &mut Vec<u8>,
+    resp: &Response,
+    date: &[u8],
+    extra: &[u8],
+    persist: Persist,
+    head_only: bool,
+) {
     let status = resp.status;
     match status {
         200 => out.extend_from_slice(b"HTTP/1.1 200 OK\r\n"),
@@ -89,6 +98,7 @@ pub fn encode(out: &mut Vec<u8>, resp: &Response, date: &[u8], persist: Persist,
     for (n, v) in &resp.headers {
         line(out, n, v);
     }
+    out.extend_from_slice(extra);
     if allows_body(status) {
         out.extend_from_slice(b"Content-Length: ");
         out.extend_from_slice(itoa::Buffer::new().format(resp.body.len()).as_bytes());
@@ -125,7 +135,7 @@ mod tests {
 
     fn enc(resp: &Response, persist: Persist, head_only: bool) -> String {
         let mut out = Vec::new();
-        encode(&mut out, resp, DATE, persist, head_only);
+        encode(&mut out, resp, DATE, b"", persist, head_only);
         String::from_utf8(out).unwrap()
     }
 

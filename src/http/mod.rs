@@ -17,5 +17,5 @@ pub use conn::{Admit, Conn, Env, Service, Step, Waiting};
 pub use error::Error;
 pub use limits::{Limits, Timeouts};
 pub use method::{Method, Methods};
-pub use request::{Request, Version};
+pub use request::{Request, TlsInfo, Version};
 pub use response::{Body, FileBody, Response};

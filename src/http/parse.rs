@@ -115,6 +115,7 @@ pub fn parse_head<'h, 'b: 'h>(
             keep_alive,
             body: &[],
             headers,
+            tls: None,
         },
         len: n,
         framing: fields.framing,

@@ -34,6 +34,25 @@ pub struct Request<'a> {
     pub(crate) headers: &'a [httparse::Header<'a>],
     /// The absolute-form authority, else `Host` (validated as ASCII).
     pub(crate) host: Option<&'a [u8]>,
+    /// The TLS session the request came over, when it did.
+    pub tls: Option<&'a TlsInfo>,
+}
+
+/// What a handler may want to know about the TLS session of a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsInfo {
+    /// `TLSv1.2` or `TLSv1.3`.
+    pub version: &'static str,
+    /// The cipher suite, e.g. `TLS13_AES_256_GCM_SHA384`.
+    pub cipher: &'static str,
+    /// The SNI name the client asked for.
+    pub server_name: Option<String>,
+    /// The ALPN protocol agreed on.
+    pub alpn: Option<String>,
+    /// The verified client certificate's subject, with client authentication.
+    pub client_subject: Option<String>,
+    /// Whether the session was resumed.
+    pub resumed: bool,
 }
 
 impl<'a> Request<'a> {

@@ -5,13 +5,14 @@ use std::os::fd::RawFd;
 
 use io_uring::cqueue;
 
-use super::{ACCEPT_BACKOFF_MS, MAX_BUFFERED, POOL_BUF_SIZE, Worker, http_env};
-use crate::conn::{After, Conn, FileSend, State};
+use super::{ACCEPT_BACKOFF_MS, HANDSHAKE_BUDGET, MAX_BUFFERED, POOL_BUF_SIZE, Worker, http_env};
+use crate::conn::{After, Conn, FileSend, Role, State};
 use crate::http::{Error, Service, Step, Waiting};
 use crate::metrics::CloseReason;
 use crate::runtime::ring::Cqe;
 use crate::runtime::token::{Op, Token, next_gen};
 use crate::runtime::{log, sys};
+use crate::tls::{TlsError, TlsSession};
 
 impl<S: Service> Worker<S> {
     pub(super) fn on_accept(&mut self, idx: usize, cqe: Cqe) {
@@ -20,7 +21,8 @@ impl<S: Service> Worker<S> {
         }
         if cqe.res >= 0 {
             self.accept_error_logged = false;
-            self.new_conn(cqe.res);
+            let role = self.listeners[idx].role;
+            self.new_conn(cqe.res, role);
         } else {
             let err = -cqe.res;
             match err {
@@ -58,7 +60,7 @@ impl<S: Service> Worker<S> {
         }
     }
 
-    fn new_conn(&mut self, fd: RawFd) {
+    fn new_conn(&mut self, fd: RawFd, role: Role) {
         let per_worker = self.engine.max_connections;
         if self.draining || (per_worker > 0 && self.conns.len() >= per_worker) {
             sys::close(fd);
@@ -75,8 +77,22 @@ impl<S: Service> Worker<S> {
         if self.obs.metrics {
             self.obs.stats.counters.accepted += 1;
         }
+        let tls = match (role, &self.tls_config) {
+            (Role::Tls, Some(cfg)) => match TlsSession::new(cfg.clone()) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    log(&format!(
+                        "worker {}: cannot start a TLS session: {e}",
+                        self.id
+                    ));
+                    sys::close(fd);
+                    return;
+                }
+            },
+            _ => None,
+        };
         self.generation = next_gen(self.generation);
-        let slot = self.conns.insert(Conn::new(fd, self.generation));
+        let slot = self.conns.insert(Conn::new(fd, self.generation, role, tls));
         self.arm_recv(slot);
         self.refresh_deadline(slot);
     }
@@ -146,6 +162,22 @@ impl<S: Service> Worker<S> {
         if c.state != State::Open || c.http.is_closed() {
             return; // lingering: input is read and dropped
         }
+        let writing = c.writing();
+        if let Some(t) = c.tls.as_deref_mut() {
+            // Ciphertext always queues in the session; it is fed when the
+            // connection is not writing and the handshake budget allows.
+            t.pending.extend_from_slice(data);
+            if writing {
+                if t.pending.len() > MAX_BUFFERED && c.recv_armed && !c.recv_paused {
+                    c.recv_paused = true;
+                    let tok = Token::new(Op::Recv, slot, c.generation).pack();
+                    self.cancel(tok);
+                }
+                return;
+            }
+            self.tls_input(slot);
+            return;
+        }
         if c.writing() {
             if c.http.buffer(data) > MAX_BUFFERED && c.recv_armed && !c.recv_paused {
                 c.recv_paused = true;
@@ -166,10 +198,125 @@ impl<S: Service> Worker<S> {
             }
             self.obs.peer = c.peer.as_deref().copied();
         }
-        let step = c
-            .http
-            .feed(data, &mut self.svc, &mut http_env!(self), &mut c.out);
+        let step = match c.role {
+            Role::Redirect(_) => {
+                c.http
+                    .feed(data, &mut self.redirect, &mut http_env!(self), &mut c.out)
+            }
+            _ => c
+                .http
+                .feed(data, &mut self.svc, &mut http_env!(self), &mut c.out),
+        };
         self.after_step(slot, step);
+    }
+
+    /// Feeds a TLS connection's pending ciphertext through its session, and the
+    /// plaintext through HTTP; responses are sealed into the output buffer.
+    pub(super) fn tls_input(&mut self, slot: usize) {
+        let c = &mut self.conns[slot];
+        if c.writing() || c.state != State::Open {
+            return;
+        }
+        let Some(t) = c.tls.as_deref_mut() else {
+            return;
+        };
+        if !t.pending.is_empty() && t.session.is_handshaking() {
+            if self.handshakes >= HANDSHAKE_BUDGET {
+                if !t.deferred {
+                    t.deferred = true;
+                    self.deferred.push((slot, c.generation));
+                }
+                return;
+            }
+            self.handshakes += 1;
+        }
+        if c.out.capacity() == 0 {
+            c.out = self
+                .pool
+                .pop()
+                .unwrap_or_else(|| Vec::with_capacity(POOL_BUF_SIZE));
+        }
+        self.plain_in.clear();
+        let mut cipher = std::mem::take(&mut t.pending);
+        let fed = if cipher.is_empty() {
+            Ok(Default::default())
+        } else {
+            t.session.feed(&cipher, &mut self.plain_in, &mut c.out)
+        };
+        cipher.clear();
+        t.pending = cipher;
+        let fed = match fed {
+            Ok(f) => f,
+            Err(e) => {
+                if matches!(e, TlsError::PlainHttp) {
+                    c.out.clear();
+                    c.out.extend_from_slice(PLAIN_HTTP_TO_TLS);
+                }
+                // A fatal alert (if any) is queued in `out`; nothing follows it.
+                c.tls = None;
+                c.http.finish();
+                c.why = CloseReason::Error;
+                self.after_step(slot, Step::Close);
+                return;
+            }
+        };
+        if fed.closed {
+            // close_notify: finish what is buffered, then close.
+            c.peer_eof = true;
+        }
+        if self.obs.logging() {
+            if c.peer.is_none() {
+                c.peer = sys::peer_addr(c.fd).map(Box::new);
+            }
+            self.obs.peer = c.peer.as_deref().copied();
+        }
+        self.plain_out.clear();
+        let info = t.session.info();
+        let step = if info.is_some() || !self.plain_in.is_empty() {
+            c.http.feed(
+                &self.plain_in,
+                &mut self.svc,
+                &mut http_env!(self, info),
+                &mut self.plain_out,
+            )
+        } else {
+            Step::NeedInput
+        };
+        if !self.plain_out.is_empty() {
+            c.served = true;
+            t.session.seal(&self.plain_out, &mut c.out);
+        }
+        self.after_step(slot, step);
+    }
+
+    /// Handshakes held back by the per-tick budget.
+    pub(super) fn run_deferred(&mut self) {
+        if self.deferred.is_empty() {
+            return;
+        }
+        let mut list = std::mem::take(&mut self.deferred);
+        let mut rest = Vec::new();
+        for (slot, generation) in list.drain(..) {
+            let Some(c) = self
+                .conns
+                .get_mut(slot)
+                .filter(|c| c.generation == generation)
+            else {
+                continue;
+            };
+            let Some(t) = c.tls.as_deref_mut() else {
+                continue;
+            };
+            if self.handshakes >= HANDSHAKE_BUDGET {
+                rest.push((slot, generation));
+                continue;
+            }
+            t.deferred = false;
+            self.tls_input(slot);
+        }
+        rest.append(&mut self.deferred);
+        self.deferred = rest;
+        self.deferred.shrink_to(64);
     }
 
     fn on_eof(&mut self, slot: usize) {
@@ -224,6 +371,15 @@ impl<S: Service> Worker<S> {
             }
             Step::Close => {
                 c.after = After::Close;
+                if let Some(t) = c.tls.as_deref_mut() {
+                    if c.out.capacity() == 0 {
+                        c.out = self
+                            .pool
+                            .pop()
+                            .unwrap_or_else(|| Vec::with_capacity(POOL_BUF_SIZE));
+                    }
+                    t.session.close(&mut c.out);
+                }
                 if c.why == CloseReason::Normal {
                     c.why = match c.http.error() {
                         Some(
@@ -295,12 +451,23 @@ impl<S: Service> Worker<S> {
         let f = c.file.as_mut().expect("file body");
         f.offset += n as u64;
         f.remaining -= n as u64;
-        let len = c.out.len();
-        debug_assert!(len + n <= c.out.capacity());
+        // HTTPS reads land in the session's plaintext buffer, then are sealed.
+        let buf = match c.tls.as_deref_mut() {
+            Some(t) => &mut t.session.file_buf,
+            None => &mut c.out,
+        };
+        let len = buf.len();
+        debug_assert!(len + n <= buf.capacity());
         // SAFETY: the read was given the spare capacity starting at `len` and the
         // kernel reports it wrote `n` bytes there, so `len + n` bytes are now
         // initialized and within capacity.
-        unsafe { c.out.set_len(len + n) };
+        unsafe { buf.set_len(len + n) };
+        if let Some(t) = c.tls.as_deref_mut() {
+            let mut plain = std::mem::take(&mut t.session.file_buf);
+            t.session.seal(&plain, &mut c.out);
+            plain.clear();
+            t.session.file_buf = plain;
+        }
         self.arm_send(slot);
         self.refresh_deadline(slot);
     }
@@ -343,6 +510,10 @@ impl<S: Service> Worker<S> {
 
     /// Goes on with input buffered while a response was being written.
     pub(super) fn resume(&mut self, slot: usize) {
+        if self.conns[slot].tls.is_some() {
+            self.tls_input(slot);
+            return;
+        }
         let c = &mut self.conns[slot];
         if c.out.capacity() == 0 {
             c.out = self
@@ -353,9 +524,18 @@ impl<S: Service> Worker<S> {
         if self.obs.logging() {
             self.obs.peer = c.peer.as_deref().copied();
         }
-        let step = c
-            .http
-            .feed(&[], &mut self.svc, &mut http_env!(self), &mut c.out);
+        let step = match c.role {
+            Role::Redirect(_) => {
+                c.http
+                    .feed(&[], &mut self.redirect, &mut http_env!(self), &mut c.out)
+            }
+            _ => c
+                .http
+                .feed(&[], &mut self.svc, &mut http_env!(self), &mut c.out),
+        };
         self.after_step(slot, step);
     }
 }
+
+/// The clear-text answer to a plain HTTP request on an HTTPS port.
+const PLAIN_HTTP_TO_TLS: &[u8] = b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 59\r\nConnection: close\r\n\r\n400 Bad Request: plain HTTP request was sent to HTTPS port\n";

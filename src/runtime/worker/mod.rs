@@ -7,8 +7,8 @@ mod io;
 mod timers;
 
 use std::os::fd::AsRawFd;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use io_uring::{opcode, squeue, types};
@@ -24,7 +24,8 @@ use super::timer::{Entry, Wheel};
 use super::token::{Op, Token};
 use super::{Engine, log};
 use crate::accesslog::{self, Formatter};
-use crate::conn::{Conn, State};
+use crate::conn::{Conn, Role, State};
+use crate::handler::redirect::HttpsRedirect;
 use crate::http::date::DateCache;
 use crate::http::{Limits, Service, Timeouts};
 use crate::metrics::Slot;
@@ -43,12 +44,19 @@ const POOL_MAX: usize = 64;
 const ACCEPT_BACKOFF_MS: u64 = 200;
 /// How often a worker publishes its measurements.
 const PUBLISH_MS: u64 = 1000;
+/// TLS handshake steps a worker runs per loop tick; more wait for the next
+/// tick, so a burst of handshakes cannot stall the connections already served.
+const HANDSHAKE_BUDGET: u32 = 32;
+
+/// The shared, replaceable TLS configuration (swapped on certificate reload).
+pub type TlsSlot = Arc<Mutex<Arc<rustls::ServerConfig>>>;
 
 /// Requests to a worker from the thread that started it.
 #[derive(Debug)]
 pub struct Control {
     stop: AtomicBool,
     reopen: AtomicBool,
+    reload: AtomicBool,
     wake: EventFd,
 }
 
@@ -58,6 +66,7 @@ impl Control {
         Ok(Arc::new(Control {
             stop: AtomicBool::new(false),
             reopen: AtomicBool::new(false),
+            reload: AtomicBool::new(false),
             wake: EventFd::new()?,
         }))
     }
@@ -73,14 +82,20 @@ impl Control {
         self.reopen.store(true, Ordering::Release);
         self.wake.wake();
     }
+
+    /// Tells the worker a new TLS configuration is in its slot.
+    pub fn reload_tls(&self) {
+        self.reload.store(true, Ordering::Release);
+        self.wake.wake();
+    }
 }
 
 /// What a worker needs to start.
 pub struct Spec {
     /// Worker index (for logs and metric labels).
     pub id: usize,
-    /// Listening sockets owned by this worker.
-    pub listeners: Vec<Socket>,
+    /// Listening sockets owned by this worker, with what they serve.
+    pub listeners: Vec<(Socket, Role)>,
     /// Size limits.
     pub limits: Limits,
     /// Timeouts.
@@ -93,10 +108,15 @@ pub struct Spec {
     pub metrics: Option<Slot>,
     /// The access log, if any.
     pub access_log: Option<accesslog::Config>,
+    /// The TLS configuration, for HTTPS listeners.
+    pub tls: Option<TlsSlot>,
+    /// Header lines added to HTTPS responses (HSTS).
+    pub tls_headers: String,
 }
 
 struct Listener {
     sock: Option<Socket>,
+    role: Role,
     armed: bool,
     /// Accepting is paused until this worker millisecond (descriptor shortage).
     paused_until: Option<u64>,
@@ -120,6 +140,14 @@ pub struct Worker<S: Service> {
     obs: Observe,
     logfile: Option<LogFile>,
     slot: Option<Slot>,
+    tls_slot: Option<TlsSlot>,
+    tls_config: Option<Arc<rustls::ServerConfig>>,
+    tls_headers: Vec<u8>,
+    redirect: HttpsRedirect,
+    plain_in: Vec<u8>,
+    plain_out: Vec<u8>,
+    deferred: Vec<(usize, u32)>,
+    handshakes: u32,
     start: Instant,
     now: Instant,
     now_ms: u64,
@@ -149,6 +177,19 @@ macro_rules! http_env {
             date: $w.date.get(),
             draining: $w.draining,
             obs: &mut $w.obs,
+            tls: None,
+            extra_headers: b"",
+        }
+    };
+    ($w:expr, $tls:expr) => {
+        crate::http::Env {
+            limits: &$w.limits,
+            now: $w.now,
+            date: $w.date.get(),
+            draining: $w.draining,
+            obs: &mut $w.obs,
+            tls: $tls,
+            extra_headers: &$w.tls_headers,
         }
     };
 }
@@ -182,12 +223,24 @@ impl<S: Service> Worker<S> {
         let listeners = spec
             .listeners
             .into_iter()
-            .map(|s| Listener {
+            .map(|(s, role)| Listener {
                 sock: Some(s),
+                role,
                 armed: false,
                 paused_until: None,
             })
-            .collect();
+            .collect::<Vec<_>>();
+        let redirect_port = listeners
+            .iter()
+            .find_map(|l| match l.role {
+                Role::Redirect(p) => Some(p),
+                _ => None,
+            })
+            .unwrap_or(443);
+        let tls_config = spec
+            .tls
+            .as_ref()
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).clone());
         Ok(Worker {
             ring,
             bufs,
@@ -205,6 +258,16 @@ impl<S: Service> Worker<S> {
             obs: Observe::new(spec.metrics.is_some(), formatter),
             logfile,
             slot: spec.metrics,
+            tls_slot: spec.tls,
+            tls_config,
+            tls_headers: spec.tls_headers.into_bytes(),
+            redirect: HttpsRedirect {
+                port: redirect_port,
+            },
+            plain_in: Vec::new(),
+            plain_out: Vec::new(),
+            deferred: Vec::new(),
+            handshakes: 0,
             start: now,
             now,
             now_ms: 0,
@@ -238,8 +301,16 @@ impl<S: Service> Worker<S> {
                     self.flush_log();
                 }
             }
-            self.ring.submit_and_wait(None)?;
+            // Deferred handshakes mean work is waiting: poll instead of sleeping.
+            let wait = if self.deferred.is_empty() {
+                None
+            } else {
+                Some(Duration::ZERO)
+            };
+            self.ring.submit_and_wait(wait)?;
             self.tick_clock();
+            self.handshakes = 0;
+            self.run_deferred();
             let mut cqes = std::mem::take(&mut self.cqes);
             cqes.clear();
             self.ring.reap(&mut cqes);
@@ -378,8 +449,13 @@ impl<S: Service> Worker<S> {
     fn arm_read(&mut self, slot: usize, len: usize) {
         let c = &mut self.conns[slot];
         let f = c.file.as_ref().expect("file body");
-        c.out.reserve(len);
-        let spare = c.out.spare_capacity_mut();
+        // HTTPS: read plaintext into the session's buffer; it is sealed after.
+        let buf = match c.tls.as_deref_mut() {
+            Some(t) => &mut t.session.file_buf,
+            None => &mut c.out,
+        };
+        buf.reserve(len);
+        let spare = buf.spare_capacity_mut();
         let e = opcode::Read::new(
             types::Fd(f.file.as_raw_fd()),
             spare.as_mut_ptr().cast(),

@@ -80,7 +80,20 @@ impl<S: Service> Worker<S> {
                         .pop()
                         .unwrap_or_else(|| Vec::with_capacity(POOL_BUF_SIZE));
                 }
-                let step = c.http.timeout(&mut http_env!(self), &mut c.out);
+                let step = match c.tls.as_deref_mut() {
+                    Some(t) => {
+                        self.plain_out.clear();
+                        let step = c
+                            .http
+                            .timeout(&mut http_env!(self, None), &mut self.plain_out);
+                        // A handshake that never finished gets no HTTP answer.
+                        if !t.session.is_handshaking() {
+                            t.session.seal(&self.plain_out, &mut c.out);
+                        }
+                        step
+                    }
+                    None => c.http.timeout(&mut http_env!(self), &mut c.out),
+                };
                 self.after_step(slot, step);
             }
         }
@@ -95,6 +108,11 @@ impl<S: Service> Worker<S> {
                 "worker {}: cannot reopen the access log, keeping the old file: {e}",
                 self.id
             ));
+        }
+        if self.control.reload.swap(false, Ordering::AcqRel)
+            && let Some(slot) = &self.tls_slot
+        {
+            self.tls_config = Some(slot.lock().unwrap_or_else(|p| p.into_inner()).clone());
         }
         if self.control.stop.load(Ordering::Acquire) && !self.draining {
             self.begin_drain();

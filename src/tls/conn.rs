@@ -1,0 +1,208 @@
+//! One TLS session, sans-IO: ciphertext in → plaintext out, plaintext in →
+//! ciphertext out. Wraps `rustls::ServerConnection`; no sockets, no clock.
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+use rustls::{HandshakeKind, ServerConfig, ServerConnection};
+
+use crate::http::TlsInfo;
+
+/// Why a TLS session ended badly.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// The first bytes were a plain-text HTTP request, not a TLS record.
+    PlainHttp,
+    /// The handshake or a record failed; an alert may be queued to send.
+    Protocol(rustls::Error),
+}
+
+impl std::fmt::Display for TlsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TlsError::PlainHttp => f.write_str("plain http request sent to a tls port"),
+            TlsError::Protocol(e) => write!(f, "tls error: {e}"),
+        }
+    }
+}
+
+/// What one [`TlsSession::feed`] produced.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Fed {
+    /// Plaintext bytes appended.
+    pub plaintext: usize,
+    /// The peer sent `close_notify`.
+    pub closed: bool,
+    /// The handshake finished during this call.
+    pub handshake_done: bool,
+}
+
+/// A server-side TLS session.
+pub struct TlsSession {
+    conn: ServerConnection,
+    started: bool,
+    info: Option<Box<TlsInfo>>,
+    /// Plaintext of a file body waiting to be sealed (kept here so its memory
+    /// is stable while a ring read fills it).
+    pub file_buf: Vec<u8>,
+}
+
+impl std::fmt::Debug for TlsSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsSession")
+            .field("handshaking", &self.conn.is_handshaking())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Record type byte of a TLS handshake record.
+const HANDSHAKE_RECORD: u8 = 0x16;
+
+impl TlsSession {
+    /// A session using `config` (shared by every connection of a worker).
+    pub fn new(config: Arc<ServerConfig>) -> Result<TlsSession, rustls::Error> {
+        let mut conn = ServerConnection::new(config)?;
+        // The caller bounds what it queues (the HTTP layer flushes at 64 KiB and
+        // file pieces are bounded), so rustls need not refuse writes.
+        conn.set_buffer_limit(None);
+        Ok(TlsSession {
+            conn,
+            started: false,
+            info: None,
+            file_buf: Vec::new(),
+        })
+    }
+
+    /// Whether the handshake is still in progress.
+    pub fn is_handshaking(&self) -> bool {
+        self.conn.is_handshaking()
+    }
+
+    /// Session facts for handlers, once the handshake is done.
+    pub fn info(&self) -> Option<&TlsInfo> {
+        self.info.as_deref()
+    }
+
+    /// Feeds ciphertext. Plaintext is appended to `plain`; handshake messages
+    /// and alerts to send are appended to `wire`. On error, `wire` holds the
+    /// alert (if any) to send before closing.
+    pub fn feed(
+        &mut self,
+        mut cipher: &[u8],
+        plain: &mut Vec<u8>,
+        wire: &mut Vec<u8>,
+    ) -> Result<Fed, TlsError> {
+        let mut fed = Fed::default();
+        if !self.started && !cipher.is_empty() {
+            self.started = true;
+            if cipher[0] != HANDSHAKE_RECORD && cipher[0].is_ascii_uppercase() {
+                return Err(TlsError::PlainHttp);
+            }
+        }
+        let was_handshaking = self.conn.is_handshaking();
+        while !cipher.is_empty() {
+            match self.conn.read_tls(&mut cipher) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(_) => {
+                    // The plaintext buffer is full: drain it and go on.
+                    self.drain_plaintext(plain, &mut fed);
+                    if self.conn.read_tls(&mut cipher).is_err() {
+                        break;
+                    }
+                }
+            }
+            match self.conn.process_new_packets() {
+                Ok(state) => {
+                    if state.peer_has_closed() {
+                        fed.closed = true;
+                    }
+                }
+                Err(e) => {
+                    self.flush(wire);
+                    return Err(TlsError::Protocol(e));
+                }
+            }
+            self.drain_plaintext(plain, &mut fed);
+        }
+        if was_handshaking && !self.conn.is_handshaking() {
+            fed.handshake_done = true;
+            self.info = Some(Box::new(self.describe()));
+        }
+        self.flush(wire);
+        Ok(fed)
+    }
+
+    fn drain_plaintext(&mut self, plain: &mut Vec<u8>, fed: &mut Fed) {
+        loop {
+            let start = plain.len();
+            plain.resize(start + 16 * 1024, 0);
+            match self.conn.reader().read(&mut plain[start..]) {
+                Ok(n) => {
+                    plain.truncate(start + n);
+                    fed.plaintext += n;
+                    if n == 0 {
+                        fed.closed = true;
+                        return;
+                    }
+                }
+                Err(_) => {
+                    plain.truncate(start);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Encrypts `plain` and appends the records to `wire`.
+    pub fn seal(&mut self, plain: &[u8], wire: &mut Vec<u8>) {
+        if !plain.is_empty() {
+            // With no buffer limit the writer takes everything.
+            let _ = self.conn.writer().write_all(plain);
+        }
+        self.flush(wire);
+    }
+
+    /// Queues `close_notify` and appends it to `wire`.
+    pub fn close(&mut self, wire: &mut Vec<u8>) {
+        self.conn.send_close_notify();
+        self.flush(wire);
+    }
+
+    fn flush(&mut self, wire: &mut Vec<u8>) {
+        while self.conn.wants_write() {
+            if self.conn.write_tls(wire).is_err() {
+                break;
+            }
+        }
+    }
+
+    fn describe(&self) -> TlsInfo {
+        let version = match self.conn.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
+            Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
+            _ => "unknown",
+        };
+        let cipher = self
+            .conn
+            .negotiated_cipher_suite()
+            .and_then(|s| s.suite().as_str())
+            .unwrap_or("unknown");
+        TlsInfo {
+            version,
+            cipher,
+            server_name: self.conn.server_name().map(str::to_string),
+            alpn: self
+                .conn
+                .alpn_protocol()
+                .map(|p| String::from_utf8_lossy(p).into_owned()),
+            client_subject: self
+                .conn
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .and_then(|der| super::subject_of(der.as_ref())),
+            resumed: self.conn.handshake_kind() == Some(HandshakeKind::Resumed),
+        }
+    }
+}

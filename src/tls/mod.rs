@@ -1,0 +1,276 @@
+//! HTTPS with rustls: certificates (with SNI), protocol versions, ALPN,
+//! session resumption, client certificates, HSTS and the HTTP→HTTPS redirect.
+//! The per-connection session is sans-IO ([`TlsSession`]); the worker feeds it
+//! ciphertext from the ring and sends what it seals.
+//!
+//! Kernel TLS is not used yet. Where it would fit: once a session's handshake
+//! is done, its traffic secrets (`dangerous_extract_secrets`) could be handed
+//! to the socket with `TCP_ULP "tls"`, after which the worker would send
+//! plaintext (and splice file bodies) while the kernel encrypts.
+#![forbid(unsafe_code)]
+
+mod conn;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ProducesTickets, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
+use rustls::{RootCertStore, ServerConfig};
+
+pub use conn::{Fed, TlsError, TlsSession};
+
+/// The lowest protocol version accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MinVersion {
+    /// TLS 1.2 and 1.3.
+    Tls12,
+    /// TLS 1.3 only.
+    Tls13,
+}
+
+/// Client certificate policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// Never asked for.
+    None,
+    /// Asked for; verified when sent; connections without one are allowed.
+    Optional,
+    /// Required and verified.
+    Required,
+}
+
+/// `Strict-Transport-Security` settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hsts {
+    /// `max-age` in seconds.
+    pub max_age: u64,
+    /// `includeSubDomains`.
+    pub include_subdomains: bool,
+    /// `preload`.
+    pub preload: bool,
+}
+
+impl Hsts {
+    /// The header line, CRLF included.
+    pub fn header_line(&self) -> String {
+        let mut v = format!("Strict-Transport-Security: max-age={}", self.max_age);
+        if self.include_subdomains {
+            v.push_str("; includeSubDomains");
+        }
+        if self.preload {
+            v.push_str("; preload");
+        }
+        v.push_str("\r\n");
+        v
+    }
+}
+
+/// A certificate chosen by server name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SniCert {
+    /// Names it serves: exact (`a.example.com`) or one-label wildcards (`*.example.com`).
+    pub names: Vec<String>,
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+}
+
+/// TLS settings from the configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// HTTPS listen addresses.
+    pub listen: Vec<SocketAddr>,
+    /// Default PEM certificate chain.
+    pub cert: PathBuf,
+    /// Default PEM private key (PKCS#8, PKCS#1 or SEC1: RSA, ECDSA, Ed25519).
+    pub key: PathBuf,
+    /// Certificates by server name.
+    pub sni: Vec<SniCert>,
+    /// Lowest accepted version.
+    pub min_version: MinVersion,
+    /// Client certificates.
+    pub client_auth: ClientAuth,
+    /// PEM bundle of CAs that client certificates must chain to.
+    pub client_ca: Option<PathBuf>,
+    /// Plain-HTTP listeners answer 308 to the HTTPS URL.
+    pub redirect_http: bool,
+    /// HSTS header on HTTPS responses.
+    pub hsts: Option<Hsts>,
+}
+
+/// The crypto provider in use (aws-lc-rs).
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+fn load_chain(path: &Path, key: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("{key}: cannot read {}: {e}", path.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| {
+            format!(
+                "{key}: {} is not a PEM certificate chain: {e}",
+                path.display()
+            )
+        })?;
+    if certs.is_empty() {
+        return Err(format!("{key}: {} holds no certificate", path.display()));
+    }
+    Ok(certs)
+}
+
+fn load_key(
+    cert: &Path,
+    key: &Path,
+    prefix: &str,
+    provider: &CryptoProvider,
+) -> Result<Arc<CertifiedKey>, String> {
+    let chain = load_chain(cert, &format!("{prefix}cert"))?;
+    let der = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+        format!(
+            "{prefix}key: cannot read a PEM private key from {}: {e}",
+            key.display()
+        )
+    })?;
+    let signing = provider.key_provider.load_private_key(der).map_err(|e| {
+        format!(
+            "{prefix}key: unsupported private key in {}: {e}",
+            key.display()
+        )
+    })?;
+    let ck = CertifiedKey::new(chain, signing);
+    if let Err(e) = ck.keys_match() {
+        return Err(format!(
+            "{prefix}key: {} does not belong to the certificate in {}: {e}",
+            key.display(),
+            cert.display()
+        ));
+    }
+    if let Some(leaf) = ck.cert.first()
+        && let Some(why) = expired(leaf.as_ref())
+    {
+        return Err(format!("{prefix}cert: {}: {why}", cert.display()));
+    }
+    Ok(Arc::new(ck))
+}
+
+/// Why a certificate cannot be served now (expired or not yet valid).
+fn expired(der: &[u8]) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let v = cert.validity();
+    let now = x509_parser::time::ASN1Time::now();
+    if now > v.not_after {
+        Some(format!("certificate expired on {}", v.not_after))
+    } else if now < v.not_before {
+        Some(format!("certificate is not valid before {}", v.not_before))
+    } else {
+        None
+    }
+}
+
+/// The subject distinguished name of a DER certificate, e.g. `CN=alice, O=Example`.
+pub fn subject_of(der: &[u8]) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    Some(cert.subject().to_string())
+}
+
+/// Picks a certificate by SNI: exact names, then one-label wildcards, then the
+/// default.
+#[derive(Debug)]
+struct Resolver {
+    default: Arc<CertifiedKey>,
+    exact: HashMap<String, Arc<CertifiedKey>>,
+    wildcard: HashMap<String, Arc<CertifiedKey>>,
+}
+
+impl ResolvesServerCert for Resolver {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let Some(name) = hello.server_name() else {
+            return Some(self.default.clone());
+        };
+        let name = name.to_ascii_lowercase();
+        if let Some(k) = self.exact.get(&name) {
+            return Some(k.clone());
+        }
+        if let Some((_, parent)) = name.split_once('.')
+            && let Some(k) = self.wildcard.get(parent)
+        {
+            return Some(k.clone());
+        }
+        Some(self.default.clone())
+    }
+}
+
+/// Builds the rustls configuration from the files `s` names. Errors name the
+/// configuration key and the file. Pass the previous ticket keys on a reload so
+/// that sessions resumed by ticket survive it.
+pub fn build(
+    s: &Settings,
+    tickets: Option<Arc<dyn ProducesTickets>>,
+) -> Result<Arc<ServerConfig>, String> {
+    let provider = provider();
+    let default = load_key(&s.cert, &s.key, "tls.", &provider)?;
+    let mut exact = HashMap::new();
+    let mut wildcard = HashMap::new();
+    for (i, sni) in s.sni.iter().enumerate() {
+        let k = load_key(&sni.cert, &sni.key, &format!("tls.sni[{i}]."), &provider)?;
+        for n in &sni.names {
+            let n = n.to_ascii_lowercase();
+            match n.strip_prefix("*.") {
+                Some(parent) => wildcard.insert(parent.to_string(), k.clone()),
+                None => exact.insert(n, k.clone()),
+            };
+        }
+    }
+    let versions: &[&rustls::SupportedProtocolVersion] = match s.min_version {
+        MinVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
+        MinVersion::Tls13 => &[&rustls::version::TLS13],
+    };
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions)
+        .map_err(|e| format!("tls.min_version: {e}"))?;
+    let builder = match s.client_auth {
+        ClientAuth::None => builder.with_no_client_auth(),
+        auth => {
+            let ca = s
+                .client_ca
+                .as_ref()
+                .ok_or("tls.client_ca: needed when tls.client_auth is optional or required")?;
+            let mut roots = RootCertStore::empty();
+            for c in load_chain(ca, "tls.client_ca")? {
+                roots
+                    .add(c)
+                    .map_err(|e| format!("tls.client_ca: {}: {e}", ca.display()))?;
+            }
+            let v = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+            let v = if auth == ClientAuth::Optional {
+                v.allow_unauthenticated()
+            } else {
+                v
+            };
+            builder.with_client_cert_verifier(v.build().map_err(|e| format!("tls.client_ca: {e}"))?)
+        }
+    };
+    let mut cfg = builder.with_cert_resolver(Arc::new(Resolver {
+        default,
+        exact,
+        wildcard,
+    }));
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    cfg.session_storage = rustls::server::ServerSessionMemoryCache::new(16 * 1024);
+    cfg.ticketer = match tickets {
+        Some(t) => t,
+        None => rustls::crypto::aws_lc_rs::Ticketer::new()
+            .map_err(|e| format!("tls: cannot create ticket keys: {e}"))?,
+    };
+    // Resumption is on: TLS 1.3 sends tickets after the handshake.
+    cfg.send_tls13_tickets = 2;
+    Ok(Arc::new(cfg))
+}
