@@ -16,6 +16,8 @@ pub struct Server {
     pub addr: SocketAddr,
     /// The admin listener, unless the test turned it off.
     pub admin: Option<SocketAddr>,
+    /// The first HTTPS listener, when one is configured.
+    pub tls: Option<SocketAddr>,
     pub stderr: PathBuf,
     /// Everything the server printed on stdout after its startup lines (the
     /// access log goes there by default).
@@ -60,6 +62,7 @@ impl Server {
         let mut out = BufReader::new(child.stdout.take().unwrap());
         let mut addr = None;
         let mut admin = None;
+        let mut tls = None;
         let admin_expected = !(admin_flag && args.windows(2).any(|w| w == ["--admin", "off"]));
         while addr.is_none() || (admin_expected && admin.is_none()) {
             let mut line = String::new();
@@ -69,6 +72,10 @@ impl Server {
                     "server exited at startup; stderr: {}",
                     std::fs::read_to_string(&stderr).unwrap_or_default()
                 );
+            }
+            if let Some(rest) = line.split("https://").nth(1) {
+                tls.get_or_insert(rest.split('/').next().unwrap().parse().unwrap());
+                continue;
             }
             let Some(rest) = line.split("http://").nth(1) else {
                 continue;
@@ -93,6 +100,7 @@ impl Server {
             child,
             addr: addr.unwrap(),
             admin,
+            tls,
             stderr,
             stdout,
         }

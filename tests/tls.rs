@@ -1,0 +1,466 @@
+//! HTTPS end to end: a rustls client and curl against the real server, with
+//! certificates generated here.
+
+mod common;
+use common::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+
+/// A test PKI: a CA, server certificates and client certificates.
+struct Pki {
+    dir: PathBuf,
+    ca_params: CertificateParams,
+    ca_key: KeyPair,
+    ca_der: CertificateDer<'static>,
+}
+
+struct Leaf {
+    cert: PathBuf,
+    key: PathBuf,
+    der: CertificateDer<'static>,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        let dir = tempdir("pki");
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "Peregrine Test CA");
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+        Pki {
+            dir,
+            ca_params,
+            ca_der: ca.der().clone(),
+            ca_key,
+        }
+    }
+
+    fn ca_path(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+
+    fn issue(&self, name: &str, sans: &[&str], cn: &str, expired: bool) -> Leaf {
+        let key = KeyPair::generate().unwrap();
+        let mut p =
+            CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+        p.distinguished_name.push(DnType::CommonName, cn);
+        if expired {
+            p.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            p.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        }
+        let issuer = Issuer::from_params(&self.ca_params, &self.ca_key);
+        let cert = p.signed_by(&key, &issuer).unwrap();
+        let cert_path = self.dir.join(format!("{name}.pem"));
+        let key_path = self.dir.join(format!("{name}.key"));
+        std::fs::write(&cert_path, cert.pem()).unwrap();
+        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        Leaf {
+            cert: cert_path,
+            key: key_path,
+            der: cert.der().clone(),
+        }
+    }
+
+    fn client(
+        &self,
+        versions: &[&'static rustls::SupportedProtocolVersion],
+        auth: Option<&Leaf>,
+    ) -> Arc<ClientConfig> {
+        let mut roots = RootCertStore::empty();
+        roots.add(self.ca_der.clone()).unwrap();
+        let b =
+            ClientConfig::builder_with_protocol_versions(versions).with_root_certificates(roots);
+        let mut cfg = match auth {
+            None => b.with_no_client_auth(),
+            Some(l) => {
+                let chain = vec![l.der.clone()];
+                let key = PrivateKeyDer::from_pem_file(&l.key).unwrap();
+                b.with_client_auth_cert(chain, key).unwrap()
+            }
+        };
+        cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Arc::new(cfg)
+    }
+}
+
+use rustls::pki_types::pem::PemObject;
+
+const ALL: &[&rustls::SupportedProtocolVersion] =
+    &[&rustls::version::TLS13, &rustls::version::TLS12];
+
+type Tls = StreamOwned<ClientConnection, TcpStream>;
+
+fn connect(
+    addr: std::net::SocketAddr,
+    name: &str,
+    cfg: &Arc<ClientConfig>,
+) -> std::io::Result<Tls> {
+    let tcp = TcpStream::connect(addr)?;
+    tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let conn = ClientConnection::new(cfg.clone(), ServerName::try_from(name.to_string()).unwrap())
+        .unwrap();
+    let mut s = StreamOwned::new(conn, tcp);
+    // Drive the handshake to completion (or failure) now.
+    while s.conn.is_handshaking() {
+        s.conn.complete_io(&mut s.sock)?;
+    }
+    Ok(s)
+}
+
+fn get_over(s: &mut Tls, path: &str) -> Resp {
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())
+        .unwrap();
+    read_response(s, false).unwrap()
+}
+
+fn info(s: &mut Tls) -> serde_json::Value {
+    serde_json::from_slice(&get_over(s, "/tls-info").body).unwrap()
+}
+
+struct Setup {
+    pki: Pki,
+    server: Server,
+    tls_addr: std::net::SocketAddr,
+    default: Leaf,
+}
+
+fn tls_addr(s: &Server) -> std::net::SocketAddr {
+    s.tls.expect("server printed an https address")
+}
+
+fn setup(extra: &str) -> Setup {
+    let pki = Pki::new();
+    let default = pki.issue("localhost", &["localhost", "127.0.0.1"], "localhost", false);
+    let a = pki.issue("a", &["a.test"], "a.test", false);
+    let b = pki.issue("b", &["*.b.test"], "wildcard b.test", false);
+    let cfg = format!(
+        "builtins = true\nworkers = 2\n[access_log]\nenabled = false\n[tls]\nlisten = \"127.0.0.1:0\"\ncert = {:?}\nkey = {:?}\n{extra}\n[[tls.sni]]\nnames = [\"a.test\"]\ncert = {:?}\nkey = {:?}\n[[tls.sni]]\nnames = [\"*.b.test\"]\ncert = {:?}\nkey = {:?}\n",
+        default.cert, default.key, a.cert, a.key, b.cert, b.key
+    );
+    let server = Server::with_config(&cfg, &[]);
+    let tls_addr = tls_addr(&server);
+    Setup {
+        pki,
+        server,
+        tls_addr,
+        default,
+    }
+}
+
+#[test]
+fn tls12_and_tls13_with_alpn() {
+    let s = setup("");
+    for (v, name) in [
+        (&rustls::version::TLS13, "TLSv1.3"),
+        (&rustls::version::TLS12, "TLSv1.2"),
+    ] {
+        let cfg = s.pki.client(&[v], None);
+        let mut c = connect(s.tls_addr, "localhost", &cfg).unwrap();
+        assert_eq!(c.conn.alpn_protocol(), Some(&b"http/1.1"[..]));
+        let i = info(&mut c);
+        assert_eq!(i["version"], name);
+        assert_eq!(i["alpn"], "http/1.1");
+        assert_eq!(i["server_name"], "localhost");
+        // Keep-alive over TLS.
+        for _ in 0..20 {
+            assert_eq!(get_over(&mut c, "/plaintext").text(), "Hello, World!");
+        }
+    }
+}
+
+#[test]
+fn minimum_version_13_refuses_tls12() {
+    let s = setup("min_version = \"1.3\"");
+    let cfg = s.pki.client(&[&rustls::version::TLS12], None);
+    let Err(err) = connect(s.tls_addr, "localhost", &cfg) else {
+        panic!("TLS 1.2 must be refused");
+    };
+    assert!(
+        err.to_string().contains("ProtocolVersion") || err.to_string().contains("protocol"),
+        "{err}"
+    );
+    let cfg = s.pki.client(ALL, None);
+    assert_eq!(
+        info(&mut connect(s.tls_addr, "localhost", &cfg).unwrap())["version"],
+        "TLSv1.3"
+    );
+}
+
+#[test]
+fn sni_picks_the_certificate() {
+    let s = setup("");
+    let cfg = s.pki.client(ALL, None);
+    let leaf = |name: &str| {
+        connect(s.tls_addr, name, &cfg)
+            .unwrap()
+            .conn
+            .peer_certificates()
+            .unwrap()[0]
+            .clone()
+    };
+    assert_eq!(leaf("localhost"), s.default.der);
+    let a = std::fs::read(s.pki.dir.join("a.pem")).unwrap();
+    let a_der = CertificateDer::from_pem_slice(&a).unwrap();
+    assert_eq!(leaf("a.test"), a_der);
+    let b =
+        CertificateDer::from_pem_slice(&std::fs::read(s.pki.dir.join("b.pem")).unwrap()).unwrap();
+    assert_eq!(leaf("x.b.test"), b);
+    // An unknown name gets the default certificate (and so fails verification).
+    assert!(connect(s.tls_addr, "other.test", &cfg).is_err());
+}
+
+#[test]
+fn sessions_resume() {
+    let s = setup("");
+    for v in [&rustls::version::TLS13, &rustls::version::TLS12] {
+        let cfg = s.pki.client(&[v], None);
+        let mut first = connect(s.tls_addr, "localhost", &cfg).unwrap();
+        assert_eq!(info(&mut first)["resumed"], false);
+        drop(first);
+        let mut second = connect(s.tls_addr, "localhost", &cfg).unwrap();
+        assert_eq!(
+            second.conn.handshake_kind(),
+            Some(rustls::HandshakeKind::Resumed),
+            "{v:?}"
+        );
+        assert_eq!(info(&mut second)["resumed"], true);
+    }
+}
+
+#[test]
+fn hsts_and_redirect() {
+    let s = setup("redirect_http = true\nhsts = { max_age = 31536000, include_subdomains = true }");
+    let cfg = s.pki.client(ALL, None);
+    let mut c = connect(s.tls_addr, "localhost", &cfg).unwrap();
+    let r = get_over(&mut c, "/plaintext");
+    assert_eq!(
+        r.header("strict-transport-security").as_deref(),
+        Some("max-age=31536000; includeSubDomains")
+    );
+    let plain = exchange(
+        &s.server,
+        b"GET /docs/a?x=1&y=2 HTTP/1.1\r\nHost: localhost:8080\r\n\r\n",
+    );
+    assert_eq!(plain.status, 308);
+    assert_eq!(
+        plain.header("location"),
+        Some(format!(
+            "https://localhost:{}/docs/a?x=1&y=2",
+            s.tls_addr.port()
+        ))
+    );
+    assert!(plain.header("strict-transport-security").is_none());
+}
+
+#[test]
+fn client_certificates_required() {
+    let pki = Pki::new();
+    let server_leaf = pki.issue("localhost", &["localhost"], "localhost", false);
+    let alice = pki.issue("alice", &[], "alice", false);
+    let old = pki.issue("old", &[], "old", true);
+    let cfg = format!(
+        "builtins = true\n[access_log]\nenabled = false\n[tls]\nlisten = \"127.0.0.1:0\"\ncert = {:?}\nkey = {:?}\nclient_auth = \"required\"\nclient_ca = {:?}\n",
+        server_leaf.cert,
+        server_leaf.key,
+        pki.ca_path()
+    );
+    let server = Server::with_config(&cfg, &[]);
+    let addr = tls_addr(&server);
+    // No certificate: refused.
+    let anon = pki.client(ALL, None);
+    let refused = connect(addr, "localhost", &anon).and_then(|mut c| {
+        c.write_all(b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")?;
+        let mut b = [0u8; 64];
+        c.read(&mut b).map(|_| ())
+    });
+    let e = refused
+        .expect_err("no client certificate must be refused")
+        .to_string();
+    assert!(
+        e.contains("CertificateRequired") || e.contains("alert"),
+        "{e}"
+    );
+    // A valid certificate: the handler sees its subject.
+    let mut c = connect(addr, "localhost", &pki.client(ALL, Some(&alice))).unwrap();
+    assert_eq!(info(&mut c)["client_subject"], "CN=alice");
+    // An expired certificate: refused with the matching alert.
+    let expired = connect(addr, "localhost", &pki.client(ALL, Some(&old))).and_then(|mut c| {
+        c.write_all(b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")?;
+        let mut b = [0u8; 64];
+        c.read(&mut b).map(|_| ())
+    });
+    let e = expired
+        .expect_err("expired client certificate must be refused")
+        .to_string();
+    assert!(e.contains("CertificateExpired"), "{e}");
+}
+
+#[test]
+fn client_certificates_optional() {
+    let pki = Pki::new();
+    let server_leaf = pki.issue("localhost", &["localhost"], "localhost", false);
+    let bob = pki.issue("bob", &[], "bob", false);
+    let cfg = format!(
+        "builtins = true\n[access_log]\nenabled = false\n[tls]\nlisten = \"127.0.0.1:0\"\ncert = {:?}\nkey = {:?}\nclient_auth = \"optional\"\nclient_ca = {:?}\n",
+        server_leaf.cert,
+        server_leaf.key,
+        pki.ca_path()
+    );
+    let server = Server::with_config(&cfg, &[]);
+    let addr = tls_addr(&server);
+    let mut anon = connect(addr, "localhost", &pki.client(ALL, None)).unwrap();
+    assert_eq!(info(&mut anon)["client_subject"], serde_json::Value::Null);
+    let mut c = connect(addr, "localhost", &pki.client(ALL, Some(&bob))).unwrap();
+    assert_eq!(info(&mut c)["client_subject"], "CN=bob");
+}
+
+#[test]
+fn reload_keeps_open_connections_and_survives_a_bad_certificate() {
+    let s = setup("");
+    let cfg = s.pki.client(ALL, None);
+    let mut open = connect(s.tls_addr, "localhost", &cfg).unwrap();
+    assert_eq!(get_over(&mut open, "/plaintext").status, 200);
+    // Replace the default certificate and reload.
+    let fresh = s.pki.issue("fresh", &["localhost"], "localhost v2", false);
+    std::fs::copy(&fresh.cert, &s.default.cert).unwrap();
+    std::fs::copy(&fresh.key, &s.default.key).unwrap();
+    s.server.signal("HUP");
+    std::thread::sleep(Duration::from_millis(300));
+    // The open connection goes on; new ones get the new certificate (a fresh
+    // client config each time, so no session is resumed).
+    assert_eq!(get_over(&mut open, "/plaintext").status, 200);
+    let leaf = connect(s.tls_addr, "localhost", &s.pki.client(ALL, None))
+        .unwrap()
+        .conn
+        .peer_certificates()
+        .unwrap()[0]
+        .clone();
+    assert_eq!(leaf, fresh.der);
+    // A broken certificate is refused and the current one kept.
+    std::fs::write(
+        &s.default.cert,
+        "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    s.server.signal("HUP");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        s.server
+            .stderr_text()
+            .contains("tls reload failed, keeping the old certificates: tls.cert"),
+        "{}",
+        s.server.stderr_text()
+    );
+    let leaf = connect(s.tls_addr, "localhost", &s.pki.client(ALL, None))
+        .unwrap()
+        .conn
+        .peer_certificates()
+        .unwrap()[0]
+        .clone();
+    assert_eq!(leaf, fresh.der);
+    assert_eq!(get_over(&mut open, "/plaintext").status, 200);
+}
+
+#[test]
+fn plain_http_to_the_tls_port_gets_400_in_clear() {
+    let s = setup("");
+    let mut c = TcpStream::connect(s.tls_addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+    let r = read_response(&mut c, false).unwrap();
+    assert_eq!(r.status, 400);
+    assert!(
+        r.text()
+            .contains("plain HTTP request was sent to HTTPS port")
+    );
+    assert!(closed(&mut c));
+}
+
+#[test]
+fn garbage_and_truncated_handshakes_are_closed() {
+    let s = setup("");
+    // Garbage that is not a TLS record.
+    let mut g = TcpStream::connect(s.tls_addr).unwrap();
+    g.write_all(&[0x16, 0x03, 0x01, 0x00, 0x05, 0xde, 0xad, 0xbe, 0xef, 0x00])
+        .unwrap();
+    assert!(closed(&mut g));
+    let mut g = TcpStream::connect(s.tls_addr).unwrap();
+    g.write_all(&[0xff; 64]).unwrap();
+    assert!(closed(&mut g));
+    // The server still serves.
+    let cfg = s.pki.client(ALL, None);
+    assert_eq!(
+        info(&mut connect(s.tls_addr, "localhost", &cfg).unwrap())["tls"],
+        true
+    );
+}
+
+#[test]
+fn unfinished_handshake_is_cut_at_the_headers_timeout() {
+    let pki = Pki::new();
+    let leaf = pki.issue("localhost", &["localhost"], "localhost", false);
+    let cfg = format!(
+        "builtins = true\n[access_log]\nenabled = false\n[timeouts]\nrequest_headers_timeout = \"1s\"\n[tls]\nlisten = \"127.0.0.1:0\"\ncert = {:?}\nkey = {:?}\n",
+        leaf.cert, leaf.key
+    );
+    let server = Server::with_config(&cfg, &[]);
+    let addr = tls_addr(&server);
+    // The first bytes of a ClientHello, then silence.
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.write_all(&[
+        0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+    ])
+    .unwrap();
+    let t = std::time::Instant::now();
+    assert!(closed(&mut c));
+    assert!(
+        t.elapsed() >= Duration::from_millis(700) && t.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        t.elapsed()
+    );
+}
+
+#[test]
+fn curl_with_cacert_and_sni() {
+    let s = setup("");
+    let port = s.tls_addr.port();
+    for (name, args) in [
+        ("localhost", vec!["--tlsv1.3"]),
+        ("a.test", vec!["--tlsv1.2", "--tls-max", "1.2"]),
+    ] {
+        let resolve = format!("{name}:{port}:127.0.0.1");
+        let url = format!("https://{name}:{port}/tls-info");
+        let out = std::process::Command::new("curl")
+            .args([
+                "-sS",
+                "--http1.1",
+                "--cacert",
+                s.pki.ca_path().to_str().unwrap(),
+                "--resolve",
+                &resolve,
+            ])
+            .args(&args)
+            .arg(&url)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["server_name"], name);
+        assert_eq!(v["alpn"], "http/1.1");
+    }
+}
