@@ -1,0 +1,331 @@
+//! The admin dashboard: loaded in headless Chromium against a live server, its
+//! rendered numbers must match `/status`; with an admin token the data
+//! endpoints refuse requests without it and the page offers a token form.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+const TOKEN: &str = "0123456789abcdefXYZ";
+
+/// How long Chromium may run before it is killed.
+const CHROMIUM_LIMIT: Duration = Duration::from_secs(30);
+
+/// The Chromium binary: `$CHROMIUM` if set, else the first of the usual names
+/// found on the `PATH`. Panics with install instructions when there is none.
+fn chromium() -> PathBuf {
+    if let Some(p) = std::env::var_os("CHROMIUM") {
+        return PathBuf::from(p);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for name in [
+        "chromium",
+        "chromium-browser",
+        "google-chrome",
+        "google-chrome-stable",
+    ] {
+        for dir in std::env::split_paths(&path) {
+            let p = dir.join(name);
+            if p.is_file() {
+                return p;
+            }
+        }
+    }
+    panic!(
+        "Chromium is needed for the dashboard test and was not found on the PATH \
+         (looked for chromium, chromium-browser, google-chrome). Install it, e.g. \
+         `sudo apt-get install -y chromium` on Debian/Ubuntu, or point $CHROMIUM at a \
+         Chrome/Chromium binary."
+    );
+}
+
+/// Loads `url` in headless Chromium and returns the DOM after the page's
+/// scripts ran: `--virtual-time-budget` lets the page's timers run for 5 s of
+/// virtual time, and virtual time stands still while a fetch is in flight, so
+/// the page's polls of `/status` complete before the DOM is dumped.
+fn rendered_dom(url: &str) -> String {
+    let profile = tempdir("chromium");
+    let stderr_path = profile.join("chromium-stderr.log");
+    let mut child = Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-quic",
+            "--disable-extensions",
+            "--disable-dev-shm-usage",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            profile.join("profile").display()
+        ))
+        .args(["--virtual-time-budget=5000", "--dump-dom", url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        // Its own process group, so that a timeout can end every helper
+        // process it started, not just the browser process.
+        .process_group(0)
+        .spawn()
+        .unwrap_or_else(|e| panic!("could not start Chromium: {e}"));
+    let mut out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break Some(st);
+        }
+        if started.elapsed() > CHROMIUM_LIMIT {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // Whatever it left behind (helpers still running) goes too.
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", child.id())])
+        .stderr(Stdio::null())
+        .status();
+    let _ = child.wait();
+    let dom = reader.join().unwrap();
+    let log = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&profile);
+    match status {
+        None => panic!(
+            "Chromium did not finish within {CHROMIUM_LIMIT:?}; stderr:\n{}",
+            tail(&log)
+        ),
+        Some(st) if !st.success() || dom.is_empty() => panic!(
+            "Chromium failed ({st}) with {} bytes of DOM; stderr:\n{}",
+            dom.len(),
+            tail(&log)
+        ),
+        Some(_) => dom,
+    }
+}
+
+fn tail(s: &str) -> &str {
+    let mut i = s.len().saturating_sub(4000);
+    while !s.is_char_boundary(i) {
+        i += 1;
+    }
+    &s[i..]
+}
+
+/// The text of the element with `id` (which holds text only).
+fn text_of<'a>(dom: &'a str, id: &str) -> &'a str {
+    let key = format!("id=\"{id}\"");
+    let at = dom
+        .find(&key)
+        .unwrap_or_else(|| panic!("no element with id {id:?} in the rendered page"));
+    let open = at + dom[at..].find('>').expect("end of start tag") + 1;
+    let close = open + dom[open..].find('<').expect("end of element text");
+    &dom[open..close]
+}
+
+/// The value of the body's `data-updated` attribute, if set.
+fn data_updated(dom: &str) -> Option<&str> {
+    let body = &dom[dom.find("<body")?..];
+    let tag = &body[..body.find('>')?];
+    let rest = &tag[tag.find("data-updated=\"")? + "data-updated=\"".len()..];
+    Some(&rest[..rest.find('"')?])
+}
+
+fn int(dom: &str, id: &str) -> u64 {
+    let t = text_of(dom, id);
+    t.parse()
+        .unwrap_or_else(|_| panic!("#{id} should hold a plain integer, holds {t:?}"))
+}
+
+fn float(dom: &str, id: &str) -> f64 {
+    let t = text_of(dom, id);
+    t.parse()
+        .unwrap_or_else(|_| panic!("#{id} should hold a plain number, holds {t:?}"))
+}
+
+/// A GET to the admin listener with extra header lines.
+fn admin_request(server: &Server, path: &str, headers: &str) -> Resp {
+    let mut s = TcpStream::connect(server.admin.expect("admin listener on")).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: admin\r\n{headers}Connection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .unwrap();
+    read_response(&mut s, false).unwrap()
+}
+
+fn status_json(server: &Server) -> Value {
+    let r = server.admin_get("/status");
+    assert_eq!(r.status, 200, "{}", r.text());
+    serde_json::from_slice(&r.body).expect("/status is JSON")
+}
+
+/// Polls `/status` until `ready` holds (snapshots are published once a second).
+fn wait_status(server: &Server, ready: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let v = status_json(server);
+        if ready(&v) {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/status did not reach the expected state: {v:#}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn dashboard_renders_the_status_numbers() {
+    chromium();
+    let server = Server::start(&["--builtins", "--workers", "2"]);
+    for _ in 0..30 {
+        assert_eq!(get(&server, "/plaintext").status, 200);
+    }
+    for _ in 0..5 {
+        assert_eq!(get(&server, "/no-such-page").status, 404);
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    wait_status(&server, |v| {
+        v["totals"]["requests"] == 35 && v["totals"]["connections"]["active"] == 0
+    });
+
+    let url = format!("http://{}/", server.admin.unwrap());
+    let mut dom = rendered_dom(&url);
+    if data_updated(&dom).is_none() {
+        // One more try, in case the machine was too busy for the first.
+        dom = rendered_dom(&url);
+    }
+    let v = status_json(&server);
+    let t = &v["totals"];
+
+    let updated = data_updated(&dom)
+        .unwrap_or_else(|| panic!("the page never rendered /status (no data-updated):\n{dom}"));
+    let updated: f64 = updated.parse().expect("data-updated is a number");
+    let snap = v["snapshot_unix"].as_f64().unwrap();
+    assert!(
+        updated > 0.0 && updated <= snap,
+        "data-updated {updated} vs snapshot_unix {snap}"
+    );
+
+    assert_eq!(int(&dom, "total-requests"), 35);
+    assert_eq!(int(&dom, "total-requests"), t["requests"].as_u64().unwrap());
+    assert_eq!(int(&dom, "status-2xx"), 30);
+    assert_eq!(
+        int(&dom, "status-2xx"),
+        t["status"]["2xx"].as_u64().unwrap()
+    );
+    assert_eq!(int(&dom, "status-4xx"), 5);
+    assert_eq!(
+        int(&dom, "status-4xx"),
+        t["status"]["4xx"].as_u64().unwrap()
+    );
+    assert_eq!(
+        int(&dom, "active-connections"),
+        t["connections"]["active"].as_u64().unwrap()
+    );
+    assert_eq!(int(&dom, "worker-count"), 2);
+    assert_eq!(int(&dom, "worker-count"), t["workers"].as_u64().unwrap());
+
+    let lat = &t["latency_ms"];
+    assert!(lat["count"].as_u64().unwrap() >= 35, "{lat}");
+    assert_eq!(float(&dom, "p99"), lat["p99"].as_f64().unwrap());
+    assert_eq!(float(&dom, "p50"), lat["p50"].as_f64().unwrap());
+    assert_eq!(float(&dom, "max-latency"), lat["max"].as_f64().unwrap());
+
+    let workers = v["workers"].as_array().unwrap();
+    assert_eq!(workers.len(), 2);
+    let mut sum = 0;
+    for w in workers {
+        let n = w["worker"].as_u64().unwrap();
+        let shown = int(&dom, &format!("worker-{n}-requests"));
+        assert_eq!(shown, w["requests"].as_u64().unwrap(), "worker {n}");
+        sum += shown;
+    }
+    assert_eq!(sum, 35);
+}
+
+#[test]
+fn token_protects_the_data_but_not_the_page() {
+    let server = Server::with_config(
+        &format!("builtins = true\n[admin]\ntoken = \"{TOKEN}\"\n"),
+        &[],
+    );
+    let r = server.admin_get("/status");
+    assert_eq!(r.status, 401, "{}", r.text());
+    let r = admin_request(
+        &server,
+        "/status",
+        "Authorization: Bearer wrong-token-0123456\r\n",
+    );
+    assert_eq!(r.status, 401);
+    let r = admin_request(
+        &server,
+        "/status",
+        &format!("Authorization: Bearer {TOKEN}\r\n"),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v: Value = serde_json::from_slice(&r.body).unwrap();
+    assert!(v["totals"]["requests"].is_u64(), "{v:#}");
+
+    let page = server.admin_get("/");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.header("content-type")
+            .unwrap()
+            .starts_with("text/html"),
+        "{}",
+        page.head
+    );
+    let html = page.text();
+    assert!(html.contains("id=\"token-form\""), "no token form");
+    assert!(html.contains("type=\"password\""), "no token field");
+    assert!(html.contains("sessionStorage"), "token not kept per tab");
+    assert!(
+        html.contains("\"Bearer \""),
+        "token not sent as a bearer token"
+    );
+    // Self-contained: nothing fetched from elsewhere.
+    for outside in ["http://", "https://", "//cdn", "<link", "src=\""] {
+        assert!(!html.contains(outside), "page refers to {outside:?}");
+    }
+}
+
+#[test]
+fn dashboard_asks_for_the_token_in_chromium() {
+    chromium();
+    let server = Server::with_config(
+        &format!("builtins = true\n[admin]\ntoken = \"{TOKEN}\"\n"),
+        &[],
+    );
+    let dom = rendered_dom(&format!("http://{}/", server.admin.unwrap()));
+    let at = dom
+        .find("id=\"token-form\"")
+        .expect("token form in the page");
+    let start = dom[..at].rfind('<').unwrap();
+    let tag = &dom[start..at + dom[at..].find('>').unwrap()];
+    assert!(!tag.contains("hidden"), "token form still hidden: {tag}");
+    assert!(
+        data_updated(&dom).is_none(),
+        "rendered data without a token"
+    );
+    assert_eq!(text_of(&dom, "total-requests"), "—");
+}
