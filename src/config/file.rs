@@ -36,6 +36,7 @@ struct RawTls {
     client_auth: Option<Spanned<String>>,
     client_ca: Option<Spanned<String>>,
     redirect_http: Option<bool>,
+    session_resumption: Option<bool>,
     hsts: Option<Spanned<RawHsts>>,
     sni: Option<Vec<Spanned<RawSni>>>,
 }
@@ -612,6 +613,7 @@ fn tls_settings(
         client_ca,
         redirect_http: t.redirect_http.unwrap_or(false),
         hsts,
+        session_resumption: t.session_resumption.unwrap_or(true),
     })
 }
 

@@ -103,6 +103,8 @@ pub struct Settings {
     pub redirect_http: bool,
     /// HSTS header on HTTPS responses.
     pub hsts: Option<Hsts>,
+    /// Session resumption (TLS 1.3 tickets, TLS 1.2 tickets and session IDs).
+    pub session_resumption: bool,
 }
 
 /// The crypto provider in use (aws-lc-rs).
@@ -264,13 +266,18 @@ pub fn build(
         wildcard,
     }));
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    cfg.session_storage = rustls::server::ServerSessionMemoryCache::new(16 * 1024);
-    cfg.ticketer = match tickets {
-        Some(t) => t,
-        None => rustls::crypto::aws_lc_rs::Ticketer::new()
-            .map_err(|e| format!("tls: cannot create ticket keys: {e}"))?,
-    };
-    // Resumption is on: TLS 1.3 sends tickets after the handshake.
-    cfg.send_tls13_tickets = 2;
+    if s.session_resumption {
+        cfg.session_storage = rustls::server::ServerSessionMemoryCache::new(16 * 1024);
+        cfg.ticketer = match tickets {
+            Some(t) => t,
+            None => rustls::crypto::aws_lc_rs::Ticketer::new()
+                .map_err(|e| format!("tls: cannot create ticket keys: {e}"))?,
+        };
+        // TLS 1.3 sends tickets after the handshake.
+        cfg.send_tls13_tickets = 2;
+    } else {
+        cfg.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+        cfg.send_tls13_tickets = 0;
+    }
     Ok(Arc::new(cfg))
 }
