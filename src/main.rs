@@ -131,6 +131,7 @@ fn build(args: ServeArgs) -> Result<Config, ConfigError> {
                         client_ca: None,
                         redirect_http: false,
                         hsts: None,
+                        session_resumption: true,
                     }
                 }
             };
