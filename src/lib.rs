@@ -53,6 +53,7 @@ pub mod config;
 pub mod conn;
 pub mod handler;
 pub mod http;
+pub mod load;
 pub mod metrics;
 pub mod runtime;
 pub mod server;

@@ -29,6 +29,8 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Generate HTTP/1.1 load against a URL (open loop with --rate).
+    Load(Box<peregrine::load::LoadArgs>),
 }
 
 #[derive(clap::Args, Debug, Default)]
@@ -178,6 +180,7 @@ fn main() -> ExitCode {
             ..ServeArgs::default()
         }),
         Some(Command::Serve(args)) => build(args),
+        Some(Command::Load(args)) => return peregrine::load::main(*args),
         Some(Command::Check { config }) => {
             return match load(&config) {
                 Ok(c) => {

@@ -205,3 +205,22 @@ fn curl_downloads_the_big_file() {
     assert!(st.success());
     assert!(std::fs::read(&out).unwrap() == s.big);
 }
+
+#[test]
+fn big_file_by_copy_when_splicing_is_off() {
+    let root = tempdir("copy");
+    let big = write_random(&root.join("big.bin"), 3 * 1024 * 1024 + 5);
+    let s = Server::with_config(
+        &format!(
+            "root = {:?}\n[engine]\nsplice_min_size = 0\nfile_chunk_size = 65536\n",
+            root.to_str().unwrap()
+        ),
+        &[],
+    );
+    let mut c = s.connect();
+    c.write_all(b"GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\nGET /big.bin HTTP/1.1\r\nHost: a\r\nRange: bytes=100-199999\r\n\r\n").unwrap();
+    assert!(read_response(&mut c, false).unwrap().body == big);
+    let r = read_response(&mut c, false).unwrap();
+    assert_eq!(r.status, 206);
+    assert!(r.body == big[100..200_000]);
+}

@@ -464,3 +464,24 @@ fn curl_with_cacert_and_sni() {
         assert_eq!(v["alpn"], "http/1.1");
     }
 }
+
+#[test]
+fn big_file_over_tls() {
+    let pki = Pki::new();
+    let leaf = pki.issue("localhost", &["localhost"], "localhost", false);
+    let root = tempdir("tlsroot");
+    let big = write_random(&root.join("big.bin"), 2 * 1024 * 1024 + 77);
+    let cfg = format!(
+        "root = {:?}\n[access_log]\nenabled = false\n[tls]\nlisten = \"127.0.0.1:0\"\ncert = {:?}\nkey = {:?}\n",
+        root.to_str().unwrap(),
+        leaf.cert,
+        leaf.key
+    );
+    let server = Server::with_config(&cfg, &[]);
+    let mut c = connect(tls_addr(&server), "localhost", &pki.client(ALL, None)).unwrap();
+    for _ in 0..2 {
+        let r = get_over(&mut c, "/big.bin");
+        assert_eq!(r.status, 200);
+        assert!(r.body == big, "body differs");
+    }
+}

@@ -144,11 +144,10 @@ impl Handler for Histogram {
         };
         let body = match param(req.query, "format").unwrap_or("hgrm") {
             "hgrm" => hgrm::percentiles_text(h),
-            "v2" => {
-                let mut s = hgrm::v2_base64(h);
-                s.push('\n');
-                s
-            }
+            "v2" => match hgrm::v2_base64(h) {
+                Ok(s) => s + "\n",
+                Err(e) => return Response::error(500, Some(&e)),
+            },
             f => {
                 return Response::error(
                     400,

@@ -130,6 +130,7 @@ struct RawEngine {
     multishot: Option<bool>,
     defer_taskrun: Option<bool>,
     file_chunk_size: Option<Spanned<i64>>,
+    splice_min_size: Option<Spanned<i64>>,
     listen_backlog: Option<Spanned<i64>>,
 }
 
@@ -385,6 +386,9 @@ pub fn parse(text: &str, file: Option<&Path>) -> Result<Config, ConfigError> {
         }
         if let Some(n) = cx.int(&e.file_chunk_size, &k("file_chunk_size"), 4096, 16 << 20)? {
             c.engine.file_chunk_size = n as usize;
+        }
+        if let Some(n) = cx.int(&e.splice_min_size, &k("splice_min_size"), 0, 1 << 40)? {
+            c.engine.splice_min_size = n as usize;
         }
         if let Some(n) = cx.int(&e.listen_backlog, &k("listen_backlog"), 1, 1 << 20)? {
             c.engine.listen_backlog = n as i32;

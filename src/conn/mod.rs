@@ -59,6 +59,12 @@ pub struct FileSend {
     pub started: Option<Instant>,
     /// Its access-log line, finished when the last byte is handed over.
     pub log: Option<Pending>,
+    /// Send by splicing file pages through a pipe instead of copying.
+    pub splice: bool,
+    /// The pipe, while splicing.
+    pub pipe: Option<crate::runtime::sys::Pipe>,
+    /// Bytes spliced into the pipe and not yet out to the socket.
+    pub in_pipe: usize,
 }
 
 /// One connection slot.

@@ -60,12 +60,12 @@ pub fn percentiles_text(h: &Histogram<u64>) -> String {
 
 /// The histogram V2-compressed and base64-encoded (`HISTFAA…`), as in
 /// HdrHistogram interval logs.
-pub fn v2_base64(h: &Histogram<u64>) -> String {
+pub fn v2_base64(h: &Histogram<u64>) -> Result<String, String> {
     let mut buf = Vec::new();
-    match V2DeflateSerializer::new().serialize(h, &mut buf) {
-        Ok(_) => base64::engine::general_purpose::STANDARD.encode(&buf),
-        Err(_) => String::new(),
-    }
+    V2DeflateSerializer::new()
+        .serialize(h, &mut buf)
+        .map_err(|e| format!("cannot encode the histogram: {e:?}"))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(&buf))
 }
 
 #[cfg(test)]
@@ -93,7 +93,7 @@ mod tests {
             .rfind(|l| !l.starts_with('#') && !l.is_empty())
             .unwrap();
         assert!(last.contains("1.000000000000       1000"), "{last}");
-        let b = v2_base64(&h);
+        let b = v2_base64(&h).unwrap();
         assert!(b.starts_with("HISTF"), "{b}");
         let bytes = base64::engine::general_purpose::STANDARD.decode(b).unwrap();
         let back: Histogram<u64> = hdrhistogram::serialization::Deserializer::new()

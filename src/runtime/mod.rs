@@ -2,6 +2,7 @@
 //! worker loop. The only module allowed `unsafe`; each block says why it holds.
 
 pub mod bufring;
+pub mod client;
 pub mod listener;
 pub mod logfile;
 pub mod observe;
@@ -31,6 +32,9 @@ pub struct Engine {
     pub file_chunk_size: usize,
     /// Listen backlog of each socket.
     pub listen_backlog: i32,
+    /// File bodies at least this large are spliced from the page cache to the
+    /// socket (plain HTTP only) instead of read and sent; 0 turns splicing off.
+    pub splice_min_size: usize,
 }
 
 impl Default for Engine {
@@ -44,6 +48,7 @@ impl Default for Engine {
             max_connections: 0,
             file_chunk_size: 128 * 1024,
             listen_backlog: 4096,
+            splice_min_size: 64 * 1024,
         }
     }
 }

@@ -188,3 +188,40 @@ pub fn peer_addr(fd: RawFd) -> Option<std::net::SocketAddr> {
         .ok()?
         .as_socket()
 }
+
+/// A pipe used to splice file pages to a socket without copying them.
+#[derive(Debug)]
+pub struct Pipe {
+    /// Read end.
+    pub rd: OwnedFd,
+    /// Write end.
+    pub wr: OwnedFd,
+    /// Capacity in bytes.
+    pub cap: usize,
+}
+
+impl Pipe {
+    /// A new pipe, grown towards `want` bytes of capacity where the system
+    /// allows (`/proc/sys/fs/pipe-max-size`).
+    pub fn new(want: usize) -> io::Result<Pipe> {
+        let mut fds = [0 as libc::c_int; 2];
+        // SAFETY: `fds` is a valid array of two ints for pipe2 to fill.
+        cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+        // SAFETY: pipe2 just returned these two fds to us.
+        let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        // SAFETY: fcntl on an fd we own, with an integer argument.
+        unsafe { libc::fcntl(wr.as_raw_fd(), libc::F_SETPIPE_SZ, want as libc::c_int) };
+        // SAFETY: as above.
+        let cap = cvt(unsafe { libc::fcntl(wr.as_raw_fd(), libc::F_GETPIPE_SZ) })? as usize;
+        Ok(Pipe { rd, wr, cap })
+    }
+}
+
+/// The CPU set the calling thread may run on.
+pub fn current_affinity() -> Option<libc::cpu_set_t> {
+    // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: pid 0 is the calling thread; the size matches the set passed.
+    let r = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    (r == 0).then_some(set)
+}

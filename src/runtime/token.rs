@@ -23,6 +23,10 @@ pub enum Op {
     Wake = 7,
     /// An access-log write.
     Log = 8,
+    /// Splice of file pages into a connection's pipe.
+    SpliceIn = 9,
+    /// Splice from a connection's pipe to its socket.
+    SpliceOut = 10,
 }
 
 /// A decoded `user_data`.
@@ -64,6 +68,8 @@ impl Token {
             6 => Op::Timer,
             7 => Op::Wake,
             8 => Op::Log,
+            9 => Op::SpliceIn,
+            10 => Op::SpliceOut,
             _ => return None,
         };
         Some(Token {

@@ -42,11 +42,15 @@ impl<S: Service> Worker<S> {
         if recv {
             self.cancel(Token::new(Op::Recv, slot, generation).pack());
         }
+        // Sends and splices out share `sending`; reads and splices in share
+        // `reading`: cancel both kinds (a miss is harmless).
         if send {
             self.cancel(Token::new(Op::Send, slot, generation).pack());
+            self.cancel(Token::new(Op::SpliceOut, slot, generation).pack());
         }
         if read {
             self.cancel(Token::new(Op::Read, slot, generation).pack());
+            self.cancel(Token::new(Op::SpliceIn, slot, generation).pack());
         }
         self.maybe_free(slot);
     }
@@ -61,8 +65,15 @@ impl<S: Service> Worker<S> {
         if self.obs.metrics {
             self.obs.stats.closed(c.why);
         }
-        // A file response cut short still gets its access-log line.
-        if let Some(f) = c.file.take() {
+        // A file response cut short still gets its access-log line; its pipe
+        // is reused only if empty.
+        if let Some(mut f) = c.file.take() {
+            if let Some(p) = f.pipe.take()
+                && f.in_pipe == 0
+                && self.pipes.len() < super::PIPE_POOL_MAX
+            {
+                self.pipes.push(p);
+            }
             self.obs.file_done(f.started, f.log);
         }
         self.recycle_buf(c.out);

@@ -5,11 +5,15 @@ use std::os::fd::RawFd;
 
 use io_uring::cqueue;
 
-use super::{ACCEPT_BACKOFF_MS, HANDSHAKE_BUDGET, MAX_BUFFERED, POOL_BUF_SIZE, Worker, http_env};
+use super::{
+    ACCEPT_BACKOFF_MS, HANDSHAKE_BUDGET, MAX_BUFFERED, PIPE_POOL_MAX, PIPE_SIZE, POOL_BUF_SIZE,
+    Worker, http_env,
+};
 use crate::conn::{After, Conn, FileSend, Role, State};
 use crate::http::{Error, Service, Step, Waiting};
 use crate::metrics::CloseReason;
 use crate::runtime::ring::Cqe;
+use crate::runtime::sys::Pipe;
 use crate::runtime::token::{Op, Token, next_gen};
 use crate::runtime::{log, sys};
 use crate::tls::{TlsError, TlsSession};
@@ -360,12 +364,16 @@ impl<S: Service> Worker<S> {
             }
             Step::File(f) => {
                 c.after = After::Resume;
+                let min = self.engine.splice_min_size;
                 c.file = Some(Box::new(FileSend {
                     file: f.file,
                     offset: f.offset,
                     remaining: f.len,
                     started: self.obs.last_start.take(),
                     log: self.obs.last_pending.take(),
+                    splice: c.tls.is_none() && min > 0 && f.len >= min as u64,
+                    pipe: None,
+                    in_pipe: 0,
                 }));
                 self.file_next(slot);
             }
@@ -409,12 +417,45 @@ impl<S: Service> Worker<S> {
     fn file_next(&mut self, slot: usize) {
         let chunk = self.engine.file_chunk_size;
         let c = &mut self.conns[slot];
-        let remaining = c.file.as_ref().map_or(0, |f| f.remaining);
-        if remaining == 0 {
-            if let Some(f) = c.file.take() {
+        let (remaining, in_pipe) = c.file.as_ref().map_or((0, 0), |f| (f.remaining, f.in_pipe));
+        if remaining == 0 && in_pipe == 0 {
+            if let Some(mut f) = c.file.take() {
+                if let Some(p) = f.pipe.take()
+                    && self.pipes.len() < PIPE_POOL_MAX
+                {
+                    self.pipes.push(p);
+                }
                 self.obs.file_done(f.started, f.log);
             }
             self.resume(slot);
+            return;
+        }
+        if c.file.as_ref().is_some_and(|f| f.splice) {
+            // Zero-copy: the head (and any earlier responses) go first, then
+            // file pages move through the pipe to the socket.
+            if !c.out.is_empty() {
+                self.arm_send(slot);
+                return;
+            }
+            let f = c.file.as_mut().expect("file body");
+            if f.pipe.is_none() {
+                match self.pipes.pop().map_or_else(|| Pipe::new(PIPE_SIZE), Ok) {
+                    Ok(p) => f.pipe = Some(p),
+                    Err(e) => {
+                        log(&format!(
+                            "worker {}: cannot make a pipe, copying instead: {e}",
+                            self.id
+                        ));
+                        f.splice = false;
+                        return self.file_next(slot);
+                    }
+                }
+            }
+            if in_pipe > 0 {
+                self.arm_splice_out(slot);
+            } else {
+                self.arm_splice_in(slot);
+            }
             return;
         }
         let room = chunk.saturating_sub(c.out.len());
@@ -424,6 +465,61 @@ impl<S: Service> Worker<S> {
         }
         let len = (remaining.min(room.max(4096) as u64)) as usize;
         self.arm_read(slot, len);
+    }
+
+    /// File pages arrived in the pipe.
+    pub(super) fn on_splice_in(&mut self, t: Token, cqe: Cqe) {
+        let slot = t.slot as usize;
+        let Some(c) = self.conn_mut(t) else { return };
+        c.reading = false;
+        c.inflight -= 1;
+        if c.state == State::Closing {
+            self.maybe_free(slot);
+            return;
+        }
+        if cqe.res <= 0 {
+            let why = if cqe.res == 0 {
+                "file shrank while being sent".to_string()
+            } else {
+                std::io::Error::from_raw_os_error(-cqe.res).to_string()
+            };
+            log(&format!(
+                "worker {}: file body splice failed: {why}",
+                self.id
+            ));
+            self.abort(slot, CloseReason::Error);
+            return;
+        }
+        let f = c.file.as_mut().expect("file body");
+        let n = cqe.res as usize;
+        f.in_pipe += n;
+        f.offset += n as u64;
+        f.remaining -= n as u64;
+        self.arm_splice_out(slot);
+        self.refresh_deadline(slot);
+    }
+
+    /// Pipe contents went (partly) out to the socket.
+    pub(super) fn on_splice_out(&mut self, t: Token, cqe: Cqe) {
+        let slot = t.slot as usize;
+        let Some(c) = self.conn_mut(t) else { return };
+        c.sending = false;
+        c.inflight -= 1;
+        if c.state == State::Closing {
+            self.maybe_free(slot);
+            return;
+        }
+        if cqe.res <= 0 {
+            self.abort(slot, CloseReason::Reset);
+            return;
+        }
+        let f = c.file.as_mut().expect("file body");
+        f.in_pipe -= cqe.res as usize;
+        if self.obs.metrics {
+            self.obs.stats.counters.bytes_out += cqe.res as u64;
+        }
+        self.file_next(slot);
+        self.refresh_deadline(slot);
     }
 
     pub(super) fn on_read(&mut self, t: Token, cqe: Cqe) {

@@ -44,6 +44,10 @@ const POOL_MAX: usize = 64;
 const ACCEPT_BACKOFF_MS: u64 = 200;
 /// How often a worker publishes its measurements.
 const PUBLISH_MS: u64 = 1000;
+/// Pipes kept for splicing file bodies.
+const PIPE_POOL_MAX: usize = 32;
+/// Capacity asked for each splice pipe (the system may cap it).
+const PIPE_SIZE: usize = 1 << 20;
 /// TLS handshake steps a worker runs per loop tick; more wait for the next
 /// tick, so a burst of handshakes cannot stall the connections already served.
 const HANDSHAKE_BUDGET: u32 = 32;
@@ -148,6 +152,7 @@ pub struct Worker<S: Service> {
     plain_out: Vec<u8>,
     deferred: Vec<(usize, u32)>,
     handshakes: u32,
+    pipes: Vec<super::sys::Pipe>,
     start: Instant,
     now: Instant,
     now_ms: u64,
@@ -202,6 +207,15 @@ impl<S: Service> Worker<S> {
         if spec.id == 0 {
             log(&format!("io_uring setup: {}", ring.setup().describe()));
         }
+        // Work the kernel hands to io-wq threads (splices, blocking file reads)
+        // stays on this worker's CPU and is bounded.
+        if let Some(set) = sys::current_affinity() {
+            let _ = ring.inner().submitter().register_iowq_aff(&set);
+        }
+        let _ = ring
+            .inner()
+            .submitter()
+            .register_iowq_max_workers(&mut [4, 4]);
         let bufs = BufRing::new(&ring, 0, spec.engine.buffer_count, spec.engine.buffer_size).map_err(|e| {
             std::io::Error::new(
                 e.kind(),
@@ -268,6 +282,7 @@ impl<S: Service> Worker<S> {
             plain_out: Vec::new(),
             deferred: Vec::new(),
             handshakes: 0,
+            pipes: Vec::new(),
             start: now,
             now,
             now_ms: 0,
@@ -369,6 +384,8 @@ impl<S: Service> Worker<S> {
             Op::Timer => self.on_timer(),
             Op::Wake => self.on_wake(),
             Op::Log => self.on_log_written(cqe.res),
+            Op::SpliceIn => self.on_splice_in(t, cqe),
+            Op::SpliceOut => self.on_splice_out(t, cqe),
             Op::Cancel => {}
         }
     }
@@ -465,6 +482,43 @@ impl<S: Service> Worker<S> {
         .build()
         .user_data(Token::new(Op::Read, slot, c.generation).pack());
         c.reading = true;
+        c.inflight += 1;
+        self.push(e);
+    }
+
+    fn arm_splice_in(&mut self, slot: usize) {
+        let c = &mut self.conns[slot];
+        let f = c.file.as_ref().expect("file body");
+        let p = f.pipe.as_ref().expect("splice pipe");
+        let len = f.remaining.min(p.cap as u64) as u32;
+        let e = opcode::Splice::new(
+            types::Fd(f.file.as_raw_fd()),
+            f.offset as i64,
+            types::Fd(p.wr.as_raw_fd()),
+            -1,
+            len,
+        )
+        .build()
+        .user_data(Token::new(Op::SpliceIn, slot, c.generation).pack());
+        c.reading = true;
+        c.inflight += 1;
+        self.push(e);
+    }
+
+    fn arm_splice_out(&mut self, slot: usize) {
+        let c = &mut self.conns[slot];
+        let f = c.file.as_ref().expect("file body");
+        let p = f.pipe.as_ref().expect("splice pipe");
+        let e = opcode::Splice::new(
+            types::Fd(p.rd.as_raw_fd()),
+            -1,
+            types::Fd(c.fd),
+            -1,
+            f.in_pipe as u32,
+        )
+        .build()
+        .user_data(Token::new(Op::SpliceOut, slot, c.generation).pack());
+        c.sending = true;
         c.inflight += 1;
         self.push(e);
     }
