@@ -146,6 +146,8 @@ fn status_json_totals_and_workers() {
     assert_eq!(v["totals"]["connections"]["active"], 3);
     assert_eq!(v["totals"]["connections"]["waiting"], 2);
     assert_eq!(v["totals"]["connections"]["reading"], 1);
+    // The last publishing interval's window holds at most what was sent.
+    assert!(v["totals"]["recent_latency_ms"]["count"].as_u64().unwrap() <= 15);
     let lat = &v["totals"]["latency_ms"];
     assert_eq!(lat["count"], 15);
     assert!(lat["p50"].as_f64().unwrap() <= lat["p99"].as_f64().unwrap());

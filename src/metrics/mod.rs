@@ -191,6 +191,9 @@ pub struct Stats {
     /// Request latency: first byte of the request seen → last byte of the
     /// response handed to the kernel, in µs.
     pub latency: Histogram<u64>,
+    /// The same, for the current publishing interval only (about a second):
+    /// reset each time the worker publishes.
+    pub recent: Histogram<u64>,
     /// Time to first response byte handed to the kernel, in µs.
     pub ttfb: Histogram<u64>,
     /// Counters.
@@ -201,6 +204,7 @@ impl Default for Stats {
     fn default() -> Self {
         Stats {
             latency: new_histogram(),
+            recent: new_histogram(),
             ttfb: new_histogram(),
             counters: Counters::default(),
         }
@@ -218,6 +222,7 @@ impl Stats {
     pub fn latency(&mut self, d: Duration) {
         let us = (d.as_micros() as u64).max(1);
         self.latency.saturating_record(us);
+        self.recent.saturating_record(us);
         self.counters.latency_sum_us += us;
     }
 
@@ -313,6 +318,7 @@ pub fn merge(snaps: &[Snapshot]) -> Snapshot {
     };
     for s in snaps {
         let _ = total.stats.latency.add(&s.stats.latency);
+        let _ = total.stats.recent.add(&s.stats.recent);
         let _ = total.stats.ttfb.add(&s.stats.ttfb);
         total.stats.counters.add(&s.stats.counters);
         total.gauges.add(&s.gauges);

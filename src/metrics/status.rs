@@ -64,6 +64,7 @@ fn section(s: &Snapshot) -> Value {
         "status": {"1xx": c.status[0], "2xx": c.status[1], "3xx": c.status[2], "4xx": c.status[3], "5xx": c.status[4]},
         "bytes": {"in": c.bytes_in, "out": c.bytes_out},
         "latency_ms": summary(&s.stats.latency),
+        "recent_latency_ms": summary(&s.stats.recent),
         "ttfb_ms": summary(&s.stats.ttfb),
         "parse_errors": errors,
     })

@@ -151,6 +151,11 @@ impl<S: Service> Worker<S> {
         if snap.stats.ttfb.set_to(&self.obs.stats.ttfb).is_err() {
             snap.stats.ttfb = self.obs.stats.ttfb.clone();
         }
+        // The interval histogram moves to the snapshot and starts again.
+        if snap.stats.recent.set_to(&self.obs.stats.recent).is_err() {
+            snap.stats.recent = self.obs.stats.recent.clone();
+        }
+        self.obs.stats.recent.reset();
     }
 
     pub(super) fn refresh_deadline(&mut self, slot: usize) {
