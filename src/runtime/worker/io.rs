@@ -101,6 +101,24 @@ impl<S: Service> Worker<S> {
         self.refresh_deadline(slot);
     }
 
+    /// Bookkeeping for the completion of a send, read or splice: clears the
+    /// busy flag and the in-flight count, and frees a closing connection.
+    /// Returns the connection when it is still open.
+    fn op_done(&mut self, t: Token, busy: Busy) -> Option<&mut Conn> {
+        let slot = t.slot as usize;
+        let c = self.conn_mut(t)?;
+        match busy {
+            Busy::Reading => c.reading = false,
+            Busy::Sending => c.sending = false,
+        }
+        c.inflight -= 1;
+        if c.state == State::Closing {
+            self.maybe_free(slot);
+            return None;
+        }
+        self.conns.get_mut(slot)
+    }
+
     fn conn_mut(&mut self, t: Token) -> Option<&mut Conn> {
         self.conns
             .get_mut(t.slot as usize)
@@ -470,13 +488,9 @@ impl<S: Service> Worker<S> {
     /// File pages arrived in the pipe.
     pub(super) fn on_splice_in(&mut self, t: Token, cqe: Cqe) {
         let slot = t.slot as usize;
-        let Some(c) = self.conn_mut(t) else { return };
-        c.reading = false;
-        c.inflight -= 1;
-        if c.state == State::Closing {
-            self.maybe_free(slot);
+        let Some(c) = self.op_done(t, Busy::Reading) else {
             return;
-        }
+        };
         if cqe.res <= 0 {
             let why = if cqe.res == 0 {
                 "file shrank while being sent".to_string()
@@ -502,13 +516,9 @@ impl<S: Service> Worker<S> {
     /// Pipe contents went (partly) out to the socket.
     pub(super) fn on_splice_out(&mut self, t: Token, cqe: Cqe) {
         let slot = t.slot as usize;
-        let Some(c) = self.conn_mut(t) else { return };
-        c.sending = false;
-        c.inflight -= 1;
-        if c.state == State::Closing {
-            self.maybe_free(slot);
+        let Some(c) = self.op_done(t, Busy::Sending) else {
             return;
-        }
+        };
         if cqe.res <= 0 {
             self.abort(slot, CloseReason::Reset);
             return;
@@ -524,13 +534,9 @@ impl<S: Service> Worker<S> {
 
     pub(super) fn on_read(&mut self, t: Token, cqe: Cqe) {
         let slot = t.slot as usize;
-        let Some(c) = self.conn_mut(t) else { return };
-        c.reading = false;
-        c.inflight -= 1;
-        if c.state == State::Closing {
-            self.maybe_free(slot);
+        let Some(c) = self.op_done(t, Busy::Reading) else {
             return;
-        }
+        };
         if cqe.res <= 0 {
             // A read error or a file that shrank: the promised length cannot be
             // sent, so the connection must end.
@@ -570,13 +576,9 @@ impl<S: Service> Worker<S> {
 
     pub(super) fn on_send(&mut self, t: Token, cqe: Cqe) {
         let slot = t.slot as usize;
-        let Some(c) = self.conn_mut(t) else { return };
-        c.sending = false;
-        c.inflight -= 1;
-        if c.state == State::Closing {
-            self.maybe_free(slot);
+        let Some(c) = self.op_done(t, Busy::Sending) else {
             return;
-        }
+        };
         if cqe.res < 0 {
             self.abort(slot, CloseReason::Reset);
             return;
@@ -631,6 +633,15 @@ impl<S: Service> Worker<S> {
         };
         self.after_step(slot, step);
     }
+}
+
+/// Which busy flag a completion clears.
+#[derive(Clone, Copy)]
+enum Busy {
+    /// A read or splice into the pipe.
+    Reading,
+    /// A send or splice out of the pipe.
+    Sending,
 }
 
 /// The clear-text answer to a plain HTTP request on an HTTPS port.
