@@ -576,9 +576,9 @@ impl<S: Service> Worker<S> {
 
     pub(super) fn on_send(&mut self, t: Token, cqe: Cqe) {
         let slot = t.slot as usize;
-        let Some(c) = self.op_done(t, Busy::Sending) else {
+        if self.op_done(t, Busy::Sending).is_none() {
             return;
-        };
+        }
         if cqe.res < 0 {
             self.abort(slot, CloseReason::Reset);
             return;
