@@ -27,6 +27,7 @@ SERVER_COLORS = {
     "peregrine": "#d95f02",
     "nginx": "#1b9e77",
     "h2o": "#7570b3",
+    "tokio-uring": "#1f78b4",
 }
 FALLBACK_COLORS = ["#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666"]
 CLIENT_BOUND_PCT = 90.0  # wrk this busy: the load generator may be the limit
