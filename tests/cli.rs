@@ -166,3 +166,53 @@ fn no_arguments_serves_the_demo_site_on_8080() {
     let _ = child.wait();
     result.unwrap();
 }
+
+/// A C program that forbids io_uring_setup (as container seccomp profiles do)
+/// and runs the rest of its command line.
+const NO_URING: &str = r#"
+#include <errno.h>
+#include <stddef.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+int main(int argc, char **argv) {
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = { sizeof f / sizeof f[0], f };
+    if (argc < 2 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+        return 99;
+    execv(argv[1], argv + 1);
+    return 98;
+}
+"#;
+
+#[test]
+fn io_uring_unavailable_is_one_clear_line() {
+    let dir = tempdir("nouring");
+    let src = dir.join("no_uring.c");
+    let exe = dir.join("no_uring");
+    std::fs::write(&src, NO_URING).unwrap();
+    let built = Command::new("cc")
+        .args([src.to_str().unwrap(), "-o", exe.to_str().unwrap()])
+        .status()
+        .expect("a C compiler (cc) is needed to build the seccomp wrapper for this test");
+    assert!(built.success());
+    let out = Command::new(&exe)
+        .args([bin(), "serve", "--listen", "127.0.0.1:0", "--admin", "off"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("peregrine: io_uring is unavailable on this host")
+            && err.contains("Operation not permitted"),
+        "{err}"
+    );
+}

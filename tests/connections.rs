@@ -354,3 +354,30 @@ fn graceful_stop_finishes_requests_in_flight() {
     );
     assert!(TcpStream::connect(s.addr).is_err());
 }
+
+#[test]
+fn a_full_submission_queue_is_flushed_or_queued() {
+    // Eight submission slots and hundreds of connections answering at once:
+    // every tick has more operations than fit, so they wait in the backlog.
+    let s = Server::with_config(
+        "builtins = true\n[engine]\nring_entries = 8\n[access_log]\nenabled = false\n",
+        &[],
+    );
+    let mut conns: Vec<TcpStream> = (0..300).map(|_| s.connect()).collect();
+    for round in 0..3 {
+        for c in conns.iter_mut() {
+            c.write_all(
+                b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\nGET /json HTTP/1.1\r\nHost: a\r\n\r\n",
+            )
+            .unwrap();
+        }
+        for (i, c) in conns.iter_mut().enumerate() {
+            assert_eq!(
+                read_response(c, false).unwrap().text(),
+                "Hello, World!",
+                "round {round} conn {i}"
+            );
+            assert_eq!(read_response(c, false).unwrap().status, 200);
+        }
+    }
+}

@@ -33,9 +33,12 @@ impl Pki {
         let ca_key = KeyPair::generate().unwrap();
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "Peregrine Test CA");
+        // Each test PKI has its own CA name, as separate CAs do.
+        let name = format!(
+            "Peregrine Test CA {}",
+            dir.file_name().unwrap().to_string_lossy()
+        );
+        ca_params.distinguished_name.push(DnType::CommonName, name);
         let ca = ca_params.self_signed(&ca_key).unwrap();
         std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
         Pki {
@@ -51,7 +54,10 @@ impl Pki {
     }
 
     fn issue(&self, name: &str, sans: &[&str], cn: &str, expired: bool) -> Leaf {
-        let key = KeyPair::generate().unwrap();
+        self.issue_with(KeyPair::generate().unwrap(), name, sans, cn, expired)
+    }
+
+    fn issue_with(&self, key: KeyPair, name: &str, sans: &[&str], cn: &str, expired: bool) -> Leaf {
         let mut p =
             CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
         p.distinguished_name.push(DnType::CommonName, cn);
@@ -484,4 +490,71 @@ fn big_file_over_tls() {
         assert_eq!(r.status, 200);
         assert!(r.body == big, "body differs");
     }
+}
+
+#[test]
+fn rsa_and_ed25519_certificates() {
+    let pki = Pki::new();
+    let default = pki.issue("localhost", &["localhost"], "localhost", false);
+    let rsa_key =
+        KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048).unwrap();
+    let rsa = pki.issue_with(rsa_key, "rsa", &["rsa.test"], "rsa.test", false);
+    let ed = pki.issue_with(
+        KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap(),
+        "ed",
+        &["ed.test"],
+        "ed.test",
+        false,
+    );
+    let cfg = format!(
+        "builtins = true\n[access_log]\nenabled = false\n[tls]\nlisten = \"127.0.0.1:0\"\ncert = {:?}\nkey = {:?}\n[[tls.sni]]\nnames = [\"rsa.test\"]\ncert = {:?}\nkey = {:?}\n[[tls.sni]]\nnames = [\"ed.test\"]\ncert = {:?}\nkey = {:?}\n",
+        default.cert, default.key, rsa.cert, rsa.key, ed.cert, ed.key
+    );
+    let server = Server::with_config(&cfg, &[]);
+    let addr = tls_addr(&server);
+    for (name, leaf) in [("rsa.test", &rsa), ("ed.test", &ed)] {
+        for v in [&rustls::version::TLS13, &rustls::version::TLS12] {
+            let mut c = connect(addr, name, &pki.client(&[v], None)).unwrap();
+            assert_eq!(
+                c.conn.peer_certificates().unwrap()[0],
+                leaf.der,
+                "{name} {v:?}"
+            );
+            assert_eq!(info(&mut c)["server_name"], name);
+        }
+    }
+}
+
+#[test]
+fn client_certificate_from_another_ca_is_refused() {
+    let pki = Pki::new();
+    let other = Pki::new();
+    let server_leaf = pki.issue("localhost", &["localhost"], "localhost", false);
+    let mallory = other.issue("mallory", &[], "mallory", false);
+    let cfg = format!(
+        "builtins = true\n[access_log]\nenabled = false\n[tls]\nlisten = \"127.0.0.1:0\"\ncert = {:?}\nkey = {:?}\nclient_auth = \"optional\"\nclient_ca = {:?}\n",
+        server_leaf.cert,
+        server_leaf.key,
+        pki.ca_path()
+    );
+    let server = Server::with_config(&cfg, &[]);
+    // The client trusts the server's CA but presents a certificate from another.
+    let mut roots = RootCertStore::empty();
+    roots.add(pki.ca_der.clone()).unwrap();
+    let key = PrivateKeyDer::from_pem_file(&mallory.key).unwrap();
+    let client = Arc::new(
+        ClientConfig::builder_with_protocol_versions(ALL)
+            .with_root_certificates(roots)
+            .with_client_auth_cert(vec![mallory.der.clone()], key)
+            .unwrap(),
+    );
+    let r = connect(tls_addr(&server), "localhost", &client).and_then(|mut c| {
+        c.write_all(b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")?;
+        let mut b = [0u8; 64];
+        c.read(&mut b).map(|_| ())
+    });
+    let e = r
+        .expect_err("a certificate from an unknown CA must be refused")
+        .to_string();
+    assert!(e.contains("UnknownCA"), "{e}");
 }
