@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod file;
+mod tls;
 
 use std::fmt;
 use std::net::SocketAddr;
