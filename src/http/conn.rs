@@ -9,7 +9,7 @@ use super::encode::{Persist, allows_body, encode};
 use super::error::Error;
 use super::limits::Limits;
 use super::method::{Method, Methods};
-use super::parse::{Framing, Head, check_partial, header_buf, memchr, parse_head};
+use super::parse::{Framing, Head, check_partial, header_buf, parse_head};
 use super::request::{Request, TlsInfo, Version};
 use super::response::{Body, FileBody, Response};
 
@@ -18,6 +18,9 @@ use super::response::{Body, FileBody, Response};
 pub const OUT_HIGH_WATER: usize = 64 * 1024;
 
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// Partial heads up to this size are parsed again whenever input arrives.
+const RESCAN_FREE: usize = 2048;
 
 /// What to do with a request body, decided from the head before it is read.
 #[derive(Debug)]
@@ -308,11 +311,18 @@ impl Conn {
                     }
                     let started = *since.get_or_insert(env.now);
                     let rest = &buf[pos..];
-                    // A partial head is complete only once new input brings a line end.
+                    // A partial head is complete only once new input brings a line
+                    // end. Parsing a long head again for every small piece would
+                    // cost quadratic time against a trickling client, so past
+                    // RESCAN_FREE bytes the head is parsed again only when the new
+                    // input holds a CR or LF (other syntax errors in it are then
+                    // found at the next line end, or by the headers timeout).
                     if pos == 0
-                        && self.scanned > 0
+                        && self.scanned > RESCAN_FREE
                         && self.scanned < rest.len()
-                        && memchr(b'\n', &rest[self.scanned..]).is_none()
+                        && !rest[self.scanned..]
+                            .iter()
+                            .any(|b| *b == b'\n' || *b == b'\r')
                     {
                         if let Err(e) = check_partial(rest, env.limits) {
                             self.fail(e, started, env, out);

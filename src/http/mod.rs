@@ -19,3 +19,6 @@ pub use limits::{Limits, Timeouts};
 pub use method::{Method, Methods};
 pub use request::{Request, TlsInfo, Version};
 pub use response::{Body, FileBody, Response};
+
+#[cfg(test)]
+mod split_tests;

@@ -59,6 +59,13 @@ pub fn parse_head<'h, 'b: 'h>(
         Err(e) => {
             // A limit overrun reads as a syntax error when the cut falls mid-token.
             check_partial(buf, limits)?;
+            // "HTTP/1.7" may yet become "HTTP/1.71": whether the version is
+            // unsupported (505) or malformed (400) shows once the line ends.
+            if e == httparse::Error::Version
+                && memchr(b'\n', &buf[skip_blank_lines(buf)..]).is_none()
+            {
+                return Ok(None);
+            }
             return Err(map_httparse(e, buf));
         }
     };
@@ -174,7 +181,15 @@ fn request_line_complete(buf: &[u8]) -> bool {
     let start = skip_blank_lines(buf);
     match memchr(b'\n', &buf[start..]) {
         Some(i) if i > 0 && buf[start + i - 1] == b'\r' => {
-            buf[start..start + i - 1].split(|b| *b == b' ').count() == 3
+            let line = &buf[start..start + i - 1];
+            let parts: Vec<&[u8]> = line.split(|b| *b == b' ').collect();
+            !line.contains(&b'\r')
+                && parts.len() == 3
+                && parts[2].len() == 8
+                && parts[2].starts_with(b"HTTP/")
+                && parts[2][5].is_ascii_digit()
+                && parts[2][6] == b'.'
+                && parts[2][7].is_ascii_digit()
         }
         _ => false,
     }
