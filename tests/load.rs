@@ -383,3 +383,24 @@ fn connection_refused_counts_connect_errors() {
     assert!(o.stderr.contains("cannot connect to"), "{}", o.stderr);
     assert!(o.took < Duration::from_secs(4), "took {:?}", o.took);
 }
+
+#[test]
+fn completed_count_matches_the_servers_own_count() {
+    // A timed, closed-loop run: what load reports completed is what the
+    // server's metrics say it answered.
+    let server = Server::start(&["--builtins", "--workers", "2", "--access-log", "off"]);
+    let o = load(&[&server.url("/plaintext"), "-c", "8", "--duration", "2s"]);
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+    let done = count(&o.stdout, "requests:");
+    assert!(done > 100, "{}", o.stdout);
+    std::thread::sleep(Duration::from_millis(1300));
+    let status: serde_json::Value =
+        serde_json::from_slice(&server.admin_get("/status").body).unwrap();
+    assert_eq!(
+        status["totals"]["requests"].as_u64(),
+        Some(done),
+        "{}",
+        o.stdout
+    );
+    assert_eq!(status["totals"]["status"]["2xx"].as_u64(), Some(done));
+}
