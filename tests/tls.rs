@@ -141,6 +141,16 @@ struct Setup {
     default: Leaf,
 }
 
+/// A server with built-ins and one HTTPS listener using `leaf`, plus `extra`
+/// lines for the `[tls]` section.
+fn tls_server(leaf: &Leaf, extra: &str) -> Server {
+    let cfg = format!(
+        "builtins = true\n[access_log]\nenabled = false\n[tls]\nlisten = \"127.0.0.1:0\"\ncert = {:?}\nkey = {:?}\n{extra}",
+        leaf.cert, leaf.key
+    );
+    Server::with_config(&cfg, &[])
+}
+
 fn tls_addr(s: &Server) -> std::net::SocketAddr {
     s.tls.expect("server printed an https address")
 }
@@ -275,13 +285,13 @@ fn client_certificates_required() {
     let server_leaf = pki.issue("localhost", &["localhost"], "localhost", false);
     let alice = pki.issue("alice", &[], "alice", false);
     let old = pki.issue("old", &[], "old", true);
-    let cfg = format!(
-        "builtins = true\n[access_log]\nenabled = false\n[tls]\nlisten = \"127.0.0.1:0\"\ncert = {:?}\nkey = {:?}\nclient_auth = \"required\"\nclient_ca = {:?}\n",
-        server_leaf.cert,
-        server_leaf.key,
-        pki.ca_path()
+    let server = tls_server(
+        &server_leaf,
+        &format!(
+            "client_auth = \"required\"\nclient_ca = {:?}\n",
+            pki.ca_path()
+        ),
     );
-    let server = Server::with_config(&cfg, &[]);
     let addr = tls_addr(&server);
     // No certificate: refused.
     let anon = pki.client(ALL, None);
@@ -317,13 +327,13 @@ fn client_certificates_optional() {
     let pki = Pki::new();
     let server_leaf = pki.issue("localhost", &["localhost"], "localhost", false);
     let bob = pki.issue("bob", &[], "bob", false);
-    let cfg = format!(
-        "builtins = true\n[access_log]\nenabled = false\n[tls]\nlisten = \"127.0.0.1:0\"\ncert = {:?}\nkey = {:?}\nclient_auth = \"optional\"\nclient_ca = {:?}\n",
-        server_leaf.cert,
-        server_leaf.key,
-        pki.ca_path()
+    let server = tls_server(
+        &server_leaf,
+        &format!(
+            "client_auth = \"optional\"\nclient_ca = {:?}\n",
+            pki.ca_path()
+        ),
     );
-    let server = Server::with_config(&cfg, &[]);
     let addr = tls_addr(&server);
     let mut anon = connect(addr, "localhost", &pki.client(ALL, None)).unwrap();
     assert_eq!(info(&mut anon)["client_subject"], serde_json::Value::Null);
@@ -531,13 +541,13 @@ fn client_certificate_from_another_ca_is_refused() {
     let other = Pki::new();
     let server_leaf = pki.issue("localhost", &["localhost"], "localhost", false);
     let mallory = other.issue("mallory", &[], "mallory", false);
-    let cfg = format!(
-        "builtins = true\n[access_log]\nenabled = false\n[tls]\nlisten = \"127.0.0.1:0\"\ncert = {:?}\nkey = {:?}\nclient_auth = \"optional\"\nclient_ca = {:?}\n",
-        server_leaf.cert,
-        server_leaf.key,
-        pki.ca_path()
+    let server = tls_server(
+        &server_leaf,
+        &format!(
+            "client_auth = \"optional\"\nclient_ca = {:?}\n",
+            pki.ca_path()
+        ),
     );
-    let server = Server::with_config(&cfg, &[]);
     // The client trusts the server's CA but presents a certificate from another.
     let mut roots = RootCertStore::empty();
     roots.add(pki.ca_der.clone()).unwrap();
