@@ -182,7 +182,19 @@ fn main() -> ExitCode {
         Some(Command::Serve(args)) => build(args),
         Some(Command::Load(args)) => return peregrine::load::main(*args),
         Some(Command::Check { config }) => {
-            return match load(&config) {
+            // Certificates are loaded too, so a bad one is caught before a reload.
+            let loaded = load(&config).and_then(|c| match &c.tls {
+                Some(t) => peregrine::tls::build(t, None)
+                    .map(|_| c)
+                    .map_err(|m| ConfigError {
+                        file: Some(config.clone()),
+                        line: None,
+                        key: None,
+                        message: m,
+                    }),
+                None => Ok(c),
+            });
+            return match loaded {
                 Ok(c) => {
                     let _ = writeln!(
                         std::io::stdout(),

@@ -568,3 +568,37 @@ fn client_certificate_from_another_ca_is_refused() {
         .to_string();
     assert!(e.contains("UnknownCA"), "{e}");
 }
+
+#[test]
+fn check_loads_the_certificates() {
+    let pki = Pki::new();
+    let leaf = pki.issue("localhost", &["localhost"], "localhost", false);
+    let other = pki.issue("other", &["other"], "other", false);
+    let dir = tempdir("tlscheck");
+    let write = |key: &std::path::Path| {
+        let p = dir.join("p.toml");
+        std::fs::write(
+            &p,
+            format!(
+                "[tls]\nlisten = \"127.0.0.1:8443\"\ncert = {:?}\nkey = {:?}\n",
+                leaf.cert, key
+            ),
+        )
+        .unwrap();
+        let out = std::process::Command::new(bin())
+            .args(["check", "--config", p.to_str().unwrap()])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert_eq!(write(&leaf.key).0, Some(0));
+    let (code, err) = write(&other.key);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("tls.key:") && err.contains("does not belong to the certificate"),
+        "{err}"
+    );
+}
