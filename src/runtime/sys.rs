@@ -225,3 +225,13 @@ pub fn current_affinity() -> Option<libc::cpu_set_t> {
     let r = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
     (r == 0).then_some(set)
 }
+
+impl Pipe {
+    /// Whether the pipe holds no bytes (so it can be reused).
+    pub fn is_empty(&self) -> bool {
+        let mut n: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int through a valid pointer; the fd is ours.
+        let r = unsafe { libc::ioctl(self.rd.as_raw_fd(), libc::FIONREAD, &mut n) };
+        r == 0 && n == 0
+    }
+}

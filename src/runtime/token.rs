@@ -27,6 +27,8 @@ pub enum Op {
     SpliceIn = 9,
     /// Splice from a connection's pipe to its socket.
     SpliceOut = 10,
+    /// Wait for a full socket to take more (between splices).
+    PollOut = 11,
 }
 
 /// A decoded `user_data`.
@@ -70,6 +72,7 @@ impl Token {
             8 => Op::Log,
             9 => Op::SpliceIn,
             10 => Op::SpliceOut,
+            11 => Op::PollOut,
             _ => return None,
         };
         Some(Token {

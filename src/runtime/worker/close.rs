@@ -47,6 +47,7 @@ impl<S: Service> Worker<S> {
         if send {
             self.cancel(Token::new(Op::Send, slot, generation).pack());
             self.cancel(Token::new(Op::SpliceOut, slot, generation).pack());
+            self.cancel(Token::new(Op::PollOut, slot, generation).pack());
         }
         if read {
             self.cancel(Token::new(Op::Read, slot, generation).pack());
@@ -65,12 +66,14 @@ impl<S: Service> Worker<S> {
         if self.obs.metrics {
             self.obs.stats.closed(c.why);
         }
-        // A file response cut short still gets its access-log line; its pipe
-        // is reused only if empty.
+        // A file response cut short still gets its access-log line.
         if let Some(mut f) = c.file.take() {
+            // A splice that finished after the cancel may have filled the
+            // pipe behind our count: only a pipe that is really empty is reused.
             if let Some(p) = f.pipe.take()
                 && f.in_pipe == 0
                 && self.pipes.len() < super::PIPE_POOL_MAX
+                && p.is_empty()
             {
                 self.pipes.push(p);
             }

@@ -440,6 +440,7 @@ impl<S: Service> Worker<S> {
             if let Some(mut f) = c.file.take() {
                 if let Some(p) = f.pipe.take()
                     && self.pipes.len() < PIPE_POOL_MAX
+                    && p.is_empty()
                 {
                     self.pipes.push(p);
                 }
@@ -488,6 +489,14 @@ impl<S: Service> Worker<S> {
     /// File pages arrived in the pipe.
     pub(super) fn on_splice_in(&mut self, t: Token, cqe: Cqe) {
         let slot = t.slot as usize;
+        // Count what reached the pipe first, even on a connection that is
+        // closing (the splice may have finished before its cancel landed), so
+        // a pipe with bytes in it is never pooled.
+        if cqe.res > 0
+            && let Some(f) = self.conn_mut(t).and_then(|c| c.file.as_mut())
+        {
+            f.in_pipe += cqe.res as usize;
+        }
         let Some(c) = self.op_done(t, Busy::Reading) else {
             return;
         };
@@ -506,7 +515,6 @@ impl<S: Service> Worker<S> {
         }
         let f = c.file.as_mut().expect("file body");
         let n = cqe.res as usize;
-        f.in_pipe += n;
         f.offset += n as u64;
         f.remaining -= n as u64;
         self.arm_splice_out(slot);
@@ -519,6 +527,11 @@ impl<S: Service> Worker<S> {
         let Some(c) = self.op_done(t, Busy::Sending) else {
             return;
         };
+        if cqe.res == -libc::EAGAIN {
+            // The socket is full: wait until it takes more.
+            self.arm_poll_out(slot);
+            return;
+        }
         if cqe.res <= 0 {
             self.abort(slot, CloseReason::Reset);
             return;
@@ -530,6 +543,19 @@ impl<S: Service> Worker<S> {
         }
         self.file_next(slot);
         self.refresh_deadline(slot);
+    }
+
+    /// A full socket can take more: go on splicing.
+    pub(super) fn on_poll_out(&mut self, t: Token, cqe: Cqe) {
+        let slot = t.slot as usize;
+        if self.op_done(t, Busy::Sending).is_none() {
+            return;
+        }
+        if cqe.res < 0 {
+            self.abort(slot, CloseReason::Reset);
+            return;
+        }
+        self.file_next(slot);
     }
 
     pub(super) fn on_read(&mut self, t: Token, cqe: Cqe) {

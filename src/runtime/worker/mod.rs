@@ -386,6 +386,7 @@ impl<S: Service> Worker<S> {
             Op::Log => self.on_log_written(cqe.res),
             Op::SpliceIn => self.on_splice_in(t, cqe),
             Op::SpliceOut => self.on_splice_out(t, cqe),
+            Op::PollOut => self.on_poll_out(t, cqe),
             Op::Cancel => {}
         }
     }
@@ -414,11 +415,11 @@ impl<S: Service> Worker<S> {
         let tok = Token::new(Op::Accept, idx, 0).pack();
         let e = if self.multishot_accept {
             opcode::AcceptMulti::new(fd)
-                .flags(libc::SOCK_CLOEXEC)
+                .flags(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
                 .build()
         } else {
             opcode::Accept::new(fd, std::ptr::null_mut(), std::ptr::null_mut())
-                .flags(libc::SOCK_CLOEXEC)
+                .flags(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
                 .build()
         };
         l.armed = true;
@@ -509,6 +510,8 @@ impl<S: Service> Worker<S> {
         let c = &mut self.conns[slot];
         let f = c.file.as_ref().expect("file body");
         let p = f.pipe.as_ref().expect("splice pipe");
+        // The socket is non-blocking: a full socket answers EAGAIN instead of
+        // parking a kernel worker thread (see on_splice_out).
         let e = opcode::Splice::new(
             types::Fd(p.rd.as_raw_fd()),
             -1,
@@ -516,8 +519,19 @@ impl<S: Service> Worker<S> {
             -1,
             f.in_pipe as u32,
         )
+        .flags(libc::SPLICE_F_NONBLOCK)
         .build()
         .user_data(Token::new(Op::SpliceOut, slot, c.generation).pack());
+        c.sending = true;
+        c.inflight += 1;
+        self.push(e);
+    }
+
+    fn arm_poll_out(&mut self, slot: usize) {
+        let c = &mut self.conns[slot];
+        let e = opcode::PollAdd::new(types::Fd(c.fd), libc::POLLOUT as u32)
+            .build()
+            .user_data(Token::new(Op::PollOut, slot, c.generation).pack());
         c.sending = true;
         c.inflight += 1;
         self.push(e);
