@@ -109,7 +109,40 @@ pub(super) struct Ctx<'a> {
     file: Option<&'a Path>,
 }
 
+/// `p`, resolved against the configuration file's directory when relative.
+pub(super) fn relative(p: &str, file: Option<&Path>) -> PathBuf {
+    let path = PathBuf::from(p);
+    match file.and_then(Path::parent) {
+        Some(dir) if path.is_relative() => dir.join(path),
+        _ => path,
+    }
+}
+
 impl Ctx<'_> {
+    /// A non-empty list of distinct listen addresses under `key`.
+    pub(super) fn listen_list(
+        &self,
+        l: &Spanned<OneOrMany>,
+        key: &str,
+    ) -> Result<Vec<SocketAddr>, ConfigError> {
+        let list = match l.get_ref() {
+            OneOrMany::One(s) => std::slice::from_ref(s),
+            OneOrMany::Many(v) => v.as_slice(),
+        };
+        if list.is_empty() {
+            return Err(self.err(l.span(), key, "needs at least one address"));
+        }
+        let mut addrs: Vec<SocketAddr> = Vec::new();
+        for s in list {
+            let a = parse_listen(s).map_err(|m| self.err(l.span(), key, m))?;
+            if addrs.contains(&a) {
+                return Err(self.err(l.span(), key, format!("{a} is listed twice")));
+            }
+            addrs.push(a);
+        }
+        Ok(addrs)
+    }
+
     pub(super) fn err(
         &self,
         span: Range<usize>,
@@ -223,22 +256,7 @@ pub fn parse(text: &str, file: Option<&Path>) -> Result<Config, ConfigError> {
     };
 
     if let Some(l) = &raw.listen {
-        let list = match l.get_ref() {
-            OneOrMany::One(s) => vec![s.clone()],
-            OneOrMany::Many(v) => v.clone(),
-        };
-        if list.is_empty() {
-            return Err(cx.err(l.span(), "listen", "needs at least one address"));
-        }
-        let mut addrs: Vec<SocketAddr> = Vec::new();
-        for s in &list {
-            let a = parse_listen(s).map_err(|m| cx.err(l.span(), "listen", m))?;
-            if addrs.contains(&a) {
-                return Err(cx.err(l.span(), "listen", format!("{a} is listed twice")));
-            }
-            addrs.push(a);
-        }
-        c.listen = addrs;
+        c.listen = cx.listen_list(l, "listen")?;
     }
     if let Some(w) = &raw.workers {
         c.workers = match w.get_ref() {
@@ -257,12 +275,7 @@ pub fn parse(text: &str, file: Option<&Path>) -> Result<Config, ConfigError> {
         if r.get_ref().is_empty() {
             return Err(cx.err(r.span(), "root", "must not be empty"));
         }
-        let p = PathBuf::from(r.get_ref());
-        let p = match file.and_then(Path::parent) {
-            Some(dir) if p.is_relative() => dir.join(p),
-            _ => p,
-        };
-        c.root = Some(p);
+        c.root = Some(relative(r.get_ref(), file));
     }
     if let Some(b) = raw.builtins {
         c.builtins = b;
@@ -406,13 +419,7 @@ pub fn parse(text: &str, file: Option<&Path>) -> Result<Config, ConfigError> {
                     ));
                 }
                 "-" => None,
-                v => {
-                    let path = PathBuf::from(v);
-                    Some(match file.and_then(Path::parent) {
-                        Some(dir) if path.is_relative() => dir.join(path),
-                        _ => path,
-                    })
-                }
+                v => Some(relative(v, file)),
             };
         }
         if let Some(f) = &l.format {

@@ -6,8 +6,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::ConfigError;
-use super::file::{Ctx, OneOrMany};
-use super::parse_listen;
+use super::file::{Ctx, OneOrMany, relative};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -40,14 +39,6 @@ struct RawSni {
     key: Spanned<String>,
 }
 
-fn relative(p: &str, file: Option<&Path>) -> PathBuf {
-    let path = PathBuf::from(p);
-    match file.and_then(Path::parent) {
-        Some(dir) if path.is_relative() => dir.join(path),
-        _ => path,
-    }
-}
-
 pub(super) fn settings(
     cx: &Ctx<'_>,
     t: &Spanned<RawTls>,
@@ -57,20 +48,7 @@ pub(super) fn settings(
     let span = t.span();
     let t = t.get_ref();
     let listen = match &t.listen {
-        Some(l) => {
-            let list = match l.get_ref() {
-                OneOrMany::One(s) => vec![s.clone()],
-                OneOrMany::Many(v) => v.clone(),
-            };
-            let mut out = Vec::new();
-            for s in &list {
-                out.push(parse_listen(s).map_err(|m| cx.err(l.span(), "tls.listen", m))?);
-            }
-            if out.is_empty() {
-                return Err(cx.err(l.span(), "tls.listen", "needs at least one address"));
-            }
-            out
-        }
+        Some(l) => cx.listen_list(l, "tls.listen")?,
         None => {
             return Err(cx.err(
                 span,
