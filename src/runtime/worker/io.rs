@@ -6,12 +6,13 @@ use std::os::fd::RawFd;
 use io_uring::cqueue;
 
 use super::{
-    ACCEPT_BACKOFF_MS, HANDSHAKE_BUDGET, MAX_BUFFERED, PIPE_POOL_MAX, PIPE_SIZE, POOL_BUF_SIZE,
-    Worker, http_env,
+    ACCEPT_BACKOFF_MS, Busy, HANDSHAKE_BUDGET, MAX_BUFFERED, PIPE_POOL_MAX, PIPE_SIZE,
+    POOL_BUF_SIZE, Worker, http_env,
 };
 use crate::conn::{After, Conn, FileSend, Role, State};
 use crate::http::{Error, Service, Step, Waiting};
 use crate::metrics::CloseReason;
+use crate::runtime::observe::Observe;
 use crate::runtime::ring::Cqe;
 use crate::runtime::sys::Pipe;
 use crate::runtime::token::{Op, Token, next_gen};
@@ -214,12 +215,7 @@ impl<S: Service> Worker<S> {
                 .pop()
                 .unwrap_or_else(|| Vec::with_capacity(POOL_BUF_SIZE));
         }
-        if self.obs.logging() {
-            if c.peer.is_none() {
-                c.peer = sys::peer_addr(c.fd).map(Box::new);
-            }
-            self.obs.peer = c.peer.as_deref().copied();
-        }
+        note_peer(&mut self.obs, c.fd, &mut c.peer);
         let step = match c.role {
             Role::Redirect(_) => {
                 c.http
@@ -286,12 +282,7 @@ impl<S: Service> Worker<S> {
             // close_notify: finish what is buffered, then close.
             c.peer_eof = true;
         }
-        if self.obs.logging() {
-            if c.peer.is_none() {
-                c.peer = sys::peer_addr(c.fd).map(Box::new);
-            }
-            self.obs.peer = c.peer.as_deref().copied();
-        }
+        note_peer(&mut self.obs, c.fd, &mut c.peer);
         self.plain_out.clear();
         let info = t.session.info();
         let step = if info.is_some() || !self.plain_in.is_empty() {
@@ -501,16 +492,7 @@ impl<S: Service> Worker<S> {
             return;
         };
         if cqe.res <= 0 {
-            let why = if cqe.res == 0 {
-                "file shrank while being sent".to_string()
-            } else {
-                std::io::Error::from_raw_os_error(-cqe.res).to_string()
-            };
-            log(&format!(
-                "worker {}: file body splice failed: {why}",
-                self.id
-            ));
-            self.abort(slot, CloseReason::Error);
+            self.file_failed(slot, cqe.res, "splice");
             return;
         }
         let f = c.file.as_mut().expect("file body");
@@ -558,21 +540,28 @@ impl<S: Service> Worker<S> {
         self.file_next(slot);
     }
 
+    /// A file body read or splice returned `res` ≤ 0: an error, or a file that
+    /// shrank. The promised length cannot be sent, so the connection ends.
+    fn file_failed(&mut self, slot: usize, res: i32, what: &str) {
+        let why = if res == 0 {
+            "file shrank while being sent".to_string()
+        } else {
+            std::io::Error::from_raw_os_error(-res).to_string()
+        };
+        log(&format!(
+            "worker {}: file body {what} failed: {why}",
+            self.id
+        ));
+        self.abort(slot, CloseReason::Error);
+    }
+
     pub(super) fn on_read(&mut self, t: Token, cqe: Cqe) {
         let slot = t.slot as usize;
         let Some(c) = self.op_done(t, Busy::Reading) else {
             return;
         };
         if cqe.res <= 0 {
-            // A read error or a file that shrank: the promised length cannot be
-            // sent, so the connection must end.
-            let why = if cqe.res == 0 {
-                "file shrank while being sent".to_string()
-            } else {
-                std::io::Error::from_raw_os_error(-cqe.res).to_string()
-            };
-            log(&format!("worker {}: file body read failed: {why}", self.id));
-            self.abort(slot, CloseReason::Error);
+            self.file_failed(slot, cqe.res, "read");
             return;
         }
         let n = cqe.res as usize;
@@ -645,9 +634,7 @@ impl<S: Service> Worker<S> {
                 .pop()
                 .unwrap_or_else(|| Vec::with_capacity(POOL_BUF_SIZE));
         }
-        if self.obs.logging() {
-            self.obs.peer = c.peer.as_deref().copied();
-        }
+        note_peer(&mut self.obs, c.fd, &mut c.peer);
         let step = match c.role {
             Role::Redirect(_) => {
                 c.http
@@ -661,13 +648,15 @@ impl<S: Service> Worker<S> {
     }
 }
 
-/// Which busy flag a completion clears.
-#[derive(Clone, Copy)]
-enum Busy {
-    /// A read or splice into the pipe.
-    Reading,
-    /// A send or splice out of the pipe.
-    Sending,
+/// Tells the access log whose requests are about to be answered; the peer's
+/// address is looked up once per connection, and only when logging.
+fn note_peer(obs: &mut Observe, fd: RawFd, peer: &mut Option<Box<std::net::SocketAddr>>) {
+    if obs.logging() {
+        if peer.is_none() {
+            *peer = sys::peer_addr(fd).map(Box::new);
+        }
+        obs.peer = peer.as_deref().copied();
+    }
 }
 
 /// The clear-text answer to a plain HTTP request on an HTTPS port.

@@ -172,6 +172,16 @@ pub struct Worker<S: Service> {
     accept_error_logged: bool,
 }
 
+/// Which busy flag an operation sets while in flight (and its completion
+/// clears).
+#[derive(Clone, Copy)]
+enum Busy {
+    /// A file read or a splice into the pipe.
+    Reading,
+    /// A send, a splice out of the pipe, or a wait for a full socket.
+    Sending,
+}
+
 /// Builds an [`crate::http::Env`] from disjoint worker fields, so that a
 /// connection and the service can be borrowed alongside it.
 macro_rules! http_env {
@@ -459,9 +469,7 @@ impl<S: Service> Worker<S> {
         .flags(libc::MSG_NOSIGNAL)
         .build()
         .user_data(Token::new(Op::Send, slot, c.generation).pack());
-        c.sending = true;
-        c.inflight += 1;
-        self.push(e);
+        self.start_op(slot, Busy::Sending, e);
     }
 
     fn arm_read(&mut self, slot: usize, len: usize) {
@@ -482,9 +490,7 @@ impl<S: Service> Worker<S> {
         .offset(f.offset)
         .build()
         .user_data(Token::new(Op::Read, slot, c.generation).pack());
-        c.reading = true;
-        c.inflight += 1;
-        self.push(e);
+        self.start_op(slot, Busy::Reading, e);
     }
 
     fn arm_splice_in(&mut self, slot: usize) {
@@ -501,9 +507,7 @@ impl<S: Service> Worker<S> {
         )
         .build()
         .user_data(Token::new(Op::SpliceIn, slot, c.generation).pack());
-        c.reading = true;
-        c.inflight += 1;
-        self.push(e);
+        self.start_op(slot, Busy::Reading, e);
     }
 
     fn arm_splice_out(&mut self, slot: usize) {
@@ -522,9 +526,7 @@ impl<S: Service> Worker<S> {
         .flags(libc::SPLICE_F_NONBLOCK)
         .build()
         .user_data(Token::new(Op::SpliceOut, slot, c.generation).pack());
-        c.sending = true;
-        c.inflight += 1;
-        self.push(e);
+        self.start_op(slot, Busy::Sending, e);
     }
 
     fn arm_poll_out(&mut self, slot: usize) {
@@ -532,7 +534,16 @@ impl<S: Service> Worker<S> {
         let e = opcode::PollAdd::new(types::Fd(c.fd), libc::POLLOUT as u32)
             .build()
             .user_data(Token::new(Op::PollOut, slot, c.generation).pack());
-        c.sending = true;
+        self.start_op(slot, Busy::Sending, e);
+    }
+
+    /// Marks a connection busy with one more operation and queues it.
+    fn start_op(&mut self, slot: usize, busy: Busy, e: squeue::Entry) {
+        let c = &mut self.conns[slot];
+        match busy {
+            Busy::Reading => c.reading = true,
+            Busy::Sending => c.sending = true,
+        }
         c.inflight += 1;
         self.push(e);
     }
