@@ -20,13 +20,6 @@ fn cpu_ticks(pid: i32) -> u64 {
     f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
 }
 
-/// Closes a socket with an RST instead of a FIN.
-fn reset(s: TcpStream) {
-    let sock = socket2::Socket::from(s);
-    sock.set_linger(Some(Duration::ZERO)).unwrap();
-    drop(sock);
-}
-
 fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     let t = Instant::now();
     while t.elapsed() < limit {

@@ -8,11 +8,6 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-fn reset(s: TcpStream) {
-    let sock = socket2::Socket::from(s);
-    sock.set_linger(Some(Duration::ZERO)).unwrap();
-}
-
 #[test]
 fn mixed_load_then_a_clean_stop() {
     let root = tempdir("soak");

@@ -124,6 +124,19 @@ fn connect(
     Ok(s)
 }
 
+/// Connects and sends one request: the error, if the handshake or the
+/// request is refused (a client-certificate alert arrives on the first read).
+fn try_request(
+    addr: std::net::SocketAddr,
+    name: &str,
+    cfg: &Arc<ClientConfig>,
+) -> std::io::Result<()> {
+    let mut c = connect(addr, name, cfg)?;
+    c.write_all(b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")?;
+    let mut b = [0u8; 64];
+    c.read(&mut b).map(|_| ())
+}
+
 fn get_over(s: &mut Tls, path: &str) -> Resp {
     s.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())
         .unwrap();
@@ -295,11 +308,7 @@ fn client_certificates_required() {
     let addr = tls_addr(&server);
     // No certificate: refused.
     let anon = pki.client(ALL, None);
-    let refused = connect(addr, "localhost", &anon).and_then(|mut c| {
-        c.write_all(b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")?;
-        let mut b = [0u8; 64];
-        c.read(&mut b).map(|_| ())
-    });
+    let refused = try_request(addr, "localhost", &anon);
     let e = refused
         .expect_err("no client certificate must be refused")
         .to_string();
@@ -311,11 +320,7 @@ fn client_certificates_required() {
     let mut c = connect(addr, "localhost", &pki.client(ALL, Some(&alice))).unwrap();
     assert_eq!(info(&mut c)["client_subject"], "CN=alice");
     // An expired certificate: refused with the matching alert.
-    let expired = connect(addr, "localhost", &pki.client(ALL, Some(&old))).and_then(|mut c| {
-        c.write_all(b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")?;
-        let mut b = [0u8; 64];
-        c.read(&mut b).map(|_| ())
-    });
+    let expired = try_request(addr, "localhost", &pki.client(ALL, Some(&old)));
     let e = expired
         .expect_err("expired client certificate must be refused")
         .to_string();
@@ -558,11 +563,7 @@ fn client_certificate_from_another_ca_is_refused() {
             .with_client_auth_cert(vec![mallory.der.clone()], key)
             .unwrap(),
     );
-    let r = connect(tls_addr(&server), "localhost", &client).and_then(|mut c| {
-        c.write_all(b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")?;
-        let mut b = [0u8; 64];
-        c.read(&mut b).map(|_| ())
-    });
+    let r = try_request(tls_addr(&server), "localhost", &client);
     let e = r
         .expect_err("a certificate from an unknown CA must be refused")
         .to_string();

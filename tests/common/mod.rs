@@ -288,3 +288,9 @@ pub fn write_random(path: &Path, len: usize) -> Vec<u8> {
     std::fs::write(path, &data).unwrap();
     data
 }
+
+/// Closes a socket with an RST instead of a FIN.
+pub fn reset(s: TcpStream) {
+    let sock = socket2::Socket::from(s);
+    sock.set_linger(Some(Duration::ZERO)).unwrap();
+}
