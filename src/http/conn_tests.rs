@@ -47,6 +47,22 @@ impl Observer for Recorder {
     }
 }
 
+/// The harness's environment, from disjoint fields so the connection and the
+/// service can be borrowed beside it.
+macro_rules! harness_env {
+    ($h:expr) => {
+        Env {
+            limits: &$h.limits,
+            now: $h.now,
+            date: DATE,
+            draining: $h.draining,
+            obs: &mut $h.obs,
+            tls: None,
+            extra_headers: b"",
+        }
+    };
+}
+
 struct Harness {
     conn: Conn,
     svc: Echo,
@@ -54,6 +70,7 @@ struct Harness {
     now: Instant,
     out: Vec<u8>,
     obs: Recorder,
+    draining: bool,
 }
 
 impl Harness {
@@ -65,21 +82,19 @@ impl Harness {
             now: Instant::now(),
             out: Vec::new(),
             obs: Recorder::default(),
+            draining: false,
         }
     }
 
     fn feed(&mut self, input: &[u8]) -> Step {
-        let mut env = Env {
-            limits: &self.limits,
-            now: self.now,
-            date: DATE,
-            draining: false,
-            obs: &mut self.obs,
-            tls: None,
-            extra_headers: b"",
-        };
+        let mut env = harness_env!(self);
         self.conn
             .feed(input, &mut self.svc, &mut env, &mut self.out)
+    }
+
+    fn timeout(&mut self) -> Step {
+        let mut env = harness_env!(self);
+        self.conn.timeout(&mut env, &mut self.out)
     }
 
     fn take(&mut self) -> String {
@@ -153,17 +168,7 @@ fn head_timer_starts_at_first_byte() {
     let _ = h.feed(b"TP/1.1\r\n");
     // Trickling more bytes does not restart the clock.
     assert_eq!(h.conn.waiting(), Waiting::Head(t0));
-    let mut obs = Recorder::default();
-    let mut env = Env {
-        limits: &h.limits,
-        now: h.now,
-        date: DATE,
-        draining: false,
-        obs: &mut obs,
-        tls: None,
-        extra_headers: b"",
-    };
-    assert!(matches!(h.conn.timeout(&mut env, &mut h.out), Step::Close));
+    assert!(matches!(h.timeout(), Step::Close));
     assert_eq!(responses(&h.take())[0].0, 408);
     assert!(h.conn.is_closed());
 }
@@ -171,17 +176,7 @@ fn head_timer_starts_at_first_byte() {
 #[test]
 fn idle_timeout_closes_silently() {
     let mut h = Harness::new();
-    let mut obs = Recorder::default();
-    let mut env = Env {
-        limits: &h.limits,
-        now: h.now,
-        date: DATE,
-        draining: false,
-        obs: &mut obs,
-        tls: None,
-        extra_headers: b"",
-    };
-    assert!(matches!(h.conn.timeout(&mut env, &mut h.out), Step::Close));
+    assert!(matches!(h.timeout(), Step::Close));
     assert!(h.out.is_empty());
 }
 
@@ -340,21 +335,12 @@ fn flushes_at_high_water() {
 #[test]
 fn draining_closes_after_response() {
     let mut h = Harness::new();
-    let mut obs = Recorder::default();
-    let mut env = Env {
-        limits: &h.limits,
-        now: h.now,
-        date: DATE,
-        draining: true,
-        obs: &mut obs,
-        tls: None,
-        extra_headers: b"",
-    };
-    let step = h.conn.feed(
-        b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n",
-        &mut h.svc,
-        &mut env,
-        &mut h.out,
+    h.draining = true;
+    let step = h.feed(
+        b"GET /a HTTP/1.1
+Host: x
+
+",
     );
     assert!(matches!(step, Step::Close));
     assert!(h.take().contains("Connection: close"));
