@@ -169,12 +169,6 @@ impl Ring {
             });
         }
     }
-
-    /// Whether an opcode is supported by this kernel.
-    pub fn probe(&self, opcode: u8) -> bool {
-        let mut p = io_uring::Probe::new();
-        self.ring.submitter().register_probe(&mut p).is_ok() && p.is_supported(opcode)
-    }
 }
 
 /// Checks that io_uring can be used at all; the error explains why not.

@@ -145,12 +145,6 @@ pub fn wait_signal() -> libc::c_int {
     }
 }
 
-/// Sends `sig` to this process (used to stop the signal waiter).
-pub fn raise(sig: libc::c_int) {
-    // SAFETY: kill with our own pid and a valid signal number.
-    unsafe { libc::kill(libc::getpid(), sig) };
-}
-
 /// Raises the soft open-file limit to the hard limit; returns the new soft limit.
 pub fn raise_nofile_limit() -> u64 {
     // SAFETY: rlimit is plain data filled by getrlimit.
