@@ -4,6 +4,7 @@ use std::hint::black_box;
 use std::time::{Duration, SystemTime};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use peregrine::exchange::{Io, Reply, RequestHead};
 use peregrine::handler::{Json, Plaintext, Router};
 use peregrine::http::date::DateCache;
 use peregrine::http::encode::{Persist, encode};
@@ -78,11 +79,18 @@ fn bench(c: &mut Criterion) {
         .route("/static", Plaintext);
     let limits = Limits::default();
     let req = b"GET /api/v1/orders/42 HTTP/1.1\r\nHost: a\r\n\r\n";
+    let mut head = RequestHead::default();
+    let now = std::time::Instant::now();
     c.bench_function("router/lookup_and_call", |b| {
         b.iter(|| {
             let mut storage = header_buf();
-            let head = parse_head(req, &mut storage, &limits).unwrap().unwrap();
-            black_box(router.call(black_box(&head.req)).status())
+            let parsed = parse_head(req, &mut storage, &limits).unwrap().unwrap();
+            parsed.req.fill(&mut head);
+            let mut io = Io::new(now);
+            match router.call(black_box(&head), &mut io) {
+                Reply::Ready(r) => black_box(r.status()),
+                _ => 0,
+            }
         })
     });
 }

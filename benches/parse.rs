@@ -4,9 +4,10 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use peregrine::exchange::{Io, Reply, RequestHead};
 use peregrine::http::conn::{Conn, Env, NoObserver, Service};
 use peregrine::http::parse::{header_buf, parse_head};
-use peregrine::http::{Body, Limits, Methods, Request, Response};
+use peregrine::http::{Body, Limits, Methods, Response};
 
 const SMALL: &[u8] = b"GET /plaintext HTTP/1.1\r\nHost: localhost:8080\r\n\r\n";
 const BROWSER: &[u8] = b"GET /static/app/main.js?v=1234 HTTP/1.1\r\n\
@@ -29,10 +30,11 @@ DNT: 1\r\n\r\n";
 struct Plain;
 
 impl Service for Plain {
-    fn call(&mut self, _req: &Request<'_>) -> Response {
+    fn call(&mut self, _req: &RequestHead, _io: &mut Io) -> Reply {
         Response::new(200)
             .content_type("text/plain")
             .body(Body::Static(b"Hello, World!"))
+            .into()
     }
     fn methods(&self) -> Methods {
         Methods::GET_HEAD
@@ -75,6 +77,7 @@ fn parse(c: &mut Criterion) {
                 obs: &mut obs,
                 tls: None,
                 extra_headers: b"",
+                peer: None,
             };
             let _ = conn.feed(black_box(&batch), &mut svc, &mut env, &mut out);
             black_box(out.len())

@@ -4,20 +4,22 @@
 //! `curl http://127.0.0.1:8080/hello/world` and `curl http://127.0.0.1:8080/count`.
 
 use peregrine::config::Config;
+use peregrine::exchange::{Reply, RequestHead};
 use peregrine::handler::{Ctx, Handler, Plaintext, Router};
-use peregrine::http::{Body, Request, Response};
+use peregrine::http::{Body, Response};
 use peregrine::server::Server;
 
 /// Greets whoever the rest of the path names.
 struct Hello;
 
 impl Handler for Hello {
-    fn handle(&mut self, _req: &Request<'_>, cx: &Ctx<'_>) -> Response {
+    fn handle(&mut self, _req: &RequestHead, cx: &mut Ctx<'_>) -> Reply {
         let name = cx.rest.trim_start_matches('/');
         let name = if name.is_empty() { "stranger" } else { name };
         Response::new(200)
             .content_type("text/plain; charset=utf-8")
             .body(Body::Bytes(format!("Hello, {name}!\n").into_bytes()))
+            .into()
     }
 }
 
@@ -27,7 +29,7 @@ impl Handler for Hello {
 struct Counter(u64);
 
 impl Handler for Counter {
-    fn handle(&mut self, _req: &Request<'_>, _cx: &Ctx<'_>) -> Response {
+    fn handle(&mut self, _req: &RequestHead, _cx: &mut Ctx<'_>) -> Reply {
         self.0 += 1;
         Response::new(200)
             .content_type("text/plain")
@@ -35,6 +37,7 @@ impl Handler for Counter {
             .body(Body::Bytes(
                 format!("{} requests on this worker\n", self.0).into_bytes(),
             ))
+            .into()
     }
 }
 

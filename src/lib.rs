@@ -51,6 +51,7 @@ pub mod accesslog;
 pub mod admin;
 pub mod config;
 pub mod conn;
+pub mod exchange;
 pub mod handler;
 pub mod http;
 pub mod load;

@@ -11,7 +11,10 @@ use std::thread::JoinHandle;
 use crate::admin;
 use crate::config::Config;
 use crate::conn::Role;
-use crate::handler::{Echo, Json, Plaintext, Router, StaticFiles, TlsInfoHandler};
+use crate::handler::redirect::HttpsRedirect;
+use crate::handler::{
+    Delay, Echo, Json, Plaintext, Router, Sse, StaticFiles, Stream, TlsInfoHandler,
+};
 use crate::metrics::Registry;
 use crate::runtime::listener::bind_group;
 use crate::runtime::ring::check_available;
@@ -44,7 +47,10 @@ pub fn default_router(config: &Config) -> Result<Router, String> {
             .route("/plaintext", Plaintext)
             .route("/json", Json)
             .route("/echo", Echo)
-            .route("/tls-info", TlsInfoHandler);
+            .route("/tls-info", TlsInfoHandler)
+            .route("/delay", Delay)
+            .route("/stream", Stream)
+            .route("/sse", Sse);
     }
     if let Some(root) = &config.root {
         let files =
@@ -164,14 +170,23 @@ impl Server {
             let core = (!cores.is_empty()).then(|| cores[id % cores.len()]);
             let factory = self.factory.clone();
             let ready = ready_tx.clone();
+            let redirect_port = match plain_role {
+                Role::Redirect(p) => Some(p),
+                _ => None,
+            };
             let t = std::thread::Builder::new()
                 .name(format!("peregrine-w{id}"))
                 .spawn(move || {
                     if let Some(core) = core {
                         core_affinity::set_for_current(core);
                     }
+                    // Plain listeners that enforce HTTPS answer with this router.
+                    let redirect = redirect_port.map(|port| {
+                        Box::new(Router::new().route("/", HttpsRedirect { port }))
+                            as Box<dyn crate::http::Service>
+                    });
                     let started = factory().and_then(|router| {
-                        Worker::new(spec, router)
+                        Worker::new(spec, router, redirect)
                             .map_err(|e| format!("worker {id} cannot start: {e}"))
                     });
                     match started {
@@ -217,17 +232,19 @@ impl Server {
             let ready = ready_tx.clone();
             let t = std::thread::Builder::new()
                 .name("peregrine-admin".into())
-                .spawn(move || match Worker::new(spec, admin::router(reg, token)) {
-                    Ok(w) => {
-                        let _ = ready.send(Ok(()));
-                        w.run().map_err(|e| format!("admin listener failed: {e}"))
-                    }
-                    Err(e) => {
-                        let e = format!("admin listener cannot start: {e}");
-                        let _ = ready.send(Err(e.clone()));
-                        Err(e)
-                    }
-                })
+                .spawn(
+                    move || match Worker::new(spec, admin::router(reg, token), None) {
+                        Ok(w) => {
+                            let _ = ready.send(Ok(()));
+                            w.run().map_err(|e| format!("admin listener failed: {e}"))
+                        }
+                        Err(e) => {
+                            let e = format!("admin listener cannot start: {e}");
+                            let _ = ready.send(Err(e.clone()));
+                            Err(e)
+                        }
+                    },
+                )
                 .map_err(|e| format!("cannot spawn the admin thread: {e}"))?;
             threads.push(t);
         }

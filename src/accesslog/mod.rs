@@ -10,8 +10,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::exchange::RequestHead;
+use crate::http::Version;
 use crate::http::conn::Served;
-use crate::http::{Request, Version};
 
 pub use time::{clf_time, iso_time};
 
@@ -124,10 +125,10 @@ impl Formatter {
                 b.extend_from_slice(b"\"");
                 if let Some(r) = ev.req {
                     field(b, "method", r.method.as_str().as_bytes());
-                    field(b, "target", r.target.as_bytes());
+                    field(b, "target", r.target().as_bytes());
                     field(b, "protocol", version(r.version).as_bytes());
-                    if let Some(h) = r.host {
-                        field(b, "host", h);
+                    if let Some(h) = r.host() {
+                        field(b, "host", h.as_bytes());
                     }
                 }
                 b.extend_from_slice(b",\"status\":");
@@ -184,10 +185,10 @@ fn version(v: Version) -> &'static str {
     }
 }
 
-fn request_line(b: &mut Vec<u8>, r: &Request<'_>) {
+fn request_line(b: &mut Vec<u8>, r: &RequestHead) {
     b.extend_from_slice(r.method.as_str().as_bytes());
     b.push(b' ');
-    clf_escape(b, r.target.as_bytes());
+    clf_escape(b, r.target().as_bytes());
     b.push(b' ');
     b.extend_from_slice(version(r.version).as_bytes());
 }
@@ -243,13 +244,15 @@ mod tests {
         let limits = Limits::default();
         let mut storage = header_buf();
         let head = parse_head(raw, &mut storage, &limits).unwrap().unwrap();
+        let req = head.req.to_head();
         let ev = Served {
-            req: Some(&head.req),
+            req: Some(&req),
             status,
             body_len: 13,
             started: Instant::now(),
             error: None,
             file: false,
+            stream: false,
         };
         let mut f = Formatter::new(format);
         let p = f.start(&ev, Some("10.1.2.3:5555".parse().unwrap()), 784111777);
@@ -293,6 +296,7 @@ mod tests {
             started: Instant::now(),
             error: Some(Error::MissingHost),
             file: false,
+            stream: false,
         };
         let mut f = Formatter::new(Format::Json);
         let p = f.start(&ev, None, 0);

@@ -4,8 +4,9 @@
 
 use std::sync::Arc;
 
+use crate::exchange::{Reply, RequestHead};
 use crate::handler::{Ctx, Handler, Router};
-use crate::http::{Body, Request, Response};
+use crate::http::{Body, Response};
 use crate::metrics::{Registry, hgrm, merge, prometheus, status};
 
 /// The dashboard page (HTML, CSS and script in one file; no network needed).
@@ -35,6 +36,17 @@ impl<H: Handler> Auth<H> {
     }
 }
 
+/// Implements [`Handler`] for a type whose inherent `respond` answers at once.
+macro_rules! respond_now {
+    ($t:ty) => {
+        impl Handler for $t {
+            fn handle(&mut self, req: &RequestHead, _cx: &mut Ctx<'_>) -> Reply {
+                Reply::Ready(self.respond(req))
+            }
+        }
+    };
+}
+
 /// Compares without an early exit, so timing does not reveal the prefix matched.
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -45,7 +57,7 @@ impl<H: Handler> Handler for Auth<H> {
         self.inner.methods()
     }
 
-    fn handle(&mut self, req: &Request<'_>, cx: &Ctx<'_>) -> Response {
+    fn handle(&mut self, req: &RequestHead, cx: &mut Ctx<'_>) -> Reply {
         if let Some(token) = &self.token {
             let given = req
                 .header("authorization")
@@ -53,7 +65,8 @@ impl<H: Handler> Handler for Auth<H> {
                 .map(<[u8]>::trim_ascii);
             if !given.is_some_and(|g| same(g, token.as_bytes())) {
                 return Response::error(401, Some("a bearer token is required"))
-                    .header("WWW-Authenticate", "Bearer realm=\"peregrine-admin\"");
+                    .header("WWW-Authenticate", "Bearer realm=\"peregrine-admin\"")
+                    .into();
             }
         }
         self.inner.handle(req, cx)
@@ -62,9 +75,11 @@ impl<H: Handler> Handler for Auth<H> {
 
 struct Dashboard;
 
-impl Handler for Dashboard {
-    fn handle(&mut self, req: &Request<'_>, _cx: &Ctx<'_>) -> Response {
-        if req.path != "/" && req.path != "/index.html" {
+respond_now!(Dashboard);
+
+impl Dashboard {
+    fn respond(&mut self, req: &RequestHead) -> Response {
+        if req.path() != "/" && req.path() != "/index.html" {
             return Response::error(404, None);
         }
         Response::new(200)
@@ -76,8 +91,10 @@ impl Handler for Dashboard {
 
 struct Metrics(Arc<Registry>);
 
-impl Handler for Metrics {
-    fn handle(&mut self, _req: &Request<'_>, _cx: &Ctx<'_>) -> Response {
+respond_now!(Metrics);
+
+impl Metrics {
+    fn respond(&mut self, _req: &RequestHead) -> Response {
         let snaps = self.0.snapshots();
         Response::new(200)
             .content_type("text/plain; version=0.0.4; charset=utf-8")
@@ -90,8 +107,10 @@ impl Handler for Metrics {
 
 struct Status(Arc<Registry>);
 
-impl Handler for Status {
-    fn handle(&mut self, _req: &Request<'_>, _cx: &Ctx<'_>) -> Response {
+respond_now!(Status);
+
+impl Status {
+    fn respond(&mut self, _req: &RequestHead) -> Response {
         let snaps = self.0.snapshots();
         let doc = status::render(&self.0, &snaps);
         Response::new(200)
@@ -113,10 +132,12 @@ fn param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
     })
 }
 
-impl Handler for Histogram {
-    fn handle(&mut self, req: &Request<'_>, _cx: &Ctx<'_>) -> Response {
+respond_now!(Histogram);
+
+impl Histogram {
+    fn respond(&mut self, req: &RequestHead) -> Response {
         let snaps = self.0.snapshots();
-        let which = param(req.query, "worker").unwrap_or("all");
+        let which = param(req.query(), "worker").unwrap_or("all");
         let snap = match which {
             "all" | "" => merge(&snaps),
             n => match n.parse::<usize>().ok().and_then(|i| snaps.get(i)) {
@@ -132,7 +153,7 @@ impl Handler for Histogram {
                 }
             },
         };
-        let h = match param(req.query, "metric").unwrap_or("latency") {
+        let h = match param(req.query(), "metric").unwrap_or("latency") {
             "latency" => &snap.stats.latency,
             "ttfb" => &snap.stats.ttfb,
             m => {
@@ -142,7 +163,7 @@ impl Handler for Histogram {
                 );
             }
         };
-        let body = match param(req.query, "format").unwrap_or("hgrm") {
+        let body = match param(req.query(), "format").unwrap_or("hgrm") {
             "hgrm" => hgrm::percentiles_text(h),
             "v2" => match hgrm::v2_base64(h) {
                 Ok(s) => s + "\n",

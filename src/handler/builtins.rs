@@ -1,17 +1,20 @@
-//! Built-in dynamic handlers: `/plaintext`, `/json` and `/echo`.
+//! Built-in dynamic handlers: `/plaintext`, `/json`, `/echo` and `/tls-info`.
 
 use super::{Ctx, Handler};
-use crate::http::{Body, Method, Methods, Request, Response};
+use crate::exchange::{BodySource, Chunk, Io, Reply, RequestBody, RequestHead};
+use crate::http::{Body, Method, Methods, Response};
 
 /// `GET /plaintext` → `Hello, World!` as text/plain.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Plaintext;
 
 impl Handler for Plaintext {
-    fn handle(&mut self, _req: &Request<'_>, _cx: &Ctx<'_>) -> Response {
-        Response::new(200)
-            .content_type("text/plain")
-            .body(Body::Static(b"Hello, World!"))
+    fn handle(&mut self, _req: &RequestHead, _cx: &mut Ctx<'_>) -> Reply {
+        Reply::Ready(
+            Response::new(200)
+                .content_type("text/plain")
+                .body(Body::Static(b"Hello, World!")),
+        )
     }
 }
 
@@ -20,14 +23,18 @@ impl Handler for Plaintext {
 pub struct Json;
 
 impl Handler for Json {
-    fn handle(&mut self, _req: &Request<'_>, _cx: &Ctx<'_>) -> Response {
-        Response::new(200)
-            .content_type("application/json")
-            .body(Body::Static(br#"{"message":"Hello, World!"}"#))
+    fn handle(&mut self, _req: &RequestHead, _cx: &mut Ctx<'_>) -> Reply {
+        Reply::Ready(
+            Response::new(200)
+                .content_type("application/json")
+                .body(Body::Static(br#"{"message":"Hello, World!"}"#)),
+        )
     }
 }
 
-/// `POST /echo` → the request body back, with the request's Content-Type.
+/// `POST /echo` → the request body back, with the request's Content-Type,
+/// streamed: each piece goes out as it arrives, so an upload of any size
+/// costs the server no more than the body window.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Echo;
 
@@ -40,14 +47,43 @@ impl Handler for Echo {
         true
     }
 
-    fn handle(&mut self, req: &Request<'_>, _cx: &Ctx<'_>) -> Response {
+    fn handle(&mut self, req: &RequestHead, _cx: &mut Ctx<'_>) -> Reply {
         let ct = req
             .header_str("content-type")
             .filter(|v| !v.bytes().any(|b| b.is_ascii_control()))
             .unwrap_or("application/octet-stream");
-        Response::new(200)
-            .content_type(ct.to_string())
-            .body(Body::Bytes(req.body.to_vec()))
+        let head = Response::new(200).content_type(ct.to_string());
+        // The declared length is the answer's; a chunked upload is echoed chunked.
+        let len = match req.header_str("content-length") {
+            Some(v) => v.trim().parse::<u64>().ok(),
+            None if req.header("transfer-encoding").is_some() => None,
+            None => Some(0),
+        };
+        Reply::Stream(head, Box::new(EchoBody { len }))
+    }
+}
+
+/// The request body, piece by piece, as it arrives.
+#[derive(Debug)]
+struct EchoBody {
+    len: Option<u64>,
+}
+
+impl BodySource for EchoBody {
+    fn content_length(&self) -> Option<u64> {
+        self.len
+    }
+
+    fn poll_chunk(&mut self, _io: &mut Io, body: &mut RequestBody, max: usize) -> Chunk {
+        if body.available() > 0 {
+            let mut piece = Vec::with_capacity(body.available().min(max));
+            body.take_into(&mut piece, max);
+            Chunk::Bytes(piece)
+        } else if body.is_complete() {
+            Chunk::End
+        } else {
+            Chunk::Pending
+        }
     }
 }
 
@@ -57,8 +93,8 @@ impl Handler for Echo {
 pub struct TlsInfoHandler;
 
 impl Handler for TlsInfoHandler {
-    fn handle(&mut self, req: &Request<'_>, _cx: &Ctx<'_>) -> Response {
-        let v = match req.tls {
+    fn handle(&mut self, req: &RequestHead, _cx: &mut Ctx<'_>) -> Reply {
+        let v = match req.tls() {
             None => serde_json::json!({ "tls": false }),
             Some(t) => serde_json::json!({
                 "tls": true,
@@ -70,9 +106,11 @@ impl Handler for TlsInfoHandler {
                 "resumed": t.resumed,
             }),
         };
-        Response::new(200)
-            .content_type("application/json")
-            .header("Cache-Control", "no-store")
-            .body(Body::Bytes(serde_json::to_vec(&v).unwrap_or_default()))
+        Reply::Ready(
+            Response::new(200)
+                .content_type("application/json")
+                .header("Cache-Control", "no-store")
+                .body(Body::Bytes(serde_json::to_vec(&v).unwrap_or_default())),
+        )
     }
 }

@@ -13,21 +13,27 @@ pub mod path;
 pub mod redirect;
 pub mod router;
 pub mod static_files;
+pub mod stream;
 
-use crate::http::{Methods, Request, Response};
+use crate::exchange::{Io, Reply, RequestHead};
+use crate::http::{Methods, Response};
 
 pub use builtins::{Echo, Json, Plaintext, TlsInfoHandler};
 pub use router::Router;
 pub use static_files::StaticFiles;
+pub use stream::{Delay, Sse, Stream};
 
-/// Where a request was routed.
-#[derive(Clone, Copy, Debug)]
+/// Where a request was routed, and the worker facade for answering later.
+#[derive(Debug)]
 pub struct Ctx<'a> {
     /// The route prefix that matched, e.g. `/static`.
     pub prefix: &'a str,
     /// The rest of the (still percent-encoded) path after the prefix, starting
     /// with `/` or empty.
     pub rest: &'a str,
+    /// The current time, and wake-ups on the worker's ring for replies that
+    /// come later ([`Reply::Pending`], [`Reply::Stream`]).
+    pub io: &'a mut Io,
 }
 
 /// Something that answers requests for a route.
@@ -37,12 +43,22 @@ pub trait Handler {
         Methods::GET_HEAD
     }
 
-    /// Whether request bodies are handed to [`Handler::handle`]. When `false`,
-    /// a body is read and dropped and the handler sees an empty one.
+    /// Whether request bodies stream to the reply's task or body source (see
+    /// [`crate::exchange::RequestBody`]). When `false`, a body is read and
+    /// dropped and the handler sees an empty one.
     fn accepts_body(&self) -> bool {
         false
     }
 
-    /// Answers a request whose method is in [`Handler::methods`].
-    fn handle(&mut self, req: &Request<'_>, cx: &Ctx<'_>) -> Response;
+    /// Looks at the head of a request that has a body, before a byte of it is
+    /// read: a response here (413, 403, …) refuses the body.
+    fn admit(&mut self, req: &RequestHead, cx: &Ctx<'_>) -> Option<Response> {
+        let _ = (req, cx);
+        None
+    }
+
+    /// Answers a request whose method is in [`Handler::methods`]: a response
+    /// now (`Response` converts into [`Reply::Ready`]), a streamed body, or a
+    /// task that answers later. Never blocks.
+    fn handle(&mut self, req: &RequestHead, cx: &mut Ctx<'_>) -> Reply;
 }

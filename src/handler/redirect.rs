@@ -1,7 +1,9 @@
-//! The service behind a plain-HTTP listener when HTTPS is enforced: every
+//! The handler behind a plain-HTTP listener when HTTPS is enforced: every
 //! request is answered 308 with the same path and query on `https://`.
 
-use crate::http::{Admit, Methods, Request, Response, Service};
+use super::{Ctx, Handler};
+use crate::exchange::{Reply, RequestHead};
+use crate::http::{Method, Methods, Response};
 
 /// Answers every request with a permanent redirect to HTTPS.
 #[derive(Clone, Copy, Debug)]
@@ -11,7 +13,7 @@ pub struct HttpsRedirect {
 }
 
 impl HttpsRedirect {
-    fn answer(&self, req: &Request<'_>) -> Response {
+    fn answer(&self, req: &RequestHead) -> Response {
         let Some(host) = req.host().filter(|h| !h.is_empty()) else {
             return Response::error(400, Some("a Host header is needed to redirect to https"));
         };
@@ -25,8 +27,8 @@ impl HttpsRedirect {
             location.push(':');
             location.push_str(&self.port.to_string());
         }
-        location.push_str(req.path);
-        if let Some(q) = req.query {
+        location.push_str(req.path());
+        if let Some(q) = req.query() {
             location.push('?');
             location.push_str(q);
         }
@@ -34,17 +36,33 @@ impl HttpsRedirect {
     }
 }
 
-impl Service for HttpsRedirect {
-    fn check(&mut self, req: &Request<'_>) -> Admit {
-        Admit::Answer(self.answer(req))
-    }
+/// Every method: whatever is asked over plain HTTP goes to HTTPS.
+const ALL: &[Method] = &[
+    Method::Get,
+    Method::Head,
+    Method::Post,
+    Method::Put,
+    Method::Delete,
+    Method::Trace,
+    Method::Patch,
+];
 
-    fn call(&mut self, req: &Request<'_>) -> Response {
-        self.answer(req)
-    }
-
+impl Handler for HttpsRedirect {
     fn methods(&self) -> Methods {
-        Methods::GET_HEAD
+        Methods::of(ALL)
+    }
+
+    // A body is refused from the head: the client sends it to HTTPS instead.
+    fn accepts_body(&self) -> bool {
+        true
+    }
+
+    fn admit(&mut self, req: &RequestHead, _cx: &Ctx<'_>) -> Option<Response> {
+        Some(self.answer(req))
+    }
+
+    fn handle(&mut self, req: &RequestHead, _cx: &mut Ctx<'_>) -> Reply {
+        Reply::Ready(self.answer(req))
     }
 }
 
@@ -58,7 +76,7 @@ mod tests {
         let limits = Limits::default();
         let mut storage = header_buf();
         let head = parse_head(raw, &mut storage, &limits).unwrap().unwrap();
-        let r = HttpsRedirect { port }.call(&head.req);
+        let r = HttpsRedirect { port }.answer(&head.req.to_head());
         (r.status(), r.header_value("location").map(str::to_string))
     }
 

@@ -1,7 +1,8 @@
 //! Routing by longest path prefix.
 
 use super::{Ctx, Handler};
-use crate::http::{Admit, Method, Methods, Request, Response, Service};
+use crate::exchange::{Io, Reply, RequestHead};
+use crate::http::{Admit, Method, Methods, Response, Service};
 
 struct Route {
     prefix: String,
@@ -63,50 +64,69 @@ impl Router {
     }
 }
 
+/// The part of `path` below the route `prefix`.
+fn rest_of<'a>(prefix: &str, path: &'a str) -> &'a str {
+    if prefix == "/" {
+        path
+    } else {
+        &path[prefix.len()..]
+    }
+}
+
 fn not_allowed(methods: Methods) -> Response {
     Response::error(405, None).header("Allow", methods.with(Method::Options).allow_header())
 }
 
 impl Service for Router {
-    fn check(&mut self, req: &Request<'_>) -> Admit {
-        let Some(i) = self.find(req.path) else {
+    fn check(&mut self, req: &RequestHead, io: &mut Io) -> Admit {
+        let path = req.path();
+        let Some(i) = self.find(path) else {
             return Admit::Answer(Response::error(404, None));
         };
-        let h = &self.routes[i].handler;
+        let route = &mut self.routes[i];
+        let methods = route.handler.methods();
         if req.method == Method::Options {
-            Admit::Drop
-        } else if !h.methods().contains(req.method) {
-            Admit::Answer(not_allowed(h.methods()))
-        } else if h.accepts_body() {
-            Admit::Read
-        } else {
-            Admit::Drop
+            return Admit::Drop;
+        }
+        if !methods.contains(req.method) {
+            return Admit::Answer(not_allowed(methods));
+        }
+        if !route.handler.accepts_body() {
+            return Admit::Drop;
+        }
+        let rest = rest_of(&route.prefix, path);
+        let cx = Ctx {
+            prefix: &route.prefix,
+            rest,
+            io,
+        };
+        match route.handler.admit(req, &cx) {
+            Some(refusal) => Admit::Answer(refusal),
+            None => Admit::Read,
         }
     }
 
-    fn call(&mut self, req: &Request<'_>) -> Response {
-        let Some(i) = self.find(req.path) else {
-            return Response::error(404, None);
+    fn call(&mut self, req: &RequestHead, io: &mut Io) -> Reply {
+        let path = req.path();
+        let Some(i) = self.find(path) else {
+            return Response::error(404, None).into();
         };
         let route = &mut self.routes[i];
         let methods = route.handler.methods();
         if req.method == Method::Options {
             return Response::new(204)
-                .header("Allow", methods.with(Method::Options).allow_header());
+                .header("Allow", methods.with(Method::Options).allow_header())
+                .into();
         }
         if !methods.contains(req.method) {
-            return not_allowed(methods);
+            return not_allowed(methods).into();
         }
-        let rest = if route.prefix == "/" {
-            req.path
-        } else {
-            &req.path[route.prefix.len()..]
-        };
-        let cx = Ctx {
+        let mut cx = Ctx {
             prefix: &route.prefix,
-            rest,
+            rest: rest_of(&route.prefix, path),
+            io,
         };
-        route.handler.handle(req, &cx)
+        route.handler.handle(req, &mut cx)
     }
 
     fn methods(&self) -> Methods {

@@ -9,7 +9,8 @@ use super::conditional::{Range, if_range_matches, none_match, not_modified_since
 use super::file_cache::{Entry, FileCache, Kind};
 use super::path::resolve;
 use super::{Ctx, Handler};
-use crate::http::{Body, FileBody, Method, Request, Response};
+use crate::exchange::{Reply, RequestHead};
+use crate::http::{Body, FileBody, Method, Response};
 
 /// How long a cached open file is trusted before it is checked again.
 pub const FILE_CACHE_VALID: Duration = Duration::from_secs(1);
@@ -67,8 +68,15 @@ fn io_error(e: &io::Error) -> Response {
 }
 
 impl Handler for StaticFiles {
-    fn handle(&mut self, req: &Request<'_>, cx: &Ctx<'_>) -> Response {
-        let rel = match resolve(cx.rest) {
+    fn handle(&mut self, req: &RequestHead, cx: &mut Ctx<'_>) -> Reply {
+        Reply::Ready(self.respond(req, cx.rest))
+    }
+}
+
+impl StaticFiles {
+    /// Answers a request for `rest`, the path below the route's prefix.
+    fn respond(&mut self, req: &RequestHead, rest: &str) -> Response {
+        let rel = match resolve(rest) {
             Ok(r) => r,
             Err(e) => return Response::error(400, Some(&e.to_string())),
         };
@@ -77,9 +85,9 @@ impl Handler for StaticFiles {
             Err(r) => return r,
         };
         if entry.kind == Kind::Dir {
-            if !req.path.ends_with('/') {
-                let mut location = format!("{}/", req.path);
-                if let Some(q) = req.query {
+            if !req.path().ends_with('/') {
+                let mut location = format!("{}/", req.path());
+                if let Some(q) = req.query() {
                     location.push('?');
                     location.push_str(q);
                 }
@@ -106,7 +114,7 @@ impl Handler for StaticFiles {
     }
 }
 
-fn serve(req: &Request<'_>, e: &Entry) -> Response {
+fn serve(req: &RequestHead, e: &Entry) -> Response {
     let fresh = match req.header("if-none-match") {
         Some(v) => none_match(v, &e.etag),
         None => req

@@ -1,23 +1,32 @@
-//! The HTTP/1.1 connection state machine, sans-IO: bytes and `now` in, response
-//! bytes and actions out. No sockets, no clock reads.
+//! The HTTP/1.1 server codec, sans-IO: bytes and `now` in, response bytes and
+//! steps out. No sockets, no clock reads.
+//!
+//! The codec never answers a request itself: each complete head becomes an
+//! exchange (an owned [`RequestHead`] plus a streaming [`RequestBody`]) handed
+//! to the [`Service`], and the codec frames the [`Reply`] that comes back —
+//! now, streamed, or later (see [`crate::exchange`]). Reading and writing are
+//! separate states: a request body can still be arriving while its response
+//! streams out (a streaming echo), and a pipelined request waits until the
+//! exchange before it has finished.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::net::SocketAddr;
+use std::rc::Rc;
 use std::time::Instant;
 
 use super::body::Decoder;
-use super::encode::{Persist, allows_body, encode};
+use super::encode::{CONTINUE, Persist, encode};
 use super::error::Error;
 use super::limits::Limits;
 use super::method::{Method, Methods};
 use super::parse::{Framing, Head, check_partial, header_buf, parse_head};
-use super::request::{Request, TlsInfo, Version};
-use super::response::{Body, FileBody, Response};
+use super::produce::{Drive, Producing, Ticket};
+use super::request::{Request, TlsInfo};
+use super::response::{FileBody, Response};
+use crate::exchange::{Io, Reply, RequestBody, RequestHead};
 
 /// Output is handed to the caller to send once this much is queued, so a client
 /// pipelining without reading cannot grow the buffer without bound.
 pub const OUT_HIGH_WATER: usize = 64 * 1024;
-
-const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// Partial heads up to this size are parsed again whenever input arrives.
 const RESCAN_FREE: usize = 2048;
@@ -25,25 +34,27 @@ const RESCAN_FREE: usize = 2048;
 /// What to do with a request body, decided from the head before it is read.
 #[derive(Debug)]
 pub enum Admit {
-    /// Read the body and hand it to [`Service::call`].
+    /// Stream the body to the handler as it arrives.
     Read,
-    /// Read the body and drop it; [`Service::call`] sees an empty body.
+    /// Read the body and drop it; the handler sees an empty one.
     Drop,
-    /// Answer now with this response; the body is read and dropped (or, when the
-    /// client waits for `100 Continue`, the connection is closed).
+    /// Answer now with this response, without reading a byte of the body for
+    /// the handler (it is read and dropped, or, when the client waits for
+    /// `100 Continue`, the connection is closed).
     Answer(Response),
 }
 
 /// What answers requests: a router, or a test double.
 pub trait Service {
     /// Looks at the head of a request that has a body, before the body is read.
-    fn check(&mut self, req: &Request<'_>) -> Admit {
-        let _ = req;
+    fn check(&mut self, req: &RequestHead, io: &mut Io) -> Admit {
+        let _ = (req, io);
         Admit::Read
     }
 
-    /// Answers a complete request.
-    fn call(&mut self, req: &Request<'_>) -> Response;
+    /// Answers an exchange whose head is complete (its body, if admitted,
+    /// streams to the reply's task or source).
+    fn call(&mut self, req: &RequestHead, io: &mut Io) -> Reply;
 
     /// Every method some resource supports, for `OPTIONS *` and `CONNECT`.
     fn methods(&self) -> Methods;
@@ -62,9 +73,11 @@ pub struct Env<'a> {
     /// Told about every response produced.
     pub obs: &'a mut dyn Observer,
     /// The connection's TLS session, handed to handlers with each request.
-    pub tls: Option<&'a TlsInfo>,
+    pub tls: Option<&'a Rc<TlsInfo>>,
     /// Header lines added to every response (e.g. HSTS), CRLF-terminated.
     pub extra_headers: &'a [u8],
+    /// The peer's address, when known.
+    pub peer: Option<SocketAddr>,
 }
 
 impl std::fmt::Debug for Env<'_> {
@@ -76,14 +89,15 @@ impl std::fmt::Debug for Env<'_> {
     }
 }
 
-/// One response, as reported to an [`Observer`] when it has been encoded.
+/// One response, as reported to an [`Observer`] when its head has been encoded.
 #[derive(Debug)]
 pub struct Served<'a> {
     /// The request, or `None` for a protocol refusal (see `error`).
-    pub req: Option<&'a Request<'a>>,
+    pub req: Option<&'a RequestHead>,
     /// The response status.
     pub status: u16,
-    /// Body bytes the response carries (0 for HEAD, 304, …).
+    /// Body bytes the response carries (0 for HEAD, 304, …; for a streamed
+    /// body, its length when known, else 0).
     pub body_len: u64,
     /// When the request's first byte was seen.
     pub started: Instant,
@@ -91,12 +105,20 @@ pub struct Served<'a> {
     pub error: Option<Error>,
     /// The body is a file that streams after this step ([`Step::File`]).
     pub file: bool,
+    /// The body is streamed from a source; [`Observer::stream_done`] follows.
+    pub stream: bool,
 }
 
 /// Watches responses as they are produced: metrics, access logs.
 pub trait Observer {
-    /// A response was encoded into the output.
-    fn served(&mut self, ev: &Served<'_>);
+    /// A response head was encoded into the output. For a streamed body the
+    /// returned ticket is handed back to [`Observer::stream_done`].
+    fn served(&mut self, ev: &Served<'_>) -> Ticket;
+
+    /// A streamed body ended (completely or not) after `bytes` body bytes.
+    fn stream_done(&mut self, ticket: Ticket, started: Instant, bytes: u64) {
+        let _ = (ticket, started, bytes);
+    }
 }
 
 /// An observer that ignores everything.
@@ -104,14 +126,17 @@ pub trait Observer {
 pub struct NoObserver;
 
 impl Observer for NoObserver {
-    fn served(&mut self, _ev: &Served<'_>) {}
+    fn served(&mut self, _ev: &Served<'_>) -> Ticket {
+        Ticket::NONE
+    }
 }
 
 /// What the caller must do after a step.
 #[derive(Debug)]
 #[must_use]
 pub enum Step {
-    /// Send what is in `out`, then read more input.
+    /// Send what is in `out`, then read more input (and call [`Conn::feed`]
+    /// again when [`Conn::wake_at`] is due).
     NeedInput,
     /// `out` is full: send it, then call [`Conn::feed`] with no new input.
     Flush,
@@ -130,27 +155,20 @@ pub enum Waiting {
     Head(Instant),
     /// More of a request body; the last piece came at this time.
     Body(Instant),
+    /// The handler: an answer that comes later, a streamed body that waits
+    /// for its source, or a request body the handler has not taken yet. The
+    /// client is not at fault, so no client deadline runs.
+    Handler,
     /// Nothing: the connection is finished.
     Done,
 }
 
-/// One HTTP/1.1 connection's protocol state.
+/// The read side, named for what it expects.
 #[derive(Debug, Default)]
-pub struct Conn {
-    phase: Phase,
-    /// Input not consumed yet: a partial head, or requests queued behind a pause.
-    rbuf: Vec<u8>,
-    /// Length of a partial head already scanned without finding its end; new
-    /// input is parsed only when it brings a line end.
-    scanned: usize,
-    error: Option<Error>,
-}
-
-#[derive(Debug, Default)]
-enum Phase {
-    /// Waiting for a request head; `since` is when its first byte arrived.
-    Head { since: Option<Instant> },
-    /// Reading a request body.
+enum Reading {
+    /// A request head; `since` is when its first byte arrived.
+    ExpectHead { since: Option<Instant> },
+    /// A request body.
     Body(Box<BodyRead>),
     /// Finished: input is ignored.
     #[default]
@@ -159,66 +177,85 @@ enum Phase {
 
 #[derive(Debug)]
 struct BodyRead {
-    /// A copy of the raw head, parsed again when the body is complete.
-    head: Vec<u8>,
-    body: Vec<u8>,
     decoder: Decoder,
     /// When the last body bytes arrived.
     last: Instant,
     /// When the request's first byte arrived.
     started: Instant,
-    use_: BodyUse,
+    /// The bytes go to the exchange's handler; otherwise they are dropped.
+    keep: bool,
 }
 
-#[derive(Debug, PartialEq, Eq)]
-enum BodyUse {
-    /// Kept for the handler.
-    Keep,
-    /// Dropped; the handler is called with an empty body.
-    Drop,
-    /// Dropped; the request was answered already.
-    Answered,
+/// The exchange in progress: its head, body and what produces its response.
+pub(super) struct Exchange {
+    pub(super) head: RequestHead,
+    pub(super) body: RequestBody,
+    pub(super) started: Instant,
+    pub(super) persist: Persist,
+    pub(super) head_only: bool,
+    pub(super) producing: Producing,
+    /// When the task or source asked to be polled again.
+    pub(super) wake: Option<Instant>,
 }
 
 /// Where a parsed head came from.
-struct Arrival<'a> {
-    /// Its raw bytes.
-    raw: &'a [u8],
+struct Arrival {
     /// Whether more input follows it in the same buffer.
     more_input: bool,
     /// When its first byte arrived.
     started: Instant,
 }
 
-enum Next {
-    Continue,
-    Stop(Step),
+/// One HTTP/1.1 connection's protocol state.
+#[derive(Default)]
+pub struct Conn {
+    read: Reading,
+    ex: Option<Box<Exchange>>,
+    /// A finished exchange kept for its buffers' capacity.
+    spare: Option<Box<Exchange>>,
+    /// Input not consumed yet: a partial head, or input behind an exchange.
+    rbuf: Vec<u8>,
+    /// Length of a partial head already scanned without finding its end; new
+    /// input is parsed only when it brings a line end.
+    scanned: usize,
+    error: Option<Error>,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn")
+            .field("read", &self.read)
+            .field("exchange", &self.ex.is_some())
+            .field("buffered", &self.rbuf.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Conn {
     /// A connection waiting for its first request.
     pub fn new() -> Conn {
         Conn {
-            phase: Phase::Head { since: None },
+            read: Reading::ExpectHead { since: None },
             ..Conn::default()
         }
     }
 
     /// Feeds input and answers every complete request in it, appending response
-    /// bytes to `out`. Incomplete input is kept for the next call.
-    pub fn feed<S: Service>(
+    /// bytes to `out`. Incomplete input is kept for the next call. Also the
+    /// call that goes on after a send, a file, or a due wake-up (no input).
+    pub fn feed<S: Service + ?Sized>(
         &mut self,
         input: &[u8],
         svc: &mut S,
         env: &mut Env<'_>,
         out: &mut Vec<u8>,
     ) -> Step {
-        if matches!(self.phase, Phase::Closed) {
+        if self.is_closed() {
             return Step::Close;
         }
         if self.rbuf.is_empty() {
             let (used, step) = self.process(input, svc, env, out);
-            if used < input.len() && !matches!(self.phase, Phase::Closed) {
+            if used < input.len() && !self.is_closed() {
                 self.rbuf.extend_from_slice(&input[used..]);
             }
             step
@@ -226,8 +263,11 @@ impl Conn {
             self.rbuf.extend_from_slice(input);
             let mut buf = std::mem::take(&mut self.rbuf);
             let (used, step) = self.process(&buf, svc, env, out);
-            if used < buf.len() && !matches!(self.phase, Phase::Closed) {
+            if used < buf.len() && !self.is_closed() {
                 buf.drain(..used);
+                self.rbuf = buf;
+            } else if buf.capacity() <= 4096 {
+                buf.clear();
                 self.rbuf = buf;
             }
             step
@@ -237,7 +277,7 @@ impl Conn {
     /// Keeps input for later, without processing it (while a response is being
     /// sent). Returns how many bytes are now buffered.
     pub fn buffer(&mut self, input: &[u8]) -> usize {
-        if !matches!(self.phase, Phase::Closed) {
+        if !self.is_closed() {
             self.rbuf.extend_from_slice(input);
         }
         self.rbuf.len()
@@ -250,17 +290,26 @@ impl Conn {
 
     /// What the connection waits for.
     pub fn waiting(&self) -> Waiting {
-        match &self.phase {
-            Phase::Head { since: None } => Waiting::Idle,
-            Phase::Head { since: Some(t) } => Waiting::Head(*t),
-            Phase::Body(r) => Waiting::Body(r.last),
-            Phase::Closed => Waiting::Done,
+        match (&self.read, &self.ex) {
+            (Reading::Body(r), Some(ex)) if r.keep && ex.body.room() == 0 => Waiting::Handler,
+            (Reading::Body(r), _) => Waiting::Body(r.last),
+            (_, Some(_)) => Waiting::Handler,
+            (Reading::ExpectHead { since: None }, None) => Waiting::Idle,
+            (Reading::ExpectHead { since: Some(t) }, None) => Waiting::Head(*t),
+            (Reading::Closed, None) => Waiting::Done,
         }
     }
 
-    /// Whether the connection will take no more requests.
+    /// When the exchange in progress asked to be polled again (call
+    /// [`Conn::feed`] with no input then).
+    pub fn wake_at(&self) -> Option<Instant> {
+        self.ex.as_ref().and_then(|e| e.wake)
+    }
+
+    /// Whether the connection will take no more requests and has nothing left
+    /// to produce.
     pub fn is_closed(&self) -> bool {
-        matches!(self.phase, Phase::Closed)
+        matches!(self.read, Reading::Closed) && self.ex.is_none()
     }
 
     /// The protocol error that ended the connection, if one did.
@@ -269,29 +318,46 @@ impl Conn {
     }
 
     /// The caller's deadline for what the connection waits for has passed:
-    /// answers 408 if a request was under way, and finishes the connection.
+    /// answers 408 if a request was under way (and no response is), and
+    /// finishes the connection.
     pub fn timeout(&mut self, env: &mut Env<'_>, out: &mut Vec<u8>) -> Step {
-        match &self.phase {
-            Phase::Head { since: Some(t) } => {
+        let answered = self.ex.as_ref().is_some_and(|e| e.producing.started());
+        match &self.read {
+            Reading::ExpectHead { since: Some(t) } if self.ex.is_none() => {
                 let t = *t;
                 self.fail(Error::HeadersTimeout, t, env, out);
             }
-            Phase::Body(r) => {
+            Reading::Body(r) if !answered => {
                 let t = r.started;
                 self.fail(Error::BodyTimeout, t, env, out);
             }
-            Phase::Head { since: None } | Phase::Closed => self.finish(),
+            Reading::Body(_) => self.error = Some(Error::BodyTimeout),
+            _ => {}
         }
+        self.abandon(env.obs);
+        self.finish();
         Step::Close
     }
 
     /// Stops taking requests (the caller closes the connection).
     pub fn finish(&mut self) {
-        self.phase = Phase::Closed;
+        self.read = Reading::Closed;
         self.rbuf = Vec::new();
+        if let Some(mut ex) = self.ex.take() {
+            ex.producing.cancel();
+        }
+        self.spare = None;
     }
 
-    fn process<S: Service>(
+    /// The connection is going away: a streamed response still in progress
+    /// is reported to `obs` as ended, and its task or source is stopped.
+    pub fn abandon(&mut self, obs: &mut dyn Observer) {
+        if let Some(ex) = self.ex.as_mut() {
+            ex.producing.abandon(obs, ex.started);
+        }
+    }
+
+    fn process<S: Service + ?Sized>(
         &mut self,
         buf: &[u8],
         svc: &mut S,
@@ -300,14 +366,58 @@ impl Conn {
     ) -> (usize, Step) {
         let mut pos = 0;
         loop {
-            match &mut self.phase {
-                Phase::Closed => return (buf.len(), Step::Close),
-                Phase::Head { since } => {
-                    if pos == buf.len() {
-                        return (pos, Step::NeedInput);
+            // An exchange whose response is complete ends once its request
+            // body has been read; a body nobody wants any more is dropped.
+            if let Some(ex) = self.ex.as_mut()
+                && ex.producing.is_done()
+            {
+                // A response that closes the connection ends it at once,
+                // whatever of the request body is still unread.
+                if ex.persist == Persist::Close {
+                    let ex = self.ex.take().expect("exchange");
+                    self.spare = Some(ex);
+                    self.finish();
+                    return (buf.len(), Step::Close);
+                }
+                match &mut self.read {
+                    Reading::Body(r) if r.keep => {
+                        r.keep = false;
+                        ex.body.discard();
                     }
-                    if out.len() >= OUT_HIGH_WATER {
-                        return (pos, Step::Flush);
+                    Reading::Body(_) => {}
+                    _ => {
+                        let ex = self.ex.take().expect("exchange");
+                        self.spare = Some(ex);
+                    }
+                }
+            }
+            if out.len() >= OUT_HIGH_WATER {
+                return (pos, Step::Flush);
+            }
+            if self.ex.is_some() {
+                match self.drive(env, out) {
+                    Drive::More => continue,
+                    Drive::File(f) => return (pos, Step::File(f)),
+                    Drive::Close => {
+                        self.abandon(env.obs);
+                        self.finish();
+                        return (buf.len(), Step::Close);
+                    }
+                    Drive::Wait => {}
+                }
+            }
+            match &mut self.read {
+                Reading::Closed => {
+                    return if self.ex.is_some() {
+                        (buf.len(), Step::NeedInput)
+                    } else {
+                        (buf.len(), Step::Close)
+                    };
+                }
+                Reading::ExpectHead { since } => {
+                    // A pipelined request waits for the exchange before it.
+                    if self.ex.is_some() || pos == buf.len() {
+                        return (pos, Step::NeedInput);
                     }
                     let started = *since.get_or_insert(env.now);
                     let rest = &buf[pos..];
@@ -345,34 +455,43 @@ impl Conn {
                             self.scanned = 0;
                             let len = head.len;
                             let more_input = pos + len < buf.len();
-                            if let Next::Stop(step) = self.on_head(
+                            self.on_head(
                                 head,
                                 Arrival {
-                                    raw: &rest[..len],
                                     more_input,
                                     started,
                                 },
                                 svc,
                                 env,
                                 out,
-                            ) {
-                                return (pos + len, step);
-                            }
+                            );
                             pos += len;
                         }
                     }
                 }
-                Phase::Body(read) => {
-                    let sink = if read.use_ == BodyUse::Keep {
-                        Some(&mut read.body)
-                    } else {
-                        None
-                    };
-                    let decoded = match read.decoder.decode(&buf[pos..], sink) {
+                Reading::Body(read) => {
+                    let ex = self.ex.as_mut().filter(|_| read.keep);
+                    let room = ex.as_ref().map_or(usize::MAX, |e| e.body.room());
+                    // Backpressure: the handler has not taken what arrived.
+                    if room == 0 || pos == buf.len() {
+                        return (pos, Step::NeedInput);
+                    }
+                    let end = pos + room.min(buf.len() - pos);
+                    let decoded = match read
+                        .decoder
+                        .decode(&buf[pos..end], ex.map(|e| e.body.sink()))
+                    {
                         Ok(d) => d,
                         Err(e) => {
                             let started = read.started;
-                            self.fail(e, started, env, out);
+                            let answered = self.ex.as_ref().is_some_and(|e| e.producing.started());
+                            if answered {
+                                self.error = Some(e);
+                                self.abandon(env.obs);
+                                self.finish();
+                            } else {
+                                self.fail(e, started, env, out);
+                            }
                             return (buf.len(), Step::Close);
                         }
                     };
@@ -380,59 +499,77 @@ impl Conn {
                         read.last = env.now;
                     }
                     pos += decoded.consumed;
-                    if !decoded.done {
-                        return (pos, Step::NeedInput);
-                    }
-                    let Phase::Body(read) =
-                        std::mem::replace(&mut self.phase, Phase::Head { since: None })
-                    else {
-                        unreachable!()
-                    };
-                    if read.use_ == BodyUse::Answered {
-                        continue;
-                    }
-                    if let Next::Stop(step) = self.on_body(&read, svc, env, out) {
-                        return (pos, step);
+                    if decoded.done {
+                        self.read = Reading::ExpectHead { since: None };
+                        if let Some(ex) = self.ex.as_mut() {
+                            ex.body.finish();
+                        }
                     }
                 }
             }
         }
     }
 
-    fn on_head<S: Service>(
+    fn on_head<S: Service + ?Sized>(
         &mut self,
         head: Head<'_>,
-        at: Arrival<'_>,
+        at: Arrival,
         svc: &mut S,
         env: &mut Env<'_>,
         out: &mut Vec<u8>,
-    ) -> Next {
+    ) {
         let Arrival {
-            raw,
             more_input,
             started,
         } = at;
-        let req = &Request {
-            tls: env.tls,
-            ..head.req
-        };
-        if req.method == Method::Options && req.target == "*" {
+        let mut ex = self.spare.take().unwrap_or_else(|| {
+            Box::new(Exchange {
+                head: RequestHead::default(),
+                body: RequestBody::default(),
+                started,
+                persist: Persist::KeepAlive,
+                head_only: false,
+                producing: Producing::Done,
+                wake: None,
+            })
+        });
+        fill_head(&mut ex.head, &head.req, env);
+        ex.started = started;
+        ex.head_only = head.req.method == Method::Head;
+        ex.wake = None;
+        ex.persist = Persist::KeepAlive;
+        ex.producing = Producing::Done;
+        self.read = Reading::ExpectHead { since: None };
+        let req = &ex.head;
+        if req.method == Method::Options && req.target() == "*" {
             let allow = svc.methods().with(Method::Options).allow_header();
             let resp = Response::new(200).header("Allow", allow);
-            self.phase = Phase::Head { since: None };
-            return self.respond(req, resp, started, env, out);
+            ex.body = RequestBody::new(Some(0));
+            ex.body.finish();
+            self.ex = Some(ex);
+            self.start(Reply::Ready(resp), env, out);
+            return;
         }
         if req.method == Method::Connect {
             let allow = svc.methods().allow_header();
             let resp =
                 Response::error(405, Some("CONNECT is not supported")).header("Allow", allow);
-            return self.respond(req, resp.close(), started, env, out);
+            ex.body = RequestBody::new(Some(0));
+            ex.body.finish();
+            self.ex = Some(ex);
+            self.start(Reply::Ready(resp.close()), env, out);
+            return;
         }
         let decoder = match head.framing {
             Framing::None => {
-                self.phase = Phase::Head { since: None };
-                let resp = call(svc, req);
-                return self.respond(req, resp, started, env, out);
+                ex.body = RequestBody::new(Some(0));
+                ex.body.finish();
+                let mut io = Io::new(env.now);
+                let reply = call(svc, &ex.head, &mut io);
+                ex.wake = io.wake();
+                self.ex = Some(ex);
+                self.start(reply, env, out);
+                return;
             }
             Framing::Length(n) => Decoder::length(n),
             Framing::Chunked => Decoder::chunked(
@@ -440,9 +577,9 @@ impl Conn {
                 env.limits.max_request_headers_total_size,
             ),
         };
-        let use_ = match svc.check(req) {
-            Admit::Read => BodyUse::Keep,
-            Admit::Drop => BodyUse::Drop,
+        ex.body = RequestBody::new(decoder.remaining_hint());
+        let mut io = Io::new(env.now);
+        let (keep, reply) = match svc.check(&ex.head, &mut io) {
             Admit::Answer(resp) => {
                 // A client waiting for 100 Continue will not send the body; others
                 // will, and it is read and dropped.
@@ -451,102 +588,38 @@ impl Conn {
                 } else {
                     resp
                 };
-                self.phase = Phase::Body(Box::new(BodyRead {
-                    head: Vec::new(),
-                    body: Vec::new(),
-                    decoder,
-                    last: env.now,
-                    started,
-                    use_: BodyUse::Answered,
-                }));
-                return self.respond(req, resp, started, env, out);
+                (false, Reply::Ready(resp))
+            }
+            admit => {
+                if head.expect_continue && !more_input {
+                    out.extend_from_slice(CONTINUE);
+                }
+                let reply = call(svc, &ex.head, &mut io);
+                ex.wake = io.wake();
+                (matches!(admit, Admit::Read), reply)
             }
         };
-        if head.expect_continue && !more_input {
-            out.extend_from_slice(CONTINUE);
-        }
-        let capacity = match use_ {
-            BodyUse::Keep => decoder.remaining_hint().unwrap_or(0).min(64 * 1024) as usize,
-            _ => 0,
-        };
-        self.phase = Phase::Body(Box::new(BodyRead {
-            head: raw.to_vec(),
-            body: Vec::with_capacity(capacity),
+        self.read = Reading::Body(Box::new(BodyRead {
             decoder,
             last: env.now,
             started,
-            use_,
+            keep,
         }));
-        Next::Continue
+        self.ex = Some(ex);
+        self.start(reply, env, out);
     }
 
-    fn on_body<S: Service>(
-        &mut self,
-        read: &BodyRead,
-        svc: &mut S,
-        env: &mut Env<'_>,
-        out: &mut Vec<u8>,
-    ) -> Next {
-        let mut storage = header_buf();
-        match parse_head(&read.head, &mut storage, env.limits) {
-            Ok(Some(head)) => {
-                let req = Request {
-                    body: &read.body,
-                    tls: env.tls,
-                    ..head.req
-                };
-                let resp = call(svc, &req);
-                self.respond(&req, resp, read.started, env, out)
-            }
-            // The same bytes parsed before; this cannot happen.
-            _ => {
-                self.phase = Phase::Closed;
-                encode(
-                    out,
-                    &Response::error(500, None),
-                    env.date,
-                    env.extra_headers,
-                    Persist::Close,
-                    false,
-                );
-                Next::Stop(Step::Close)
-            }
-        }
+    /// Starts producing `reply` for the exchange in progress.
+    fn start(&mut self, reply: Reply, env: &mut Env<'_>, out: &mut Vec<u8>) {
+        let ex = self.ex.as_mut().expect("exchange");
+        ex.producing = Producing::Reply(Some(reply));
+        // The loop drives it next: a ready reply is encoded at once.
+        let _ = (env, out);
     }
 
-    fn respond(
-        &mut self,
-        req: &Request<'_>,
-        resp: Response,
-        started: Instant,
-        env: &mut Env<'_>,
-        out: &mut Vec<u8>,
-    ) -> Next {
-        let keep = req.keep_alive && !resp.close && !env.draining;
-        let persist = match (keep, req.version) {
-            (false, _) => Persist::Close,
-            (true, Version::Http10) => Persist::KeepAlive10,
-            (true, Version::Http11) => Persist::KeepAlive,
-        };
-        let head_only = req.method == Method::Head;
-        encode(out, &resp, env.date, env.extra_headers, persist, head_only);
-        if !keep {
-            self.phase = Phase::Closed;
-        }
-        let sends_body = !head_only && allows_body(resp.status);
-        env.obs.served(&Served {
-            req: Some(req),
-            status: resp.status,
-            body_len: if sends_body { resp.body.len() } else { 0 },
-            started,
-            error: None,
-            file: sends_body && matches!(&resp.body, Body::File(f) if f.len > 0),
-        });
-        match resp.body {
-            Body::File(f) if sends_body && f.len > 0 => Next::Stop(Step::File(f)),
-            _ if !keep => Next::Stop(Step::Close),
-            _ => Next::Continue,
-        }
+    fn drive(&mut self, env: &mut Env<'_>, out: &mut Vec<u8>) -> Drive {
+        let ex = self.ex.as_mut().expect("exchange");
+        super::produce::drive(ex, env, out)
     }
 
     fn fail(&mut self, e: Error, started: Instant, env: &mut Env<'_>, out: &mut Vec<u8>) {
@@ -567,16 +640,25 @@ impl Conn {
             started,
             error: Some(e),
             file: false,
+            stream: false,
         });
+        self.abandon(env.obs);
         self.finish();
     }
 }
 
+/// Copies a parsed head into an owned one (reusing its buffers).
+fn fill_head(dst: &mut RequestHead, src: &Request<'_>, env: &Env<'_>) {
+    src.fill(dst);
+    dst.peer = env.peer;
+    dst.tls = env.tls.cloned();
+}
+
 /// Calls the service, answering 500 if it panics.
-fn call<S: Service>(svc: &mut S, req: &Request<'_>) -> Response {
-    match catch_unwind(AssertUnwindSafe(|| svc.call(req))) {
+fn call<S: Service + ?Sized>(svc: &mut S, req: &RequestHead, io: &mut Io) -> Reply {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| svc.call(req, io))) {
         Ok(r) => r,
-        Err(_) => Response::error(500, None).close(),
+        Err(_) => Reply::Ready(Response::error(500, None).close()),
     }
 }
 

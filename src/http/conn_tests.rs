@@ -2,31 +2,66 @@
 //! simulated time.
 
 use super::*;
+use crate::exchange::{BodySource, Chunk, Task};
+use crate::http::Body;
+use crate::http::Ticket;
 use std::time::Duration;
 
 const DATE: &[u8] = b"Sun, 06 Nov 1994 08:49:37 GMT";
 
-/// A service with `/echo` (POST, echoes), `/nopost` (GET only, refuses bodies
-/// in `check`), `/panic`, and everything else answered with the path.
+/// A service with `/echo` (POST, streams the body back), `/collect` (POST,
+/// answers later with the whole body), `/nopost` (GET only, refuses bodies in
+/// `check`), `/delay` (answers 100 ms later), `/stream` (three chunks 10 ms
+/// apart, length unknown), `/short` (promises 10 bytes, sends 5), `/panic`,
+/// and everything else answered with the path.
 struct Echo {
     calls: usize,
+    cancelled: std::rc::Rc<std::cell::Cell<usize>>,
 }
 
 impl Service for Echo {
-    fn check(&mut self, req: &Request<'_>) -> Admit {
-        match req.path {
+    fn check(&mut self, req: &RequestHead, _io: &mut Io) -> Admit {
+        match req.path() {
             "/nopost" => Admit::Answer(Response::new(405).header("Allow", "GET")),
             "/drop" => Admit::Drop,
             _ => Admit::Read,
         }
     }
 
-    fn call(&mut self, req: &Request<'_>) -> Response {
+    fn call(&mut self, req: &RequestHead, io: &mut Io) -> Reply {
         self.calls += 1;
-        match req.path {
-            "/echo" => Response::new(200).body(Body::Bytes(req.body.to_vec())),
+        match req.path() {
+            "/echo" => {
+                let len = req
+                    .header_str("content-length")
+                    .and_then(|v| v.parse().ok());
+                Reply::Stream(Response::new(200), Box::new(EchoBody { len }))
+            }
+            "/collect" => Reply::Pending(Box::new(Collect(Vec::new()))),
+            "/delay" => Reply::Pending(Box::new(Later {
+                at: io.now() + Duration::from_millis(100),
+                cancelled: self.cancelled.clone(),
+            })),
+            "/stream" => Reply::Stream(
+                Response::new(200),
+                Box::new(Ticks {
+                    left: 3,
+                    next: io.now(),
+                    len: None,
+                }),
+            ),
+            "/short" => Reply::Stream(
+                Response::new(200),
+                Box::new(Ticks {
+                    left: 1,
+                    next: io.now(),
+                    len: Some(10),
+                }),
+            ),
             "/panic" => panic!("handler bug"),
-            p => Response::new(200).body(Body::Bytes(p.as_bytes().to_vec())),
+            p => Response::new(200)
+                .body(Body::Bytes(p.as_bytes().to_vec()))
+                .into(),
         }
     }
 
@@ -35,15 +70,98 @@ impl Service for Echo {
     }
 }
 
+struct EchoBody {
+    len: Option<u64>,
+}
+
+impl BodySource for EchoBody {
+    fn content_length(&self) -> Option<u64> {
+        self.len
+    }
+
+    fn poll_chunk(&mut self, _io: &mut Io, body: &mut RequestBody, max: usize) -> Chunk {
+        let mut b = Vec::new();
+        if body.take_into(&mut b, max) > 0 {
+            Chunk::Bytes(b)
+        } else if body.is_complete() {
+            Chunk::End
+        } else {
+            Chunk::Pending
+        }
+    }
+}
+
+struct Collect(Vec<u8>);
+
+impl Task for Collect {
+    fn poll(&mut self, _io: &mut Io, body: &mut RequestBody) -> Option<Reply> {
+        body.take_into(&mut self.0, usize::MAX);
+        body.is_finished().then(|| {
+            Reply::Ready(Response::new(200).body(Body::Bytes(std::mem::take(&mut self.0))))
+        })
+    }
+}
+
+struct Later {
+    at: Instant,
+    cancelled: std::rc::Rc<std::cell::Cell<usize>>,
+}
+
+impl Task for Later {
+    fn poll(&mut self, io: &mut Io, _body: &mut RequestBody) -> Option<Reply> {
+        if io.now() < self.at {
+            io.wake_at(self.at);
+            return None;
+        }
+        Some(Response::new(200).body(Body::Static(b"late")).into())
+    }
+
+    fn cancel(&mut self) {
+        self.cancelled.set(self.cancelled.get() + 1);
+    }
+}
+
+/// `left` pieces of 5 bytes, 10 ms apart.
+struct Ticks {
+    left: u32,
+    next: Instant,
+    len: Option<u64>,
+}
+
+impl BodySource for Ticks {
+    fn content_length(&self) -> Option<u64> {
+        self.len
+    }
+
+    fn poll_chunk(&mut self, io: &mut Io, _body: &mut RequestBody, _max: usize) -> Chunk {
+        if self.left == 0 {
+            return Chunk::End;
+        }
+        if io.now() < self.next {
+            io.wake_at(self.next);
+            return Chunk::Pending;
+        }
+        self.left -= 1;
+        self.next += Duration::from_millis(10);
+        Chunk::Static(b"tick\n")
+    }
+}
+
 /// Records what the connection reports.
 #[derive(Default)]
 struct Recorder {
     served: Vec<(u16, Option<Error>, bool)>,
+    streams: Vec<(Ticket, u64)>,
 }
 
 impl Observer for Recorder {
-    fn served(&mut self, ev: &Served<'_>) {
+    fn served(&mut self, ev: &Served<'_>) -> Ticket {
         self.served.push((ev.status, ev.error, ev.file));
+        Ticket(ev.stream as u32)
+    }
+
+    fn stream_done(&mut self, ticket: Ticket, _started: Instant, bytes: u64) {
+        self.streams.push((ticket, bytes));
     }
 }
 
@@ -59,6 +177,7 @@ macro_rules! harness_env {
             obs: &mut $h.obs,
             tls: None,
             extra_headers: b"",
+            peer: None,
         }
     };
 }
@@ -77,7 +196,10 @@ impl Harness {
     fn new() -> Harness {
         Harness {
             conn: Conn::new(),
-            svc: Echo { calls: 0 },
+            svc: Echo {
+                calls: 0,
+                cancelled: Default::default(),
+            },
             limits: Limits::default(),
             now: Instant::now(),
             out: Vec::new(),
@@ -115,10 +237,33 @@ fn responses(s: &str) -> Vec<(u16, String)> {
             .find_map(|l| l.strip_prefix("Content-Length: "))
             .map_or(0, |v| v.trim().parse().unwrap());
         let len = if status == 100 { 0 } else { len };
+        if head.contains("Transfer-Encoding: chunked\r\n") {
+            let (body, used) = dechunk(&rest[end..]);
+            out.push((status, body));
+            rest = &rest[end + used..];
+            continue;
+        }
         out.push((status, rest[end..end + len].to_string()));
         rest = &rest[end + len..];
     }
     out
+}
+
+/// Decodes a chunked body at the start of `s`: (body, bytes used).
+fn dechunk(s: &str) -> (String, usize) {
+    let mut body = String::new();
+    let mut pos = 0;
+    loop {
+        let line_end = pos + s[pos..].find("\r\n").expect("chunk line");
+        let size = usize::from_str_radix(&s[pos..line_end], 16).unwrap();
+        pos = line_end + 2;
+        if size == 0 {
+            let end = pos + s[pos..].find("\r\n").expect("trailer end") + 2;
+            return (body, end);
+        }
+        body.push_str(&s[pos..pos + size]);
+        pos += size + 2;
+    }
 }
 
 #[test]
@@ -375,4 +520,158 @@ fn observer_sees_every_response() {
             (400, Some(Error::MissingHost), false)
         ]
     );
+}
+
+#[test]
+fn pending_reply_answers_when_woken() {
+    let mut h = Harness::new();
+    let t0 = h.now;
+    assert!(matches!(
+        h.feed(b"GET /delay HTTP/1.1\r\nHost: x\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n"),
+        Step::NeedInput
+    ));
+    // Nothing yet; the pipelined request waits behind it.
+    assert!(h.out.is_empty());
+    assert_eq!(h.conn.waiting(), Waiting::Handler);
+    assert_eq!(h.conn.wake_at(), Some(t0 + Duration::from_millis(100)));
+    h.now += Duration::from_millis(50);
+    let _ = h.feed(b"");
+    assert!(h.out.is_empty());
+    h.now += Duration::from_millis(50);
+    let _ = h.feed(b"");
+    assert_eq!(
+        responses(&h.take()),
+        vec![(200, "late".into()), (200, "/after".into())]
+    );
+    assert_eq!(h.conn.wake_at(), None);
+    assert_eq!(h.conn.waiting(), Waiting::Idle);
+}
+
+#[test]
+fn pending_reply_is_cancelled_when_the_connection_ends() {
+    let mut h = Harness::new();
+    let _ = h.feed(b"GET /delay HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(h.svc.cancelled.get(), 0);
+    h.conn.abandon(&mut h.obs);
+    h.conn.finish();
+    assert_eq!(h.svc.cancelled.get(), 1);
+    assert!(h.conn.is_closed());
+    assert_eq!(h.conn.wake_at(), None);
+}
+
+#[test]
+fn stream_of_unknown_length_is_chunked() {
+    let mut h = Harness::new();
+    let _ = h.feed(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+    let first = h.take();
+    assert!(first.contains("Transfer-Encoding: chunked\r\n"), "{first}");
+    assert!(first.ends_with("\r\n5\r\ntick\n\r\n"), "{first}");
+    assert!(h.conn.wake_at().is_some());
+    let mut all = first;
+    for _ in 0..3 {
+        h.now += Duration::from_millis(10);
+        let _ = h.feed(b"");
+        all.push_str(&h.take());
+    }
+    assert!(all.ends_with("5\r\ntick\n\r\n0\r\n\r\n"), "{all}");
+    assert_eq!(responses(&all), vec![(200, "tick\ntick\ntick\n".into())]);
+    assert_eq!(h.obs.streams, vec![(Ticket(1), 15)]);
+    // The connection is ready for the next request.
+    let _ = h.feed(b"GET /n HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(responses(&h.take()), vec![(200, "/n".into())]);
+}
+
+#[test]
+fn stream_over_http10_is_close_delimited() {
+    let mut h = Harness::new();
+    let _ = h.feed(b"GET /stream HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    let s = h.take();
+    assert!(
+        !s.contains("chunked") && !s.contains("Content-Length"),
+        "{s}"
+    );
+    assert!(s.contains("Connection: close\r\n"), "{s}");
+    let mut step = Step::NeedInput;
+    for _ in 0..3 {
+        h.now += Duration::from_millis(10);
+        step = h.feed(b"");
+    }
+    assert!(matches!(step, Step::Close));
+    assert!(h.take().ends_with("tick\n"));
+}
+
+#[test]
+fn short_stream_cuts_the_connection() {
+    let mut h = Harness::new();
+    let step = h.feed(b"GET /short HTTP/1.1\r\nHost: x\r\n\r\n");
+    // Promised 10 bytes, made 5: the connection ends instead of lying.
+    assert!(matches!(step, Step::Close), "{step:?}");
+    let s = h.take();
+    assert!(s.contains("Content-Length: 10\r\n"));
+    assert!(s.ends_with("tick\n"));
+    assert_eq!(h.obs.streams, vec![(Ticket(1), 5)]);
+}
+
+#[test]
+fn head_of_a_stream_sends_no_body() {
+    let mut h = Harness::new();
+    let _ = h.feed(b"HEAD /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+    let s = h.take();
+    assert!(s.ends_with("Transfer-Encoding: chunked\r\n\r\n"), "{s}");
+    assert_eq!(h.conn.waiting(), Waiting::Idle);
+}
+
+#[test]
+fn streamed_echo_applies_backpressure() {
+    let mut h = Harness::new();
+    let total = 3 * RequestBody::WINDOW;
+    let head = format!("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {total}\r\n\r\n");
+    let _ = h.feed(head.as_bytes());
+    // Nothing is sent before the first body bytes: the head goes with them.
+    assert!(h.out.is_empty());
+    let body = vec![b'a'; total];
+    let step = h.feed(&body);
+    // The echo produced one high-water's worth; the rest waits, unconsumed.
+    assert!(matches!(step, Step::Flush), "{step:?}");
+    assert!(h.conn.buffered() > 0);
+    assert!(h.conn.buffered() <= total);
+    let mut echoed = h.take();
+    loop {
+        match h.feed(b"") {
+            Step::Flush => echoed.push_str(&h.take()),
+            Step::NeedInput => {
+                echoed.push_str(&h.take());
+                break;
+            }
+            s => panic!("{s:?}"),
+        }
+    }
+    let r = responses(&echoed);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].1.len(), total);
+    assert_eq!(h.conn.buffered(), 0);
+    assert_eq!(h.conn.waiting(), Waiting::Idle);
+}
+
+#[test]
+fn body_is_collected_by_a_pending_task() {
+    let mut h = Harness::new();
+    let _ = h.feed(b"POST /collect HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nabc");
+    assert!(h.out.is_empty());
+    assert_eq!(h.conn.waiting(), Waiting::Body(h.now));
+    let _ = h.feed(b"def");
+    assert_eq!(responses(&h.take()), vec![(200, "abcdef".into())]);
+}
+
+#[test]
+fn body_timeout_after_the_head_is_out_closes_silently() {
+    let mut h = Harness::new();
+    let _ = h.feed(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc");
+    let s = h.take();
+    assert!(s.starts_with("HTTP/1.1 200"));
+    assert!(matches!(h.timeout(), Step::Close));
+    // The 200 is already out: no 408 is appended to its body.
+    assert!(h.out.is_empty());
+    assert_eq!(h.conn.error(), Some(Error::BodyTimeout));
+    assert_eq!(h.obs.streams, vec![(Ticket(1), 3)]);
 }

@@ -2,6 +2,9 @@
 
 use super::response::{Body, Response};
 
+/// The interim response to `Expect: 100-continue`.
+pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
 /// The `Server` header value.
 pub const SERVER: &str = concat!("peregrine/", env!("CARGO_PKG_VERSION"));
 
@@ -64,6 +67,18 @@ pub fn allows_body(status: u16) -> bool {
     !(status < 200 || status == 204 || status == 304)
 }
 
+/// How a response body is delimited on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// `Content-Length: n`.
+    Length(u64),
+    /// `Transfer-Encoding: chunked` (HTTP/1.1, length unknown).
+    Chunked,
+    /// Neither: the body ends when the connection closes (HTTP/1.0, length
+    /// unknown).
+    Close,
+}
+
 /// Appends the head of `resp` to `out`, then its in-memory body unless
 /// `head_only`. File bodies are left to the caller.
 /// `extra` holds whole header lines (CRLF-terminated) added to every response,
@@ -75,6 +90,35 @@ pub fn encode(
     extra: &[u8],
     persist: Persist,
     head_only: bool,
+) {
+    let status = resp.status;
+    encode_head(
+        out,
+        resp,
+        date,
+        extra,
+        persist,
+        Framing::Length(resp.body.len()),
+    );
+    if head_only || !allows_body(status) {
+        return;
+    }
+    match &resp.body {
+        Body::Static(b) => out.extend_from_slice(b),
+        Body::Bytes(b) => out.extend_from_slice(b),
+        Body::Empty | Body::File(_) => {}
+    }
+}
+
+/// Appends the head of `resp` to `out` with the body delimited by `framing`
+/// (nothing is said of the body where the status allows none).
+pub fn encode_head(
+    out: &mut Vec<u8>,
+    resp: &Response,
+    date: &[u8],
+    extra: &[u8],
+    persist: Persist,
+    framing: Framing,
 ) {
     let status = resp.status;
     match status {
@@ -100,9 +144,15 @@ pub fn encode(
     }
     out.extend_from_slice(extra);
     if allows_body(status) {
-        out.extend_from_slice(b"Content-Length: ");
-        out.extend_from_slice(itoa::Buffer::new().format(resp.body.len()).as_bytes());
-        out.extend_from_slice(b"\r\n");
+        match framing {
+            Framing::Length(n) => {
+                out.extend_from_slice(b"Content-Length: ");
+                out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+            Framing::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+            Framing::Close => {}
+        }
     }
     match persist {
         Persist::KeepAlive => {}
@@ -110,14 +160,42 @@ pub fn encode(
         Persist::Close => out.extend_from_slice(b"Connection: close\r\n"),
     }
     out.extend_from_slice(b"\r\n");
-    if head_only || !allows_body(status) {
+}
+
+/// Appends one chunk of a chunked body: size line, data, CRLF.
+pub fn chunk(out: &mut Vec<u8>, data: &[u8]) {
+    if data.is_empty() {
         return;
     }
-    match &resp.body {
-        Body::Static(b) => out.extend_from_slice(b),
-        Body::Bytes(b) => out.extend_from_slice(b),
-        Body::Empty | Body::File(_) => {}
+    chunk_size(out, data.len() as u64);
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends a chunk-size line for `n` bytes of data that follow.
+pub fn chunk_size(out: &mut Vec<u8>, n: u64) {
+    let mut digits = [0u8; 16];
+    let mut i = digits.len();
+    let mut v = n;
+    loop {
+        i -= 1;
+        digits[i] = b"0123456789abcdef"[(v & 15) as usize];
+        v >>= 4;
+        if v == 0 {
+            break;
+        }
     }
+    out.extend_from_slice(&digits[i..]);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends the last chunk and the trailer section of a chunked body.
+pub fn last_chunk(out: &mut Vec<u8>, trailers: &[(super::response::Text, super::response::Text)]) {
+    out.extend_from_slice(b"0\r\n");
+    for (n, v) in trailers {
+        line(out, n, v);
+    }
+    out.extend_from_slice(b"\r\n");
 }
 
 fn line(out: &mut Vec<u8>, name: &str, value: &str) {
@@ -158,6 +236,34 @@ mod tests {
         let s = enc(&r, Persist::Close, true);
         assert!(s.starts_with("HTTP/1.1 404 Not Found\r\n"));
         assert!(s.ends_with("Content-Length: 4\r\nConnection: close\r\n\r\n"));
+    }
+
+    #[test]
+    fn chunked_framing() {
+        let mut out = Vec::new();
+        encode_head(
+            &mut out,
+            &Response::new(200),
+            DATE,
+            b"",
+            Persist::KeepAlive,
+            Framing::Chunked,
+        );
+        let s = String::from_utf8(out).unwrap();
+        assert!(s.ends_with("Transfer-Encoding: chunked\r\n\r\n"));
+        assert!(!s.contains("Content-Length"));
+        let mut out = Vec::new();
+        chunk(&mut out, &[b'x'; 300]);
+        assert!(out.starts_with(b"12c\r\nxxx"));
+        assert!(out.ends_with(b"x\r\n"));
+        let mut out = Vec::new();
+        chunk(&mut out, b"");
+        assert!(out.is_empty());
+        last_chunk(&mut out, &[("X-Sum".into(), "1".into())]);
+        assert_eq!(out, b"0\r\nX-Sum: 1\r\n\r\n");
+        let mut out = Vec::new();
+        chunk_size(&mut out, 0);
+        assert_eq!(out, b"0\r\n");
     }
 
     #[test]

@@ -10,13 +10,15 @@ pub mod error;
 pub mod limits;
 pub mod method;
 pub mod parse;
+mod produce;
 pub mod request;
 pub mod response;
 
-pub use conn::{Admit, Conn, Env, Service, Step, Waiting};
+pub use conn::{Admit, Conn, Env, Observer, Served, Service, Step, Waiting};
 pub use error::Error;
 pub use limits::{Limits, Timeouts};
 pub use method::{Method, Methods};
+pub use produce::Ticket;
 pub use request::{Request, TlsInfo, Version};
 pub use response::{Body, FileBody, Response};
 

@@ -1,6 +1,8 @@
-//! The request a handler sees: a view borrowed from the connection's buffers.
+//! The parser's view of a request head, borrowed from the connection's input;
+//! copied into an owned [`RequestHead`] for the exchange.
 
 use super::method::Method;
+use crate::exchange::RequestHead;
 
 /// Protocol version of a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,13 +31,9 @@ pub struct Request<'a> {
     /// Whether the connection stays open after this request (before the
     /// response has its say).
     pub keep_alive: bool,
-    /// The request body, complete and de-chunked (empty when there is none).
-    pub body: &'a [u8],
     pub(crate) headers: &'a [httparse::Header<'a>],
     /// The absolute-form authority, else `Host` (validated as ASCII).
     pub(crate) host: Option<&'a [u8]>,
-    /// The TLS session the request came over, when it did.
-    pub tls: Option<&'a TlsInfo>,
 }
 
 /// What a handler may want to know about the TLS session of a request.
@@ -78,5 +76,25 @@ impl<'a> Request<'a> {
     /// All header fields in the order received.
     pub fn headers(&self) -> impl Iterator<Item = (&'a str, &'a [u8])> + '_ {
         self.headers.iter().map(|h| (h.name, h.value))
+    }
+
+    /// Copies the head into `dst`, reusing its buffers (peer, local address
+    /// and TLS facts are the caller's to set).
+    pub fn fill(&self, dst: &mut RequestHead) {
+        dst.clear();
+        dst.method = self.method;
+        dst.version = self.version;
+        dst.keep_alive = self.keep_alive;
+        dst.set_parts(self.target, self.path, self.query, self.host);
+        for (name, value) in self.headers() {
+            dst.push_header(name, value);
+        }
+    }
+
+    /// An owned copy of the head.
+    pub fn to_head(&self) -> RequestHead {
+        let mut h = RequestHead::default();
+        self.fill(&mut h);
+        h
     }
 }

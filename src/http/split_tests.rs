@@ -3,16 +3,27 @@
 //! (a stable-toolchain stand-in for a fuzz target).
 
 use super::conn::{Conn, Env, NoObserver, Service, Step};
-use super::{Body, Limits, Method, Methods, Request, Response};
+use super::{Body, Limits, Method, Methods, Response};
+use crate::exchange::{Io, Reply, RequestBody, RequestHead, Task};
 use std::time::Instant;
 
 struct Echo;
 
+/// Answers with the path and the whole body once it has arrived.
+struct Collect(Vec<u8>);
+
+impl Task for Collect {
+    fn poll(&mut self, _io: &mut Io, body: &mut RequestBody) -> Option<Reply> {
+        body.take_into(&mut self.0, usize::MAX);
+        body.is_finished().then(|| {
+            Reply::Ready(Response::new(200).body(Body::Bytes(std::mem::take(&mut self.0))))
+        })
+    }
+}
+
 impl Service for Echo {
-    fn call(&mut self, req: &Request<'_>) -> Response {
-        let mut b = req.path.as_bytes().to_vec();
-        b.extend_from_slice(req.body);
-        Response::new(200).body(Body::Bytes(b))
+    fn call(&mut self, req: &RequestHead, _io: &mut Io) -> Reply {
+        Reply::Pending(Box::new(Collect(req.path().as_bytes().to_vec())))
     }
 
     fn methods(&self) -> Methods {
@@ -88,6 +99,7 @@ fn run(chunks: &[&[u8]]) -> (Vec<u8>, bool) {
             obs: &mut obs,
             tls: None,
             extra_headers: b"",
+            peer: None,
         };
         let mut step = conn.feed(c, &mut Echo, &mut env, &mut out);
         while matches!(step, Step::Flush) {

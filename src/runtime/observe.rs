@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::accesslog::{Formatter, Pending};
+use crate::http::Ticket;
 use crate::http::conn::{Observer, Served};
 use crate::metrics::Stats;
 
@@ -41,6 +42,10 @@ pub struct Observe {
     /// The access-log line of the most recent file response, finished when the
     /// file has been sent.
     pub last_pending: Option<Pending>,
+    /// Access-log lines of streamed responses in progress, by ticket - 1.
+    streams: Vec<Option<Pending>>,
+    /// Free entries of `streams`.
+    free: Vec<u32>,
 }
 
 impl Observe {
@@ -56,6 +61,8 @@ impl Observe {
             done: Vec::new(),
             last_start: None,
             last_pending: None,
+            streams: Vec::new(),
+            free: Vec::new(),
         }
     }
 
@@ -102,20 +109,35 @@ impl Observe {
 }
 
 impl Observer for Observe {
-    fn served(&mut self, ev: &Served<'_>) {
+    fn served(&mut self, ev: &Served<'_>) -> Ticket {
+        let later = ev.file || ev.stream;
         if self.metrics {
             self.stats.status(ev.status);
             if let Some(e) = ev.error {
                 self.stats.parse_error(e);
             }
-            // A file body's latency is recorded when its last byte goes out;
-            // its first byte goes out with this tick.
+            // A file or streamed body's latency is recorded when its last byte
+            // goes out; its first byte goes out with this tick.
             self.done
-                .push((ev.started, if ev.file { Mark::First } else { Mark::Whole }));
+                .push((ev.started, if later { Mark::First } else { Mark::Whole }));
         }
-        self.last_start = Some(ev.started);
+        self.last_start = ev.file.then_some(ev.started);
+        let mut ticket = Ticket::NONE;
         if let Some(f) = &mut self.log {
-            if ev.file {
+            if ev.stream {
+                let line = Some(f.start(ev, self.peer, self.unix_secs));
+                let i = match self.free.pop() {
+                    Some(i) => {
+                        self.streams[i as usize] = line;
+                        i
+                    }
+                    None => {
+                        self.streams.push(line);
+                        self.streams.len() as u32 - 1
+                    }
+                };
+                ticket = Ticket(i + 1);
+            } else if ev.file {
                 self.last_pending = Some(f.start(ev, self.peer, self.unix_secs));
             } else {
                 f.line(
@@ -125,6 +147,23 @@ impl Observer for Observe {
                     ev.started.elapsed(),
                     &mut self.log_buf,
                 );
+            }
+        }
+        ticket
+    }
+
+    fn stream_done(&mut self, ticket: Ticket, started: Instant, _bytes: u64) {
+        if self.metrics {
+            self.done.push((started, Mark::Last));
+        }
+        if ticket == Ticket::NONE {
+            return;
+        }
+        let i = ticket.0 - 1;
+        if let Some(line) = self.streams.get_mut(i as usize).and_then(Option::take) {
+            self.free.push(i);
+            if let Some(f) = &self.log {
+                f.finish(line, started.elapsed(), &mut self.log_buf);
             }
         }
     }

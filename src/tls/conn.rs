@@ -2,6 +2,7 @@
 //! ciphertext out. Wraps `rustls::ServerConnection`; no sockets, no clock.
 
 use std::io::{Read, Write};
+use std::rc::Rc;
 use std::sync::Arc;
 
 use rustls::{HandshakeKind, ServerConfig, ServerConnection};
@@ -42,7 +43,7 @@ pub struct Fed {
 pub struct TlsSession {
     conn: ServerConnection,
     started: bool,
-    info: Option<Box<TlsInfo>>,
+    info: Option<Rc<TlsInfo>>,
     /// Plaintext of a file body waiting to be sealed (kept here so its memory
     /// is stable while a ring read fills it).
     pub file_buf: Vec<u8>,
@@ -80,8 +81,8 @@ impl TlsSession {
     }
 
     /// Session facts for handlers, once the handshake is done.
-    pub fn info(&self) -> Option<&TlsInfo> {
-        self.info.as_deref()
+    pub fn info(&self) -> Option<&Rc<TlsInfo>> {
+        self.info.as_ref()
     }
 
     /// Feeds ciphertext. Plaintext is appended to `plain`; handshake messages
@@ -128,7 +129,7 @@ impl TlsSession {
         }
         if was_handshaking && !self.conn.is_handshaking() {
             fed.handshake_done = true;
-            self.info = Some(Box::new(self.describe()));
+            self.info = Some(Rc::new(self.describe()));
         }
         self.flush(wire);
         Ok(fed)

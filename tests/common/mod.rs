@@ -238,11 +238,60 @@ pub fn read_response<R: Read>(r: &mut R, head_request: bool) -> std::io::Result<
         r.read_exact(&mut body)?;
         resp.body = body;
     } else if resp.header("transfer-encoding").is_some() {
-        panic!("chunked responses are not expected here");
+        while let Some(piece) = read_chunk(r)? {
+            resp.body.extend_from_slice(&piece);
+        }
     } else {
         r.read_to_end(&mut resp.body)?;
     }
     Ok(resp)
+}
+
+/// Reads one line ending in CRLF (without it).
+fn read_line<R: Read>(r: &mut R) -> std::io::Result<String> {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while !line.ends_with(b"\r\n") {
+        if r.read(&mut byte)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        line.push(byte[0]);
+    }
+    line.truncate(line.len() - 2);
+    Ok(String::from_utf8(line).unwrap())
+}
+
+/// Reads one chunk of a chunked body; `None` after the last chunk (and its
+/// empty trailer section).
+pub fn read_chunk<R: Read>(r: &mut R) -> std::io::Result<Option<Vec<u8>>> {
+    let line = read_line(r)?;
+    let size = usize::from_str_radix(line.split(';').next().unwrap().trim(), 16).unwrap();
+    if size == 0 {
+        while !read_line(r)?.is_empty() {}
+        return Ok(None);
+    }
+    let mut data = vec![0; size];
+    r.read_exact(&mut data)?;
+    assert_eq!(read_line(r)?, "", "chunk data ends with CRLF");
+    Ok(Some(data))
+}
+
+/// Reads a response head only (the body is left for the caller).
+pub fn read_head<R: Read>(r: &mut R) -> std::io::Result<Resp> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if r.read(&mut byte)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    Ok(Resp {
+        status: head[9..12].parse().unwrap(),
+        head,
+        body: Vec::new(),
+    })
 }
 
 /// Sends `req` on a new connection and reads one response.

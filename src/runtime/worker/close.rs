@@ -12,6 +12,7 @@ impl<S: Service> Worker<S> {
     /// it sees the response rather than a reset.
     pub(super) fn linger(&mut self, slot: usize) {
         let c = &mut self.conns[slot];
+        c.http.abandon(&mut self.obs);
         c.http.finish();
         if c.peer_eof || self.draining {
             let why = c.why;
@@ -37,6 +38,7 @@ impl<S: Service> Worker<S> {
             c.why = why;
         }
         c.state = State::Closing;
+        c.http.abandon(&mut self.obs);
         c.http.finish();
         let (generation, recv, send, read) = (c.generation, c.recv_armed, c.sending, c.reading);
         if recv {

@@ -216,14 +216,18 @@ impl<S: Service> Worker<S> {
                 .unwrap_or_else(|| Vec::with_capacity(POOL_BUF_SIZE));
         }
         note_peer(&mut self.obs, c.fd, &mut c.peer);
-        let step = match c.role {
-            Role::Redirect(_) => {
+        let peer = c.peer.as_deref().copied();
+        let step = match (c.role, self.redirect.as_deref_mut()) {
+            (Role::Redirect(_), Some(r)) => {
                 c.http
-                    .feed(data, &mut self.redirect, &mut http_env!(self), &mut c.out)
+                    .feed(data, r, &mut http_env!(self, peer peer), &mut c.out)
             }
-            _ => c
-                .http
-                .feed(data, &mut self.svc, &mut http_env!(self), &mut c.out),
+            _ => c.http.feed(
+                data,
+                &mut self.svc,
+                &mut http_env!(self, peer peer),
+                &mut c.out,
+            ),
         };
         self.after_step(slot, step);
     }
@@ -283,13 +287,14 @@ impl<S: Service> Worker<S> {
             c.peer_eof = true;
         }
         note_peer(&mut self.obs, c.fd, &mut c.peer);
+        let peer = c.peer.as_deref().copied();
         self.plain_out.clear();
         let info = t.session.info();
         let step = if info.is_some() || !self.plain_in.is_empty() {
             c.http.feed(
                 &self.plain_in,
                 &mut self.svc,
-                &mut http_env!(self, info),
+                &mut http_env!(self, info, peer),
                 &mut self.plain_out,
             )
         } else {
@@ -349,6 +354,21 @@ impl<S: Service> Worker<S> {
         if !c.out.is_empty() {
             c.served = true;
         }
+        // An exchange that answers later asked to be polled at this time.
+        if let Some(at) = c.http.wake_at() {
+            self.wakes.push(std::cmp::Reverse((at, slot, c.generation)));
+        }
+        // Input the protocol has not consumed (a body its handler has not
+        // taken, requests behind an exchange) pauses receiving past a bound.
+        let buffered = c.http.buffered();
+        if buffered > MAX_BUFFERED && c.recv_armed && !c.recv_paused {
+            c.recv_paused = true;
+            let tok = Token::new(Op::Recv, slot, c.generation).pack();
+            self.cancel(tok);
+        } else if c.recv_paused && !c.recv_armed && buffered <= MAX_BUFFERED / 2 {
+            self.arm_recv(slot);
+        }
+        let c = &mut self.conns[slot];
         match step {
             Step::NeedInput | Step::Flush => {
                 c.after = After::Resume;
@@ -635,26 +655,30 @@ impl<S: Service> Worker<S> {
                 .unwrap_or_else(|| Vec::with_capacity(POOL_BUF_SIZE));
         }
         note_peer(&mut self.obs, c.fd, &mut c.peer);
-        let step = match c.role {
-            Role::Redirect(_) => {
+        let peer = c.peer.as_deref().copied();
+        let step = match (c.role, self.redirect.as_deref_mut()) {
+            (Role::Redirect(_), Some(r)) => {
                 c.http
-                    .feed(&[], &mut self.redirect, &mut http_env!(self), &mut c.out)
+                    .feed(&[], r, &mut http_env!(self, peer peer), &mut c.out)
             }
-            _ => c
-                .http
-                .feed(&[], &mut self.svc, &mut http_env!(self), &mut c.out),
+            _ => c.http.feed(
+                &[],
+                &mut self.svc,
+                &mut http_env!(self, peer peer),
+                &mut c.out,
+            ),
         };
         self.after_step(slot, step);
     }
 }
 
-/// Tells the access log whose requests are about to be answered; the peer's
-/// address is looked up once per connection, and only when logging.
+/// Looks up the peer's address once per connection (requests carry it to
+/// handlers) and tells the access log whose requests are about to be answered.
 fn note_peer(obs: &mut Observe, fd: RawFd, peer: &mut Option<Box<std::net::SocketAddr>>) {
+    if peer.is_none() {
+        *peer = sys::peer_addr(fd).map(Box::new);
+    }
     if obs.logging() {
-        if peer.is_none() {
-            *peer = sys::peer_addr(fd).map(Box::new);
-        }
         obs.peer = peer.as_deref().copied();
     }
 }

@@ -6,6 +6,8 @@ mod close;
 mod io;
 mod timers;
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,7 +27,6 @@ use super::token::{Op, Token};
 use super::{Engine, log};
 use crate::accesslog::{self, Formatter};
 use crate::conn::{Conn, Role, State};
-use crate::handler::redirect::HttpsRedirect;
 use crate::http::date::DateCache;
 use crate::http::{Limits, Service, Timeouts};
 use crate::metrics::Slot;
@@ -147,7 +148,11 @@ pub struct Worker<S: Service> {
     tls_slot: Option<TlsSlot>,
     tls_config: Option<Arc<rustls::ServerConfig>>,
     tls_headers: Vec<u8>,
-    redirect: HttpsRedirect,
+    /// The service behind plain listeners that redirect to HTTPS.
+    redirect: Option<Box<dyn Service>>,
+    /// Wake-ups exchanges asked for, earliest first: (when, slot, generation).
+    /// Stale entries are recognized against the connection and skipped.
+    wakes: BinaryHeap<Reverse<(Instant, usize, u32)>>,
     plain_in: Vec<u8>,
     plain_out: Vec<u8>,
     deferred: Vec<(usize, u32)>,
@@ -194,9 +199,22 @@ macro_rules! http_env {
             obs: &mut $w.obs,
             tls: None,
             extra_headers: b"",
+            peer: None,
         }
     };
-    ($w:expr, $tls:expr) => {
+    ($w:expr, peer $peer:expr) => {
+        crate::http::Env {
+            limits: &$w.limits,
+            now: $w.now,
+            date: $w.date.get(),
+            draining: $w.draining,
+            obs: &mut $w.obs,
+            tls: None,
+            extra_headers: b"",
+            peer: $peer,
+        }
+    };
+    ($w:expr, $tls:expr, $peer:expr) => {
         crate::http::Env {
             limits: &$w.limits,
             now: $w.now,
@@ -205,6 +223,7 @@ macro_rules! http_env {
             obs: &mut $w.obs,
             tls: $tls,
             extra_headers: &$w.tls_headers,
+            peer: $peer,
         }
     };
 }
@@ -212,7 +231,12 @@ use http_env;
 
 impl<S: Service> Worker<S> {
     /// Sets up the ring, buffers and log file. Errors here are startup errors.
-    pub fn new(spec: Spec, svc: S) -> std::io::Result<Worker<S>> {
+    /// `redirect` answers on listeners whose role is [`Role::Redirect`].
+    pub fn new(
+        spec: Spec,
+        svc: S,
+        redirect: Option<Box<dyn Service>>,
+    ) -> std::io::Result<Worker<S>> {
         let ring = Ring::new(spec.engine.ring_entries, spec.engine.defer_taskrun)?;
         if spec.id == 0 {
             log(&format!("io_uring setup: {}", ring.setup().describe()));
@@ -254,13 +278,6 @@ impl<S: Service> Worker<S> {
                 paused_until: None,
             })
             .collect::<Vec<_>>();
-        let redirect_port = listeners
-            .iter()
-            .find_map(|l| match l.role {
-                Role::Redirect(p) => Some(p),
-                _ => None,
-            })
-            .unwrap_or(443);
         let tls_config = spec
             .tls
             .as_ref()
@@ -285,9 +302,8 @@ impl<S: Service> Worker<S> {
             tls_slot: spec.tls,
             tls_config,
             tls_headers: spec.tls_headers.into_bytes(),
-            redirect: HttpsRedirect {
-                port: redirect_port,
-            },
+            redirect,
+            wakes: BinaryHeap::new(),
             plain_in: Vec::new(),
             plain_out: Vec::new(),
             deferred: Vec::new(),
@@ -327,8 +343,11 @@ impl<S: Service> Worker<S> {
                 }
             }
             // Deferred handshakes mean work is waiting: poll instead of sleeping.
+            // A wake-up an exchange asked for bounds the sleep.
             let wait = if self.deferred.is_empty() {
-                None
+                self.wakes
+                    .peek()
+                    .map(|Reverse((t, _, _))| t.saturating_duration_since(Instant::now()))
             } else {
                 Some(Duration::ZERO)
             };
@@ -336,6 +355,7 @@ impl<S: Service> Worker<S> {
             self.tick_clock();
             self.handshakes = 0;
             self.run_deferred();
+            self.run_wakes();
             let mut cqes = std::mem::take(&mut self.cqes);
             cqes.clear();
             self.ring.reap(&mut cqes);

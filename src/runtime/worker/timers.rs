@@ -10,7 +10,36 @@ use crate::http::{Service, Waiting};
 use crate::metrics::{CloseReason, Gauges};
 use crate::runtime::log;
 
+/// How often a connection whose handler has the turn is looked at again.
+const HANDLER_RECHECK_MS: u64 = 3_600_000;
+
 impl<S: Service> Worker<S> {
+    /// Polls the exchanges whose wake-ups are due.
+    pub(super) fn run_wakes(&mut self) {
+        while let Some(std::cmp::Reverse((at, slot, generation))) = self.wakes.peek().copied() {
+            if at > self.now {
+                break;
+            }
+            self.wakes.pop();
+            let Some(c) = self
+                .conns
+                .get(slot)
+                .filter(|c| c.generation == generation && c.state == State::Open)
+            else {
+                continue;
+            };
+            // A send in flight goes on by itself when it completes; a wake-up
+            // that moved or went away is stale.
+            if c.writing() || c.http.wake_at().is_none_or(|w| w > self.now) {
+                continue;
+            }
+            self.resume(slot);
+        }
+        if self.wakes.is_empty() && self.wakes.capacity() > 1024 {
+            self.wakes.shrink_to(64);
+        }
+    }
+
     pub(super) fn on_timer(&mut self) {
         self.arm_timer();
         let now_tick = self.now_ms / TICK_MS;
@@ -85,7 +114,7 @@ impl<S: Service> Worker<S> {
                         self.plain_out.clear();
                         let step = c
                             .http
-                            .timeout(&mut http_env!(self, None), &mut self.plain_out);
+                            .timeout(&mut http_env!(self, None, None), &mut self.plain_out);
                         // A handshake that never finished gets no HTTP answer.
                         if !t.session.is_handshaking() {
                             t.session.seal(&self.plain_out, &mut c.out);
@@ -136,7 +165,7 @@ impl<S: Service> Worker<S> {
                 match c.http.waiting() {
                     Waiting::Idle => g.waiting += 1,
                     Waiting::Head(_) | Waiting::Body(_) => g.reading += 1,
-                    Waiting::Done => g.writing += 1,
+                    Waiting::Handler | Waiting::Done => g.writing += 1,
                 }
             }
         }
@@ -177,6 +206,9 @@ impl<S: Service> Worker<S> {
                 Waiting::Idle => now + ms(t.request_headers_timeout),
                 Waiting::Head(since) => self.ms(since) + ms(t.request_headers_timeout),
                 Waiting::Body(last) => self.ms(last) + ms(t.request_body_timeout),
+                // The handler has the turn: no client deadline runs (the
+                // entry is checked again each wheel lap).
+                Waiting::Handler => now + HANDLER_RECHECK_MS,
                 Waiting::Done => now + ms(t.lingering_timeout),
             }
         };

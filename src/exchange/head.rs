@@ -1,0 +1,241 @@
+//! The owned, protocol-neutral head of a request.
+
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::rc::Rc;
+
+use crate::http::{Method, TlsInfo, Version};
+
+/// A request head, owned: it outlives the receive buffer it was parsed from,
+/// so a handler that answers later can keep it, and HTTP/2 can build one from
+/// decoded header blocks. The target and header fields live in one buffer,
+/// indexed by ranges; reusing a head for the next request keeps its capacity.
+#[derive(Clone, Debug)]
+pub struct RequestHead {
+    /// The method.
+    pub method: Method,
+    /// The protocol version.
+    pub version: Version,
+    /// Whether the connection stays open after this exchange (before the
+    /// response has its say).
+    pub keep_alive: bool,
+    /// The peer's address, when known.
+    pub peer: Option<SocketAddr>,
+    /// The local address the request arrived on, when known.
+    pub local: Option<SocketAddr>,
+    /// The TLS session the request came over, when it did.
+    pub tls: Option<Rc<TlsInfo>>,
+    /// Target, then each header name and value, back to back.
+    buf: Vec<u8>,
+    target: Range<u32>,
+    path: Range<u32>,
+    query: Option<Range<u32>>,
+    host: Option<Range<u32>>,
+    /// Name and value ranges of each header field, in the order received.
+    fields: Vec<(Range<u32>, Range<u32>)>,
+}
+
+impl Default for RequestHead {
+    fn default() -> Self {
+        RequestHead::new(Method::Get, "/")
+    }
+}
+
+impl RequestHead {
+    /// A head for `method` and `target` with no header fields (for handlers'
+    /// tests and for protocols that build heads field by field).
+    pub fn new(method: Method, target: &str) -> RequestHead {
+        let mut h = RequestHead {
+            method,
+            version: Version::Http11,
+            keep_alive: true,
+            peer: None,
+            local: None,
+            tls: None,
+            buf: Vec::new(),
+            target: 0..0,
+            path: 0..0,
+            query: None,
+            host: None,
+            fields: Vec::new(),
+        };
+        h.set_target(target);
+        h
+    }
+
+    /// Empties the head for reuse, keeping its capacity.
+    pub(crate) fn clear(&mut self) {
+        self.buf.clear();
+        self.fields.clear();
+        self.target = 0..0;
+        self.path = 0..0;
+        self.query = None;
+        self.host = None;
+        self.tls = None;
+    }
+
+    /// Sets the raw target and splits its path and query at the first `?`
+    /// (the codec splits absolute-form targets itself).
+    pub fn set_target(&mut self, target: &str) {
+        let t = self.push(target.as_bytes());
+        self.target = t.clone();
+        match target.find('?') {
+            Some(q) => {
+                self.path = t.start..t.start + q as u32;
+                self.query = Some(t.start + q as u32 + 1..t.end);
+            }
+            None => {
+                self.path = t;
+                self.query = None;
+            }
+        }
+    }
+
+    /// Sets target, path, query and host from a parsed request line. `path`,
+    /// `query` and `host` that are slices of `target` share its bytes.
+    pub(crate) fn set_parts(
+        &mut self,
+        target: &str,
+        path: &str,
+        query: Option<&str>,
+        host: Option<&[u8]>,
+    ) {
+        let t = self.push(target.as_bytes());
+        self.target = t.clone();
+        self.path = self.within(target, path.as_bytes(), &t);
+        self.query = query.map(|q| self.within(target, q.as_bytes(), &t));
+        self.host = host.map(|h| self.within(target, h, &t));
+    }
+
+    /// The range of `part` in the buffer: inside the target when it is a
+    /// slice of it, else appended.
+    fn within(&mut self, target: &str, part: &[u8], t: &Range<u32>) -> Range<u32> {
+        let base = target.as_ptr() as usize;
+        let p = part.as_ptr() as usize;
+        if p >= base && p + part.len() <= base + target.len() {
+            let off = (p - base) as u32;
+            t.start + off..t.start + off + part.len() as u32
+        } else {
+            self.push(part)
+        }
+    }
+
+    /// Adds a header field.
+    pub fn push_header(&mut self, name: &str, value: &[u8]) {
+        let n = self.push(name.as_bytes());
+        let v = self.push(value);
+        self.fields.push((n, v));
+    }
+
+    /// Sets the host the request is for (the `Host` field or the authority).
+    pub fn set_host(&mut self, host: &[u8]) {
+        self.host = Some(self.push(host));
+    }
+
+    fn push(&mut self, b: &[u8]) -> Range<u32> {
+        let start = self.buf.len() as u32;
+        self.buf.extend_from_slice(b);
+        start..self.buf.len() as u32
+    }
+
+    fn text(&self, r: &Range<u32>) -> &str {
+        // Targets and names are ASCII (checked by the parser); anything else
+        // reads as empty rather than panicking.
+        std::str::from_utf8(&self.buf[r.start as usize..r.end as usize]).unwrap_or("")
+    }
+
+    fn bytes(&self, r: &Range<u32>) -> &[u8] {
+        &self.buf[r.start as usize..r.end as usize]
+    }
+
+    /// The raw request target as sent (`/a%20b?x=1`, `http://host/p`, `*`).
+    pub fn target(&self) -> &str {
+        self.text(&self.target)
+    }
+
+    /// The path component of the target, still percent-encoded.
+    pub fn path(&self) -> &str {
+        self.text(&self.path)
+    }
+
+    /// The query string after `?`, if any, still percent-encoded.
+    pub fn query(&self) -> Option<&str> {
+        self.query.as_ref().map(|r| self.text(r))
+    }
+
+    /// The host the request is for: the absolute-form authority, else the
+    /// `Host` header.
+    pub fn host(&self) -> Option<&str> {
+        self.host
+            .as_ref()
+            .and_then(|r| std::str::from_utf8(self.bytes(r)).ok())
+    }
+
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.fields
+            .iter()
+            .find(|(n, _)| self.bytes(n).eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| self.bytes(v))
+    }
+
+    /// The first value of header `name` as text, if it is valid UTF-8.
+    pub fn header_str(&self, name: &str) -> Option<&str> {
+        self.header(name).and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// All header fields in the order received.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> + '_ {
+        self.fields
+            .iter()
+            .map(|(n, v)| (self.text(n), self.bytes(v)))
+    }
+
+    /// The TLS session facts, when the request came over TLS.
+    pub fn tls(&self) -> Option<&TlsInfo> {
+        self.tls.as_deref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_parts_and_headers() {
+        let mut h = RequestHead::new(Method::Get, "/a/b?x=1");
+        h.push_header("Host", b"example.com");
+        h.push_header("X-Bin", b"\xff");
+        assert_eq!(h.path(), "/a/b");
+        assert_eq!(h.query(), Some("x=1"));
+        assert_eq!(h.header_str("host"), Some("example.com"));
+        assert_eq!(h.header("x-bin"), Some(&b"\xff"[..]));
+        assert_eq!(h.header_str("x-bin"), None);
+        assert_eq!(h.headers().count(), 2);
+        h.clear();
+        assert_eq!(h.headers().count(), 0);
+        assert_eq!(h.path(), "");
+    }
+
+    #[test]
+    fn parts_share_the_target() {
+        let mut h = RequestHead::new(Method::Get, "/");
+        h.clear();
+        let target = "http://example.com/p?q";
+        h.set_parts(
+            target,
+            &target[18..20],
+            Some(&target[21..]),
+            Some(b"example.com"),
+        );
+        assert_eq!(h.target(), target);
+        assert_eq!(h.path(), "/p");
+        assert_eq!(h.query(), Some("q"));
+        assert_eq!(h.host(), Some("example.com"));
+        // A path that is not part of the target ("/" for "http://h") is stored.
+        let target = "http://h";
+        h.clear();
+        h.set_parts(target, "/", None, None);
+        assert_eq!(h.path(), "/");
+    }
+}

@@ -1,0 +1,127 @@
+//! What a handler answers: a response now, a streamed body, or a task that
+//! answers later; and the worker facade they use to ask for time.
+
+use std::time::{Duration, Instant};
+
+use super::body::RequestBody;
+use crate::http::response::Text;
+use crate::http::{FileBody, Response};
+
+/// A handler's answer to an exchange.
+#[non_exhaustive]
+pub enum Reply {
+    /// A complete response (its body is in memory or a file range).
+    Ready(Response),
+    /// A response head and a body pulled piece by piece. The head's own body
+    /// is ignored; `Content-Length` is sent when [`BodySource::content_length`] knows it,
+    /// else the body is chunked (HTTP/1.1) or delimited by closing (HTTP/1.0).
+    Stream(Response, Box<dyn BodySource>),
+    /// The answer comes later: the connection polls the task again when the
+    /// time it asked for through [`Io`] has come or request body bytes arrive.
+    Pending(Box<dyn Task>),
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reply::Ready(r) => f.debug_tuple("Ready").field(r).finish(),
+            Reply::Stream(r, _) => f.debug_tuple("Stream").field(r).finish(),
+            Reply::Pending(_) => f.write_str("Pending"),
+        }
+    }
+}
+
+impl From<Response> for Reply {
+    fn from(r: Response) -> Reply {
+        Reply::Ready(r)
+    }
+}
+
+/// One piece of a streamed body.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Chunk {
+    /// Owned bytes.
+    Bytes(Vec<u8>),
+    /// Bytes that live for the whole program.
+    Static(&'static [u8]),
+    /// A file range, read (or spliced) through the ring.
+    File(FileBody),
+    /// Nothing yet: the source asked for a wake-up through [`Io`], or waits
+    /// for request body bytes.
+    Pending,
+    /// The body is complete.
+    End,
+    /// The source failed: the connection is cut (a body that promised more
+    /// is never silently short).
+    Failed(String),
+}
+
+/// A body produced piece by piece, pulled by the connection when the socket
+/// has room (h2o's generator: `proceed` is [`BodySource::poll_chunk`], `stop`
+/// is [`BodySource::stop`]).
+pub trait BodySource {
+    /// The body's length, when known before it is produced.
+    fn content_length(&self) -> Option<u64> {
+        None
+    }
+
+    /// The next piece, at most about `max` bytes. `body` is the exchange's
+    /// request body (for sources that answer from it, such as an echo).
+    fn poll_chunk(&mut self, io: &mut Io, body: &mut RequestBody, max: usize) -> Chunk;
+
+    /// Trailer fields sent after the last chunk of a chunked body.
+    fn trailers(&mut self) -> Vec<(Text, Text)> {
+        Vec::new()
+    }
+
+    /// The exchange ended before the body did (the client went away): release
+    /// what is held.
+    fn stop(&mut self) {}
+}
+
+/// An answer that comes later ([`Reply::Pending`]).
+pub trait Task {
+    /// Called once right after the handler returns it, then whenever the
+    /// wake-up it asked for is due or request body bytes arrive. `None`: not
+    /// yet (ask for a wake-up through `io`, or wait for body bytes).
+    fn poll(&mut self, io: &mut Io, body: &mut RequestBody) -> Option<Reply>;
+
+    /// The connection closed before the task answered: release what is held.
+    fn cancel(&mut self) {}
+}
+
+/// The worker facade handlers and sources use: the current time, and a
+/// wake-up at a later time on the worker's own ring. Nothing blocks.
+#[derive(Debug)]
+pub struct Io {
+    now: Instant,
+    wake: Option<Instant>,
+}
+
+impl Io {
+    /// A facade at `now` with no wake-up asked for.
+    pub fn new(now: Instant) -> Io {
+        Io { now, wake: None }
+    }
+
+    /// The current time (the worker's loop time).
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Asks to be polled again at `at` (the earliest of several asks wins).
+    pub fn wake_at(&mut self, at: Instant) {
+        self.wake = Some(self.wake.map_or(at, |w| w.min(at)));
+    }
+
+    /// Asks to be polled again after `d`.
+    pub fn wake_after(&mut self, d: Duration) {
+        self.wake_at(self.now + d);
+    }
+
+    /// The wake-up asked for, if any.
+    pub fn wake(&self) -> Option<Instant> {
+        self.wake
+    }
+}

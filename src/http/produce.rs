@@ -1,0 +1,339 @@
+//! The write side of an exchange: encoding a ready response, polling a task
+//! that answers later, and pulling a streamed body through its framing.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Instant;
+
+use super::conn::{Env, Exchange, OUT_HIGH_WATER, Observer, Served};
+use super::encode::{
+    Framing, Persist, allows_body, chunk, chunk_size, encode, encode_head, last_chunk,
+};
+use super::request::Version;
+use super::response::{Body, FileBody, Response};
+use crate::exchange::{BodySource, Chunk, Io, Reply, Task};
+
+/// An observer's handle on a streamed response, handed back when it ends.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ticket(pub u32);
+
+impl Ticket {
+    /// No ticket: the observer keeps nothing for this response.
+    pub const NONE: Ticket = Ticket(0);
+}
+
+/// What produces an exchange's response.
+pub(super) enum Producing {
+    /// A reply not started yet.
+    Reply(Option<Reply>),
+    /// A task that answers later.
+    Task(Box<dyn Task>),
+    /// A body being pulled from its source; the head is out.
+    Stream(Box<StreamOut>),
+    /// The response is complete (or there is none to produce).
+    Done,
+}
+
+pub(super) struct StreamOut {
+    /// The head, until it is written: it waits for the first piece while the
+    /// request body is still arriving, so that a request body refused by its
+    /// framing or limits can still be answered with an error status, and the
+    /// head goes out with the first piece.
+    head: Option<Box<Response>>,
+    source: Box<dyn BodySource>,
+    framing: Framing,
+    /// Body bytes produced so far.
+    sent: u64,
+    /// A chunked file piece was announced: its CRLF comes before what follows.
+    crlf_due: bool,
+    ticket: Ticket,
+    /// The last piece has been framed.
+    ended: bool,
+}
+
+/// What driving an exchange asks of the connection.
+pub(super) enum Drive {
+    /// Progress was made: drive again.
+    More,
+    /// Nothing to do until input, a wake-up or a send completes.
+    Wait,
+    /// Send this file range after the output (then drive again).
+    File(FileBody),
+    /// Cut the connection: a body cannot be completed as promised.
+    Close,
+}
+
+impl Producing {
+    /// Whether the response head has been produced.
+    pub(super) fn started(&self) -> bool {
+        match self {
+            Producing::Stream(s) => s.head.is_none(),
+            Producing::Done => true,
+            Producing::Reply(_) | Producing::Task(_) => false,
+        }
+    }
+
+    pub(super) fn is_done(&self) -> bool {
+        matches!(self, Producing::Done)
+    }
+
+    /// Reports a stream in progress as ended and stops whatever produces.
+    pub(super) fn abandon(&mut self, obs: &mut dyn Observer, started: Instant) {
+        if let Producing::Stream(s) = self
+            && s.head.is_none()
+        {
+            obs.stream_done(s.ticket, started, s.sent);
+        }
+        self.cancel();
+    }
+
+    /// Stops a task or source (the exchange will not finish).
+    pub(super) fn cancel(&mut self) {
+        match std::mem::replace(self, Producing::Done) {
+            Producing::Task(mut t) => {
+                let _ = catch_unwind(AssertUnwindSafe(|| t.cancel()));
+            }
+            Producing::Stream(mut s) => {
+                let _ = catch_unwind(AssertUnwindSafe(|| s.source.stop()));
+            }
+            Producing::Reply(Some(Reply::Stream(_, mut src))) => {
+                let _ = catch_unwind(AssertUnwindSafe(|| src.stop()));
+            }
+            Producing::Reply(Some(Reply::Pending(mut t))) => {
+                let _ = catch_unwind(AssertUnwindSafe(|| t.cancel()));
+            }
+            Producing::Reply(_) | Producing::Done => {}
+        }
+    }
+}
+
+/// Makes what progress the exchange allows.
+pub(super) fn drive(ex: &mut Exchange, env: &mut Env<'_>, out: &mut Vec<u8>) -> Drive {
+    match &mut ex.producing {
+        Producing::Done => Drive::Wait,
+        Producing::Reply(r) => {
+            let reply = r.take().expect("a reply to start");
+            begin(ex, reply, env, out)
+        }
+        Producing::Task(t) => {
+            let mut io = Io::new(env.now);
+            let body = &mut ex.body;
+            match catch_unwind(AssertUnwindSafe(|| t.poll(&mut io, body))) {
+                Ok(Some(reply)) => {
+                    ex.wake = None;
+                    ex.producing = Producing::Reply(Some(reply));
+                    Drive::More
+                }
+                Ok(None) => {
+                    ex.wake = io.wake();
+                    Drive::Wait
+                }
+                Err(_) => {
+                    ex.wake = None;
+                    ex.producing =
+                        Producing::Reply(Some(Reply::Ready(Response::error(500, None).close())));
+                    Drive::More
+                }
+            }
+        }
+        Producing::Stream(_) => pull(ex, env, out),
+    }
+}
+
+fn persist_for(ex: &Exchange, resp: &Response, env: &Env<'_>, framing: Framing) -> Persist {
+    let keep = ex.head.keep_alive && !resp.close && !env.draining && framing != Framing::Close;
+    match (keep, ex.head.version) {
+        (false, _) => Persist::Close,
+        (true, Version::Http10) => Persist::KeepAlive10,
+        (true, Version::Http11) => Persist::KeepAlive,
+    }
+}
+
+fn begin(ex: &mut Exchange, reply: Reply, env: &mut Env<'_>, out: &mut Vec<u8>) -> Drive {
+    match reply {
+        Reply::Pending(task) => {
+            ex.producing = Producing::Task(task);
+            Drive::More
+        }
+        Reply::Ready(resp) => {
+            let persist = persist_for(ex, &resp, env, Framing::Length(resp.body.len()));
+            encode(
+                out,
+                &resp,
+                env.date,
+                env.extra_headers,
+                persist,
+                ex.head_only,
+            );
+            ex.persist = persist;
+            ex.producing = Producing::Done;
+            let sends_body = !ex.head_only && allows_body(resp.status);
+            let file = sends_body && matches!(&resp.body, Body::File(f) if f.len > 0);
+            env.obs.served(&Served {
+                req: Some(&ex.head),
+                status: resp.status,
+                body_len: if sends_body { resp.body.len() } else { 0 },
+                started: ex.started,
+                error: None,
+                file,
+                stream: false,
+            });
+            match resp.body {
+                Body::File(f) if file => Drive::File(f),
+                _ => Drive::More,
+            }
+        }
+        Reply::Stream(head, source) => {
+            let framing = match source.content_length() {
+                Some(n) => Framing::Length(n),
+                None if ex.head.version == Version::Http11 => Framing::Chunked,
+                None => Framing::Close,
+            };
+            let mut s = Box::new(StreamOut {
+                head: Some(Box::new(head)),
+                source,
+                framing,
+                sent: 0,
+                crlf_due: false,
+                ticket: Ticket::NONE,
+                ended: false,
+            });
+            let sends_body =
+                !ex.head_only && s.head.as_ref().is_some_and(|h| allows_body(h.status));
+            if sends_body {
+                ex.producing = Producing::Stream(s);
+            } else {
+                write_head(ex, &mut s, env, out);
+                let _ = catch_unwind(AssertUnwindSafe(|| s.source.stop()));
+                ex.producing = Producing::Done;
+            }
+            Drive::More
+        }
+    }
+}
+
+/// Writes a stream's head (once) and tells the observer.
+fn write_head(ex: &mut Exchange, s: &mut StreamOut, env: &mut Env<'_>, out: &mut Vec<u8>) {
+    let Some(head) = s.head.take() else { return };
+    let persist = persist_for(ex, &head, env, s.framing);
+    encode_head(out, &head, env.date, env.extra_headers, persist, s.framing);
+    ex.persist = persist;
+    let sends_body = !ex.head_only && allows_body(head.status);
+    s.ticket = env.obs.served(&Served {
+        req: Some(&ex.head),
+        status: head.status,
+        body_len: match s.framing {
+            Framing::Length(n) if sends_body => n,
+            _ => 0,
+        },
+        started: ex.started,
+        error: None,
+        file: false,
+        stream: sends_body,
+    });
+}
+
+fn pull(ex: &mut Exchange, env: &mut Env<'_>, out: &mut Vec<u8>) -> Drive {
+    let Producing::Stream(mut s) = std::mem::replace(&mut ex.producing, Producing::Done) else {
+        unreachable!("pull without a stream")
+    };
+    let d = pull_from(ex, &mut s, env, out);
+    // The stream goes on unless pulling ended it (done, or replaced by an
+    // error response before its head).
+    if matches!(ex.producing, Producing::Done) && !s.ended {
+        ex.producing = Producing::Stream(s);
+    }
+    d
+}
+
+fn pull_from(ex: &mut Exchange, s: &mut StreamOut, env: &mut Env<'_>, out: &mut Vec<u8>) -> Drive {
+    if s.crlf_due {
+        out.extend_from_slice(b"\r\n");
+        s.crlf_due = false;
+    }
+    let max = OUT_HIGH_WATER.saturating_sub(out.len()).max(1024);
+    let mut io = Io::new(env.now);
+    let body = &mut ex.body;
+    let source = &mut s.source;
+    let polled = catch_unwind(AssertUnwindSafe(|| source.poll_chunk(&mut io, body, max)));
+    let chunk = match polled {
+        Ok(c) => c,
+        // A panic before the head: a 500; after it, the body cannot be
+        // completed.
+        Err(_) if s.head.is_some() => {
+            ex.producing = Producing::Reply(Some(Reply::Ready(Response::error(500, None).close())));
+            return Drive::More;
+        }
+        Err(_) => return Drive::Close,
+    };
+    if s.head.is_some() {
+        match chunk {
+            // Nothing to say yet while the request body still arrives.
+            Chunk::Pending if !ex.body.is_complete() => {
+                ex.wake = io.wake();
+                return Drive::Wait;
+            }
+            Chunk::Failed(_) => {
+                ex.producing =
+                    Producing::Reply(Some(Reply::Ready(Response::error(500, None).close())));
+                return Drive::More;
+            }
+            _ => write_head(ex, s, env, out),
+        }
+    }
+    match chunk {
+        Chunk::Bytes(b) => emit(s, &b, out),
+        Chunk::Static(b) => emit(s, b, out),
+        Chunk::File(f) => {
+            if f.len == 0 {
+                return Drive::More;
+            }
+            if overruns(s, f.len) {
+                return Drive::Close;
+            }
+            if s.framing == Framing::Chunked {
+                chunk_size(out, f.len);
+                s.crlf_due = true;
+            }
+            s.sent += f.len;
+            Drive::File(f)
+        }
+        Chunk::Pending => {
+            ex.wake = io.wake();
+            Drive::Wait
+        }
+        Chunk::End => {
+            if let Framing::Length(n) = s.framing
+                && s.sent != n
+            {
+                // Shorter than promised: never a silently short body.
+                return Drive::Close;
+            }
+            if s.framing == Framing::Chunked {
+                let trailers =
+                    catch_unwind(AssertUnwindSafe(|| s.source.trailers())).unwrap_or_default();
+                last_chunk(out, &trailers);
+            }
+            env.obs.stream_done(s.ticket, ex.started, s.sent);
+            ex.wake = None;
+            s.ended = true;
+            Drive::More
+        }
+        Chunk::Failed(_) => Drive::Close,
+    }
+}
+
+fn overruns(s: &StreamOut, n: u64) -> bool {
+    matches!(s.framing, Framing::Length(len) if s.sent + n > len)
+}
+
+fn emit(s: &mut StreamOut, b: &[u8], out: &mut Vec<u8>) -> Drive {
+    if overruns(s, b.len() as u64) {
+        return Drive::Close;
+    }
+    match s.framing {
+        Framing::Chunked => chunk(out, b),
+        Framing::Length(_) | Framing::Close => out.extend_from_slice(b),
+    }
+    s.sent += b.len() as u64;
+    Drive::More
+}
