@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 mod conn;
+mod files;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -24,6 +25,7 @@ use rustls::sign::CertifiedKey;
 use rustls::{RootCertStore, ServerConfig};
 
 pub use conn::{Fed, TlsError, TlsSession};
+use files::Source;
 
 /// The lowest protocol version accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,8 +115,8 @@ fn provider() -> Arc<CryptoProvider> {
 }
 
 fn load_chain(path: &Path, key: &str) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("{key}: cannot read {}: {e}", path.display()))?
+    let data = files::read(Source { key, path })?;
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&data)
         .collect::<Result<_, _>>()
         .map_err(|e| {
             format!(
@@ -135,7 +137,12 @@ fn load_key(
     provider: &CryptoProvider,
 ) -> Result<Arc<CertifiedKey>, String> {
     let chain = load_chain(cert, &format!("{prefix}cert"))?;
-    let der = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+    let key_src = format!("{prefix}key");
+    let data = files::read(Source {
+        key: &key_src,
+        path: key,
+    })?;
+    let der = PrivateKeyDer::from_pem_slice(&data).map_err(|e| {
         format!(
             "{prefix}key: cannot read a PEM private key from {}: {e}",
             key.display()
