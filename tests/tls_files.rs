@@ -209,3 +209,42 @@ fn reload_from_dev_zero_keeps_the_old_certificate_and_signals_work() {
     );
     assert!(t.elapsed() < Duration::from_secs(5));
 }
+
+#[test]
+fn version_1_certificate_is_named_as_such() {
+    // Made with `openssl x509 -req -signkey` (no extensions, so version 1),
+    // valid until 2126; the key is this fixture's own and protects nothing.
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let cert = fixtures.join("v1-cert.pem");
+    let dir = tempdir("v1");
+    let cfg = config(&dir, &cert, &fixtures.join("v1-key.pem"), "");
+    let (code, err, _) = refused_at_startup(&cfg);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "tls.cert: {}: the certificate is X.509 version 1; TLS needs version 3",
+            cert.display()
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("does not belong"), "{err}");
+}
+
+#[test]
+fn truncated_certificate_is_named_as_such() {
+    let f = files("trunc");
+    let pem = std::fs::read(&f.cert).unwrap();
+    std::fs::write(&f.cert, &pem[..pem.len() / 2]).unwrap();
+    let cfg = config(&f.dir, &f.cert, &f.key, "");
+    let (code, err, _) = refused_at_startup(&cfg);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "tls.cert: {}: PEM block 1 is truncated: it has no \"-----END CERTIFICATE-----\" line",
+            f.cert.display()
+        )),
+        "{err}"
+    );
+    // No bytes printed as a list of numbers.
+    assert!(!err.contains("[67, "), "{err}");
+}
