@@ -213,11 +213,11 @@ impl Server {
                 tls_headers: String::new(),
             };
             let reg = registry.clone();
-            let token: Option<Arc<str>> = cfg.admin.token.as_deref().map(Arc::from);
+            let auth = admin::Access::new(&cfg.admin);
             let ready = ready_tx.clone();
             let t = std::thread::Builder::new()
                 .name("peregrine-admin".into())
-                .spawn(move || match Worker::new(spec, admin::router(reg, token)) {
+                .spawn(move || match Worker::new(spec, admin::router(reg, auth)) {
                     Ok(w) => {
                         let _ = ready.send(Ok(()));
                         w.run().map_err(|e| format!("admin listener failed: {e}"))
