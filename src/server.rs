@@ -228,12 +228,12 @@ impl Server {
                 tls_headers: String::new(),
             };
             let reg = registry.clone();
-            let token: Option<Arc<str>> = cfg.admin.token.as_deref().map(Arc::from);
+            let auth = admin::Access::new(&cfg.admin);
             let ready = ready_tx.clone();
             let t = std::thread::Builder::new()
                 .name("peregrine-admin".into())
                 .spawn(
-                    move || match Worker::new(spec, admin::router(reg, token), None) {
+                    move || match Worker::new(spec, admin::router(reg, auth), None) {
                         Ok(w) => {
                             let _ = ready.send(Ok(()));
                             w.run().map_err(|e| format!("admin listener failed: {e}"))

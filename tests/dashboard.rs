@@ -164,7 +164,7 @@ fn admin_request(server: &Server, path: &str, headers: &str) -> Resp {
     let mut s = TcpStream::connect(server.admin.expect("admin listener on")).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: admin\r\n{headers}Connection: close\r\n\r\n")
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{headers}Connection: close\r\n\r\n")
             .as_bytes(),
     )
     .unwrap();
@@ -328,4 +328,105 @@ fn dashboard_asks_for_the_token_in_chromium() {
         "rendered data without a token"
     );
     assert_eq!(text_of(&dom, "total-requests"), "—");
+}
+
+/// Sends `req` to the admin listener and reads one response; the connection
+/// is returned for looking at what follows.
+fn admin_raw(server: &Server, req: &str) -> (Resp, TcpStream) {
+    let mut s = TcpStream::connect(server.admin.expect("admin listener on")).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(req.as_bytes()).unwrap();
+    let r = read_response(&mut s, false).unwrap();
+    (r, s)
+}
+
+#[test]
+fn unauthorised_admin_request_is_answered_401_and_closed() {
+    let server = Server::with_config(&format!("[admin]\ntoken = \"{TOKEN}\"\n"), &[]);
+    // Keep-alive asked for; the refusal closes anyway.
+    let (r, mut s) = admin_raw(
+        &server,
+        "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer wrong\r\n\r\n",
+    );
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert_eq!(
+        r.header("www-authenticate").as_deref(),
+        Some("Bearer realm=\"peregrine-admin\"")
+    );
+    assert_eq!(
+        r.header("connection").as_deref(),
+        Some("close"),
+        "{}",
+        r.head
+    );
+    assert!(closed(&mut s), "connection left open after 401");
+    // With the token the connection stays open for the next request.
+    let ok = format!(
+        "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+    );
+    let (r, mut s) = admin_raw(&server, &ok);
+    assert_eq!(r.status, 200);
+    s.write_all(ok.as_bytes()).unwrap();
+    assert_eq!(read_response(&mut s, false).unwrap().status, 200);
+}
+
+#[test]
+fn bearer_scheme_is_case_insensitive() {
+    let server = Server::with_config(&format!("[admin]\ntoken = \"{TOKEN}\"\n"), &[]);
+    for (auth, want) in [
+        (format!("bearer {TOKEN}"), 200),
+        (format!("BEARER {TOKEN}"), 200),
+        (format!("BeArEr   {TOKEN}"), 200),
+        (format!("Basic {TOKEN}"), 401),
+        (format!("Bearer{TOKEN}"), 401),
+        (format!("bearer {TOKEN}x"), 401),
+    ] {
+        let r = admin_request(&server, "/status", &format!("Authorization: {auth}\r\n"));
+        assert_eq!(r.status, want, "{auth:?}: {}", r.text());
+    }
+}
+
+#[test]
+fn admin_answers_only_its_own_hosts() {
+    let server = Server::with_config("[admin]\nhosts = [\"ops.example.com\"]\n", &[]);
+    let port = server.admin.unwrap().port();
+    for host in [
+        "evil.example".to_string(),
+        format!("evil.example:{port}"),
+        format!("127.0.0.1.evil.example:{port}"),
+        "sub.ops.example.com".to_string(),
+    ] {
+        for path in ["/status", "/", "/nope"] {
+            let (r, mut s) = admin_raw(
+                &server,
+                &format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n"),
+            );
+            assert_eq!(r.status, 421, "{host} {path}: {}", r.text());
+            assert!(r.text().contains("admin.hosts"), "{}", r.text());
+            assert!(closed(&mut s), "connection left open after 421");
+        }
+    }
+    // The absolute-form target names the host, whatever Host says.
+    let (r, _) = admin_raw(
+        &server,
+        "GET http://evil.example/status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(r.status, 421);
+    for host in [
+        format!("127.0.0.1:{port}"),
+        "127.0.0.1".to_string(),
+        format!("[::1]:{port}"),
+        format!("localhost:{port}"),
+        "ops.example.com".to_string(),
+        format!("OPS.Example.COM:{port}"),
+    ] {
+        let (r, _) = admin_raw(
+            &server,
+            &format!("GET /status HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+        );
+        assert_eq!(r.status, 200, "{host}: {}", r.text());
+    }
+    // HTTP/1.0 may leave Host out (browsers never do).
+    let (r, _) = admin_raw(&server, "GET /status HTTP/1.0\r\n\r\n");
+    assert_eq!(r.status, 200, "{}", r.text());
 }

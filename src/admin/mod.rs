@@ -2,6 +2,8 @@
 //! and a live dashboard, served by its own loop on a separate address.
 #![forbid(unsafe_code)]
 
+mod host;
+
 use std::sync::Arc;
 
 use crate::exchange::{Reply, RequestHead};
@@ -12,28 +14,87 @@ use crate::metrics::{Registry, hgrm, merge, prometheus, status};
 /// The dashboard page (HTML, CSS and script in one file; no network needed).
 const DASHBOARD: &str = include_str!("dashboard.html");
 
-/// The admin router over `reg`; when `token` is set every request must carry
-/// `Authorization: Bearer <token>`.
-pub fn router(reg: Arc<Registry>, token: Option<Arc<str>>) -> Router {
+/// Who the admin listener answers: the bearer token, when one is set, and the
+/// host names allowed besides IP literals and `localhost`.
+#[derive(Clone, Debug, Default)]
+pub struct Access {
+    token: Option<Arc<str>>,
+    hosts: Arc<[String]>,
+}
+
+impl Access {
+    /// From the `[admin]` configuration.
+    pub fn new(cfg: &crate::config::Admin) -> Access {
+        Access {
+            token: cfg.token.as_deref().map(Arc::from),
+            hosts: cfg.hosts.iter().cloned().collect(),
+        }
+    }
+
+    /// The refusal for `req`, if it gets one: 421 for a `Host` this listener
+    /// does not answer, then (with `token`) 401 without the bearer token. Both
+    /// close the connection.
+    fn refusal(&self, req: &RequestHead, token: bool) -> Option<Response> {
+        if let Some(h) = req.host()
+            && !host::allowed(h, &self.hosts)
+        {
+            let why = format!(
+                "the admin listener does not answer for host {h:?} (IP addresses, localhost and admin.hosts only)"
+            );
+            return Some(Response::error(421, Some(&why)).close());
+        }
+        match &self.token {
+            Some(t) if token && !bearer(req).is_some_and(|g| same(g, t.as_bytes())) => Some(
+                Response::error(401, Some("a bearer token is required"))
+                    .header("WWW-Authenticate", "Bearer realm=\"peregrine-admin\"")
+                    .close(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// The admin router over `reg`; when a token is set every data request must
+/// carry `Authorization: Bearer <token>`.
+pub fn router(reg: Arc<Registry>, access: Access) -> Router {
+    let a = &access;
     Router::new()
         // The page itself holds no data; it asks for the token when the data
-        // endpoints answer 401 and sends it with every request.
-        .route("/", Dashboard)
-        .route("/metrics", Auth::new(Metrics(reg.clone()), token.clone()))
-        .route("/status", Auth::new(Status(reg.clone()), token.clone()))
-        .route("/histogram", Auth::new(Histogram(reg), token))
+        // endpoints answer 401 and sends it with every request. Its route is
+        // `/`, so every unknown path passes the host check too.
+        .route("/", Guard::new(Dashboard, a, false))
+        .route("/metrics", Guard::new(Metrics(reg.clone()), a, true))
+        .route("/status", Guard::new(Status(reg.clone()), a, true))
+        .route("/histogram", Guard::new(Histogram(reg), a, true))
 }
 
-/// Requires a bearer token before handing the request on.
-struct Auth<H> {
+/// Checks the host, and the token when `token` is set, before handing the
+/// request on.
+struct Guard<H> {
     inner: H,
-    token: Option<Arc<str>>,
+    access: Access,
+    token: bool,
 }
 
-impl<H: Handler> Auth<H> {
-    fn new(inner: H, token: Option<Arc<str>>) -> Auth<H> {
-        Auth { inner, token }
+impl<H: Handler> Guard<H> {
+    fn new(inner: H, access: &Access, token: bool) -> Guard<H> {
+        Guard {
+            inner,
+            access: access.clone(),
+            token,
+        }
     }
+}
+
+/// The credentials of an `Authorization: Bearer …` header; the scheme name is
+/// case-insensitive (RFC 9110 §11.1).
+fn bearer(req: &RequestHead) -> Option<&[u8]> {
+    let v = req.header("authorization")?.trim_ascii();
+    let sp = v.iter().position(|&b| b == b' ')?;
+    let (scheme, rest) = v.split_at(sp);
+    scheme
+        .eq_ignore_ascii_case(b"bearer")
+        .then(|| rest.trim_ascii())
 }
 
 /// Implements [`Handler`] for a type whose inherent `respond` answers at once.
@@ -52,24 +113,16 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-impl<H: Handler> Handler for Auth<H> {
+impl<H: Handler> Handler for Guard<H> {
     fn methods(&self) -> crate::http::Methods {
         self.inner.methods()
     }
 
     fn handle(&mut self, req: &RequestHead, cx: &mut Ctx<'_>) -> Reply {
-        if let Some(token) = &self.token {
-            let given = req
-                .header("authorization")
-                .and_then(|v| v.strip_prefix(b"Bearer "))
-                .map(<[u8]>::trim_ascii);
-            if !given.is_some_and(|g| same(g, token.as_bytes())) {
-                return Response::error(401, Some("a bearer token is required"))
-                    .header("WWW-Authenticate", "Bearer realm=\"peregrine-admin\"")
-                    .into();
-            }
+        match self.access.refusal(req, self.token) {
+            Some(r) => r.into(),
+            None => self.inner.handle(req, cx),
         }
-        self.inner.handle(req, cx)
     }
 }
 

@@ -31,6 +31,7 @@ struct Raw {
 struct RawAdmin {
     listen: Option<Spanned<String>>,
     token: Option<Spanned<String>>,
+    hosts: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -398,6 +399,11 @@ pub fn parse(text: &str, file: Option<&Path>) -> Result<Config, ConfigError> {
             let span = a.listen.as_ref().map_or(0..0, |l| l.span());
             return Err(cx.err(span, "admin.token", m));
         }
+        for h in a.hosts.iter().flatten() {
+            let name = super::Admin::host_name(h.get_ref())
+                .map_err(|m| cx.err(h.span(), "admin.hosts", m))?;
+            c.admin.hosts.push(name);
+        }
     }
     if let Some(m) = &raw.metrics
         && let Some(b) = m.enabled
@@ -560,6 +566,40 @@ buffer_count = 512
         )
         .unwrap();
         assert_eq!(ok.admin.token.as_deref(), Some("0123456789abcdef"));
+    }
+
+    #[test]
+    fn admin_hosts() {
+        let c = parse(
+            "[admin]\nhosts = [\"Ops.Example.com\", \"metrics-1\"]\n",
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.admin.hosts, ["ops.example.com", "metrics-1"]);
+        assert_eq!(
+            err("[admin]\nhosts = [\n  \"ok.example\",\n  \"ops.example.com:9901\",\n]\n"),
+            "p.toml:4: admin.hosts: \"ops.example.com:9901\" is not a host name (letters, digits, hyphens and dots; no port or wildcard)"
+        );
+        for bad in [
+            "",
+            "*.example.com",
+            "a..b",
+            "-a.example",
+            "a.example.",
+            "[::1]",
+        ] {
+            assert!(
+                err(&format!("[admin]\nhosts = [{bad:?}]\n"))
+                    .starts_with("p.toml:2: admin.hosts: "),
+                "{bad:?}"
+            );
+        }
+        assert!(
+            err("[admin]\nhosts = [\"127.0.0.1\"]\n").contains("IP addresses are always accepted")
+        );
+        assert!(
+            err("[admin]\nhosts = \"ops.example.com\"\n").starts_with("p.toml:2: admin.hosts: ")
+        );
     }
 
     #[test]

@@ -28,6 +28,9 @@ pub struct Admin {
     /// Bearer token required on every request, when set. Required when
     /// `listen` is not a loopback address.
     pub token: Option<String>,
+    /// Host names (lowercase) the listener answers to besides IP literals and
+    /// `localhost`; any other `Host` is answered 421.
+    pub hosts: Vec<String>,
 }
 
 impl Admin {
@@ -42,6 +45,28 @@ impl Admin {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Checks one `admin.hosts` entry, a DNS name without port or wildcard,
+    /// and returns it in lowercase.
+    pub fn host_name(name: &str) -> Result<String, String> {
+        if name.parse::<std::net::Ipv4Addr>().is_ok() {
+            return Err(format!(
+                "{name:?} is an IP address; IP addresses are always accepted, list host names only"
+            ));
+        }
+        let label_ok = |l: &str| {
+            (1..=63).contains(&l.len())
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        };
+        if name.len() > 253 || !name.split('.').all(label_ok) {
+            return Err(format!(
+                "{name:?} is not a host name (letters, digits, hyphens and dots; no port or wildcard)"
+            ));
+        }
+        Ok(name.to_ascii_lowercase())
     }
 }
 
@@ -87,6 +112,7 @@ impl Default for Config {
             admin: Admin {
                 listen: Some(DEFAULT_ADMIN.parse().expect("valid default address")),
                 token: None,
+                hosts: Vec::new(),
             },
             metrics: true,
             access_log: Some(accesslog::Config {

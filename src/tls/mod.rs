@@ -10,6 +10,8 @@
 #![forbid(unsafe_code)]
 
 mod conn;
+mod files;
+mod pem;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -17,13 +19,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::CertificateDer;
 use rustls::server::{ClientHello, ProducesTickets, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
-use rustls::{RootCertStore, ServerConfig};
+use rustls::{InconsistentKeys, RootCertStore, ServerConfig};
 
 pub use conn::{Fed, TlsError, TlsSession};
+use files::Source;
 
 /// The lowest protocol version accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,20 +114,13 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
-fn load_chain(path: &Path, key: &str) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("{key}: cannot read {}: {e}", path.display()))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| {
-            format!(
-                "{key}: {} is not a PEM certificate chain: {e}",
-                path.display()
-            )
-        })?;
-    if certs.is_empty() {
-        return Err(format!("{key}: {} holds no certificate", path.display()));
-    }
-    Ok(certs)
+fn load_chain(
+    path: &Path,
+    key: &str,
+    served: bool,
+) -> Result<Vec<CertificateDer<'static>>, String> {
+    let src = Source { key, path };
+    pem::certificates(src, &files::read(src)?, served)
 }
 
 fn load_key(
@@ -134,26 +129,34 @@ fn load_key(
     prefix: &str,
     provider: &CryptoProvider,
 ) -> Result<Arc<CertifiedKey>, String> {
-    let chain = load_chain(cert, &format!("{prefix}cert"))?;
-    let der = PrivateKeyDer::from_pem_file(key).map_err(|e| {
-        format!(
-            "{prefix}key: cannot read a PEM private key from {}: {e}",
-            key.display()
-        )
-    })?;
-    let signing = provider.key_provider.load_private_key(der).map_err(|e| {
-        format!(
-            "{prefix}key: unsupported private key in {}: {e}",
-            key.display()
-        )
-    })?;
+    let chain = load_chain(cert, &format!("{prefix}cert"), true)?;
+    let key_name = format!("{prefix}key");
+    let src = Source {
+        key: &key_name,
+        path: key,
+    };
+    let der = pem::private_key(src, &files::read(src)?)?;
+    let signing = provider
+        .key_provider
+        .load_private_key(der)
+        .map_err(|e| format!("{src}: unsupported private key: {e}"))?;
     let ck = CertifiedKey::new(chain, signing);
-    if let Err(e) = ck.keys_match() {
-        return Err(format!(
-            "{prefix}key: {} does not belong to the certificate in {}: {e}",
-            key.display(),
-            cert.display()
-        ));
+    match ck.keys_match() {
+        // Unknown: the key cannot tell its public half, so there is nothing to compare.
+        Ok(()) | Err(rustls::Error::InconsistentKeys(InconsistentKeys::Unknown)) => {}
+        Err(rustls::Error::InconsistentKeys(InconsistentKeys::KeyMismatch)) => {
+            return Err(format!(
+                "{prefix}key: {} does not belong to the certificate in {}",
+                key.display(),
+                cert.display()
+            ));
+        }
+        Err(e) => {
+            return Err(format!(
+                "{prefix}cert: {}: the certificate cannot be used: {e}",
+                cert.display()
+            ));
+        }
     }
     if let Some(leaf) = ck.cert.first()
         && let Some(why) = expired(leaf.as_ref())
@@ -246,7 +249,7 @@ pub fn build(
                 .as_ref()
                 .ok_or("tls.client_ca: needed when tls.client_auth is optional or required")?;
             let mut roots = RootCertStore::empty();
-            for c in load_chain(ca, "tls.client_ca")? {
+            for c in load_chain(ca, "tls.client_ca", false)? {
                 roots
                     .add(c)
                     .map_err(|e| format!("tls.client_ca: {}: {e}", ca.display()))?;

@@ -116,7 +116,8 @@ impl Server {
         let mut s = TcpStream::connect(self.admin.expect("admin listener on")).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         s.write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n").as_bytes(),
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
         )
         .unwrap();
         read_response(&mut s, false).unwrap()
