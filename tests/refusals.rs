@@ -64,6 +64,62 @@ fn two_hosts_is_400() {
 }
 
 #[test]
+fn invalid_host_is_400() {
+    let s = server();
+    for host in [
+        "a b",
+        "a:abc",
+        "a:80:80",
+        "a::80",
+        "a:123456",
+        "[::1",
+        "a]",
+        "[::1]x",
+        "[::1]:x",
+        "[]",
+        "[1.2.3.4]",
+        "u@a",
+        "a%zz",
+        "a/b",
+    ] {
+        refused(
+            &s,
+            format!("GET /plaintext HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes(),
+            400,
+        );
+    }
+    // The absolute-form authority is checked the same way; userinfo is refused.
+    for target in [
+        "http://a:abc/plaintext",
+        "http://a:80:80/plaintext",
+        "http://[::1/plaintext",
+        "http://a]/plaintext",
+        "http://user@a/plaintext",
+        "http://user:pw@a:80/plaintext",
+        "http://:80/plaintext",
+    ] {
+        refused(
+            &s,
+            format!("GET {target} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes(),
+            400,
+        );
+    }
+    // Valid forms, including an empty port, are served.
+    for host in ["[::1]:8080", "a:", "127.0.0.1:80", "[v1.x]"] {
+        let r = exchange(
+            &s,
+            format!("GET /plaintext HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes(),
+        );
+        assert_eq!(r.status, 200, "Host: {host}: {}", r.head);
+    }
+    let r = exchange(
+        &s,
+        b"GET http://[::1]:1/plaintext HTTP/1.1\r\nHost: a\r\n\r\n",
+    );
+    assert_eq!(r.status, 200, "{}", r.head);
+}
+
+#[test]
 fn content_length_with_transfer_encoding_is_400() {
     refused(
         &server(),

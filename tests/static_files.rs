@@ -115,6 +115,60 @@ fn conditional_requests() {
 }
 
 #[test]
+fn preconditions() {
+    let s = site();
+    let r = get(&s.server, "/style.css");
+    let etag = r.header("etag").unwrap();
+    let lm = r.header("last-modified").unwrap();
+    let cond = |method: &str, h: &str| {
+        exchange(
+            &s.server,
+            format!("{method} /style.css HTTP/1.1\r\nHost: a\r\n{h}\r\n\r\n").as_bytes(),
+        )
+    };
+    let get = |h: &str| cond("GET", h);
+    let ok = get(&format!("If-Match: \"nope\", {etag}"));
+    assert_eq!((ok.status, ok.text().as_str()), (200, "body{}"));
+    assert_eq!(get("If-Match: *").status, 200);
+    let failed = get("If-Match: \"nope\"");
+    assert_eq!(failed.status, 412, "{}", failed.head);
+    assert_eq!(failed.header("etag"), Some(etag.clone()));
+    assert_eq!(failed.header("last-modified"), Some(lm.clone()));
+    assert!(!failed.text().contains("body{}"));
+    // If-Match compares strongly: the weak form of the same tag fails.
+    assert_eq!(get(&format!("If-Match: W/{etag}")).status, 412);
+    assert_eq!(cond("HEAD", "If-Match: \"nope\"").status, 412);
+    // If-Unmodified-Since: modified after a past date fails; a future one passes.
+    let past = get("If-Unmodified-Since: Thu, 01 Jan 1970 00:00:00 GMT");
+    assert_eq!(past.status, 412);
+    assert_eq!(past.header("etag"), Some(etag.clone()));
+    assert_eq!(
+        get("If-Unmodified-Since: Fri, 01 Jan 2100 00:00:00 GMT").status,
+        200
+    );
+    assert_eq!(get(&format!("If-Unmodified-Since: {lm}")).status, 200);
+    // An invalid date is ignored; so is the date when If-Match is present.
+    assert_eq!(get("If-Unmodified-Since: yesterday").status, 200);
+    assert_eq!(
+        get(&format!(
+            "If-Match: {etag}\r\nIf-Unmodified-Since: Thu, 01 Jan 1970 00:00:00 GMT"
+        ))
+        .status,
+        200
+    );
+    // If-Match is evaluated before If-None-Match.
+    let both = get(&format!("If-Match: {etag}\r\nIf-None-Match: {etag}"));
+    assert_eq!(both.status, 304);
+    assert_eq!(
+        get(&format!("If-None-Match: {etag}\r\nIf-Match: \"nope\"")).status,
+        412
+    );
+    // A passing If-Match leaves ranges alone.
+    let part = get(&format!("If-Match: {etag}\r\nRange: bytes=0-3"));
+    assert_eq!((part.status, part.text().as_str()), (206, "body"));
+}
+
+#[test]
 fn ranges() {
     let s = site();
     let range = |h: &str| {

@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::conditional::{Range, if_range_matches, none_match, not_modified_since, range};
+use super::conditional::{Outcome, Preconditions, Range, Validators, range};
 use super::file_cache::{Entry, FileCache, Kind};
 use super::path::resolve;
 use super::{Ctx, Handler};
 use crate::exchange::{Reply, RequestHead};
-use crate::http::{Body, FileBody, Method, Response};
+use crate::http::{Body, FileBody, Response};
 
 /// How long a cached open file is trusted before it is checked again.
 pub const FILE_CACHE_VALID: Duration = Duration::from_secs(1);
@@ -18,7 +18,7 @@ pub const FILE_CACHE_VALID: Duration = Duration::from_secs(1);
 pub const FILE_CACHE_MAX: usize = 4096;
 
 /// Serves files under a root: GET and HEAD, `index.html` for directories,
-/// validators with 304, single byte ranges. Never leaves the root (`..`,
+/// validators with 304 and 412, single byte ranges. Never leaves the root (`..`,
 /// encoded separators, NUL and symlinks pointing outside are refused).
 #[derive(Debug)]
 pub struct StaticFiles {
@@ -115,27 +115,23 @@ impl StaticFiles {
 }
 
 fn serve(req: &RequestHead, e: &Entry) -> Response {
-    let fresh = match req.header("if-none-match") {
-        Some(v) => none_match(v, &e.etag),
-        None => req
-            .header("if-modified-since")
-            .is_some_and(|v| not_modified_since(v, e.mtime)),
+    let current = Validators {
+        etag: Some(&e.etag),
+        last_modified: Some(e.mtime),
     };
-    if fresh {
-        return Response::new(304)
-            .header("ETag", e.etag.clone())
-            .header("Last-Modified", e.last_modified.clone());
-    }
+    let with_validators = |r: Response| {
+        r.header("ETag", e.etag.clone())
+            .header("Last-Modified", e.last_modified.clone())
+    };
+    let range_applies =
+        match Preconditions::from_fields(req.headers()).evaluate(req.method, Some(&current)) {
+            Outcome::NotModified => return with_validators(Response::new(304)),
+            Outcome::PreconditionFailed => return with_validators(Response::error(412, None)),
+            Outcome::Proceed { range } => range,
+        };
     let mut part = Range::Full;
-    if req.method == Method::Get
-        && let Some(h) = req.header("range")
-    {
-        let applies = req
-            .header("if-range")
-            .is_none_or(|ir| if_range_matches(ir, &e.etag, &e.last_modified));
-        if applies {
-            part = range(h, e.size);
-        }
+    if range_applies && let Some(h) = req.header("range") {
+        part = range(h, e.size);
     }
     let resp = |status: u16| {
         Response::new(status)

@@ -7,6 +7,7 @@ pub mod conn;
 pub mod date;
 pub mod encode;
 pub mod error;
+pub mod host;
 pub mod limits;
 pub mod method;
 pub mod parse;

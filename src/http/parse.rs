@@ -226,7 +226,7 @@ fn split_target(method: Method, target: &str) -> Result<Target<'_>, Error> {
     }
     if method == Method::Connect {
         // authority-form; answered 405 by the connection.
-        return if target.is_empty() || target.contains('/') {
+        return if !valid_connect_authority(target.as_bytes()) {
             Err(Error::BadTarget)
         } else {
             Ok((target, None, Some(target)))
@@ -245,7 +245,7 @@ fn split_target(method: Method, target: &str) -> Result<Target<'_>, Error> {
         };
         let end = after.find(['/', '?']).unwrap_or(after.len());
         let authority = &after[..end];
-        if authority.is_empty() || !valid_host(authority.as_bytes()) {
+        if !valid_authority(authority.as_bytes()) {
             return Err(Error::BadTarget);
         }
         let rest = &after[end..];
@@ -386,27 +386,23 @@ fn parse_length(value: &[u8]) -> Result<u64, Error> {
     Ok(value.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
 }
 
-/// `uri-host [ ":" port ]`: reg-name, IPv4 or bracketed IPv6 characters only.
+/// A `Host` value: `uri-host [ ":" port ]`, possibly empty (RFC 9112 §3.2).
 fn valid_host(v: &[u8]) -> bool {
-    v.iter().all(|b| HOST_CHARS[usize::from(*b)])
+    super::host::parse(v).is_some()
 }
 
-const HOST_CHARS: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut i = 0;
-    while i < 256 {
-        let b = i as u8;
-        t[i] = b.is_ascii_alphanumeric();
-        i += 1;
-    }
-    let extra = b"-._~%!$&'()*+,;=:[]";
-    let mut j = 0;
-    while j < extra.len() {
-        t[extra[j] as usize] = true;
-        j += 1;
-    }
-    t
-};
+/// An absolute-form authority: `uri-host [ ":" port ]` with a host, since an
+/// `http` URI with an empty host is invalid (RFC 9110 §4.2.1). Userinfo is
+/// refused.
+fn valid_authority(v: &[u8]) -> bool {
+    super::host::parse(v).is_some_and(|a| !a.host.is_empty())
+}
+
+/// A CONNECT target (authority-form): `uri-host ":" port`, neither empty.
+fn valid_connect_authority(v: &[u8]) -> bool {
+    super::host::parse(v)
+        .is_some_and(|a| !a.host.is_empty() && a.port.is_some_and(|p| !p.is_empty()))
+}
 
 /// Index of the first `needle` in `hay`.
 pub(crate) fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {

@@ -229,3 +229,50 @@ impl Pipe {
         r == 0 && n == 0
     }
 }
+
+/// What `fstatat` reports about a path: enough to tell whether it still names
+/// the file behind a descriptor opened earlier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PathStat {
+    /// Device of the file system.
+    pub dev: u64,
+    /// Inode number.
+    pub ino: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, whole seconds since the epoch (0 before it).
+    pub mtime: u64,
+    /// Whether the path itself is a symbolic link (only seen without
+    /// following).
+    pub symlink: bool,
+}
+
+/// `fstatat` of `rel` (a relative path; empty for `dir` itself) under the
+/// directory `dir`. With `follow` false a symlink in the last component is
+/// described rather than followed (`AT_SYMLINK_NOFOLLOW`); symlinks in earlier
+/// components are always followed, so a caller that must stay beneath `dir`
+/// checks each component. Creates no descriptor, so it works when the
+/// process is out of them.
+pub fn stat_at(dir: &File, rel: &Path, follow: bool) -> io::Result<PathStat> {
+    let rel = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
+    let path = CString::new(rel.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let flags = if follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
+    // SAFETY: stat is plain integer data; all-zero is a valid value.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `dir` is borrowed for the call, so its fd stays open; `path` is a
+    // valid NUL-terminated string and `st` a valid, writable stat of the type
+    // fstatat expects, both outliving the call. The kernel only writes `st`.
+    cvt(unsafe { libc::fstatat(dir.as_raw_fd(), path.as_ptr(), &mut st, flags) })?;
+    Ok(PathStat {
+        dev: st.st_dev,
+        ino: st.st_ino,
+        size: st.st_size.max(0) as u64,
+        mtime: st.st_mtime.max(0) as u64,
+        symlink: st.st_mode & libc::S_IFMT == libc::S_IFLNK,
+    })
+}
