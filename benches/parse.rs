@@ -66,6 +66,7 @@ fn parse(c: &mut Criterion) {
         let date = *b"Sun, 06 Nov 1994 08:49:37 GMT";
         let mut out = Vec::with_capacity(64 * 1024);
         let mut conn = Conn::new();
+        let mut pool = peregrine::http::conn::ExchangePool::new();
         b.iter(|| {
             out.clear();
             let mut obs = NoObserver;
@@ -78,6 +79,7 @@ fn parse(c: &mut Criterion) {
                 tls: None,
                 extra_headers: b"",
                 peer: None,
+                pool: &mut pool,
             };
             let _ = conn.feed(black_box(&batch), &mut svc, &mut env, &mut out);
             black_box(out.len())

@@ -78,6 +78,41 @@ pub struct Env<'a> {
     pub extra_headers: &'a [u8],
     /// The peer's address, when known.
     pub peer: Option<SocketAddr>,
+    /// Finished exchanges kept for their buffers, shared by a worker's
+    /// connections (an idle connection holds none).
+    pub pool: &'a mut ExchangePool,
+}
+
+/// Finished exchanges kept for reuse, so that a request on a kept-alive
+/// connection allocates nothing; one per worker.
+// Boxed: a connection holds its exchange as a box, moved in and out of the
+// pool without copying.
+#[allow(clippy::vec_box)]
+#[derive(Default)]
+pub struct ExchangePool(Vec<Box<Exchange>>);
+
+impl std::fmt::Debug for ExchangePool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ExchangePool({})", self.0.len())
+    }
+}
+
+impl ExchangePool {
+    /// Most exchanges kept.
+    const MAX: usize = 256;
+
+    /// An empty pool.
+    pub fn new() -> ExchangePool {
+        ExchangePool::default()
+    }
+
+    fn put(&mut self, mut ex: Box<Exchange>) {
+        if self.0.len() < Self::MAX {
+            ex.producing = Producing::Done;
+            ex.body = RequestBody::default();
+            self.0.push(ex);
+        }
+    }
 }
 
 impl std::fmt::Debug for Env<'_> {
@@ -186,8 +221,9 @@ struct BodyRead {
     keep: bool,
 }
 
-/// The exchange in progress: its head, body and what produces its response.
-pub(super) struct Exchange {
+/// The exchange in progress: its head, body and what produces its response
+/// (opaque outside the codec; pooled by [`ExchangePool`]).
+pub struct Exchange {
     pub(super) head: RequestHead,
     pub(super) body: RequestBody,
     pub(super) started: Instant,
@@ -211,8 +247,6 @@ struct Arrival {
 pub struct Conn {
     read: Reading,
     ex: Option<Box<Exchange>>,
-    /// A finished exchange kept for its buffers' capacity.
-    spare: Option<Box<Exchange>>,
     /// Input not consumed yet: a partial head, or input behind an exchange.
     rbuf: Vec<u8>,
     /// Length of a partial head already scanned without finding its end; new
@@ -346,7 +380,6 @@ impl Conn {
         if let Some(mut ex) = self.ex.take() {
             ex.producing.cancel();
         }
-        self.spare = None;
     }
 
     /// The connection is going away: a streamed response still in progress
@@ -375,7 +408,7 @@ impl Conn {
                 // whatever of the request body is still unread.
                 if ex.persist == Persist::Close {
                     let ex = self.ex.take().expect("exchange");
-                    self.spare = Some(ex);
+                    env.pool.put(ex);
                     self.finish();
                     return (buf.len(), Step::Close);
                 }
@@ -387,7 +420,7 @@ impl Conn {
                     Reading::Body(_) => {}
                     _ => {
                         let ex = self.ex.take().expect("exchange");
-                        self.spare = Some(ex);
+                        env.pool.put(ex);
                     }
                 }
             }
@@ -522,7 +555,7 @@ impl Conn {
             more_input,
             started,
         } = at;
-        let mut ex = self.spare.take().unwrap_or_else(|| {
+        let mut ex = env.pool.0.pop().unwrap_or_else(|| {
             Box::new(Exchange {
                 head: RequestHead::default(),
                 body: RequestBody::default(),

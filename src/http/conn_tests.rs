@@ -178,6 +178,7 @@ macro_rules! harness_env {
             tls: None,
             extra_headers: b"",
             peer: None,
+            pool: &mut $h.pool,
         }
     };
 }
@@ -190,6 +191,7 @@ struct Harness {
     out: Vec<u8>,
     obs: Recorder,
     draining: bool,
+    pool: ExchangePool,
 }
 
 impl Harness {
@@ -205,6 +207,7 @@ impl Harness {
             out: Vec::new(),
             obs: Recorder::default(),
             draining: false,
+            pool: ExchangePool::new(),
         }
     }
 

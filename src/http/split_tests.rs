@@ -90,6 +90,7 @@ fn run(chunks: &[&[u8]]) -> (Vec<u8>, bool) {
     let mut obs = NoObserver;
     let now = Instant::now();
     let mut closed = false;
+    let mut pool = super::conn::ExchangePool::new();
     for c in chunks {
         let mut env = Env {
             limits: &limits,
@@ -100,6 +101,7 @@ fn run(chunks: &[&[u8]]) -> (Vec<u8>, bool) {
             tls: None,
             extra_headers: b"",
             peer: None,
+            pool: &mut pool,
         };
         let mut step = conn.feed(c, &mut Echo, &mut env, &mut out);
         while matches!(step, Step::Flush) {

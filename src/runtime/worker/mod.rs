@@ -153,6 +153,7 @@ pub struct Worker<S: Service> {
     /// Wake-ups exchanges asked for, earliest first: (when, slot, generation).
     /// Stale entries are recognized against the connection and skipped.
     wakes: BinaryHeap<Reverse<(Instant, usize, u32)>>,
+    exchanges: crate::http::conn::ExchangePool,
     plain_in: Vec<u8>,
     plain_out: Vec<u8>,
     deferred: Vec<(usize, u32)>,
@@ -200,6 +201,7 @@ macro_rules! http_env {
             tls: None,
             extra_headers: b"",
             peer: None,
+            pool: &mut $w.exchanges,
         }
     };
     ($w:expr, peer $peer:expr) => {
@@ -212,6 +214,7 @@ macro_rules! http_env {
             tls: None,
             extra_headers: b"",
             peer: $peer,
+            pool: &mut $w.exchanges,
         }
     };
     ($w:expr, $tls:expr, $peer:expr) => {
@@ -224,6 +227,7 @@ macro_rules! http_env {
             tls: $tls,
             extra_headers: &$w.tls_headers,
             peer: $peer,
+            pool: &mut $w.exchanges,
         }
     };
 }
@@ -304,6 +308,7 @@ impl<S: Service> Worker<S> {
             tls_headers: spec.tls_headers.into_bytes(),
             redirect,
             wakes: BinaryHeap::new(),
+            exchanges: crate::http::conn::ExchangePool::new(),
             plain_in: Vec::new(),
             plain_out: Vec::new(),
             deferred: Vec::new(),
