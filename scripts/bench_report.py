@@ -25,6 +25,7 @@ import sys
 
 SERVER_COLORS = {
     "peregrine": "#d95f02",
+    "peregrine-base": "#fdae6b",
     "nginx": "#1b9e77",
     "h2o": "#7570b3",
     "tokio-uring": "#1f78b4",
@@ -32,6 +33,8 @@ SERVER_COLORS = {
 FALLBACK_COLORS = ["#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666"]
 CLIENT_BOUND_PCT = 90.0  # wrk this busy: the load generator may be the limit
 NOISY_PCT = 20.0  # this much CPU used by others on the server or wrk CPU: noisy
+BASE = "peregrine-base"  # the --baseline binary, compared with "peregrine"
+CPU_RISE_LIMIT = 0.03  # --baseline flags a case whose CPU per request rose more
 
 
 # ---------------------------------------------------------------- records
@@ -124,7 +127,7 @@ def num(x):
 
 
 def build_result(run, out_dir):
-    res = {k: run.get(k) for k in ("server", "case", "status", "reason", "kind")}
+    res = {k: run.get(k) for k in ("server", "case", "status", "reason", "kind", "rep")}
     res["status"] = res["status"] or "failed"
     if run.get("kind") == "memory":
         n = num(run.get("established")) or 0
@@ -212,6 +215,127 @@ def build_result(run, out_dir):
             f.write(w["hgrm_text"])
         res["hgrm_file"] = hpath
     return res
+
+
+def median(values):
+    v = sorted(values)
+    n = len(v)
+    if n == 0:
+        return None
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2.0
+
+
+# Per-run fields that are replaced by their median over the runs.
+MEDIAN_FIELDS = ("rps", "server_cpu_us_per_request", "server_cpu_pct", "client_cpu_pct",
+                 "bytes_per_connection", "duration_s")
+
+
+def aggregate(results):
+    """One result per (server, case): with several runs (--runs N), the run
+    with the median req/s (or memory) supplies the latency curve and raw file,
+    MEDIAN_FIELDS and the latency percentiles are medians over the good runs,
+    error counts are summed, and `per_run` keeps each run's figures."""
+    groups = {}
+    for r in results:
+        groups.setdefault((r["server"], r["case"]), []).append(r)
+    out = []
+    for rs in groups.values():
+        ok = [r for r in rs if r["status"] == "ok"]
+        if len(rs) == 1 or not ok:
+            first = dict(rs[0])
+            first["runs"], first["runs_ok"] = len(rs), len(ok)
+            out.append(first)
+            continue
+        field = "bytes_per_connection" if rs[0].get("kind") == "memory" else "rps"
+        by_value = sorted(ok, key=lambda r: num(r.get(field)) or 0.0)
+        agg = dict(by_value[(len(by_value) - 1) // 2])
+        agg["runs"], agg["runs_ok"] = len(rs), len(ok)
+        agg["per_run"] = [{"rep": r.get("rep"), "rps": r.get("rps"),
+                           "server_cpu_us_per_request": r.get("server_cpu_us_per_request"),
+                           "bytes_per_connection": r.get("bytes_per_connection")} for r in ok]
+        for f in MEDIAN_FIELDS:
+            vals = [num(r.get(f)) for r in ok if num(r.get(f)) is not None]
+            if vals:
+                agg[f] = median(vals)
+        if "latency_ms" in agg:
+            agg["latency_ms"] = {k: median([r["latency_ms"][k] for r in ok
+                                            if num(r["latency_ms"].get(k)) is not None])
+                                 for k in agg["latency_ms"]}
+            agg["requests"] = sum(r["requests"] for r in ok)
+            agg["non_2xx_3xx"] = sum(r["non_2xx_3xx"] for r in ok)
+            agg["socket_errors"] = {k: sum(r["socket_errors"][k] for r in ok)
+                                    for k in agg["socket_errors"]}
+            # Marked when most runs were.
+            agg["noisy"] = 2 * sum(bool(r.get("noisy")) for r in ok) > len(ok)
+            agg["client_bound"] = 2 * sum(bool(r.get("client_bound")) for r in ok) > len(ok)
+        if len(ok) < len(rs):
+            bad = next(r for r in rs if r["status"] != "ok")
+            agg["reason"] = (f"{len(rs) - len(ok)} of {len(rs)} runs failed "
+                             f"({bad.get('reason') or bad['status']}); medians of the rest")
+        out.append(agg)
+    return out
+
+
+def baseline_rows(results, cases, new="peregrine", base=BASE):
+    """peregrine / peregrine-base per case: req/s, CPU per request, memory."""
+    by = {(r["server"], r["case"]): r for r in results}
+    rows = []
+    for case in cases:
+        n, b = by.get((new, case)), by.get((base, case))
+        if not n or not b:
+            continue
+        row = {"case": case, "kind": n.get("kind") or "wrk",
+               "status": "ok" if n["status"] == b["status"] == "ok" else "not measured"}
+        for key, field in (("rps", "rps"), ("cpu_us_per_request", "server_cpu_us_per_request"),
+                           ("bytes_per_connection", "bytes_per_connection")):
+            x, y = num(n.get(field)), num(b.get(field))
+            row[key] = {"base": y, "new": x, "ratio": x / y if x is not None and y else None}
+        # Runs pair up by repetition number (base and new ran back to back).
+        cpu_new = {p["rep"]: num(p["server_cpu_us_per_request"]) for p in n.get("per_run", [])}
+        cpu_base = {p["rep"]: num(p["server_cpu_us_per_request"]) for p in b.get("per_run", [])}
+        row["cpu_ratio_per_run"] = [cpu_new[k] / cpu_base[k]
+                                    for k in sorted(k for k in cpu_new if k is not None)
+                                    if cpu_new[k] is not None and cpu_base.get(k)]
+        ratio = row["cpu_us_per_request"]["ratio"]
+        row["cpu_rose"] = ratio is not None and ratio > 1.0 + CPU_RISE_LIMIT
+        row["noisy"] = bool(n.get("noisy") or b.get("noisy"))
+        rows.append(row)
+    return rows
+
+
+def baseline_table(rows):
+    header = ["case", "base req/s", "new req/s", "new/base", "base cpu us/req",
+              "new cpu us/req", "new/base", "cpu new/base per run", "flag"]
+    out = []
+    for r in rows:
+        if r["status"] != "ok":
+            out.append([r["case"]] + ["-"] * 7 + ["not measured"])
+            continue
+        if r["kind"] == "memory":
+            m = r["bytes_per_connection"]
+            out.append([r["case"] + " (B/idle conn)", fmt_bytes(m["base"]), fmt_bytes(m["new"]),
+                        fmt_ratio(m["ratio"]), "-", "-", "-", "-", ""])
+            continue
+        q, c = r["rps"], r["cpu_us_per_request"]
+        flag = ""
+        if r["cpu_rose"]:
+            flag = f"CPU/req +{(c['ratio'] - 1) * 100:.1f}%" + (" (noisy)" if r["noisy"] else "")
+        out.append([r["case"], fmt_int(q["base"]), fmt_int(q["new"]), fmt_ratio(q["ratio"]),
+                    fmt_us(c["base"]), fmt_us(c["new"]), fmt_ratio(c["ratio"]),
+                    " ".join(f"{x:.2f}" for x in r["cpu_ratio_per_run"]) or "-", flag])
+    if not any(len(r["cpu_ratio_per_run"]) > 1 for r in rows):
+        # One run: the per-run column would repeat the median.
+        header = header[:7] + header[8:]
+        out = [row[:7] + row[8:] for row in out]
+    return header, out
+
+
+def baseline_summary(rows):
+    rose = [r["case"] for r in rows if r["cpu_rose"]]
+    limit = f"{CPU_RISE_LIMIT * 100:.0f}%"
+    if rose:
+        return f"CPU per request rose by more than {limit} in: " + ", ".join(rose) + "."
+    return f"No case's CPU per request rose by more than {limit}."
 
 
 def ratios(results, servers, cases, ref="peregrine"):
@@ -329,9 +453,10 @@ def table_rows_full(by, rby, header, servers, cases):
     return header, rows
 
 
-def render_text_table(header, rows):
+def render_text_table(header, rows, left=(0, 1), group=True):
+    """Aligned columns (`left` ones left-aligned); with `group`, a blank line
+    between cases."""
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)] if rows else [len(h) for h in header]
-    left = {0, 1}
 
     def line(cells):
         out = []
@@ -343,7 +468,7 @@ def render_text_table(header, rows):
     lines = [line(header), sep]
     prev_case = None
     for r in rows:
-        if prev_case is not None and r[0] != prev_case:
+        if group and prev_case is not None and r[0] != prev_case:
             lines.append("")
         prev_case = r[0]
         lines.append(line(r))
@@ -526,8 +651,9 @@ def cmd_report(args):
         order = args.cases.split(",")
         cases = [c for c in order if c in cases] + [c for c in cases if c not in order]
 
-    results = [build_result(r, args.out) for r in runs if r.get("server") and r.get("case")]
+    results = aggregate([build_result(r, args.out) for r in runs if r.get("server") and r.get("case")])
     rat = ratios(results, servers, cases)
+    base_rows = baseline_rows(results, cases) if BASE in servers and "peregrine" in servers else []
     env_text = ""
     if args.env and os.path.exists(args.env):
         with open(args.env, encoding="utf-8", errors="replace") as f:
@@ -541,6 +667,7 @@ def cmd_report(args):
         "cases": cases,
         "results": results,
         "ratios_peregrine_over_peer": rat,
+        "baseline_comparison": base_rows,
         "notes": {
             "latency": "Measured (wrk's coordinated-omission correction undone, see scripts/wrk/report.lua); "
                        "for pipelined cases one sample per batch of N requests.",
@@ -561,12 +688,29 @@ def cmd_report(args):
     if rat:
         legend = ("P/x = Peregrine / this server (req/s > 1, cpu and mem < 1 favour Peregrine). "
                   + legend)
+    runs_n = max((r.get("runs", 1) for r in results), default=1)
+    if runs_n > 1:
+        legend += f" Figures are medians of {runs_n} runs."
     print(text)
     print()
     print(legend)
     problems = [r for r in results if r["status"] not in ("ok",)]
     for r in problems:
         print(f"  {r['server']} {r['case']}: {r['status']}: {r.get('reason') or ''}")
+    partial = [r for r in results if r["status"] == "ok" and r.get("reason")]
+    for r in partial:
+        print(f"  {r['server']} {r['case']}: {r['reason']}")
+    base_title = base_header = base_body = None
+    if base_rows:
+        base_title = (f"Before/after: peregrine (this tree) / peregrine-base "
+                      f"({meta.get('baseline', 'baseline')}"
+                      + (f" = {str(meta['baseline_commit'])[:12]}" if meta.get("baseline_commit") else "")
+                      + ")" + (f", medians of {runs_n} runs" if runs_n > 1 else ""))
+        base_header, base_body = baseline_table(base_rows)
+        print()
+        print(base_title)
+        print(render_text_table(base_header, base_body, left=(0, len(base_header) - 1), group=False))
+        print(baseline_summary(base_rows))
 
     title = args.title or " vs ".join(servers)
     if args.subtitle:
@@ -600,6 +744,12 @@ def cmd_report(args):
     md.append("")
     md.append(legend)
     md.append("")
+    if base_rows:
+        md.append("## " + base_title + "\n")
+        md.append(render_md_table(base_header, base_body))
+        md.append("")
+        md.append(baseline_summary(base_rows))
+        md.append("")
     details = [r for r in results if r["status"] == "ok" and r.get("kind") != "memory"]
     if details:
         md.append("## Details\n")
