@@ -50,7 +50,7 @@
 pub mod accesslog;
 pub mod admin;
 pub mod config;
-pub mod conn;
+pub mod driver;
 pub mod exchange;
 pub mod handler;
 pub mod http;

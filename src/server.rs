@@ -10,7 +10,6 @@ use std::thread::JoinHandle;
 
 use crate::admin;
 use crate::config::Config;
-use crate::conn::Role;
 use crate::handler::redirect::HttpsRedirect;
 use crate::handler::{
     Delay, Echo, Json, Plaintext, Router, Sse, StaticFiles, Stream, TlsInfoHandler,
@@ -18,6 +17,7 @@ use crate::handler::{
 use crate::metrics::Registry;
 use crate::runtime::listener::bind_group;
 use crate::runtime::ring::check_available;
+use crate::runtime::worker::Role;
 use crate::runtime::worker::{Control, Spec, TlsSlot, Worker};
 use crate::runtime::{log, sys};
 use crate::tls;
@@ -58,6 +58,20 @@ pub fn default_router(config: &Config) -> Result<Router, String> {
         r = r.route("/", files);
     }
     Ok(r)
+}
+
+/// What a connection driver keeps to, from the configuration.
+fn driver_settings(cfg: &Config) -> crate::driver::Settings {
+    let t = &cfg.timeouts;
+    crate::driver::Settings {
+        request_headers_timeout: t.request_headers_timeout,
+        request_body_timeout: t.request_body_timeout,
+        keep_alive_timeout: t.keep_alive_timeout,
+        send_timeout: t.send_timeout,
+        lingering_timeout: t.lingering_timeout,
+        min_request_body_rate: cfg.limits.min_request_body_data_rate,
+        min_response_rate: cfg.limits.min_response_data_rate,
+    }
 }
 
 impl Server {
@@ -159,7 +173,8 @@ impl Server {
                 id,
                 listeners,
                 limits: cfg.limits.clone(),
-                timeouts: cfg.timeouts.clone(),
+                settings: driver_settings(cfg),
+                shutdown_timeout: cfg.timeouts.shutdown_timeout,
                 engine,
                 control,
                 metrics: cfg.metrics.then(|| registry.workers[id].clone()),
@@ -219,7 +234,8 @@ impl Server {
                 id: workers,
                 listeners: vec![(sock, Role::Plain)],
                 limits: crate::http::Limits::default(),
-                timeouts: cfg.timeouts.clone(),
+                settings: driver_settings(cfg),
+                shutdown_timeout: cfg.timeouts.shutdown_timeout,
                 engine,
                 control,
                 metrics: None,

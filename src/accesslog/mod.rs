@@ -247,6 +247,7 @@ mod tests {
         let req = head.req.to_head();
         let ev = Served {
             req: Some(&req),
+            peer: None,
             status,
             body_len: 13,
             started: Instant::now(),
@@ -291,6 +292,7 @@ mod tests {
     fn refusal_without_request() {
         let ev = Served {
             req: None,
+            peer: None,
             status: 400,
             body_len: 20,
             started: Instant::now(),

@@ -19,9 +19,9 @@ use super::error::Error;
 use super::limits::Limits;
 use super::method::{Method, Methods};
 use super::parse::{Framing, Head, check_partial, header_buf, parse_head};
-use super::produce::{Drive, Producing, Ticket};
+use super::produce::{Drive, FileStep, Producing, Ticket};
 use super::request::{Request, TlsInfo};
-use super::response::{FileBody, Response};
+use super::response::Response;
 use crate::exchange::{Io, Reply, RequestBody, RequestHead};
 
 /// Output is handed to the caller to send once this much is queued, so a client
@@ -129,6 +129,8 @@ impl std::fmt::Debug for Env<'_> {
 pub struct Served<'a> {
     /// The request, or `None` for a protocol refusal (see `error`).
     pub req: Option<&'a RequestHead>,
+    /// The peer's address, when known.
+    pub peer: Option<SocketAddr>,
     /// The response status.
     pub status: u16,
     /// Body bytes the response carries (0 for HEAD, 304, …; for a streamed
@@ -138,7 +140,8 @@ pub struct Served<'a> {
     pub started: Instant,
     /// The protocol error answered, for refusals.
     pub error: Option<Error>,
-    /// The body is a file that streams after this step ([`Step::File`]).
+    /// The body is a file that streams after this step ([`Step::File`]);
+    /// [`Observer::stream_done`] follows with the returned ticket.
     pub file: bool,
     /// The body is streamed from a source; [`Observer::stream_done`] follows.
     pub stream: bool,
@@ -146,11 +149,12 @@ pub struct Served<'a> {
 
 /// Watches responses as they are produced: metrics, access logs.
 pub trait Observer {
-    /// A response head was encoded into the output. For a streamed body the
-    /// returned ticket is handed back to [`Observer::stream_done`].
+    /// A response head was encoded into the output. For a file or streamed
+    /// body the returned ticket is handed back to [`Observer::stream_done`].
     fn served(&mut self, ev: &Served<'_>) -> Ticket;
 
-    /// A streamed body ended (completely or not) after `bytes` body bytes.
+    /// A file or streamed body ended (completely or not) after `bytes` body
+    /// bytes.
     fn stream_done(&mut self, ticket: Ticket, started: Instant, bytes: u64) {
         let _ = (ticket, started, bytes);
     }
@@ -176,7 +180,7 @@ pub enum Step {
     /// `out` is full: send it, then call [`Conn::feed`] with no new input.
     Flush,
     /// Send `out`, then this file range, then call [`Conn::feed`] with no input.
-    File(FileBody),
+    File(FileStep),
     /// Send `out`, then close the connection.
     Close,
 }
@@ -668,6 +672,7 @@ impl Conn {
         );
         env.obs.served(&Served {
             req: None,
+            peer: env.peer,
             status: e.status(),
             body_len: resp.body.len(),
             started,

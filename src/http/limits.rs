@@ -1,6 +1,6 @@
 //! Protocol limits and timeouts, named after Kestrel's options where one exists.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Largest header count a configuration may ask for (the parser's stack array).
 pub const HARD_MAX_HEADER_COUNT: usize = 1024;
@@ -21,6 +21,48 @@ pub struct Limits {
     /// Larger declared bodies are answered 413 before they are read; a chunked body
     /// that grows past it is answered 413 when it does.
     pub max_request_body_size: u64,
+    /// Kestrel `MinRequestBodyDataRate` (240 bytes/s after a 5 s grace): a
+    /// request body that arrives slower is answered 408 and the connection
+    /// closed. Time the handler has not taken what arrived does not count.
+    pub min_request_body_data_rate: MinRate,
+    /// Kestrel `MinResponseDataRate` (240 bytes/s after a 5 s grace): a
+    /// client that reads a response slower is disconnected.
+    pub min_response_data_rate: MinRate,
+}
+
+/// A minimum data rate (Kestrel's `MinDataRate`): after `grace`, the average
+/// rate since the transfer started must stay at or above `bytes_per_second`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MinRate {
+    /// Bytes per second; 0 turns the check off.
+    pub bytes_per_second: u64,
+    /// How long a transfer may run before the rate is checked.
+    pub grace: Duration,
+}
+
+impl MinRate {
+    /// Kestrel's default: 240 bytes/s after a 5 s grace period.
+    pub const KESTREL: MinRate = MinRate {
+        bytes_per_second: 240,
+        grace: Duration::from_secs(5),
+    };
+
+    /// No minimum.
+    pub const OFF: MinRate = MinRate {
+        bytes_per_second: 0,
+        grace: Duration::ZERO,
+    };
+
+    /// When a transfer that began at `since` and has moved `bytes` becomes too
+    /// slow if nothing more moves (`None`: never, the check is off).
+    pub fn due(&self, since: Instant, bytes: u64) -> Option<Instant> {
+        if self.bytes_per_second == 0 {
+            return None;
+        }
+        // bytes / elapsed >= rate  ⇔  elapsed <= bytes / rate
+        let allowed = Duration::from_secs_f64(bytes as f64 / self.bytes_per_second as f64);
+        Some(since + allowed.max(self.grace))
+    }
 }
 
 impl Default for Limits {
@@ -30,6 +72,8 @@ impl Default for Limits {
             max_request_headers_total_size: 32 * 1024,
             max_request_header_count: 100,
             max_request_body_size: 30_000_000,
+            min_request_body_data_rate: MinRate::KESTREL,
+            min_response_data_rate: MinRate::KESTREL,
         }
     }
 }

@@ -17,9 +17,9 @@ pub mod response;
 
 pub use conn::{Admit, Conn, Env, Observer, Served, Service, Step, Waiting};
 pub use error::Error;
-pub use limits::{Limits, Timeouts};
+pub use limits::{Limits, MinRate, Timeouts};
 pub use method::{Method, Methods};
-pub use produce::Ticket;
+pub use produce::{FileStep, Ticket};
 pub use request::{Request, TlsInfo, Version};
 pub use response::{Body, FileBody, Response};
 

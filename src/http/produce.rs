@@ -21,6 +21,17 @@ impl Ticket {
     pub const NONE: Ticket = Ticket(0);
 }
 
+/// A file range to send after the output, and what to report when it is out.
+#[derive(Debug)]
+pub struct FileStep {
+    /// The range.
+    pub body: FileBody,
+    /// For a file response (not a piece of a stream): the observer's ticket
+    /// and the request's start, for [`super::conn::Observer::stream_done`]
+    /// once the last byte is handed over (or the connection ends first).
+    pub done: Option<(Ticket, Instant)>,
+}
+
 /// What produces an exchange's response.
 pub(super) enum Producing {
     /// A reply not started yet.
@@ -57,7 +68,7 @@ pub(super) enum Drive {
     /// Nothing to do until input, a wake-up or a send completes.
     Wait,
     /// Send this file range after the output (then drive again).
-    File(FileBody),
+    File(FileStep),
     /// Cut the connection: a body cannot be completed as promised.
     Close,
 }
@@ -168,8 +179,9 @@ fn begin(ex: &mut Exchange, reply: Reply, env: &mut Env<'_>, out: &mut Vec<u8>) 
             ex.producing = Producing::Done;
             let sends_body = !ex.head_only && allows_body(resp.status);
             let file = sends_body && matches!(&resp.body, Body::File(f) if f.len > 0);
-            env.obs.served(&Served {
+            let ticket = env.obs.served(&Served {
                 req: Some(&ex.head),
+                peer: env.peer,
                 status: resp.status,
                 body_len: if sends_body { resp.body.len() } else { 0 },
                 started: ex.started,
@@ -178,7 +190,10 @@ fn begin(ex: &mut Exchange, reply: Reply, env: &mut Env<'_>, out: &mut Vec<u8>) 
                 stream: false,
             });
             match resp.body {
-                Body::File(f) if file => Drive::File(f),
+                Body::File(body) if file => Drive::File(FileStep {
+                    body,
+                    done: Some((ticket, ex.started)),
+                }),
                 _ => Drive::More,
             }
         }
@@ -220,6 +235,7 @@ fn write_head(ex: &mut Exchange, s: &mut StreamOut, env: &mut Env<'_>, out: &mut
     let sends_body = !ex.head_only && allows_body(head.status);
     s.ticket = env.obs.served(&Served {
         req: Some(&ex.head),
+        peer: env.peer,
         status: head.status,
         body_len: match s.framing {
             Framing::Length(n) if sends_body => n,
@@ -295,7 +311,10 @@ fn pull_from(ex: &mut Exchange, s: &mut StreamOut, env: &mut Env<'_>, out: &mut 
                 s.crlf_due = true;
             }
             s.sent += f.len;
-            Drive::File(f)
+            Drive::File(FileStep {
+                body: f,
+                done: None,
+            })
         }
         Chunk::Pending => {
             ex.wake = io.wake();

@@ -6,6 +6,7 @@ pub mod client;
 pub mod listener;
 pub mod logfile;
 pub mod observe;
+pub mod op;
 pub mod ring;
 pub mod sys;
 pub mod timer;

@@ -1,7 +1,6 @@
 //! The worker's side of measurement: turns [`Served`] events into histogram
 //! records, status counters and access-log lines.
 
-use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::accesslog::{Formatter, Pending};
@@ -14,9 +13,9 @@ use crate::metrics::Stats;
 enum Mark {
     /// Its first and last bytes: the whole response.
     Whole,
-    /// Its first byte (a file body follows).
+    /// Its first byte (a file or streamed body follows).
     First,
-    /// Its last byte (the end of a file body).
+    /// Its last byte (the end of a file or streamed body).
     Last,
 }
 
@@ -31,37 +30,28 @@ pub struct Observe {
     pub log: Option<Formatter>,
     /// Finished access-log lines waiting to be written.
     pub log_buf: Vec<u8>,
-    /// Peer address of the connection being fed (for the access log).
-    pub peer: Option<SocketAddr>,
     /// Current wall-clock second.
     pub unix_secs: u64,
     /// Responses handed to the kernel at the end of this tick, by request start.
     done: Vec<(Instant, Mark)>,
-    /// Start of the most recent response (kept for a file body that follows).
-    pub last_start: Option<Instant>,
-    /// The access-log line of the most recent file response, finished when the
-    /// file has been sent.
-    pub last_pending: Option<Pending>,
-    /// Access-log lines of streamed responses in progress, by ticket - 1.
-    streams: Vec<Option<Pending>>,
-    /// Free entries of `streams`.
+    /// Access-log lines of file and streamed responses in progress, by
+    /// ticket - 1.
+    pending: Vec<Option<Pending>>,
+    /// Free entries of `pending`.
     free: Vec<u32>,
 }
 
 impl Observe {
-    /// An observer; `log` is the access-log formatter when logging is on.
+    /// An observer; `log` is the access-log formatter when logging.
     pub fn new(metrics: bool, log: Option<Formatter>) -> Observe {
         Observe {
             metrics,
             stats: Stats::default(),
             log,
             log_buf: Vec::new(),
-            peer: None,
             unix_secs: 0,
             done: Vec::new(),
-            last_start: None,
-            last_pending: None,
-            streams: Vec::new(),
+            pending: Vec::new(),
             free: Vec::new(),
         }
     }
@@ -74,19 +64,6 @@ impl Observe {
     /// Whether access logging is on.
     pub fn logging(&self) -> bool {
         self.log.is_some()
-    }
-
-    /// A file body that started at `start` has been handed to the kernel in full.
-    pub fn file_done(&mut self, start: Option<Instant>, pending: Option<Pending>) {
-        if let Some(s) = start
-            && self.metrics
-        {
-            self.done.push((s, Mark::Last));
-        }
-        if let (Some(p), Some(f)) = (pending, &self.log) {
-            let latency = start.map(|s| s.elapsed()).unwrap_or_default();
-            f.finish(p, latency, &mut self.log_buf);
-        }
     }
 
     /// Records every response handed to the kernel this tick; call just before
@@ -106,6 +83,20 @@ impl Observe {
             }
         }
     }
+
+    fn keep(&mut self, line: Pending) -> Ticket {
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.pending[i as usize] = Some(line);
+                i
+            }
+            None => {
+                self.pending.push(Some(line));
+                self.pending.len() as u32 - 1
+            }
+        };
+        Ticket(i + 1)
+    }
 }
 
 impl Observer for Observe {
@@ -121,35 +112,21 @@ impl Observer for Observe {
             self.done
                 .push((ev.started, if later { Mark::First } else { Mark::Whole }));
         }
-        self.last_start = ev.file.then_some(ev.started);
-        let mut ticket = Ticket::NONE;
-        if let Some(f) = &mut self.log {
-            if ev.stream {
-                let line = Some(f.start(ev, self.peer, self.unix_secs));
-                let i = match self.free.pop() {
-                    Some(i) => {
-                        self.streams[i as usize] = line;
-                        i
-                    }
-                    None => {
-                        self.streams.push(line);
-                        self.streams.len() as u32 - 1
-                    }
-                };
-                ticket = Ticket(i + 1);
-            } else if ev.file {
-                self.last_pending = Some(f.start(ev, self.peer, self.unix_secs));
-            } else {
-                f.line(
-                    ev,
-                    self.peer,
-                    self.unix_secs,
-                    ev.started.elapsed(),
-                    &mut self.log_buf,
-                );
-            }
+        let Some(f) = &mut self.log else {
+            return Ticket::NONE;
+        };
+        if later {
+            let line = f.start(ev, ev.peer, self.unix_secs);
+            return self.keep(line);
         }
-        ticket
+        f.line(
+            ev,
+            ev.peer,
+            self.unix_secs,
+            ev.started.elapsed(),
+            &mut self.log_buf,
+        );
+        Ticket::NONE
     }
 
     fn stream_done(&mut self, ticket: Ticket, started: Instant, _bytes: u64) {
@@ -160,7 +137,7 @@ impl Observer for Observe {
             return;
         }
         let i = ticket.0 - 1;
-        if let Some(line) = self.streams.get_mut(i as usize).and_then(Option::take) {
+        if let Some(line) = self.pending.get_mut(i as usize).and_then(Option::take) {
             self.free.push(i);
             if let Some(f) = &self.log {
                 f.finish(line, started.elapsed(), &mut self.log_buf);

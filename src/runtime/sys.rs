@@ -3,7 +3,7 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -60,16 +60,12 @@ pub fn set_blocking(file: &File) -> io::Result<()> {
 }
 
 /// Half-closes the sending side of a socket (`shutdown(SHUT_WR)`).
-pub fn shutdown_write(fd: RawFd) {
-    // SAFETY: shutdown takes an fd and a constant; a stale fd only yields an error,
-    // which does not matter when the connection is being closed anyway.
-    unsafe { libc::shutdown(fd, libc::SHUT_WR) };
-}
-
-/// Closes a raw fd the caller owns and will not use again.
-pub fn close(fd: RawFd) {
-    // SAFETY: the caller owns `fd` and drops every use of it after this call.
-    unsafe { libc::close(fd) };
+pub fn shutdown_write(fd: BorrowedFd<'_>) {
+    // SAFETY: shutdown takes a descriptor and a constant and touches no
+    // memory; the borrow guarantees the descriptor is open for the call, so
+    // it cannot name another file. Its error (a peer already gone) does not
+    // matter to a connection that is ending.
+    unsafe { libc::shutdown(fd.as_raw_fd(), libc::SHUT_WR) };
 }
 
 /// An eventfd used to wake a worker's ring from another thread.
@@ -173,14 +169,8 @@ pub fn kernel_release() -> String {
 }
 
 /// The peer address of a connected socket.
-pub fn peer_addr(fd: RawFd) -> Option<std::net::SocketAddr> {
-    // SAFETY: the caller owns `fd` for the duration of the call; the borrow does
-    // not outlive it.
-    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-    socket2::SockRef::from(&borrowed)
-        .peer_addr()
-        .ok()?
-        .as_socket()
+pub fn peer_addr(fd: BorrowedFd<'_>) -> Option<std::net::SocketAddr> {
+    socket2::SockRef::from(&fd).peer_addr().ok()?.as_socket()
 }
 
 /// A pipe used to splice file pages to a socket without copying them.

@@ -2,45 +2,42 @@
 //! timers, `Date` cache, measurements and access-log buffer. The loop: reap
 //! completions → drive connections → queue operations → one submit.
 
-mod close;
-mod io;
-mod timers;
+mod conn;
+mod slot;
+mod time;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use io_uring::{opcode, squeue, types};
+use io_uring::types;
 use slab::Slab;
 use socket2::Socket;
 
 use super::bufring::BufRing;
 use super::logfile::LogFile;
 use super::observe::Observe;
+use super::op;
 use super::ring::{Cqe, Ring};
 use super::sys::{self, EventFd};
 use super::timer::{Entry, Wheel};
 use super::token::{Op, Token};
 use super::{Engine, log};
 use crate::accesslog::{self, Formatter};
-use crate::conn::{Conn, Role, State};
+use crate::driver::{BufPool, Settings};
+use crate::http::conn::ExchangePool;
 use crate::http::date::DateCache;
-use crate::http::{Limits, Service, Timeouts};
-use crate::metrics::Slot;
+use crate::http::{Limits, Service};
+use crate::metrics::Slot as MetricsSlot;
+
+pub use slot::Role;
+use slot::Slot;
 
 /// Milliseconds per timer-wheel tick.
 const TICK_MS: u64 = 100;
-/// Input buffered behind a response in progress before receiving pauses.
-const MAX_BUFFERED: usize = 256 * 1024;
-/// Output buffers larger than this are not kept in the pool.
-const POOL_BUF_MAX: usize = 64 * 1024;
-/// Capacity of a fresh output buffer.
-const POOL_BUF_SIZE: usize = 2048;
-/// Output buffers kept for reuse.
-const POOL_MAX: usize = 64;
 /// Pause after an accept failure for lack of descriptors or memory.
 const ACCEPT_BACKOFF_MS: u64 = 200;
 /// How often a worker publishes its measurements.
@@ -103,14 +100,16 @@ pub struct Spec {
     pub listeners: Vec<(Socket, Role)>,
     /// Size limits.
     pub limits: Limits,
-    /// Timeouts.
-    pub timeouts: Timeouts,
+    /// Timeouts and minimum data rates of connections.
+    pub settings: Settings,
+    /// How long a graceful stop waits for requests in flight.
+    pub shutdown_timeout: Duration,
     /// Engine settings.
     pub engine: Engine,
     /// Stop and reopen requests.
     pub control: Arc<Control>,
     /// Where to publish measurements (none: the worker keeps none).
-    pub metrics: Option<Slot>,
+    pub metrics: Option<MetricsSlot>,
     /// The access log, if any.
     pub access_log: Option<accesslog::Config>,
     /// The TLS configuration, for HTTPS listeners.
@@ -127,48 +126,51 @@ struct Listener {
     paused_until: Option<u64>,
 }
 
-/// The worker's event loop state.
+/// The worker's event loop state: an executor that maps completions to
+/// connection drivers and their actions to ring operations.
 pub struct Worker<S: Service> {
     // Field order matters: the ring is dropped (and its operations cancelled)
     // before the buffer memory it points at.
     ring: Ring,
     bufs: BufRing,
-    conns: Slab<Conn>,
+    conns: Slab<Slot>,
     listeners: Vec<Listener>,
     wheel: Wheel,
     due: Vec<Entry>,
     svc: S,
+    /// The service behind plain listeners that redirect to HTTPS.
+    redirect: Option<Box<dyn Service>>,
     limits: Limits,
-    timeouts: Timeouts,
+    settings: Settings,
+    shutdown_timeout: Duration,
     engine: Engine,
     date: DateCache,
     obs: Observe,
     logfile: Option<LogFile>,
-    slot: Option<Slot>,
+    slot: Option<MetricsSlot>,
     tls_slot: Option<TlsSlot>,
     tls_config: Option<Arc<rustls::ServerConfig>>,
     tls_headers: Vec<u8>,
-    /// The service behind plain listeners that redirect to HTTPS.
-    redirect: Option<Box<dyn Service>>,
+    /// Connections waiting for the next tick's handshake budget.
+    deferred: Vec<(usize, u32)>,
+    handshakes_left: u32,
+    pipes: Vec<super::sys::Pipe>,
+    outbufs: BufPool,
+    exchanges: ExchangePool,
     /// Wake-ups exchanges asked for, earliest first: (when, slot, generation).
     /// Stale entries are recognized against the connection and skipped.
     wakes: BinaryHeap<Reverse<(Instant, usize, u32)>>,
-    exchanges: crate::http::conn::ExchangePool,
-    plain_in: Vec<u8>,
-    plain_out: Vec<u8>,
-    deferred: Vec<(usize, u32)>,
-    handshakes: u32,
-    pipes: Vec<super::sys::Pipe>,
     start: Instant,
     now: Instant,
     now_ms: u64,
     published_ms: u64,
-    pool: Vec<Vec<u8>>,
     cqes: Vec<Cqe>,
     starved: Vec<(usize, u32)>,
     control: Arc<Control>,
     wake_buf: Box<u64>,
     timer_ts: Box<types::Timespec>,
+    /// The worker's own operations in flight (tick, wake-up read, log write).
+    own_ops: u8,
     generation: u32,
     id: usize,
     draining: bool,
@@ -177,61 +179,6 @@ pub struct Worker<S: Service> {
     multishot_accept: bool,
     accept_error_logged: bool,
 }
-
-/// Which busy flag an operation sets while in flight (and its completion
-/// clears).
-#[derive(Clone, Copy)]
-enum Busy {
-    /// A file read or a splice into the pipe.
-    Reading,
-    /// A send, a splice out of the pipe, or a wait for a full socket.
-    Sending,
-}
-
-/// Builds an [`crate::http::Env`] from disjoint worker fields, so that a
-/// connection and the service can be borrowed alongside it.
-macro_rules! http_env {
-    ($w:expr) => {
-        crate::http::Env {
-            limits: &$w.limits,
-            now: $w.now,
-            date: $w.date.get(),
-            draining: $w.draining,
-            obs: &mut $w.obs,
-            tls: None,
-            extra_headers: b"",
-            peer: None,
-            pool: &mut $w.exchanges,
-        }
-    };
-    ($w:expr, peer $peer:expr) => {
-        crate::http::Env {
-            limits: &$w.limits,
-            now: $w.now,
-            date: $w.date.get(),
-            draining: $w.draining,
-            obs: &mut $w.obs,
-            tls: None,
-            extra_headers: b"",
-            peer: $peer,
-            pool: &mut $w.exchanges,
-        }
-    };
-    ($w:expr, $tls:expr, $peer:expr) => {
-        crate::http::Env {
-            limits: &$w.limits,
-            now: $w.now,
-            date: $w.date.get(),
-            draining: $w.draining,
-            obs: &mut $w.obs,
-            tls: $tls,
-            extra_headers: &$w.tls_headers,
-            peer: $peer,
-            pool: &mut $w.exchanges,
-        }
-    };
-}
-use http_env;
 
 impl<S: Service> Worker<S> {
     /// Sets up the ring, buffers and log file. Errors here are startup errors.
@@ -295,7 +242,8 @@ impl<S: Service> Worker<S> {
             due: Vec::new(),
             svc,
             limits: spec.limits,
-            timeouts: spec.timeouts,
+            settings: spec.settings,
+            shutdown_timeout: spec.shutdown_timeout,
             multishot_recv: spec.engine.multishot,
             multishot_accept: spec.engine.multishot,
             engine: spec.engine,
@@ -308,22 +256,21 @@ impl<S: Service> Worker<S> {
             tls_headers: spec.tls_headers.into_bytes(),
             redirect,
             wakes: BinaryHeap::new(),
-            exchanges: crate::http::conn::ExchangePool::new(),
-            plain_in: Vec::new(),
-            plain_out: Vec::new(),
+            exchanges: ExchangePool::new(),
+            outbufs: BufPool::new(),
             deferred: Vec::new(),
-            handshakes: 0,
+            handshakes_left: HANDSHAKE_BUDGET,
             pipes: Vec::new(),
             start: now,
             now,
             now_ms: 0,
             published_ms: 0,
-            pool: Vec::new(),
             cqes: Vec::with_capacity(1024),
             starved: Vec::new(),
             control: spec.control,
             wake_buf: Box::new(0),
             timer_ts: Box::new(types::Timespec::from(Duration::from_millis(TICK_MS))),
+            own_ops: 0,
             generation: 0,
             id: spec.id,
             draining: false,
@@ -358,7 +305,7 @@ impl<S: Service> Worker<S> {
             };
             self.ring.submit_and_wait(wait)?;
             self.tick_clock();
-            self.handshakes = 0;
+            self.handshakes_left = HANDSHAKE_BUDGET;
             self.run_deferred();
             self.run_wakes();
             let mut cqes = std::mem::take(&mut self.cqes);
@@ -372,6 +319,7 @@ impl<S: Service> Worker<S> {
             if self.draining && self.finished() {
                 self.obs.end_tick();
                 self.publish();
+                self.quiesce();
                 return Ok(());
             }
         }
@@ -416,27 +364,37 @@ impl<S: Service> Worker<S> {
             Op::Recv => self.on_recv(t, cqe),
             Op::Send => self.on_send(t, cqe),
             Op::Read => self.on_read(t, cqe),
-            Op::Timer => self.on_timer(),
-            Op::Wake => self.on_wake(),
-            Op::Log => self.on_log_written(cqe.res),
             Op::SpliceIn => self.on_splice_in(t, cqe),
             Op::SpliceOut => self.on_splice_out(t, cqe),
             Op::PollOut => self.on_poll_out(t, cqe),
-            Op::Cancel => {}
+            Op::Cancel => self.on_cancel_done(t),
+            Op::Timer => {
+                self.own_ops -= 1;
+                self.on_timer();
+            }
+            Op::Wake => {
+                self.own_ops -= 1;
+                self.on_wake();
+            }
+            Op::Log => {
+                self.own_ops -= 1;
+                self.on_log_written(cqe.res);
+            }
         }
     }
 
     // ---- submission helpers -------------------------------------------------
 
-    fn push(&mut self, e: squeue::Entry) {
+    fn push(&mut self, e: io_uring::squeue::Entry) {
         // SAFETY: every entry built by this worker points only at memory that
-        // outlives its operation: connection output buffers (heap memory that is
-        // neither moved nor freed while `sending`/`reading` is set, and whose slot
-        // is not freed while `inflight > 0`), the provided buffer ring (dropped
-        // after the ring), the log file's in-flight buffer (held until its
-        // completion), and boxed fields of the worker (`wake_buf`, `timer_ts`),
-        // which live until the ring is dropped. Fds stay open until every
-        // operation on them has completed.
+        // outlives its operation: buffers owned by the operation objects held
+        // in a connection's slot (`InFlight`: a slot is freed only when no
+        // operation is left on it), the provided buffer ring (dropped after
+        // the ring), the log file's in-flight buffer (held until its
+        // completion), and boxed fields of the worker (`wake_buf`,
+        // `timer_ts`), which are not freed before `quiesce` has reaped their
+        // operations. Fds stay open until every operation on them has
+        // completed (a slot's `OwnedFd` drops with the slot).
         unsafe { self.ring.push(e) }
     }
 
@@ -446,152 +404,50 @@ impl<S: Service> Worker<S> {
         if l.armed || l.paused_until.is_some() {
             return;
         }
-        let fd = types::Fd(sock.as_raw_fd());
         let tok = Token::new(Op::Accept, idx, 0).pack();
-        let e = if self.multishot_accept {
-            opcode::AcceptMulti::new(fd)
-                .flags(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
-                .build()
-        } else {
-            opcode::Accept::new(fd, std::ptr::null_mut(), std::ptr::null_mut())
-                .flags(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
-                .build()
-        };
+        let e = op::accept::entry(sock.as_fd(), self.multishot_accept, tok);
         l.armed = true;
-        self.push(e.user_data(tok));
-    }
-
-    fn arm_recv(&mut self, slot: usize) {
-        let c = &mut self.conns[slot];
-        if c.recv_armed || c.state == State::Closing || c.peer_eof {
-            return;
-        }
-        let tok = Token::new(Op::Recv, slot, c.generation).pack();
-        let fd = types::Fd(c.fd);
-        let e = if self.multishot_recv {
-            opcode::RecvMulti::new(fd, self.bufs.bgid()).build()
-        } else {
-            opcode::Recv::new(fd, std::ptr::null_mut(), self.bufs.buf_size())
-                .buf_group(self.bufs.bgid())
-                .build()
-                .flags(squeue::Flags::BUFFER_SELECT)
-        };
-        c.recv_armed = true;
-        c.recv_paused = false;
-        c.inflight += 1;
-        self.push(e.user_data(tok));
-    }
-
-    fn arm_send(&mut self, slot: usize) {
-        let c = &mut self.conns[slot];
-        debug_assert!(!c.sending && c.sent < c.out.len());
-        let buf = &c.out[c.sent..];
-        let e = opcode::Send::new(
-            types::Fd(c.fd),
-            buf.as_ptr(),
-            buf.len().min(u32::MAX as usize) as u32,
-        )
-        .flags(libc::MSG_NOSIGNAL)
-        .build()
-        .user_data(Token::new(Op::Send, slot, c.generation).pack());
-        self.start_op(slot, Busy::Sending, e);
-    }
-
-    fn arm_read(&mut self, slot: usize, len: usize) {
-        let c = &mut self.conns[slot];
-        let f = c.file.as_ref().expect("file body");
-        // HTTPS: read plaintext into the session's buffer; it is sealed after.
-        let buf = match c.tls.as_deref_mut() {
-            Some(t) => &mut t.session.file_buf,
-            None => &mut c.out,
-        };
-        buf.reserve(len);
-        let spare = buf.spare_capacity_mut();
-        let e = opcode::Read::new(
-            types::Fd(f.file.as_raw_fd()),
-            spare.as_mut_ptr().cast(),
-            len as u32,
-        )
-        .offset(f.offset)
-        .build()
-        .user_data(Token::new(Op::Read, slot, c.generation).pack());
-        self.start_op(slot, Busy::Reading, e);
-    }
-
-    fn arm_splice_in(&mut self, slot: usize) {
-        let c = &mut self.conns[slot];
-        let f = c.file.as_ref().expect("file body");
-        let p = f.pipe.as_ref().expect("splice pipe");
-        let len = f.remaining.min(p.cap as u64) as u32;
-        let e = opcode::Splice::new(
-            types::Fd(f.file.as_raw_fd()),
-            f.offset as i64,
-            types::Fd(p.wr.as_raw_fd()),
-            -1,
-            len,
-        )
-        .build()
-        .user_data(Token::new(Op::SpliceIn, slot, c.generation).pack());
-        self.start_op(slot, Busy::Reading, e);
-    }
-
-    fn arm_splice_out(&mut self, slot: usize) {
-        let c = &mut self.conns[slot];
-        let f = c.file.as_ref().expect("file body");
-        let p = f.pipe.as_ref().expect("splice pipe");
-        // The socket is non-blocking: a full socket answers EAGAIN instead of
-        // parking a kernel worker thread (see on_splice_out).
-        let e = opcode::Splice::new(
-            types::Fd(p.rd.as_raw_fd()),
-            -1,
-            types::Fd(c.fd),
-            -1,
-            f.in_pipe as u32,
-        )
-        .flags(libc::SPLICE_F_NONBLOCK)
-        .build()
-        .user_data(Token::new(Op::SpliceOut, slot, c.generation).pack());
-        self.start_op(slot, Busy::Sending, e);
-    }
-
-    fn arm_poll_out(&mut self, slot: usize) {
-        let c = &mut self.conns[slot];
-        let e = opcode::PollAdd::new(types::Fd(c.fd), libc::POLLOUT as u32)
-            .build()
-            .user_data(Token::new(Op::PollOut, slot, c.generation).pack());
-        self.start_op(slot, Busy::Sending, e);
-    }
-
-    /// Marks a connection busy with one more operation and queues it.
-    fn start_op(&mut self, slot: usize, busy: Busy, e: squeue::Entry) {
-        let c = &mut self.conns[slot];
-        match busy {
-            Busy::Reading => c.reading = true,
-            Busy::Sending => c.sending = true,
-        }
-        c.inflight += 1;
         self.push(e);
     }
 
-    fn cancel(&mut self, target: u64) {
-        let e = opcode::AsyncCancel::new(target)
-            .build()
-            .user_data(Token::new(Op::Cancel, 0, 0).pack());
+    /// Cancels one operation; `slot` counts the cancel's own completion.
+    fn cancel(&mut self, target: u64, slot: Option<usize>) {
+        let (s, g) = match slot {
+            Some(s) => {
+                let c = &mut self.conns[s];
+                c.ops.cancels += 1;
+                (s, c.generation)
+            }
+            None => (u32::MAX as usize, 0),
+        };
+        let e = op::cancel::entry(target, Token::new(Op::Cancel, s, g).pack());
         self.push(e);
+    }
+
+    fn on_cancel_done(&mut self, t: Token) {
+        let slot = t.slot as usize;
+        if let Some(c) = self
+            .conns
+            .get_mut(slot)
+            .filter(|c| c.generation == t.generation && c.ops.cancels > 0)
+        {
+            c.ops.cancels -= 1;
+            self.maybe_free(slot);
+        }
     }
 
     fn arm_timer(&mut self) {
-        let e = opcode::Timeout::new(&*self.timer_ts)
-            .build()
-            .user_data(Token::new(Op::Timer, 0, 0).pack());
+        let e = op::timeout::entry(&self.timer_ts, Token::new(Op::Timer, 0, 0).pack());
+        self.own_ops += 1;
         self.push(e);
     }
 
     fn arm_wake(&mut self) {
         let ptr: *mut u64 = &mut *self.wake_buf;
-        let e = opcode::Read::new(types::Fd(self.control.wake.raw()), ptr.cast(), 8)
+        let e = io_uring::opcode::Read::new(types::Fd(self.control.wake.raw()), ptr.cast(), 8)
             .build()
             .user_data(Token::new(Op::Wake, 0, 0).pack());
+        self.own_ops += 1;
         self.push(e);
     }
 
@@ -601,6 +457,7 @@ impl<S: Service> Worker<S> {
         if let Some(f) = &mut self.logfile
             && let Some(e) = f.start(&mut self.obs.log_buf, tok)
         {
+            self.own_ops += 1;
             self.push(e);
         }
     }
@@ -613,15 +470,53 @@ impl<S: Service> Worker<S> {
             .as_mut()
             .and_then(|f| f.complete(res, tok, |m| log(&format!("worker {id}: {m}"))));
         if let Some(e) = next {
+            self.own_ops += 1;
             self.push(e);
+        }
+    }
+
+    /// Before the worker's memory goes: cancels its own operations (tick,
+    /// wake-up read) and reaps until none is left, so the kernel writes into
+    /// nothing that is freed (bounded: a second at most).
+    fn quiesce(&mut self) {
+        self.cancel(Token::new(Op::Timer, 0, 0).pack(), None);
+        self.cancel(Token::new(Op::Wake, 0, 0).pack(), None);
+        let until = Instant::now() + Duration::from_secs(1);
+        while self.own_ops > 0 && Instant::now() < until {
+            if self
+                .ring
+                .submit_and_wait(Some(Duration::from_millis(50)))
+                .is_err()
+            {
+                break;
+            }
+            let mut cqes = std::mem::take(&mut self.cqes);
+            cqes.clear();
+            self.ring.reap(&mut cqes);
+            for c in &cqes {
+                if let Some(Op::Timer | Op::Wake | Op::Log) =
+                    Token::unpack(c.user_data).map(|t| t.op)
+                {
+                    self.own_ops -= 1;
+                }
+            }
+            self.cqes = cqes;
         }
     }
 }
 
 impl<S: Service> Drop for Worker<S> {
     fn drop(&mut self) {
-        for (_, c) in self.conns.iter() {
-            sys::close(c.fd);
+        // A worker that ends early (an error) may still have operations in
+        // flight: wait for its own, and leak connection slots that still have
+        // some rather than free memory the kernel may write.
+        if self.own_ops > 0 {
+            self.quiesce();
+        }
+        for (_, c) in std::mem::take(&mut self.conns) {
+            if c.ops.any() {
+                std::mem::forget(c);
+            }
         }
     }
 }

@@ -1,0 +1,27 @@
+//! Sans-IO connection drivers: all lifecycle policy of a connection, tested
+//! without sockets in simulated time.
+//!
+//! A driver is fed what happened (bytes received, a send or file read
+//! completed, the peer closed, time passed) and says what to do next as
+//! [`Action`]s — it never touches a socket, a file descriptor or the clock.
+//! The executor in `runtime/` turns actions into ring operations and their
+//! completions back into driver calls (quinn's `poll_transmit` /
+//! `poll_timeout` shape; hyper's separate read and write states).
+//!
+//! [`ServerConn`] is the server side of one accepted connection: a transport
+//! (plain, or TLS through a rustls session) under the HTTP/1 codec, with
+//! deadlines named for what they wait for.
+#![forbid(unsafe_code)]
+
+mod deadline;
+mod file;
+mod pool;
+mod server;
+mod tls;
+
+#[cfg(test)]
+mod tests;
+
+pub use deadline::{MinRate, Reason, Settings};
+pub use pool::BufPool;
+pub use server::{Action, Cx, Gauge, ServerConn};

@@ -1,0 +1,753 @@
+//! The server side of one connection: transport and HTTP/1 under one state
+//! machine, with every lifecycle decision (deadlines, pausing, lingering,
+//! closing) made here.
+
+use std::fs::File;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Instant;
+
+use super::deadline::{Meter, Reason, Settings};
+use super::file::FileSend;
+use super::pool::BufPool;
+use super::tls::TlsState;
+use crate::http::conn::{ExchangePool, Observer};
+use crate::http::{Env, Error, Limits, Service, Step, Waiting};
+use crate::metrics::CloseReason;
+use crate::tls::TlsSession;
+
+/// The protocol's environment from a driver's [`Cx`]: plain, or with the TLS
+/// session's facts and headers.
+macro_rules! env {
+    ($cx:expr) => {
+        Env {
+            limits: $cx.limits,
+            now: $cx.now,
+            date: $cx.date,
+            draining: $cx.draining,
+            obs: &mut *$cx.obs,
+            tls: None,
+            extra_headers: b"",
+            peer: $cx.peer,
+            pool: &mut *$cx.exchanges,
+        }
+    };
+    ($cx:expr, $info:expr) => {
+        Env {
+            limits: $cx.limits,
+            now: $cx.now,
+            date: $cx.date,
+            draining: $cx.draining,
+            obs: &mut *$cx.obs,
+            tls: $info,
+            extra_headers: $cx.tls_headers,
+            peer: $cx.peer,
+            pool: &mut *$cx.exchanges,
+        }
+    };
+}
+pub(super) use env;
+
+/// Input held behind a response in progress (or not taken by a handler)
+/// before receiving pauses; it resumes below half of it.
+pub const MAX_BUFFERED: usize = 256 * 1024;
+
+/// What the executor must do for a connection.
+#[derive(Debug)]
+#[must_use]
+pub enum Action {
+    /// Send `buf[from..]`; the buffer comes back with [`ServerConn::on_sent`].
+    Send {
+        /// The output buffer (owned by the operation while in flight).
+        buf: Vec<u8>,
+        /// First byte to send.
+        from: usize,
+    },
+    /// Read `len` bytes of `file` at `offset` into the spare capacity of `buf`
+    /// (after its length); it comes back with [`ServerConn::on_read`].
+    ReadFile {
+        /// The file.
+        file: Rc<File>,
+        /// Where to read.
+        offset: u64,
+        /// How much to read.
+        len: usize,
+        /// Where the bytes go (its spare capacity holds at least `len`).
+        buf: Vec<u8>,
+    },
+    /// Splice up to `len` bytes of `file` at `offset` into the connection's
+    /// pipe (the executor's; it may move fewer when the pipe is smaller).
+    SpliceIn {
+        /// The file.
+        file: Rc<File>,
+        /// Where to read.
+        offset: u64,
+        /// Most bytes to move.
+        len: usize,
+    },
+    /// Splice `len` bytes from the pipe to the socket, without blocking.
+    SpliceOut {
+        /// Bytes in the pipe.
+        len: usize,
+    },
+    /// Wait until the socket takes more (a splice out found it full).
+    PollOut,
+    /// Shut our sending side (the final response is out; lingering).
+    ShutdownWrite,
+    /// Close: cancel what is in flight, then free the connection.
+    Close {
+        /// Why, for the metrics.
+        why: CloseReason,
+        /// A message for the error log, if something went wrong.
+        note: Option<String>,
+    },
+}
+
+/// What a driver needs from its worker for one call.
+pub struct Cx<'a> {
+    /// The current time.
+    pub now: Instant,
+    /// The current `Date` header value.
+    pub date: &'a [u8],
+    /// The server is stopping.
+    pub draining: bool,
+    /// What answers requests on this connection.
+    pub svc: &'a mut dyn Service,
+    /// Metrics and access log.
+    pub obs: &'a mut dyn Observer,
+    /// The worker's finished exchanges.
+    pub exchanges: &'a mut ExchangePool,
+    /// The worker's output buffers.
+    pub bufs: &'a mut BufPool,
+    /// Size limits.
+    pub limits: &'a Limits,
+    /// Timeouts and rates.
+    pub settings: &'a Settings,
+    /// Header lines added to responses over TLS (HSTS).
+    pub tls_headers: &'a [u8],
+    /// File bodies at least this large are spliced (plain HTTP; 0: never).
+    pub splice_min: u64,
+    /// Largest piece of a file read per operation.
+    pub file_chunk: usize,
+    /// TLS handshake steps left for this loop tick; at 0 the connection
+    /// waits ([`ServerConn::deferred`]) and is retried next tick.
+    pub handshakes_left: &'a mut u32,
+    /// The peer's address.
+    pub peer: Option<SocketAddr>,
+}
+
+impl std::fmt::Debug for Cx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cx")
+            .field("now", &self.now)
+            .field("draining", &self.draining)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a connection is doing, for the status gauges.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gauge {
+    /// Reading a request.
+    Reading,
+    /// Writing a response (or its handler has the turn).
+    Writing,
+    /// Idle between requests.
+    Waiting,
+    /// Lingering or closing: not counted as active.
+    Ending,
+}
+
+/// Where the connection is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Phase {
+    /// Serving requests.
+    Open,
+    /// The final response is out and our side is shut; input is read and
+    /// dropped until the peer closes or `until` passes.
+    Lingering { until: Instant },
+    /// Closed: the executor cancels what is in flight and frees the slot.
+    Closed,
+}
+
+/// What follows once the output is sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Then {
+    /// Go on with buffered input.
+    Resume,
+    /// Linger, then close.
+    Close,
+}
+
+/// One accepted connection, sans-IO.
+pub struct ServerConn {
+    pub(super) phase: Phase,
+    pub(super) http: crate::http::Conn,
+    pub(super) tls: Option<Box<TlsState>>,
+    /// Output not yet handed to a send (empty with no capacity when idle).
+    pub(super) out: Vec<u8>,
+    /// Bytes of `out` already sent.
+    pub(super) sent: usize,
+    /// A send of `out` (or a splice out, or a poll) is in flight.
+    pub(super) sending: bool,
+    /// A file read or splice in is in flight.
+    pub(super) reading: bool,
+    /// A file body being sent after `out`.
+    pub(super) file: Option<Box<FileSend>>,
+    /// The I/O step a file body asked for, handed out by `poll_action`.
+    pub(super) next_io: Option<Action>,
+    pub(super) then: Then,
+    /// The peer shut its sending side.
+    pub(super) peer_eof: bool,
+    /// At least one response has been finished.
+    pub(super) served: bool,
+    /// A response was produced and has not been followed by idleness yet.
+    pub(super) responded: bool,
+    /// Receiving is paused (too much input held).
+    pub(super) recv_paused: bool,
+    /// Our sending side is to be shut.
+    pub(super) shutdown_due: bool,
+    /// The close to report.
+    pub(super) close_due: Option<(CloseReason, Option<String>)>,
+    pub(super) why: CloseReason,
+    /// When the connection was accepted.
+    pub(super) accepted: Instant,
+    /// When the connection last became idle after a response.
+    pub(super) idle_since: Instant,
+    /// When the first byte after becoming idle arrived (ciphertext included).
+    pub(super) first_byte: Option<Instant>,
+    /// The last progress of a response write.
+    pub(super) send_progress: Instant,
+    /// The response bytes moved since the client last had all it was sent.
+    pub(super) send_meter: Meter,
+    /// The request body's transfer, while one is read.
+    pub(super) body_meter: Option<Meter>,
+    /// Waiting for the next tick's handshake budget.
+    pub(super) deferred: bool,
+}
+
+impl std::fmt::Debug for ServerConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConn")
+            .field("phase", &self.phase)
+            .field("http", &self.http)
+            .field("sending", &self.sending)
+            .field("reading", &self.reading)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerConn {
+    /// A connection accepted at `now`; `tls` is its session on an HTTPS
+    /// listener.
+    pub fn new(tls: Option<TlsSession>, now: Instant) -> ServerConn {
+        ServerConn {
+            phase: Phase::Open,
+            http: crate::http::Conn::new(),
+            tls: tls.map(|s| Box::new(TlsState::new(s))),
+            out: Vec::new(),
+            sent: 0,
+            sending: false,
+            reading: false,
+            file: None,
+            next_io: None,
+            then: Then::Resume,
+            peer_eof: false,
+            served: false,
+            responded: false,
+            recv_paused: false,
+            shutdown_due: false,
+            close_due: None,
+            why: CloseReason::Normal,
+            accepted: now,
+            idle_since: now,
+            first_byte: None,
+            send_progress: now,
+            send_meter: Meter::start(now),
+            body_meter: None,
+            deferred: false,
+        }
+    }
+
+    // ---- inputs ------------------------------------------------------------
+
+    /// Bytes arrived.
+    pub fn on_recv(&mut self, data: &[u8], cx: &mut Cx<'_>) {
+        if self.phase != Phase::Open || self.http.is_closed() {
+            return; // lingering: input is read and dropped
+        }
+        if self.first_byte.is_none() && self.http.waiting() == Waiting::Idle {
+            self.first_byte = Some(cx.now);
+        }
+        let busy = self.writing();
+        if let Some(t) = self.tls.as_deref_mut() {
+            // Ciphertext always queues in the session; it is fed when the
+            // connection is not writing and the handshake budget allows.
+            t.pending.extend_from_slice(data);
+            if !busy {
+                self.tls_input(cx);
+            }
+        } else if busy {
+            let _ = self.http.buffer(data);
+        } else {
+            self.feed(data, cx);
+        }
+        self.settle();
+    }
+
+    /// The peer shut its sending side (or the connection reset: `reset`).
+    pub fn on_eof(&mut self, reset: bool) {
+        self.peer_eof = true;
+        match self.phase {
+            Phase::Closed => {}
+            _ if reset => self.close(CloseReason::Reset, None),
+            Phase::Lingering { .. } => self.close(CloseReason::Normal, None),
+            // A response in progress is finished first, buffered requests too.
+            Phase::Open if self.writing() => {}
+            Phase::Open => self.close(CloseReason::Normal, None),
+        }
+    }
+
+    /// A send of `buf[..]` moved `n` more bytes (the buffer comes back).
+    pub fn on_sent(&mut self, buf: Vec<u8>, n: usize, cx: &mut Cx<'_>) {
+        self.sending = false;
+        self.out = buf;
+        if self.phase == Phase::Closed {
+            cx.bufs.put(std::mem::take(&mut self.out));
+            return;
+        }
+        self.sent += n;
+        self.progress(n, cx.now);
+        if self.sent < self.out.len() {
+            return; // the rest goes with the next Send
+        }
+        self.out.clear();
+        self.sent = 0;
+        self.after_output(cx);
+        self.settle();
+    }
+
+    /// A send, splice or poll failed: the peer is gone.
+    pub fn on_send_failed(&mut self) {
+        self.sending = false;
+        self.close(CloseReason::Reset, None);
+    }
+
+    /// Output is all sent: go on with a file, linger, or the next request.
+    pub(super) fn after_output(&mut self, cx: &mut Cx<'_>) {
+        if self.file.is_some() {
+            self.file_next(cx);
+            return;
+        }
+        match self.then {
+            Then::Close => self.linger(cx),
+            Then::Resume => self.resume(cx),
+        }
+    }
+
+    /// Time passed: a deadline or a handler's wake-up may be due.
+    pub fn on_timer(&mut self, cx: &mut Cx<'_>) {
+        if let Some((at, why)) = self.deadline(cx.settings)
+            && at <= cx.now
+        {
+            self.expire(why, cx);
+        } else if self.phase == Phase::Open
+            && !self.writing()
+            && self.http.wake_at().is_some_and(|w| w <= cx.now)
+        {
+            self.resume(cx);
+        }
+        self.settle();
+    }
+
+    /// Runs TLS input held back by the handshake budget.
+    pub fn retry(&mut self, cx: &mut Cx<'_>) {
+        self.deferred = false;
+        if self.phase == Phase::Open && !self.writing() {
+            self.tls_input(cx);
+        }
+        self.settle();
+    }
+
+    /// The server is stopping: an idle connection closes now; one with a
+    /// request in progress finishes it first (then closes).
+    pub fn drain(&mut self, cx: &mut Cx<'_>) {
+        let _ = cx;
+        match self.phase {
+            Phase::Lingering { .. } => self.close(CloseReason::Shutdown, None),
+            Phase::Open if !self.writing() && self.http.waiting() == Waiting::Idle => {
+                self.close(CloseReason::Shutdown, None)
+            }
+            _ => {}
+        }
+    }
+
+    /// Closes now, whatever is in progress (the stop's deadline passed, or
+    /// the worker is full).
+    pub fn abort(&mut self, why: CloseReason, cx: &mut Cx<'_>) {
+        self.close_with(why, None, cx);
+    }
+
+    // ---- outputs -----------------------------------------------------------
+
+    /// The next thing for the executor to do, if any.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        if let Some((why, note)) = self.close_due.take() {
+            return Some(Action::Close { why, note });
+        }
+        if self.phase == Phase::Closed {
+            return None;
+        }
+        if !self.sending && self.sent < self.out.len() {
+            self.sending = true;
+            return Some(Action::Send {
+                buf: std::mem::take(&mut self.out),
+                from: self.sent,
+            });
+        }
+        if let Some(a) = self.next_io.take() {
+            match a {
+                Action::SpliceOut { .. } | Action::PollOut => self.sending = true,
+                Action::ReadFile { .. } | Action::SpliceIn { .. } => self.reading = true,
+                _ => {}
+            }
+            return Some(a);
+        }
+        if self.shutdown_due && !self.sending {
+            self.shutdown_due = false;
+            return Some(Action::ShutdownWrite);
+        }
+        None
+    }
+
+    /// The next deadline and what it is for.
+    pub fn deadline(&self, s: &Settings) -> Option<(Instant, Reason)> {
+        match self.phase {
+            Phase::Closed => None,
+            Phase::Lingering { until } => Some((until, Reason::Linger)),
+            Phase::Open if self.writing() => {
+                let stall = (self.send_progress + s.send_timeout, Reason::Send);
+                match s
+                    .min_response_rate
+                    .due(self.send_meter.since, self.send_meter.bytes)
+                {
+                    Some(at) if at < stall.0 => Some((at, Reason::SendRate)),
+                    _ => Some(stall),
+                }
+            }
+            Phase::Open => match self.http.waiting() {
+                Waiting::Idle | Waiting::Head(_) => {
+                    // The first request's head must be complete this long
+                    // after accept (the TLS handshake included); a later one's
+                    // after its first byte, ciphertext included.
+                    let start = if !self.served {
+                        Some(self.accepted)
+                    } else {
+                        match (self.first_byte, self.http.waiting()) {
+                            (Some(b), Waiting::Head(h)) => Some(b.min(h)),
+                            (Some(b), _) => Some(b),
+                            (None, Waiting::Head(h)) => Some(h),
+                            (None, _) => None,
+                        }
+                    };
+                    match start {
+                        Some(t) => Some((t + s.request_headers_timeout, Reason::Headers)),
+                        None => Some((self.idle_since + s.keep_alive_timeout, Reason::Idle)),
+                    }
+                }
+                Waiting::Body(last) => {
+                    let stall = (last + s.request_body_timeout, Reason::Body);
+                    match self
+                        .body_meter
+                        .and_then(|m| s.min_request_body_rate.due(m.since, m.bytes))
+                    {
+                        Some(at) if at < stall.0 => Some((at, Reason::BodyRate)),
+                        _ => Some(stall),
+                    }
+                }
+                Waiting::Handler => None,
+                Waiting::Done => Some((self.idle_since + s.lingering_timeout, Reason::Linger)),
+            },
+        }
+    }
+
+    /// When the exchange in progress asked to be polled again.
+    pub fn wake_at(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Open => self.http.wake_at(),
+            _ => None,
+        }
+    }
+
+    /// Whether the executor should keep a receive armed.
+    pub fn wants_recv(&self) -> bool {
+        self.phase != Phase::Closed && !self.peer_eof && !self.recv_paused
+    }
+
+    /// Whether the connection waits for the next tick's handshake budget.
+    pub fn deferred(&self) -> bool {
+        self.deferred
+    }
+
+    /// Whether the driver is finished: the executor frees the slot once its
+    /// operations have completed.
+    pub fn is_closed(&self) -> bool {
+        self.phase == Phase::Closed
+    }
+
+    /// What the connection is doing, for the gauges.
+    pub fn gauge(&self) -> Gauge {
+        match self.phase {
+            Phase::Open if self.writing() => Gauge::Writing,
+            Phase::Open => match self.http.waiting() {
+                Waiting::Idle => Gauge::Waiting,
+                Waiting::Head(_) | Waiting::Body(_) => Gauge::Reading,
+                Waiting::Handler | Waiting::Done => Gauge::Writing,
+            },
+            _ => Gauge::Ending,
+        }
+    }
+
+    /// Whether the connection is on an HTTPS listener.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Hands back buffers to the pools when the slot is freed.
+    pub fn release(&mut self, bufs: &mut BufPool) {
+        bufs.put(std::mem::take(&mut self.out));
+    }
+
+    // ---- internals ---------------------------------------------------------
+
+    pub(super) fn is_open(&self) -> bool {
+        self.phase == Phase::Open
+    }
+
+    pub(super) fn writing(&self) -> bool {
+        self.sending || self.reading || self.file.is_some()
+    }
+
+    /// Response bytes moved: the send deadlines start again.
+    pub(super) fn progress(&mut self, n: usize, now: Instant) {
+        if n > 0 {
+            self.send_progress = now;
+        }
+        self.send_meter.bytes += n as u64;
+    }
+
+    /// Receiving pauses while too much input is held, and resumes below half.
+    fn settle(&mut self) {
+        let held = match self.tls.as_deref() {
+            Some(t) => t.pending.len() + self.http.buffered(),
+            None => self.http.buffered(),
+        };
+        if held > MAX_BUFFERED {
+            self.recv_paused = true;
+        } else if held <= MAX_BUFFERED / 2 {
+            self.recv_paused = false;
+        }
+    }
+
+    /// Feeds plain-HTTP input (none: go on after a send, a file or a wake-up).
+    fn feed(&mut self, data: &[u8], cx: &mut Cx<'_>) {
+        if self.out.capacity() == 0 {
+            self.out = cx.bufs.get();
+        }
+        let was_body = matches!(self.http.waiting(), Waiting::Body(_));
+        let mut env = env!(cx);
+        let before = self.out.len();
+        let step = self.http.feed(data, &mut *cx.svc, &mut env, &mut self.out);
+        if self.out.len() > before {
+            self.responded = true;
+        }
+        self.track_body(was_body, data.len(), cx.now);
+        self.after_step(step, cx);
+    }
+
+    /// Keeps the request body's rate meter: started when a body begins,
+    /// counting what arrives, dropped when the body is complete.
+    pub(super) fn track_body(&mut self, was_body: bool, arrived: usize, now: Instant) {
+        match self.http.waiting() {
+            Waiting::Body(_) => {
+                let m = self.body_meter.get_or_insert(Meter::start(now));
+                if was_body {
+                    m.bytes += arrived as u64;
+                }
+            }
+            // The handler has not taken what arrived: the client is not slow.
+            Waiting::Handler if self.body_meter.is_some() => {
+                self.body_meter = Some(Meter::start(now));
+            }
+            _ => self.body_meter = None,
+        }
+    }
+
+    /// Goes on with input buffered while a response was being written.
+    pub(super) fn resume(&mut self, cx: &mut Cx<'_>) {
+        if self.tls.is_some() {
+            self.tls_input(cx);
+        } else {
+            self.feed(&[], cx);
+        }
+    }
+
+    pub(super) fn after_step(&mut self, step: Step, cx: &mut Cx<'_>) {
+        match step {
+            Step::NeedInput | Step::Flush => {
+                self.then = Then::Resume;
+                if self.out.is_empty() {
+                    cx.bufs.put(std::mem::take(&mut self.out));
+                    self.sent = 0;
+                    self.became_idle(cx.now);
+                    // Idle now: a closed peer or a stopping server ends it.
+                    if self.peer_eof {
+                        self.close(CloseReason::Normal, None);
+                    } else if cx.draining && self.http.waiting() == Waiting::Idle {
+                        self.close(CloseReason::Shutdown, None);
+                    }
+                } else {
+                    self.start_send(cx.now);
+                }
+            }
+            Step::File(f) => {
+                self.then = Then::Resume;
+                let splice = self.tls.is_none() && cx.splice_min > 0 && f.body.len >= cx.splice_min;
+                self.file = Some(Box::new(FileSend::new(f, splice)));
+                self.start_send(cx.now);
+                self.file_next(cx);
+            }
+            Step::Close => {
+                self.then = Then::Close;
+                if let Some(t) = self.tls.as_deref_mut() {
+                    if self.out.capacity() == 0 {
+                        self.out = cx.bufs.get();
+                    }
+                    t.session.close(&mut self.out);
+                }
+                if self.why == CloseReason::Normal {
+                    self.why = match self.http.error() {
+                        Some(
+                            Error::BodyTooLarge
+                            | Error::RequestLineTooLong
+                            | Error::HeadersTooLarge
+                            | Error::TooManyHeaders,
+                        ) => CloseReason::Limit,
+                        Some(Error::HeadersTimeout | Error::BodyTimeout) => CloseReason::Timeout,
+                        Some(_) => CloseReason::Error,
+                        None if cx.draining => CloseReason::Shutdown,
+                        None => CloseReason::Normal,
+                    };
+                }
+                if self.out.is_empty() {
+                    self.linger(cx);
+                } else {
+                    self.start_send(cx.now);
+                }
+            }
+        }
+    }
+
+    /// A response starts going out: its send deadlines start now unless a
+    /// write was already in progress.
+    fn start_send(&mut self, now: Instant) {
+        if !self.writing() {
+            self.send_progress = now;
+            self.send_meter = Meter::start(now);
+        }
+    }
+
+    /// Nothing is being written and the next request has not started.
+    fn became_idle(&mut self, now: Instant) {
+        if self.responded && self.http.waiting() == Waiting::Idle && self.http.buffered() == 0 {
+            self.responded = false;
+            self.served = true;
+            self.idle_since = now;
+            self.first_byte = None;
+        }
+    }
+
+    /// After a final response: shut our side and read until the peer closes,
+    /// so it sees the response rather than a reset.
+    pub(super) fn linger(&mut self, cx: &mut Cx<'_>) {
+        self.http.abandon(&mut *cx.obs);
+        self.http.finish();
+        if self.peer_eof || cx.draining {
+            let why = self.why;
+            self.close(why, None);
+            return;
+        }
+        self.phase = Phase::Lingering {
+            until: cx.now + cx.settings.lingering_timeout,
+        };
+        self.shutdown_due = true;
+        cx.bufs.put(std::mem::take(&mut self.out));
+        self.sent = 0;
+        self.recv_paused = false;
+    }
+
+    /// A deadline passed.
+    fn expire(&mut self, why: Reason, cx: &mut Cx<'_>) {
+        match self.phase {
+            Phase::Closed => {}
+            Phase::Lingering { .. } => {
+                let why = self.why;
+                self.close(why, None);
+            }
+            Phase::Open if self.writing() => self.close_with(CloseReason::Timeout, None, cx),
+            Phase::Open => {
+                let _ = why;
+                self.why = CloseReason::Timeout;
+                if self.out.capacity() == 0 {
+                    self.out = cx.bufs.get();
+                }
+                let step = match self.tls.as_deref_mut() {
+                    Some(t) => {
+                        let mut plain = cx.bufs.get();
+                        let mut env = env!(cx);
+                        let step = self.http.timeout(&mut env, &mut plain);
+                        // A handshake that never finished gets no HTTP answer.
+                        if !t.session.is_handshaking() {
+                            t.session.seal(&plain, &mut self.out);
+                        }
+                        cx.bufs.put(plain);
+                        step
+                    }
+                    None => {
+                        let mut env = env!(cx);
+                        self.http.timeout(&mut env, &mut self.out)
+                    }
+                };
+                self.after_step(step, cx);
+            }
+        }
+    }
+
+    /// Closes with the observer at hand (a file in progress is reported).
+    pub(super) fn close_with(&mut self, why: CloseReason, note: Option<String>, cx: &mut Cx<'_>) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        self.http.abandon(&mut *cx.obs);
+        if let Some(f) = self.file.take() {
+            f.report(&mut *cx.obs);
+        }
+        self.close(why, note);
+    }
+
+    /// Closes: the executor cancels what is in flight. `why` is counted unless
+    /// a reason was set earlier.
+    pub(super) fn close(&mut self, why: CloseReason, note: Option<String>) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        if self.phase == Phase::Open && self.why == CloseReason::Normal {
+            self.why = why;
+        }
+        self.phase = Phase::Closed;
+        self.http.finish();
+        self.next_io = None;
+        self.shutdown_due = false;
+        self.close_due = Some((self.why, note));
+    }
+}

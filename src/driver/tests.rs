@@ -1,0 +1,417 @@
+//! The server driver in simulated time: an in-memory executor, a test
+//! service, and a real rustls client for the TLS transport.
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::exchange::{Io, Reply, RequestHead};
+use crate::http::conn::{ExchangePool, NoObserver};
+use crate::http::{Body, Limits, Method, Methods, Response, Service};
+use crate::metrics::CloseReason;
+use crate::tls::TlsSession;
+
+/// `/` answers "ok"; `/big` answers 300 KiB; `/sink` takes a body and never
+/// reads it (its task waits forever); `/collect` answers once the whole body
+/// is in.
+struct Svc;
+
+struct Collect;
+
+impl crate::exchange::Task for Collect {
+    fn poll(&mut self, _io: &mut Io, body: &mut crate::exchange::RequestBody) -> Option<Reply> {
+        body.consume(body.available());
+        body.is_finished()
+            .then(|| Response::new(200).body(Body::Static(b"all")).into())
+    }
+}
+
+struct Never;
+
+impl crate::exchange::Task for Never {
+    fn poll(&mut self, _io: &mut Io, _body: &mut crate::exchange::RequestBody) -> Option<Reply> {
+        None
+    }
+}
+
+impl Service for Svc {
+    fn call(&mut self, req: &RequestHead, _io: &mut Io) -> Reply {
+        match req.path() {
+            "/big" => Response::new(200)
+                .body(Body::Bytes(vec![b'x'; 300 * 1024]))
+                .into(),
+            "/sink" => Reply::Pending(Box::new(Never)),
+            "/collect" => Reply::Pending(Box::new(Collect)),
+            _ => Response::new(200).body(Body::Static(b"ok")).into(),
+        }
+    }
+
+    fn methods(&self) -> Methods {
+        Methods::GET_HEAD.with(Method::Post)
+    }
+}
+
+/// The executor's side, in memory: what the driver asked for, and the time.
+struct Harness {
+    conn: ServerConn,
+    now: Instant,
+    t0: Instant,
+    svc: Svc,
+    obs: NoObserver,
+    exchanges: ExchangePool,
+    bufs: BufPool,
+    limits: Limits,
+    settings: Settings,
+    budget: u32,
+    /// Bytes the driver sent, in order.
+    wire: Vec<u8>,
+    /// The send in flight, held as the kernel would.
+    inflight: Option<(Vec<u8>, usize)>,
+    closed: Option<CloseReason>,
+    shut: bool,
+}
+
+macro_rules! cx {
+    ($h:expr) => {
+        Cx {
+            now: $h.now,
+            date: b"Sun, 06 Nov 1994 08:49:37 GMT",
+            draining: false,
+            svc: &mut $h.svc,
+            obs: &mut $h.obs,
+            exchanges: &mut $h.exchanges,
+            bufs: &mut $h.bufs,
+            limits: &$h.limits,
+            settings: &$h.settings,
+            tls_headers: b"",
+            splice_min: 0,
+            file_chunk: 128 * 1024,
+            handshakes_left: &mut $h.budget,
+            peer: None,
+        }
+    };
+}
+
+impl Harness {
+    fn new(tls: Option<TlsSession>) -> Harness {
+        let now = Instant::now();
+        Harness {
+            conn: ServerConn::new(tls, now),
+            now,
+            t0: now,
+            svc: Svc,
+            obs: NoObserver,
+            exchanges: ExchangePool::new(),
+            bufs: BufPool::new(),
+            limits: Limits::default(),
+            settings: Settings {
+                request_headers_timeout: Duration::from_secs(5),
+                ..Settings::default()
+            },
+            budget: 32,
+            wire: Vec::new(),
+            inflight: None,
+            closed: None,
+            shut: false,
+        }
+    }
+
+    /// Takes the driver's actions; sends complete at once unless `hold`.
+    fn pump(&mut self, hold: bool) {
+        loop {
+            if self.inflight.is_some() && !hold {
+                let (buf, from) = self.inflight.take().unwrap();
+                let n = buf.len() - from;
+                self.wire.extend_from_slice(&buf[from..]);
+                let mut cx = cx!(self);
+                self.conn.on_sent(buf, n, &mut cx);
+            }
+            match self.conn.poll_action() {
+                Some(Action::Send { buf, from }) => self.inflight = Some((buf, from)),
+                Some(Action::ShutdownWrite) => self.shut = true,
+                Some(Action::Close { why, .. }) => self.closed = Some(why),
+                Some(a) => panic!("unexpected {a:?}"),
+                None if self.inflight.is_some() && !hold => continue,
+                None => return,
+            }
+        }
+    }
+
+    fn recv(&mut self, data: &[u8]) {
+        let mut cx = cx!(self);
+        self.conn.on_recv(data, &mut cx);
+        self.pump(false);
+    }
+
+    /// Advances time to `at` (relative to accept) and fires the timer.
+    fn at(&mut self, secs: f64) {
+        self.now = self.t0 + Duration::from_secs_f64(secs);
+        let mut cx = cx!(self);
+        self.conn.on_timer(&mut cx);
+        self.pump(false);
+    }
+
+    fn deadline(&self) -> Option<(f64, Reason)> {
+        self.conn
+            .deadline(&self.settings)
+            .map(|(t, r)| ((t - self.t0).as_secs_f64(), r))
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.wire).into_owned()
+    }
+}
+
+#[test]
+fn request_answer_then_keep_alive_deadline() {
+    let mut h = Harness::new(None);
+    assert_eq!(h.deadline(), Some((5.0, Reason::Headers)));
+    h.now += Duration::from_secs(1);
+    h.recv(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(h.text().starts_with("HTTP/1.1 200 OK\r\n"));
+    assert!(h.text().ends_with("\r\n\r\nok"));
+    // Idle after a response: the keep-alive timeout, from the response.
+    assert_eq!(h.deadline(), Some((131.0, Reason::Idle)));
+    assert!(h.conn.wants_recv());
+    assert_eq!(h.conn.gauge(), Gauge::Waiting);
+}
+
+#[test]
+fn first_head_is_timed_from_accept_however_it_trickles() {
+    let mut h = Harness::new(None);
+    for i in 0..4 {
+        h.now = h.t0 + Duration::from_secs(i);
+        h.recv(b"G");
+        assert_eq!(h.deadline(), Some((5.0, Reason::Headers)), "byte {i}");
+    }
+    h.at(5.0);
+    assert!(h.text().starts_with("HTTP/1.1 408"), "{}", h.text());
+    // Lingering after the 408, then closed by the peer's EOF.
+    assert!(h.shut);
+    h.conn.on_eof(false);
+    h.pump(false);
+    assert_eq!(h.closed, Some(CloseReason::Timeout));
+}
+
+#[test]
+fn later_heads_are_timed_from_their_first_byte() {
+    let mut h = Harness::new(None);
+    h.recv(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    h.now = h.t0 + Duration::from_secs(50);
+    h.recv(b"GET / HT");
+    assert_eq!(h.deadline(), Some((55.0, Reason::Headers)));
+    h.now = h.t0 + Duration::from_secs(54);
+    h.recv(b"TP/1.1\r\n");
+    assert_eq!(h.deadline(), Some((55.0, Reason::Headers)));
+}
+
+#[test]
+fn slow_body_is_cut_by_the_minimum_rate() {
+    let mut h = Harness::new(None);
+    h.recv(b"POST /collect HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n");
+    // 100 bytes a second: under 240 B/s once the 5 s grace is over.
+    for s in 1..=4 {
+        h.now = h.t0 + Duration::from_secs(s);
+        h.recv(&[b'a'; 100]);
+        let (at, why) = h.deadline().unwrap();
+        assert_eq!(why, Reason::BodyRate);
+        assert!(at <= 5.0 + 1e-9, "{at}");
+    }
+    h.at(5.0);
+    assert!(h.closed.is_some() || h.shut, "{:?}", h.text());
+    assert!(h.text().contains("408"), "{}", h.text());
+}
+
+#[test]
+fn fast_body_is_not_cut() {
+    let mut h = Harness::new(None);
+    h.recv(b"POST /collect HTTP/1.1\r\nHost: x\r\nContent-Length: 20000\r\n\r\n");
+    for s in 1..=10 {
+        h.now = h.t0 + Duration::from_secs(s);
+        h.recv(&[b'a'; 2000]);
+        if s < 10 {
+            let (at, _) = h.deadline().unwrap();
+            assert!(at > s as f64, "second {s}: due at {at}");
+        }
+    }
+    assert!(h.closed.is_none());
+    assert!(h.text().ends_with("all"), "{}", h.text());
+}
+
+#[test]
+fn slow_reader_is_cut_by_the_minimum_rate() {
+    let mut h = Harness::new(None);
+    let mut cx = cx!(h);
+    h.conn
+        .on_recv(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n", &mut cx);
+    h.pump(true);
+    // The client takes 100 bytes a second of a 300 KiB answer.
+    for s in 1..=4 {
+        let (buf, _from) = h.inflight.take().unwrap();
+        h.now = h.t0 + Duration::from_secs(s);
+        let mut cx = cx!(h);
+        h.conn.on_sent(buf, 100, &mut cx);
+        h.pump(true);
+        assert_eq!(h.deadline().unwrap().1, Reason::SendRate);
+    }
+    h.at(5.0);
+    assert_eq!(h.closed, Some(CloseReason::Timeout));
+}
+
+#[test]
+fn unread_body_pauses_receiving() {
+    let mut h = Harness::new(None);
+    h.recv(b"POST /sink HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n");
+    let piece = vec![b'a'; 64 * 1024];
+    let mut n = 0;
+    while h.conn.wants_recv() {
+        h.recv(&piece);
+        n += 1;
+        assert!(n < 100, "never paused");
+    }
+    // The handler holds the body window; the rest is held up to the bound.
+    assert_eq!(h.conn.gauge(), Gauge::Writing);
+    // Its deadline is not the client's fault: no body deadline runs.
+    assert_eq!(h.deadline(), None);
+}
+
+#[test]
+fn close_request_lingers_then_closes() {
+    let mut h = Harness::new(None);
+    h.recv(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(h.text().contains("Connection: close"));
+    assert!(h.shut);
+    assert_eq!(h.deadline(), Some((5.0, Reason::Linger)));
+    h.at(5.0);
+    assert_eq!(h.closed, Some(CloseReason::Normal));
+}
+
+// ---- TLS ------------------------------------------------------------------
+
+fn tls_pair() -> (Arc<rustls::ServerConfig>, rustls::ClientConnection) {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let cert = ck.cert.der().clone();
+    let key = rustls::pki_types::PrivateKeyDer::try_from(ck.signing_key.serialize_der()).unwrap();
+    let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.clone()], key)
+        .unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert).unwrap();
+    let client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let conn =
+        rustls::ClientConnection::new(Arc::new(client), "localhost".try_into().unwrap()).unwrap();
+    (Arc::new(server), conn)
+}
+
+/// Moves bytes both ways until neither side has more to say.
+fn shuttle(h: &mut Harness, client: &mut rustls::ClientConnection, plain: &mut Vec<u8>) {
+    for _ in 0..20 {
+        let mut out = Vec::new();
+        while client.wants_write() {
+            client.write_tls(&mut out).unwrap();
+        }
+        if !out.is_empty() {
+            h.recv(&out);
+        }
+        let from = std::mem::take(&mut h.wire);
+        if out.is_empty() && from.is_empty() {
+            return;
+        }
+        let mut rd = &from[..];
+        while !rd.is_empty() {
+            client.read_tls(&mut rd).unwrap();
+            client.process_new_packets().unwrap();
+        }
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = client.reader().read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            plain.extend_from_slice(&buf[..n]);
+        }
+    }
+}
+
+#[test]
+fn tls_request_after_handshake() {
+    let (cfg, mut client) = tls_pair();
+    let mut h = Harness::new(Some(TlsSession::new(cfg).unwrap()));
+    let mut plain = Vec::new();
+    shuttle(&mut h, &mut client, &mut plain);
+    assert!(!client.is_handshaking());
+    client
+        .writer()
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    shuttle(&mut h, &mut client, &mut plain);
+    let text = String::from_utf8_lossy(&plain);
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.ends_with("ok"));
+    assert_eq!(h.deadline().unwrap().1, Reason::Idle);
+}
+
+#[test]
+fn tls_silent_after_handshake_gets_the_headers_timeout() {
+    // Was: the keep-alive timeout (130 s) after the server's first flight.
+    let (cfg, mut client) = tls_pair();
+    let mut h = Harness::new(Some(TlsSession::new(cfg).unwrap()));
+    let mut plain = Vec::new();
+    shuttle(&mut h, &mut client, &mut plain);
+    assert!(!client.is_handshaking());
+    assert_eq!(h.deadline(), Some((5.0, Reason::Headers)));
+    h.at(5.0);
+    assert!(h.closed.is_some() || h.shut);
+}
+
+#[test]
+fn tls_trickled_client_hello_is_cut_from_accept() {
+    let (cfg, mut client) = tls_pair();
+    let mut h = Harness::new(Some(TlsSession::new(cfg).unwrap()));
+    let mut hello = Vec::new();
+    while client.wants_write() {
+        client.write_tls(&mut hello).unwrap();
+    }
+    for (i, b) in hello.iter().take(4).enumerate() {
+        h.now = h.t0 + Duration::from_secs(i as u64);
+        h.recv(std::slice::from_ref(b));
+        assert_eq!(h.deadline(), Some((5.0, Reason::Headers)));
+    }
+    h.at(5.0);
+    // A handshake that never finished gets no HTTP answer, just the close
+    // (a close_notify alert at most).
+    assert!(
+        h.wire.len() <= 7 && !h.text().contains("HTTP/"),
+        "{:?}",
+        h.wire
+    );
+    assert!(h.shut || h.closed.is_some());
+}
+
+#[test]
+fn tls_handshake_waits_for_budget() {
+    let (cfg, mut client) = tls_pair();
+    let mut h = Harness::new(Some(TlsSession::new(cfg).unwrap()));
+    h.budget = 0;
+    let mut hello = Vec::new();
+    while client.wants_write() {
+        client.write_tls(&mut hello).unwrap();
+    }
+    h.recv(&hello);
+    assert!(h.conn.deferred());
+    assert!(h.wire.is_empty());
+    h.budget = 1;
+    let mut cx = cx!(h);
+    h.conn.retry(&mut cx);
+    h.pump(false);
+    assert!(!h.conn.deferred());
+    assert!(!h.wire.is_empty(), "the server's first flight");
+}

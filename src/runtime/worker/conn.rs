@@ -1,0 +1,431 @@
+//! Connections: accepting, completions of their operations handed to the
+//! driver, and the driver's actions turned into operations.
+
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+
+use super::slot::{Recv, Role, Slot};
+use super::{ACCEPT_BACKOFF_MS, PIPE_POOL_MAX, PIPE_SIZE, Worker};
+use crate::driver::{Action, ServerConn};
+use crate::http::Service;
+use crate::metrics::CloseReason;
+use crate::runtime::log;
+use crate::runtime::op::{
+    self, accept::Accepted, read::Read, recv::Received, send::Send, splice::SpliceIn,
+};
+use crate::runtime::ring::Cqe;
+use crate::runtime::sys::{self, Pipe};
+use crate::runtime::token::{Op, Token, next_gen};
+use crate::tls::TlsSession;
+
+/// Builds a driver [`crate::driver::Cx`] from disjoint worker fields, so the
+/// slot's driver can be borrowed beside it.
+macro_rules! cx {
+    ($w:expr, $role:expr, $peer:expr) => {
+        crate::driver::Cx {
+            now: $w.now,
+            date: $w.date.get(),
+            draining: $w.draining,
+            svc: match ($role, $w.redirect.as_deref_mut()) {
+                (Role::Redirect(_), Some(r)) => r,
+                _ => &mut $w.svc,
+            },
+            obs: &mut $w.obs,
+            exchanges: &mut $w.exchanges,
+            bufs: &mut $w.outbufs,
+            limits: &$w.limits,
+            settings: &$w.settings,
+            tls_headers: &$w.tls_headers,
+            splice_min: $w.engine.splice_min_size as u64,
+            file_chunk: $w.engine.file_chunk_size,
+            handshakes_left: &mut $w.handshakes_left,
+            peer: $peer,
+        }
+    };
+}
+pub(super) use cx;
+
+/// Runs `$call` on slot `$slot`'s driver with a fresh `Cx`, then carries out
+/// what it asks for.
+macro_rules! with_driver {
+    ($w:expr, $slot:expr, |$d:ident, $cx:ident| $call:expr) => {{
+        let c = &mut $w.conns[$slot];
+        let (role, peer) = (c.role, c.peer);
+        let $d = &mut c.driver;
+        let mut $cx = cx!($w, role, peer);
+        $call;
+        $w.drive($slot);
+    }};
+}
+pub(super) use with_driver;
+
+impl<S: Service> Worker<S> {
+    pub(super) fn on_accept(&mut self, idx: usize, cqe: Cqe) {
+        if !io_uring::cqueue::more(cqe.flags) {
+            self.listeners[idx].armed = false;
+        }
+        match op::accept::complete(cqe.res, self.multishot_accept) {
+            Accepted::Conn(fd) => {
+                self.accept_error_logged = false;
+                // SAFETY: the kernel just handed us this descriptor in the
+                // completion; nothing else owns it.
+                let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+                let role = self.listeners[idx].role;
+                self.new_conn(fd, role);
+            }
+            Accepted::Starved(err) => {
+                if !self.accept_error_logged {
+                    self.accept_error_logged = true;
+                    log(&format!(
+                        "worker {}: accept failed: {}; pausing accepts for {ACCEPT_BACKOFF_MS} ms, existing connections are still served",
+                        self.id,
+                        std::io::Error::from_raw_os_error(err)
+                    ));
+                }
+                let l = &mut self.listeners[idx];
+                l.paused_until = Some(self.now_ms + ACCEPT_BACKOFF_MS);
+                if l.armed {
+                    self.cancel(Token::new(Op::Accept, idx, 0).pack(), None);
+                }
+            }
+            Accepted::NoMultishot => {
+                log("multishot accept is not supported by this kernel; using single-shot accepts");
+                self.multishot_accept = false;
+            }
+            Accepted::Other(_) => {}
+        }
+        let l = &mut self.listeners[idx];
+        if self.draining {
+            if !l.armed {
+                l.sock = None;
+            }
+        } else if !l.armed {
+            self.arm_accept(idx);
+        }
+    }
+
+    fn new_conn(&mut self, fd: OwnedFd, role: Role) {
+        let per_worker = self.engine.max_connections;
+        if self.draining || (per_worker > 0 && self.conns.len() >= per_worker) {
+            drop(fd);
+            if self.obs.metrics {
+                self.obs.stats.counters.accepted += 1;
+                self.obs.stats.closed(if self.draining {
+                    CloseReason::Shutdown
+                } else {
+                    CloseReason::Limit
+                });
+            }
+            return;
+        }
+        if self.obs.metrics {
+            self.obs.stats.counters.accepted += 1;
+        }
+        let tls = match (role, &self.tls_config) {
+            (Role::Tls, Some(cfg)) => match TlsSession::new(cfg.clone()) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    log(&format!(
+                        "worker {}: cannot start a TLS session: {e}",
+                        self.id
+                    ));
+                    return;
+                }
+            },
+            _ => None,
+        };
+        self.generation = next_gen(self.generation);
+        let driver = ServerConn::new(tls, self.now);
+        let slot = self
+            .conns
+            .insert(Slot::new(fd, self.generation, role, driver));
+        self.drive(slot);
+    }
+
+    /// The slot for a completion, if it is still the one the operation was
+    /// issued for.
+    fn slot_of(&mut self, t: Token) -> Option<usize> {
+        let s = t.slot as usize;
+        self.conns
+            .get(s)
+            .filter(|c| c.generation == t.generation)
+            .map(|_| s)
+    }
+
+    pub(super) fn on_recv(&mut self, t: Token, cqe: Cqe) {
+        let (r, more) = op::recv::complete(cqe.res, cqe.flags, self.multishot_recv);
+        let Some(slot) = self.slot_of(t) else {
+            if let Some(bid) = op::recv::buffer(cqe.flags) {
+                self.bufs.recycle(bid);
+            }
+            return;
+        };
+        if !more {
+            self.conns[slot].ops.recv = Recv::Idle;
+        }
+        match r {
+            Received::Data { bid, len } => {
+                if self.obs.metrics {
+                    self.obs.stats.counters.bytes_in += len as u64;
+                }
+                let c = &mut self.conns[slot];
+                if c.peer.is_none() {
+                    c.peer = sys::peer_addr(c.fd.as_fd());
+                }
+                let data = self.bufs.get(bid, len);
+                let c = &mut self.conns[slot];
+                let (role, peer) = (c.role, c.peer);
+                let mut cx = cx!(self, role, peer);
+                c.driver.on_recv(data, &mut cx);
+                self.bufs.recycle(bid);
+                self.drive(slot);
+            }
+            Received::Eof => with_driver!(self, slot, |d, _cx| d.on_eof(false)),
+            Received::Starved => {
+                self.starved.push((slot, t.generation));
+                self.maybe_free(slot);
+            }
+            Received::Cancelled => self.drive(slot),
+            Received::NoMultishot => {
+                log(
+                    "multishot receive is not supported by this kernel; using single-shot receives",
+                );
+                self.multishot_recv = false;
+                self.drive(slot);
+            }
+            Received::Failed(_) => with_driver!(self, slot, |d, _cx| d.on_eof(true)),
+        }
+    }
+
+    pub(super) fn on_send(&mut self, t: Token, cqe: Cqe) {
+        let Some(slot) = self.slot_of(t) else { return };
+        let Some(send) = self.conns[slot].ops.send.take() else {
+            return;
+        };
+        let (buf, r) = send.complete(cqe.res);
+        match r {
+            Ok(n) => {
+                if self.obs.metrics {
+                    self.obs.stats.counters.bytes_out += n as u64;
+                }
+                with_driver!(self, slot, |d, cx| d.on_sent(buf, n, &mut cx));
+            }
+            Err(_) => {
+                self.outbufs.put(buf);
+                with_driver!(self, slot, |d, _cx| d.on_send_failed());
+            }
+        }
+    }
+
+    pub(super) fn on_read(&mut self, t: Token, cqe: Cqe) {
+        let Some(slot) = self.slot_of(t) else { return };
+        let Some(read) = self.conns[slot].ops.read.take() else {
+            return;
+        };
+        let (buf, res) = read.complete(cqe.res);
+        with_driver!(self, slot, |d, cx| d.on_read(buf, res, &mut cx));
+    }
+
+    pub(super) fn on_splice_in(&mut self, t: Token, cqe: Cqe) {
+        let Some(slot) = self.slot_of(t) else { return };
+        self.conns[slot].ops.splice_in = None;
+        with_driver!(self, slot, |d, cx| d.on_spliced_in(cqe.res, &mut cx));
+    }
+
+    pub(super) fn on_splice_out(&mut self, t: Token, cqe: Cqe) {
+        let Some(slot) = self.slot_of(t) else { return };
+        self.conns[slot].ops.splice_out = false;
+        if cqe.res > 0 && self.obs.metrics {
+            self.obs.stats.counters.bytes_out += cqe.res as u64;
+        }
+        with_driver!(self, slot, |d, cx| d.on_spliced_out(cqe.res, &mut cx));
+    }
+
+    pub(super) fn on_poll_out(&mut self, t: Token, cqe: Cqe) {
+        let Some(slot) = self.slot_of(t) else { return };
+        self.conns[slot].ops.poll = false;
+        with_driver!(self, slot, |d, cx| d.on_poll_out(cqe.res, &mut cx));
+    }
+
+    /// Carries out what a slot's driver asks for: its actions, its receive,
+    /// its deadline and wake-up; frees the slot once it is closed and idle.
+    pub(super) fn drive(&mut self, slot: usize) {
+        while let Some(a) = self.conns[slot].driver.poll_action() {
+            self.act(slot, a);
+        }
+        let c = &mut self.conns[slot];
+        if c.closing || c.driver.is_closed() {
+            self.maybe_free(slot);
+            return;
+        }
+        let wants = c.driver.wants_recv();
+        match c.ops.recv {
+            Recv::Idle if wants => self.arm_recv(slot),
+            Recv::Armed if !wants => {
+                let tok = Token::new(Op::Recv, slot, c.generation).pack();
+                c.ops.recv = Recv::Cancelling;
+                self.cancel(tok, Some(slot));
+            }
+            _ => {}
+        }
+        let start = self.start;
+        let c = &mut self.conns[slot];
+        let tick = c.driver.deadline(&self.settings).map_or(0, |(at, _)| {
+            let ms = at.saturating_duration_since(start).as_millis() as u64;
+            ms.div_ceil(super::TICK_MS).max(1)
+        });
+        if tick != c.tick {
+            c.tick = tick;
+            if tick == 0 {
+                self.wheel.clear(slot as u32);
+            } else {
+                self.wheel.set(slot as u32, c.generation, tick);
+            }
+        }
+        let wake = c.driver.wake_at();
+        if wake != c.wake {
+            c.wake = wake;
+            if let Some(at) = wake {
+                self.wakes.push(std::cmp::Reverse((at, slot, c.generation)));
+            }
+        }
+        if c.driver.deferred() && !c.deferred {
+            c.deferred = true;
+            self.deferred.push((slot, c.generation));
+        }
+    }
+
+    fn act(&mut self, slot: usize, a: Action) {
+        let c = &mut self.conns[slot];
+        let generation = c.generation;
+        match a {
+            Action::Send { buf, from } => {
+                let tok = Token::new(Op::Send, slot, generation).pack();
+                let (send, e) = Send::start(c.fd.as_fd(), buf, from, tok);
+                c.ops.send = Some(send);
+                self.push(e);
+            }
+            Action::ReadFile {
+                file,
+                offset,
+                len,
+                buf,
+            } => {
+                let tok = Token::new(Op::Read, slot, generation).pack();
+                let (read, e) = Read::start(file, offset, len, buf, tok);
+                c.ops.read = Some(read);
+                self.push(e);
+            }
+            Action::SpliceIn { file, offset, len } => {
+                if c.pipe.is_none() {
+                    match self.pipes.pop().map_or_else(|| Pipe::new(PIPE_SIZE), Ok) {
+                        Ok(p) => self.conns[slot].pipe = Some(p),
+                        Err(e) => {
+                            log(&format!(
+                                "worker {}: cannot make a pipe, copying instead: {e}",
+                                self.id
+                            ));
+                            with_driver!(self, slot, |d, cx| d.splice_unavailable(&mut cx));
+                            return;
+                        }
+                    }
+                }
+                let c = &mut self.conns[slot];
+                let p = c.pipe.as_ref().expect("pipe");
+                let len = len.min(p.cap) as u32;
+                let tok = Token::new(Op::SpliceIn, slot, generation).pack();
+                let (sp, e) = SpliceIn::start(file, offset, p.wr.as_fd(), len, tok);
+                c.ops.splice_in = Some(sp);
+                self.push(e);
+            }
+            Action::SpliceOut { len } => {
+                let p = c.pipe.as_ref().expect("pipe");
+                let tok = Token::new(Op::SpliceOut, slot, generation).pack();
+                let e = op::splice::out(p.rd.as_fd(), c.fd.as_fd(), len as u32, tok);
+                c.ops.splice_out = true;
+                self.push(e);
+            }
+            Action::PollOut => {
+                let tok = Token::new(Op::PollOut, slot, generation).pack();
+                let e = op::poll::writable(c.fd.as_fd(), tok);
+                c.ops.poll = true;
+                self.push(e);
+            }
+            Action::ShutdownWrite => sys::shutdown_write(c.fd.as_fd()),
+            Action::Close { why, note } => {
+                if let Some(n) = note {
+                    log(&format!("worker {}: {n}", self.id));
+                }
+                c.closing = true;
+                if self.obs.metrics {
+                    self.obs.stats.closed(why);
+                }
+                self.cancel_all(slot);
+            }
+        }
+    }
+
+    /// Cancels exactly the operations in flight on a closing slot.
+    fn cancel_all(&mut self, slot: usize) {
+        let c = &mut self.conns[slot];
+        let g = c.generation;
+        let mut targets = [0u64; 6];
+        let mut n = 0;
+        let mut add = |op: Op, on: bool| {
+            if on {
+                targets[n] = Token::new(op, slot, g).pack();
+                n += 1;
+            }
+        };
+        add(Op::Recv, c.ops.recv == Recv::Armed);
+        add(Op::Send, c.ops.send.is_some());
+        add(Op::Read, c.ops.read.is_some());
+        add(Op::SpliceIn, c.ops.splice_in.is_some());
+        add(Op::SpliceOut, c.ops.splice_out);
+        add(Op::PollOut, c.ops.poll);
+        if c.ops.recv == Recv::Armed {
+            c.ops.recv = Recv::Cancelling;
+        }
+        for t in &targets[..n] {
+            self.cancel(*t, Some(slot));
+        }
+    }
+
+    fn arm_recv(&mut self, slot: usize) {
+        let c = &mut self.conns[slot];
+        let tok = Token::new(Op::Recv, slot, c.generation).pack();
+        let e = op::recv::entry(
+            c.fd.as_fd(),
+            self.bufs.bgid(),
+            self.bufs.buf_size(),
+            self.multishot_recv,
+            tok,
+        );
+        c.ops.recv = Recv::Armed;
+        self.push(e);
+    }
+
+    /// Frees a closed slot once no operation is left on it: the socket is
+    /// closed (its `OwnedFd` drops) and an empty pipe is pooled.
+    pub(super) fn maybe_free(&mut self, slot: usize) {
+        let c = &self.conns[slot];
+        if !(c.closing || c.driver.is_closed()) || c.ops.any() {
+            return;
+        }
+        if !c.closing {
+            // Closed without its Close action carried out (cannot happen:
+            // drive takes every action first); count it once here.
+            return;
+        }
+        let mut c = self.conns.remove(slot);
+        self.wheel.clear(slot as u32);
+        c.driver.release(&mut self.outbufs);
+        // A splice that finished after the cancel may have filled the pipe
+        // behind the driver's count: only a pipe that is really empty is reused.
+        if let Some(p) = c.pipe.take()
+            && self.pipes.len() < PIPE_POOL_MAX
+            && p.is_empty()
+        {
+            self.pipes.push(p);
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! Time: the periodic tick, connection deadlines and wake-ups, publishing
+//! measurements, draining, and requests from the controlling thread.
+
+use std::sync::atomic::Ordering;
+use std::time::SystemTime;
+
+use super::conn::{cx, with_driver};
+use super::slot::Role;
+use super::{PUBLISH_MS, TICK_MS, Worker};
+use crate::driver::Gauge;
+use crate::http::Service;
+use crate::metrics::{CloseReason, Gauges};
+use crate::runtime::log;
+
+impl<S: Service> Worker<S> {
+    pub(super) fn on_timer(&mut self) {
+        self.arm_timer();
+        let now_tick = self.now_ms / TICK_MS;
+        let mut due = std::mem::take(&mut self.due);
+        self.wheel.expire(now_tick, &mut due);
+        for e in due.drain(..) {
+            let slot = e.slot as usize;
+            let Some(c) = self
+                .conns
+                .get_mut(slot)
+                .filter(|c| c.generation == e.generation)
+            else {
+                continue;
+            };
+            c.tick = 0;
+            with_driver!(self, slot, |d, cx| d.on_timer(&mut cx));
+        }
+        self.due = due;
+        for i in 0..self.listeners.len() {
+            if self.listeners[i]
+                .paused_until
+                .is_some_and(|t| t <= self.now_ms)
+            {
+                self.listeners[i].paused_until = None;
+                if !self.draining {
+                    self.arm_accept(i);
+                }
+            }
+        }
+        if self.draining && self.now_ms >= self.drain_deadline {
+            let open: Vec<usize> = self
+                .conns
+                .iter()
+                .filter(|(_, c)| !c.closing)
+                .map(|(k, _)| k)
+                .collect();
+            for slot in open {
+                with_driver!(self, slot, |d, cx| d.abort(CloseReason::Shutdown, &mut cx));
+            }
+        }
+        if self.now_ms >= self.published_ms + PUBLISH_MS {
+            self.publish();
+            if self.conns.is_empty() {
+                self.wheel.shrink();
+            }
+        }
+        self.flush_log();
+    }
+
+    /// Polls the exchanges whose wake-ups are due.
+    pub(super) fn run_wakes(&mut self) {
+        while let Some(std::cmp::Reverse((at, slot, generation))) = self.wakes.peek().copied() {
+            if at > self.now {
+                break;
+            }
+            self.wakes.pop();
+            let Some(c) = self
+                .conns
+                .get_mut(slot)
+                .filter(|c| c.generation == generation && !c.closing)
+            else {
+                continue;
+            };
+            // A wake-up that moved or went away is stale.
+            if c.wake != Some(at) {
+                continue;
+            }
+            c.wake = None;
+            with_driver!(self, slot, |d, cx| d.on_timer(&mut cx));
+        }
+        if self.wakes.is_empty() && self.wakes.capacity() > 1024 {
+            self.wakes.shrink_to(64);
+        }
+    }
+
+    /// TLS input held back by the per-tick handshake budget.
+    pub(super) fn run_deferred(&mut self) {
+        if self.deferred.is_empty() {
+            return;
+        }
+        let list = std::mem::take(&mut self.deferred);
+        for (slot, generation) in list {
+            let Some(c) = self
+                .conns
+                .get_mut(slot)
+                .filter(|c| c.generation == generation && !c.closing)
+            else {
+                continue;
+            };
+            c.deferred = false;
+            with_driver!(self, slot, |d, cx| d.retry(&mut cx));
+        }
+        self.deferred.shrink_to(64);
+    }
+
+    pub(super) fn rearm_starved(&mut self) {
+        let starved = std::mem::take(&mut self.starved);
+        for (slot, generation) in starved.iter().copied() {
+            if self
+                .conns
+                .get(slot)
+                .is_some_and(|c| c.generation == generation && !c.closing)
+            {
+                self.drive(slot);
+            }
+        }
+        self.starved = starved;
+        self.starved.clear();
+    }
+
+    pub(super) fn on_wake(&mut self) {
+        if self.control.reopen.swap(false, Ordering::AcqRel)
+            && let Some(f) = &mut self.logfile
+            && let Err(e) = f.reopen()
+        {
+            log(&format!(
+                "worker {}: cannot reopen the access log, keeping the old file: {e}",
+                self.id
+            ));
+        }
+        if self.control.reload.swap(false, Ordering::AcqRel)
+            && let Some(slot) = &self.tls_slot
+        {
+            self.tls_config = Some(slot.lock().unwrap_or_else(|p| p.into_inner()).clone());
+        }
+        if self.control.stop.load(Ordering::Acquire) && !self.draining {
+            self.begin_drain();
+        }
+        self.arm_wake();
+    }
+
+    pub(super) fn begin_drain(&mut self) {
+        self.draining = true;
+        self.drain_deadline = self.now_ms + self.shutdown_timeout.as_millis() as u64;
+        for i in 0..self.listeners.len() {
+            if self.listeners[i].armed {
+                self.cancel(
+                    crate::runtime::token::Token::new(crate::runtime::token::Op::Accept, i, 0)
+                        .pack(),
+                    None,
+                );
+            } else {
+                self.listeners[i].sock = None;
+            }
+        }
+        let open: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| !c.closing)
+            .map(|(k, _)| k)
+            .collect();
+        for slot in open {
+            with_driver!(self, slot, |d, cx| d.drain(&mut cx));
+        }
+    }
+
+    /// Copies measurements and connection states into the shared slot.
+    pub(super) fn publish(&mut self) {
+        self.published_ms = self.now_ms;
+        let Some(slot) = &self.slot else { return };
+        let mut g = Gauges::default();
+        for (_, c) in self.conns.iter() {
+            match c.driver.gauge() {
+                Gauge::Ending => continue,
+                Gauge::Writing => g.writing += 1,
+                Gauge::Reading => g.reading += 1,
+                Gauge::Waiting => g.waiting += 1,
+            }
+            g.active += 1;
+        }
+        let mut snap = slot.lock().unwrap_or_else(|p| p.into_inner());
+        snap.taken = SystemTime::now();
+        snap.gauges = g;
+        snap.stats.counters = self.obs.stats.counters.clone();
+        // Same bounds on both sides: set_to copies counts without reallocating.
+        if snap.stats.latency.set_to(&self.obs.stats.latency).is_err() {
+            snap.stats.latency = self.obs.stats.latency.clone();
+        }
+        if snap.stats.ttfb.set_to(&self.obs.stats.ttfb).is_err() {
+            snap.stats.ttfb = self.obs.stats.ttfb.clone();
+        }
+        // The interval histogram moves to the snapshot and starts again.
+        if snap.stats.recent.set_to(&self.obs.stats.recent).is_err() {
+            snap.stats.recent = self.obs.stats.recent.clone();
+        }
+        self.obs.stats.recent.reset();
+    }
+}
+
+#[allow(unused_imports)]
+use {Role as _, cx as _};
