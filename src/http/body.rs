@@ -1,11 +1,15 @@
-//! Request body decoding: Content-Length and chunked (with extensions and trailers).
+//! Body decoding: Content-Length and chunked (with extensions and trailers).
+//! The server role decodes request bodies with it, the client role response
+//! bodies.
+
+use std::ops::Range;
 
 use super::error::Error;
 
 /// Longest chunk-size line (size, extensions, CRLF) accepted.
 const MAX_CHUNK_LINE: u32 = 4096;
 
-/// Decodes one request body from a byte stream, bytes in, body bytes out.
+/// Decodes one message body from a byte stream, bytes in, body bytes out.
 #[derive(Clone, Debug)]
 pub struct Decoder {
     kind: Kind,
@@ -52,6 +56,17 @@ enum Chunk {
 pub struct Decoded {
     /// Input bytes used.
     pub consumed: usize,
+    /// Whether the body is complete.
+    pub done: bool,
+}
+
+/// What one call to [`Decoder::decode_span`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Span {
+    /// Input bytes used.
+    pub consumed: usize,
+    /// Where the body bytes found lie in the input (empty when none were).
+    pub data: Range<usize>,
     /// Whether the body is complete.
     pub done: bool,
 }
@@ -156,6 +171,74 @@ impl Decoder {
                     let Some(&b) = input.get(pos) else {
                         return Ok(Decoded {
                             consumed: pos,
+                            done: false,
+                        });
+                    };
+                    pos += 1;
+                    self.kind = self.step(state, b)?;
+                }
+            }
+        }
+    }
+
+    /// Decodes from `input` without copying: framing is consumed up to and
+    /// including the first run of body bytes, and `data` says where that run
+    /// lies in `input`. Call again with `&input[consumed..]` for the rest.
+    /// Stops at the end of the body; bytes after it are left.
+    pub fn decode_span(&mut self, input: &[u8]) -> Result<Span, Error> {
+        let mut pos = 0;
+        loop {
+            match self.kind {
+                Kind::Done => {
+                    return Ok(Span {
+                        consumed: pos,
+                        data: pos..pos,
+                        done: true,
+                    });
+                }
+                Kind::Length { remaining } => {
+                    let take = remaining.min((input.len() - pos) as u64);
+                    self.total += take;
+                    let remaining = remaining - take;
+                    self.kind = if remaining == 0 {
+                        Kind::Done
+                    } else {
+                        Kind::Length { remaining }
+                    };
+                    let end = pos + take as usize;
+                    return Ok(Span {
+                        consumed: end,
+                        data: pos..end,
+                        done: remaining == 0,
+                    });
+                }
+                Kind::Chunked(Chunk::Data { remaining }) => {
+                    let take = remaining.min((input.len() - pos) as u64);
+                    if take == 0 {
+                        return Ok(Span {
+                            consumed: pos,
+                            data: pos..pos,
+                            done: false,
+                        });
+                    }
+                    let remaining = remaining - take;
+                    self.kind = Kind::Chunked(if remaining == 0 {
+                        Chunk::DataCr
+                    } else {
+                        Chunk::Data { remaining }
+                    });
+                    let end = pos + take as usize;
+                    return Ok(Span {
+                        consumed: end,
+                        data: pos..end,
+                        done: false,
+                    });
+                }
+                Kind::Chunked(state) => {
+                    let Some(&b) = input.get(pos) else {
+                        return Ok(Span {
+                            consumed: pos,
+                            data: pos..pos,
                             done: false,
                         });
                     };
@@ -329,6 +412,50 @@ mod tests {
             d.decode(b"0\r\nLong: trailer\r\n\r\n", None).unwrap_err(),
             Error::HeadersTooLarge
         );
+    }
+
+    #[test]
+    fn spans_point_at_the_same_bytes_decode_copies() {
+        let body = b"4;name=val\r\nWiki\r\n5 ; x\r\npedia\r\n0\r\nX-T: 1\r\n\r\nNEXT";
+        for piece in [1, 3, body.len()] {
+            let mut d = Decoder::chunked(1 << 20, 1024);
+            let mut out = Vec::new();
+            let mut spans = 0;
+            let mut at = 0;
+            let mut done = false;
+            while !done {
+                let input = &body[at..(at + piece).min(body.len())];
+                let s = d.decode_span(input).unwrap();
+                assert!(s.data.end <= s.consumed);
+                if !s.data.is_empty() {
+                    spans += 1;
+                }
+                out.extend_from_slice(&input[s.data]);
+                at += s.consumed;
+                done = s.done;
+            }
+            assert_eq!(out, b"Wikipedia", "pieces of {piece}");
+            assert_eq!(&body[at..], b"NEXT");
+            assert!(spans >= 2, "one span per chunk at least");
+        }
+        let mut d = Decoder::length(3);
+        assert_eq!(
+            d.decode_span(b"ab").unwrap(),
+            Span {
+                consumed: 2,
+                data: 0..2,
+                done: false
+            }
+        );
+        assert_eq!(
+            d.decode_span(b"cdef").unwrap(),
+            Span {
+                consumed: 1,
+                data: 0..1,
+                done: true
+            }
+        );
+        assert_eq!(d.decode_span(b"ef").unwrap().consumed, 0);
     }
 
     #[test]

@@ -1,8 +1,18 @@
-//! Sans-IO HTTP/1.1: parsing, body decoding, response encoding and the
-//! per-connection state machine. No sockets, no clock reads: time is passed in.
+//! Sans-IO HTTP/1.1: one codec, two roles. No sockets, no clock reads: time
+//! is passed in.
+//!
+//! - The server role reads requests and writes responses: [`parse`] reads
+//!   request heads, [`body`] decodes request bodies, [`encode`] writes
+//!   response heads and chunked bodies, and [`conn`] is the per-connection
+//!   state machine that drives them and the handlers.
+//! - The client role ([`client`]) writes requests and reads responses, for
+//!   `peregrine load` and anything else that talks to a server: request heads
+//!   out, response heads, bodies and connection reuse in. It shares [`body`]'s
+//!   decoder and [`encode`]'s chunk writers with the server role.
 #![forbid(unsafe_code)]
 
 pub mod body;
+pub mod client;
 pub mod conn;
 pub mod date;
 pub mod encode;

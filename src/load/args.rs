@@ -155,7 +155,7 @@ impl LoadArgs {
                 .map_err(|e| format!("--body-file {}: cannot read: {e}", p.display()))?,
             (None, None) => Vec::new(),
         };
-        let request = request::encode(&self.method, &self.url, &self.headers, &body);
+        let request = request::encode(&self.method, &self.url, &self.headers, &body)?;
         Ok(Options {
             head: self.method.eq_ignore_ascii_case("HEAD"),
             target: self.url,

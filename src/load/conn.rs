@@ -1,10 +1,12 @@
 //! One load connection's bookkeeping, without I/O: its link state, the
-//! requests queued for it and in flight on it, and the pipelining rules.
+//! requests queued for it and in flight on it, the pipelining rules, and its
+//! responses as the HTTP/1 client role reads them.
 #![forbid(unsafe_code)]
 
 use std::collections::VecDeque;
+use std::fmt;
 
-use super::response::Parser;
+use crate::http::client::{ClientError, Event, ResponseLimits, ResponseReader};
 
 /// Reconnect delays after failed attempts: doubling from the first to the last.
 const BACKOFF_FIRST_NS: u64 = 10_000_000;
@@ -38,13 +40,50 @@ pub struct Sent {
     pub sent: u64,
 }
 
+/// One complete response, as the statistics see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Body bytes (decoded, for a chunked body).
+    pub body_len: u64,
+    /// The connection cannot carry another request after this response.
+    pub close: bool,
+}
+
+/// Why a connection's responses cannot be read further.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadError {
+    /// The bytes are not an HTTP/1.1 response.
+    Http(ClientError),
+    /// `101 Switching Protocols`: the load generator speaks HTTP/1.1 only.
+    Upgrade,
+}
+
+impl From<ClientError> for ReadError {
+    fn from(e: ClientError) -> Self {
+        ReadError::Http(e)
+    }
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadError::Http(e) => e.fmt(f),
+            ReadError::Upgrade => f.write_str("unexpected 101 Switching Protocols"),
+        }
+    }
+}
+
 /// One connection's state.
 #[derive(Debug)]
 pub struct Conn {
     /// Link state.
     pub link: Link,
     /// Reads its responses.
-    pub parser: Parser,
+    reader: ResponseReader,
+    /// Body bytes of the response being read.
+    body_len: u64,
     /// Open loop: intended send times of requests due but not yet written.
     pub queued: VecDeque<u64>,
     /// Requests written and not yet answered, oldest first.
@@ -60,14 +99,53 @@ pub struct Conn {
 impl Conn {
     /// A connection not yet opened; `head` when the requests are HEAD.
     pub fn new(head: bool, budget: Option<u64>) -> Conn {
+        let mut reader = ResponseReader::new(ResponseLimits::default());
+        reader.set_head_request(head);
         Conn {
             link: Link::Down { retry_at: 0 },
-            parser: Parser::new(head),
+            reader,
+            body_len: 0,
             queued: VecDeque::new(),
             outstanding: VecDeque::new(),
             budget,
             failures: 0,
             close_after: false,
+        }
+    }
+
+    /// Reads received bytes, appending each complete response to `out`.
+    /// After an error the connection cannot be read further.
+    pub fn read(&mut self, mut data: &[u8], out: &mut Vec<Response>) -> Result<(), ReadError> {
+        loop {
+            let p = self.reader.feed(data)?;
+            match p.event {
+                Event::NeedInput => return Ok(()),
+                Event::Head => self.body_len = 0,
+                Event::Body(r) => self.body_len += r.len() as u64,
+                Event::Complete { reuse } => out.push(self.finished(!reuse)),
+                Event::Upgraded => return Err(ReadError::Upgrade),
+            }
+            data = &data[p.consumed..];
+        }
+    }
+
+    /// The server closed the connection: the response it delimits, if any.
+    /// Resets the reader.
+    pub fn read_eof(&mut self) -> Result<Option<Response>, ClientError> {
+        Ok(self.reader.eof()?.then(|| self.finished(true)))
+    }
+
+    /// Forgets any partial response, for a new connection.
+    pub fn reset_reader(&mut self) {
+        self.reader.reset();
+        self.body_len = 0;
+    }
+
+    fn finished(&self, close: bool) -> Response {
+        Response {
+            status: self.reader.head().status,
+            body_len: self.body_len,
+            close,
         }
     }
 
@@ -118,7 +196,7 @@ impl Conn {
     pub fn give_up(&mut self) -> u64 {
         let lost = self.outstanding.len() as u64;
         self.outstanding.clear();
-        self.parser.reset();
+        self.reset_reader();
         self.close_after = false;
         self.link = Link::Closing;
         lost
@@ -191,6 +269,46 @@ mod tests {
         c.close_after = false;
         c.link = Link::Connecting { since: 0 };
         assert_eq!(c.sendable(1, true), 0);
+    }
+
+    #[test]
+    fn reads_responses_across_reads() {
+        let mut c = open(None);
+        let mut out = Vec::new();
+        let input = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello\
+HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\n\r\n\
+HTTP/1.1 503 Busy\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx";
+        let (a, b) = input.split_at(50);
+        c.read(a, &mut out).unwrap();
+        assert_eq!(out.len(), 1);
+        c.read(b, &mut out).unwrap();
+        let r = |status, body_len, close| Response {
+            status,
+            body_len,
+            close,
+        };
+        assert_eq!(out, [r(200, 5, false), r(200, 3, false), r(503, 1, true)]);
+        assert_eq!(c.read_eof(), Ok(None));
+
+        out.clear();
+        c.read(b"HTTP/1.0 200 OK\r\n\r\nuntil", &mut out).unwrap();
+        c.read(b" close", &mut out).unwrap();
+        assert!(out.is_empty());
+        assert_eq!(c.read_eof(), Ok(Some(r(200, 11, true))));
+
+        c.read(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc", &mut out)
+            .unwrap();
+        assert_eq!(c.read_eof(), Err(ClientError::Truncated));
+        let e = c.read(b"HTTP/1.1 101 Switching Protocols\r\n\r\n", &mut out);
+        assert_eq!(e, Err(ReadError::Upgrade));
+        c.reset_reader();
+        let e = c.read(b"SMTP ready\r\n\r\n", &mut out).unwrap_err();
+        assert_eq!(e.to_string(), "malformed status line");
+
+        let mut head = Conn::new(true, None);
+        head.read(b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\n", &mut out)
+            .unwrap();
+        assert_eq!(out.last(), Some(&r(200, 0, false)));
     }
 
     #[test]

@@ -15,8 +15,7 @@ use std::time::{Duration, Instant};
 use crate::runtime::client::{Client, Completion, Event};
 
 use super::args::Options;
-use super::conn::{Conn, Link};
-use super::response::Response;
+use super::conn::{Conn, Link, Response};
 use super::schedule::{Schedule, share};
 use super::stats::{ErrorKind, Stats, Tick};
 
@@ -296,7 +295,7 @@ impl Driver {
                 c.link = Link::Open;
                 c.failures = 0;
                 c.close_after = false;
-                c.parser.reset();
+                c.reset_reader();
                 self.try_send(i, now);
             }
             Event::ConnectFailed(errno) => {
@@ -336,9 +335,7 @@ impl Driver {
         self.stats.bytes += n as u64;
         let mut responses = std::mem::take(&mut self.responses);
         responses.clear();
-        let parsed = self.conns[i]
-            .parser
-            .feed(self.client.received(i), &mut responses);
+        let parsed = self.conns[i].read(self.client.received(i), &mut responses);
         let mut unsolicited = false;
         for r in responses.drain(..) {
             unsolicited |= !self.record(i, r, now);
@@ -364,7 +361,7 @@ impl Driver {
     }
 
     fn on_eof(&mut self, i: usize, now: u64) {
-        let kind = match self.conns[i].parser.eof() {
+        let kind = match self.conns[i].read_eof() {
             Ok(Some(r)) => {
                 if !self.record(i, r, now) {
                     return self.parse_error(i, "a response to no request");

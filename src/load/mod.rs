@@ -12,12 +12,12 @@
 //!
 //! ```text
 //!   mod.rs      CLI entry, threads, progress printer, outputs
-//!   args        options and their checks         url       http:// URLs
-//!   request     the request bytes                schedule  open-loop send times
+//!   args        options and their checks              url       http:// URLs
+//!   request     the request bytes (http::client)      schedule  open-loop send times
 //!   driver      one pinned thread's event loop (runtime::client does the ring)
-//!   conn        one connection's queue, requests in flight, pipelining rules
-//!   response    sans-IO response reader          stats     histograms, counters
-//!   report      progress line and summary        hgrm      .hgrm and V2 exports
+//!   conn        one connection's queue, requests in flight, pipelining rules,
+//!               its responses (read by http::client)  stats     histograms, counters
+//!   report      progress line and summary             hgrm      .hgrm and V2 exports
 //! ```
 #![forbid(unsafe_code)]
 
@@ -27,7 +27,6 @@ pub mod driver;
 use crate::metrics::hgrm;
 pub mod report;
 pub mod request;
-pub mod response;
 pub mod schedule;
 pub mod stats;
 pub mod url;

@@ -1,8 +1,9 @@
 //! The request every connection sends: method, target, headers and body,
-//! encoded once.
+//! encoded once by the HTTP/1 client role.
 #![forbid(unsafe_code)]
 
 use super::url::Target;
+use crate::http::client::{RequestBody, RequestEncoder, is_token};
 
 /// A `Name: value` header from the command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -11,13 +12,6 @@ pub struct Header {
     pub name: String,
     /// Field value, trimmed.
     pub value: String,
-}
-
-/// Whether `s` is an HTTP token (a method or a field name).
-pub fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// Parses `Name: value`.
@@ -59,30 +53,31 @@ pub fn parse_method(s: &str) -> Result<String, String> {
 
 /// Encodes the request. `Host` comes from the URL unless a header sets it;
 /// `Content-Length` is sent when there is a body, or for methods that carry
-/// one (POST, PUT, PATCH).
-pub fn encode(method: &str, target: &Target, headers: &[Header], body: &[u8]) -> Vec<u8> {
+/// one (POST, PUT, PATCH). The parts were checked when parsed, so a refusal
+/// here names a part that slipped through.
+pub fn encode(
+    method: &str,
+    target: &Target,
+    headers: &[Header],
+    body: &[u8],
+) -> Result<Vec<u8>, String> {
+    let fields: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|h| (h.name.as_str(), h.value.as_str()))
+        .collect();
+    let framing = if !body.is_empty() || matches!(method, "POST" | "PUT" | "PATCH") {
+        RequestBody::Length(body.len() as u64)
+    } else {
+        RequestBody::None
+    };
     let mut r = Vec::with_capacity(128 + body.len());
-    r.extend_from_slice(method.as_bytes());
-    r.push(b' ');
-    r.extend_from_slice(target.path.as_bytes());
-    r.extend_from_slice(b" HTTP/1.1\r\n");
-    if !headers.iter().any(|h| h.name.eq_ignore_ascii_case("host")) {
-        r.extend_from_slice(b"Host: ");
-        r.extend_from_slice(target.authority.as_bytes());
-        r.extend_from_slice(b"\r\n");
-    }
-    for h in headers {
-        r.extend_from_slice(h.name.as_bytes());
-        r.extend_from_slice(b": ");
-        r.extend_from_slice(h.value.as_bytes());
-        r.extend_from_slice(b"\r\n");
-    }
-    if !body.is_empty() || matches!(method, "POST" | "PUT" | "PATCH") {
-        r.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
-    }
-    r.extend_from_slice(b"\r\n");
+    RequestEncoder::new(method, &target.path, &target.authority)
+        .headers(&fields)
+        .body(framing)
+        .encode(&mut r)
+        .map_err(|e| e.to_string())?;
     r.extend_from_slice(body);
-    r
+    Ok(r)
 }
 
 #[cfg(test)]
@@ -117,18 +112,24 @@ mod tests {
     #[test]
     fn encoding() {
         let t = super::super::url::parse("http://h:81/p?q").unwrap();
-        let r = encode("GET", &t, &[], b"");
+        let r = encode("GET", &t, &[], b"").unwrap();
         assert_eq!(r, b"GET /p?q HTTP/1.1\r\nHost: h:81\r\n\r\n");
         let h = [
             parse_header("Host: other").unwrap(),
             parse_header("X: 1").unwrap(),
         ];
-        let r = encode("POST", &t, &h, b"abc");
+        let r = encode("POST", &t, &h, b"abc").unwrap();
         assert_eq!(
             r,
             b"POST /p?q HTTP/1.1\r\nHost: other\r\nX: 1\r\nContent-Length: 3\r\n\r\nabc"
         );
-        let r = encode("PUT", &t, &[], b"");
+        let r = encode("PUT", &t, &[], b"").unwrap();
         assert!(r.ends_with(b"Content-Length: 0\r\n\r\n"));
+        let sneaky = [Header {
+            name: "X".into(),
+            value: "a\r\nY: b".into(),
+        }];
+        let e = encode("GET", &t, &sneaky, b"").unwrap_err();
+        assert!(e.contains("control characters"), "{e}");
     }
 }
