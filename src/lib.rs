@@ -44,7 +44,13 @@
 //!     .router(|| Router::new().route("/plaintext", Plaintext));
 //! server.run(|running| println!("on {:?}", running.local_addrs())).unwrap();
 //! ```
-#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+#![deny(
+    unsafe_code,
+    unsafe_op_in_unsafe_fn,
+    clippy::undocumented_unsafe_blocks,
+    clippy::missing_safety_doc,
+    clippy::multiple_unsafe_ops_per_block
+)]
 #![warn(missing_docs)]
 
 pub mod accesslog;

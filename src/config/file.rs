@@ -70,11 +70,13 @@ struct RawLimits {
     max_request_header_count: Option<Spanned<i64>>,
     max_request_body_size: Option<Spanned<i64>>,
     max_connections: Option<Spanned<i64>>,
+    min_request_body_data_rate: Option<Spanned<super::rate::RawRate>>,
+    min_response_data_rate: Option<Spanned<super::rate::RawRate>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(untagged)]
-enum Secs {
+pub(super) enum Secs {
     Int(i64),
     Float(f64),
     Text(String),
@@ -185,21 +187,14 @@ impl Ctx<'_> {
         Ok(Some(n))
     }
 
-    fn secs(
+    pub(super) fn secs(
         &self,
         v: &Option<Spanned<Secs>>,
         key: &str,
         min: Duration,
     ) -> Result<Option<Duration>, ConfigError> {
         let Some(v) = v else { return Ok(None) };
-        let d = match v.get_ref() {
-            Secs::Int(n) if *n >= 0 => Some(Duration::from_secs(*n as u64)),
-            Secs::Float(f) if f.is_finite() && *f >= 0.0 && *f < 1e9 => {
-                Some(Duration::from_secs_f64(*f))
-            }
-            Secs::Text(s) => parse_duration(s),
-            _ => None,
-        };
+        let d = secs_of(v.get_ref());
         let d = d.ok_or_else(|| {
             self.err(v.span(), key, "must be a duration: seconds as a number, or a string like \"30s\", \"500ms\", \"2m\"")
         })?;
@@ -211,6 +206,18 @@ impl Ctx<'_> {
             ));
         }
         Ok(Some(d))
+    }
+}
+
+/// A duration as written: seconds as a number, or a string with a unit.
+pub(super) fn secs_of(v: &Secs) -> Option<Duration> {
+    match v {
+        Secs::Int(n) if *n >= 0 => Some(Duration::from_secs(*n as u64)),
+        Secs::Float(f) if f.is_finite() && *f >= 0.0 && *f < 1e9 => {
+            Some(Duration::from_secs_f64(*f))
+        }
+        Secs::Text(s) => parse_duration(s),
+        _ => None,
     }
 }
 
@@ -318,6 +325,14 @@ pub fn parse(text: &str, file: Option<&Path>) -> Result<Config, ConfigError> {
         }
         if let Some(n) = cx.int(&l.max_connections, &k("max_connections"), 0, 1 << 24)? {
             c.engine.max_connections = n as usize;
+        }
+        if let Some(r) = &l.min_request_body_data_rate {
+            c.limits.min_request_body_data_rate =
+                super::rate::rate(&cx, r, &k("min_request_body_data_rate"))?;
+        }
+        if let Some(r) = &l.min_response_data_rate {
+            c.limits.min_response_data_rate =
+                super::rate::rate(&cx, r, &k("min_response_data_rate"))?;
         }
     }
     if let Some(t) = &raw.timeouts {
@@ -661,6 +676,34 @@ buffer_count = 512
         );
         assert!(err("[tls]\nlisten = \"127.0.0.1:1\"\ncert = \"c\"\nkey = \"k\"\nmin_version = \"1.0\"\n").starts_with("p.toml:5: tls.min_version: must be"));
         assert!(err("[tls]\nlisten = \"127.0.0.1:1\"\ncert = \"c\"\nkey = \"k\"\nclient_auth = \"required\"\n").contains("tls.client_ca: is required"));
+    }
+
+    #[test]
+    fn minimum_rates() {
+        let c = parse(
+            "[limits]\nmin_request_body_data_rate = 0\nmin_response_data_rate = { bytes_per_second = 1000, grace = \"2s\" }\n",
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.limits.min_request_body_data_rate.bytes_per_second, 0);
+        assert_eq!(c.limits.min_response_data_rate.bytes_per_second, 1000);
+        assert_eq!(
+            c.limits.min_response_data_rate.grace,
+            Duration::from_secs(2)
+        );
+        let d = parse("[limits]\nmin_response_data_rate = 50\n", None).unwrap();
+        assert_eq!(
+            d.limits.min_response_data_rate.grace,
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            err("[limits]\nmin_request_body_data_rate = -1\n"),
+            "p.toml:2: limits.min_request_body_data_rate: bytes_per_second must be between 0 (off) and 1073741824 (got -1)"
+        );
+        assert_eq!(
+            err("[limits]\nmin_response_data_rate = { bytes_per_second = 1, grace = \"x\" }\n"),
+            "p.toml:2: limits.min_response_data_rate: grace must be a duration up to a day, like \"5s\""
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod file;
+mod rate;
 mod tls;
 
 use std::fmt;

@@ -58,14 +58,14 @@ impl Default for Settings {
     }
 }
 
-/// A transfer measured against a [`MinRate`]: when it started and how much
-/// has moved since.
+/// A transfer measured against a [`MinRate`]: when its current window began
+/// and how much has moved in it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Meter {
-    /// When the transfer started (or resumed after a pause that was not the
-    /// peer's doing).
+    /// When the current window began (the transfer started, resumed after a
+    /// pause that was not the peer's doing, or the last window met its quota).
     pub since: Instant,
-    /// Bytes moved since then.
+    /// Bytes moved in this window.
     pub bytes: u64,
 }
 
@@ -77,6 +77,17 @@ impl Meter {
             bytes: 0,
         }
     }
+
+    /// The window ended at `now`: whether it met the rate's quota (and the
+    /// next window starts), or the transfer is too slow.
+    pub fn roll(&mut self, rate: &MinRate, now: Instant) -> bool {
+        if self.bytes >= rate.quota() {
+            *self = Meter::start(now);
+            true
+        } else {
+            false
+        }
+    }
 }
 
 #[cfg(test)]
@@ -84,12 +95,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn min_rate_allows_the_grace_then_the_rate() {
+    fn min_rate_windows() {
         let t0 = Instant::now();
         let r = MinRate::KESTREL;
-        assert_eq!(r.due(t0, 0), Some(t0 + Duration::from_secs(5)));
-        // 2,400 bytes at 240 B/s buy 10 s.
-        assert_eq!(r.due(t0, 2400), Some(t0 + Duration::from_secs(10)));
-        assert_eq!(MinRate::OFF.due(t0, 0), None);
+        assert_eq!(r.due(t0), Some(t0 + Duration::from_secs(5)));
+        assert_eq!(r.quota(), 1200);
+        assert_eq!(MinRate::OFF.due(t0), None);
+        let short = MinRate {
+            bytes_per_second: 100,
+            grace: Duration::ZERO,
+        };
+        assert_eq!(short.window(), Duration::from_secs(1));
+        assert_eq!(short.quota(), 100);
     }
 }

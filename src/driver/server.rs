@@ -427,10 +427,7 @@ impl ServerConn {
             Phase::Lingering { until } => Some((until, Reason::Linger)),
             Phase::Open if self.writing() => {
                 let stall = (self.send_progress + s.send_timeout, Reason::Send);
-                match s
-                    .min_response_rate
-                    .due(self.send_meter.since, self.send_meter.bytes)
-                {
+                match s.min_response_rate.due(self.send_meter.since) {
                     Some(at) if at < stall.0 => Some((at, Reason::SendRate)),
                     _ => Some(stall),
                 }
@@ -459,7 +456,7 @@ impl ServerConn {
                     let stall = (last + s.request_body_timeout, Reason::Body);
                     match self
                         .body_meter
-                        .and_then(|m| s.min_request_body_rate.due(m.since, m.bytes))
+                        .and_then(|m| s.min_request_body_rate.due(m.since))
                     {
                         Some(at) if at < stall.0 => Some((at, Reason::BodyRate)),
                         _ => Some(stall),
@@ -688,6 +685,21 @@ impl ServerConn {
 
     /// A deadline passed.
     fn expire(&mut self, why: Reason, cx: &mut Cx<'_>) {
+        // A rate window that met its quota starts the next one.
+        match why {
+            Reason::SendRate if self.send_meter.roll(&cx.settings.min_response_rate, cx.now) => {
+                return;
+            }
+            Reason::BodyRate
+                if self
+                    .body_meter
+                    .as_mut()
+                    .is_some_and(|m| m.roll(&cx.settings.min_request_body_rate, cx.now)) =>
+            {
+                return;
+            }
+            _ => {}
+        }
         match self.phase {
             Phase::Closed => {}
             Phase::Lingering { .. } => {

@@ -30,8 +30,11 @@ pub struct Limits {
     pub min_response_data_rate: MinRate,
 }
 
-/// A minimum data rate (Kestrel's `MinDataRate`): after `grace`, the average
-/// rate since the transfer started must stay at or above `bytes_per_second`.
+/// A minimum data rate (Kestrel's `MinDataRate`): while a transfer is under
+/// way (a request body being read, a response waiting for the client), every
+/// window of `grace` (at least 1 s) must move `bytes_per_second × grace`
+/// bytes; the first window is the grace period. A burst cannot buy credit
+/// for a trickle later.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MinRate {
     /// Bytes per second; 0 turns the check off.
@@ -53,15 +56,20 @@ impl MinRate {
         grace: Duration::ZERO,
     };
 
-    /// When a transfer that began at `since` and has moved `bytes` becomes too
-    /// slow if nothing more moves (`None`: never, the check is off).
-    pub fn due(&self, since: Instant, bytes: u64) -> Option<Instant> {
-        if self.bytes_per_second == 0 {
-            return None;
-        }
-        // bytes / elapsed >= rate  ⇔  elapsed <= bytes / rate
-        let allowed = Duration::from_secs_f64(bytes as f64 / self.bytes_per_second as f64);
-        Some(since + allowed.max(self.grace))
+    /// The measuring window: the grace period, at least a second.
+    pub fn window(&self) -> Duration {
+        self.grace.max(Duration::from_secs(1))
+    }
+
+    /// When the window of a transfer measured since `since` ends, and it must
+    /// have moved [`MinRate::quota`] bytes (`None`: the check is off).
+    pub fn due(&self, since: Instant) -> Option<Instant> {
+        (self.bytes_per_second > 0).then(|| since + self.window())
+    }
+
+    /// Bytes a window must move.
+    pub fn quota(&self) -> u64 {
+        (self.bytes_per_second as f64 * self.window().as_secs_f64()).ceil() as u64
     }
 }
 

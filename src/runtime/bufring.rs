@@ -8,6 +8,34 @@ use io_uring::types::BufRingEntry;
 
 use super::ring::Ring;
 
+/// A provided buffer the kernel filled and handed over in a completion. Only
+/// a receive completion makes one (`op::recv`), and giving it back
+/// ([`BufRing::recycle`]) consumes it, so a buffer can be read only while it
+/// is ours and never after the kernel may write it again.
+#[derive(Debug)]
+#[must_use = "a handed-over buffer must be recycled"]
+pub struct Handout {
+    bid: u16,
+    len: usize,
+}
+
+impl Handout {
+    /// A buffer named by a completion: `bid` with `len` bytes in it.
+    pub(in crate::runtime) fn from_completion(bid: u16, len: usize) -> Handout {
+        Handout { bid, len }
+    }
+
+    /// Bytes in it.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether it holds no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
 /// Buffers registered with one ring under one group id.
 pub struct BufRing {
     /// The ring of `io_uring_buf` entries (page-aligned mapping).
@@ -99,29 +127,36 @@ impl BufRing {
         self.size
     }
 
-    /// The first `len` bytes of buffer `bid`, which the kernel has filled and
-    /// handed to us in a completion.
-    pub fn get(&self, bid: u16, len: usize) -> &[u8] {
-        assert!(bid < self.count && len <= self.size as usize);
-        // SAFETY: `bid` is in range so the slice lies inside `mem`; the buffer is
-        // ours (the kernel handed it over in a completion and will not touch it
-        // until `recycle` returns it).
-        unsafe {
-            std::slice::from_raw_parts(self.mem.add(usize::from(bid) * self.size as usize), len)
-        }
+    /// The bytes of a buffer the kernel handed over.
+    pub fn get(&self, h: &Handout) -> &[u8] {
+        assert!(h.bid < self.count && h.len <= self.size as usize);
+        let start = usize::from(h.bid) * self.size as usize;
+        // SAFETY: `bid < count` and `len <= size`, so the range lies inside
+        // `mem` (a live mapping of `count * size` bytes until drop). The
+        // kernel does not write this buffer: it handed it over in a
+        // completion (a `Handout` exists only for that), and it gets it back
+        // only through `recycle`, which consumes the `Handout` — the slice
+        // borrows it, so it cannot outlive the buffer being ours.
+        let p = unsafe { self.mem.add(start) };
+        // SAFETY: as above: `len` initialized bytes at `p`, not written while
+        // the slice lives.
+        unsafe { std::slice::from_raw_parts(p, h.len) }
     }
 
-    /// Gives buffer `bid` back to the kernel.
-    pub fn recycle(&mut self, bid: u16) {
-        self.put(bid);
+    /// Gives a handed-over buffer back to the kernel.
+    pub fn recycle(&mut self, h: Handout) {
+        self.put(h.bid);
         self.publish();
     }
 
     fn put(&mut self, bid: u16) {
         let idx = usize::from(self.tail & (self.count - 1));
-        // SAFETY: `idx < count`, inside the entries mapping; the kernel reads only
-        // entries before the published tail, and this one is past it.
-        let e = unsafe { &mut *self.entries.add(idx) };
+        // SAFETY: `idx < count`, so the address is inside the entries mapping.
+        let p = unsafe { self.entries.add(idx) };
+        // SAFETY: `p` points at an initialized entry inside the mapping; the
+        // kernel reads only entries before the published tail, and this one
+        // is past it, so nothing else accesses it while the borrow lives.
+        let e = unsafe { &mut *p };
         // SAFETY: `bid < count`, so the address is inside `mem`.
         e.set_addr(unsafe { self.mem.add(usize::from(bid) * self.size as usize) } as u64);
         e.set_len(self.size);
@@ -130,20 +165,23 @@ impl BufRing {
     }
 
     fn publish(&self) {
-        // SAFETY: the tail field lives inside the first entry of the mapping, as
-        // the kernel ABI lays it out; it is only accessed atomically.
-        let tail = unsafe { &*(BufRingEntry::tail(self.entries) as *const AtomicU16) };
+        // SAFETY: `entries` is the start of the live, page-aligned mapping, as
+        // `tail` requires.
+        let p = unsafe { BufRingEntry::tail(self.entries) } as *const AtomicU16;
+        // SAFETY: the tail field lives inside the first entry of the mapping,
+        // 2-byte aligned as the kernel ABI lays it out, and is only accessed
+        // atomically (here and by the kernel).
+        let tail = unsafe { &*p };
         tail.store(self.tail, Ordering::Release);
     }
 }
 
 impl Drop for BufRing {
     fn drop(&mut self) {
-        // SAFETY: both mappings were made in `new` with these lengths and are not
-        // used after this.
-        unsafe {
-            libc::munmap(self.entries.cast(), self.entries_len);
-            libc::munmap(self.mem.cast(), self.mem_len);
-        }
+        // SAFETY: the mapping was made in `new` with this length and is not
+        // used after this (the ring that reads it is dropped first).
+        unsafe { libc::munmap(self.entries.cast(), self.entries_len) };
+        // SAFETY: as above, for the buffers.
+        unsafe { libc::munmap(self.mem.cast(), self.mem_len) };
     }
 }

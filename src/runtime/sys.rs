@@ -106,12 +106,11 @@ pub const SIGNALS: [libc::c_int; 5] = [
 fn signal_set() -> libc::sigset_t {
     // SAFETY: sigset_t is plain data; sigemptyset initializes it fully.
     let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `set` is a valid sigset_t and the signal numbers are valid.
-    unsafe {
-        libc::sigemptyset(&mut set);
-        for s in SIGNALS {
-            libc::sigaddset(&mut set, s);
-        }
+    // SAFETY: `set` is a valid, writable sigset_t.
+    unsafe { libc::sigemptyset(&mut set) };
+    for s in SIGNALS {
+        // SAFETY: `set` is an initialized sigset_t and `s` a valid signal.
+        unsafe { libc::sigaddset(&mut set, s) };
     }
     set
 }
@@ -122,10 +121,9 @@ fn signal_set() -> libc::sigset_t {
 pub fn block_signals() {
     let set = signal_set();
     // SAFETY: `set` is initialized; a null old-set pointer is allowed.
-    unsafe {
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-    }
+    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    // SAFETY: SIG_IGN for SIGPIPE installs no handler code.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
 }
 
 /// Waits for one of the blocked server signals and returns its number.
@@ -191,8 +189,10 @@ impl Pipe {
         let mut fds = [0 as libc::c_int; 2];
         // SAFETY: `fds` is a valid array of two ints for pipe2 to fill.
         cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
-        // SAFETY: pipe2 just returned these two fds to us.
-        let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        // SAFETY: pipe2 just returned this fd to us; nothing else owns it.
+        let rd = unsafe { OwnedFd::from_raw_fd(fds[0]) };
+        // SAFETY: as above, the write end.
+        let wr = unsafe { OwnedFd::from_raw_fd(fds[1]) };
         // SAFETY: fcntl on an fd we own, with an integer argument.
         unsafe { libc::fcntl(wr.as_raw_fd(), libc::F_SETPIPE_SZ, want as libc::c_int) };
         // SAFETY: as above.

@@ -2,6 +2,8 @@
 //! it): an idle connection holds no buffer of its own.
 
 use io_uring::{cqueue, opcode, squeue, types};
+
+use crate::runtime::bufring::Handout;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 /// The entry receiving on `fd` into buffers of group `bgid`.
@@ -25,15 +27,10 @@ pub fn entry(
 }
 
 /// What a receive completion means.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Received {
-    /// `len` bytes in provided buffer `bid`.
-    Data {
-        /// The buffer.
-        bid: u16,
-        /// Bytes in it.
-        len: usize,
-    },
+    /// Bytes in a provided buffer (recycle it when done).
+    Data(Handout),
     /// The peer closed its side.
     Eof,
     /// No provided buffer was free: arm again next tick.
@@ -51,10 +48,8 @@ pub enum Received {
 pub fn complete(res: i32, flags: u32, multishot: bool) -> (Received, bool) {
     let more = cqueue::more(flags);
     let r = if res > 0 {
-        Received::Data {
-            bid: cqueue::buffer_select(flags).expect("a receive with data names its buffer"),
-            len: res as usize,
-        }
+        let bid = cqueue::buffer_select(flags).expect("a receive with data names its buffer");
+        Received::Data(Handout::from_completion(bid, res as usize))
     } else if res == 0 {
         Received::Eof
     } else {
@@ -68,7 +63,7 @@ pub fn complete(res: i32, flags: u32, multishot: bool) -> (Received, bool) {
     (r, more)
 }
 
-/// The provided buffer a completion names, if any (to recycle it).
-pub fn buffer(flags: u32) -> Option<u16> {
-    cqueue::buffer_select(flags)
+/// The provided buffer a completion names, if any (to recycle it unread).
+pub fn buffer(flags: u32) -> Option<Handout> {
+    cqueue::buffer_select(flags).map(|bid| Handout::from_completion(bid, 0))
 }

@@ -154,8 +154,8 @@ impl<S: Service> Worker<S> {
     pub(super) fn on_recv(&mut self, t: Token, cqe: Cqe) {
         let (r, more) = op::recv::complete(cqe.res, cqe.flags, self.multishot_recv);
         let Some(slot) = self.slot_of(t) else {
-            if let Some(bid) = op::recv::buffer(cqe.flags) {
-                self.bufs.recycle(bid);
+            if let Some(h) = op::recv::buffer(cqe.flags) {
+                self.bufs.recycle(h);
             }
             return;
         };
@@ -163,20 +163,20 @@ impl<S: Service> Worker<S> {
             self.conns[slot].ops.recv = Recv::Idle;
         }
         match r {
-            Received::Data { bid, len } => {
+            Received::Data(h) => {
                 if self.obs.metrics {
-                    self.obs.stats.counters.bytes_in += len as u64;
+                    self.obs.stats.counters.bytes_in += h.len() as u64;
                 }
                 let c = &mut self.conns[slot];
                 if c.peer.is_none() {
                     c.peer = sys::peer_addr(c.fd.as_fd());
                 }
-                let data = self.bufs.get(bid, len);
+                let data = self.bufs.get(&h);
                 let c = &mut self.conns[slot];
                 let (role, peer) = (c.role, c.peer);
                 let mut cx = cx!(self, role, peer);
                 c.driver.on_recv(data, &mut cx);
-                self.bufs.recycle(bid);
+                self.bufs.recycle(h);
                 self.drive(slot);
             }
             Received::Eof => with_driver!(self, slot, |d, _cx| d.on_eof(false)),
