@@ -9,31 +9,37 @@
 //!    │ runtime/   the only place for `unsafe`                                        │
 //!    │   ring       io_uring setup (SINGLE_ISSUER, DEFER_TASKRUN, COOP_TASKRUN),     │
 //!    │              local backlog when the queue is full, one submit per loop tick   │
-//!    │   token      user_data = op | generation | slot                               │
-//!    │   bufring    provided-buffer ring feeding multishot recv                      │
-//!    │   listener   SO_REUSEPORT socket per worker, multishot accept                 │
-//!    │   timer      wheel for header / idle / body / write deadlines, one timeout    │
-//!    │   worker     the loop: reap CQEs → drive conns → queue sends → submit        │
-//!    │   sys        openat2, eventfd, signals, rlimits                               │
-//!    │ conn/      connection slots (fd, in-flight ops, output buffer, deadlines)     │
-//!    │ http/      sans-IO HTTP/1.1: parse (httparse) · decode body · encode head ·   │
-//!    │            conn state machine; `now` is passed in, no fds, no clock reads     │
-//!    │ handler/   router + handlers (static files, built-ins)                        │
+//!    │   op/        one file per ring operation; an operation owns what the kernel   │
+//!    │              uses (buffer, file) until its completion hands it back           │
+//!    │   worker/    the executor: token → slot → driver; actions → operations        │
+//!    │   token · bufring · timer · listener · observe · logfile · sys                │
+//!    │ driver/    sans-IO connection drivers: deadlines per reason, TLS + HTTP,     │
+//!    │            pausing, file bodies, lingering — tested in simulated time         │
+//!    │ http/      sans-IO HTTP/1.1 codec (server and client roles): parse · body     │
+//!    │            decoding · response framing · the exchange loop; `now` passed in   │
+//!    │ exchange/  RequestHead, streaming RequestBody, Reply, BodySource, Task, Io    │
+//!    │ handler/   router + handlers (static files, built-ins, streaming, redirect)   │
 //!    └───────────────────────────────────────────────────────────────────────────────┘
 //! ```
 //!
-//! One request's path: a receive completion names a provided buffer →
-//! [`http::Conn::feed`] parses the head (and body), calls the [`handler::Router`],
-//! and encodes the response into the connection's output buffer → the receive
-//! buffer goes back to the kernel → one send per connection, all submitted with
-//! one `io_uring_enter` per loop tick → on the send completion, the next
-//! pipelined request (if any) is answered. A file body is read through the ring
-//! in bounded chunks into the same output buffer between sends.
+//! One request's path: a receive completion hands over a provided buffer →
+//! [`driver::ServerConn::on_recv`] feeds it (through the rustls session over
+//! HTTPS) to [`http::Conn::feed`], which parses the head into an owned
+//! [`exchange::RequestHead`], asks the [`handler::Router`] for a
+//! [`exchange::Reply`], and frames it into the connection's output buffer →
+//! the receive buffer goes back to the kernel → the driver's
+//! [`driver::Action::Send`] moves the buffer into a send operation, all
+//! submitted with one `io_uring_enter` per loop tick → on its completion the
+//! buffer comes back and the next pipelined request (if any) is answered. A
+//! reply that comes later asks [`exchange::Io`] for a wake-up; a streamed body
+//! is pulled from its [`exchange::BodySource`] as the socket takes it; a file
+//! body is read through the ring in bounded chunks, or spliced.
 //!
 //! Ownership rule: the kernel owns a buffer from submission until its
-//! completion. A closing connection stays in the slab until its in-flight count
-//! reaches zero; the generation in `user_data` makes a late completion for a
-//! reused slot harmless.
+//! completion, and the operation object holding it lives in the connection's
+//! slot until then. A closing connection cancels exactly its operations and
+//! stays in the slab until the last completion arrives; the generation in
+//! `user_data` makes a late completion for a reused slot harmless.
 //!
 //! Embedding: build a [`Server`] from a [`config::Config`], give it a router
 //! factory (called once per worker thread), and run it:

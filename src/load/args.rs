@@ -11,7 +11,7 @@ use super::url::{self, Target};
 /// loop like wrk without it.
 #[derive(clap::Args, Debug, Clone)]
 pub struct LoadArgs {
-    /// Target: http://host[:port][/path][?query] (IPv4, [IPv6] or a name).
+    /// Target: `http://host[:port][/path][?query]` (IPv4, `[IPv6]` or a name).
     #[arg(value_parser = url::parse)]
     pub url: Target,
     /// Requests per second, all connections together (open loop); without
