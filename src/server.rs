@@ -228,6 +228,8 @@ impl Server {
                 ring_entries: 256,
                 buffer_count: 64,
                 max_connections: 256,
+                // Unauthenticated idle connections cannot lock the operator out.
+                evict_idle_at_limit: true,
                 ..cfg.engine.clone()
             };
             let spec = Spec {

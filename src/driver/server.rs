@@ -505,6 +505,19 @@ impl ServerConn {
         }
     }
 
+    /// When the connection was accepted.
+    pub fn accepted(&self) -> Instant {
+        self.accepted
+    }
+
+    /// Whether the connection may be closed to make room: open, with no
+    /// request in progress (idle, or still sending a request head).
+    pub fn evictable(&self) -> bool {
+        self.phase == Phase::Open
+            && !self.writing()
+            && matches!(self.http.waiting(), Waiting::Idle | Waiting::Head(_))
+    }
+
     /// Whether the connection is on an HTTPS listener.
     pub fn is_tls(&self) -> bool {
         self.tls.is_some()

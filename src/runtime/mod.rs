@@ -31,6 +31,10 @@ pub struct Engine {
     pub defer_taskrun: bool,
     /// Most connections a worker holds; 0 means no limit but the fd limit.
     pub max_connections: usize,
+    /// At `max_connections`, a new connection closes the longest-held one
+    /// that has no request in progress (idle, or still sending its head)
+    /// instead of being refused: idle connections cannot lock others out.
+    pub evict_idle_at_limit: bool,
     /// Largest piece of a file body read per ring operation.
     pub file_chunk_size: usize,
     /// Listen backlog of each socket.
@@ -49,6 +53,7 @@ impl Default for Engine {
             multishot: true,
             defer_taskrun: true,
             max_connections: 0,
+            evict_idle_at_limit: false,
             file_chunk_size: 128 * 1024,
             listen_backlog: 4096,
             splice_min_size: 64 * 1024,

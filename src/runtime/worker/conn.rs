@@ -105,7 +105,12 @@ impl<S: Service> Worker<S> {
 
     fn new_conn(&mut self, fd: OwnedFd, role: Role) {
         let per_worker = self.engine.max_connections;
-        if self.draining || (per_worker > 0 && self.conns.len() >= per_worker) {
+        let full = per_worker > 0 && self.conns.len() - self.closing >= per_worker;
+        // Room may be made by closing an idle connection (its slot is freed
+        // once its operations end).
+        let made_room =
+            full && !self.draining && self.engine.evict_idle_at_limit && self.evict_one();
+        if self.draining || (full && !made_room) {
             drop(fd);
             if self.obs.metrics {
                 self.obs.stats.counters.accepted += 1;
@@ -139,6 +144,20 @@ impl<S: Service> Worker<S> {
             .conns
             .insert(Slot::new(fd, self.generation, role, driver));
         self.drive(slot);
+    }
+
+    /// Closes the longest-held connection with no request in progress, if
+    /// there is one.
+    fn evict_one(&mut self) -> bool {
+        let victim = self
+            .conns
+            .iter()
+            .filter(|(_, c)| !c.closing && c.driver.evictable())
+            .min_by_key(|(_, c)| c.driver.accepted())
+            .map(|(k, _)| k);
+        let Some(slot) = victim else { return false };
+        with_driver!(self, slot, |d, cx| d.abort(CloseReason::Limit, &mut cx));
+        true
     }
 
     /// The slot for a completion, if it is still the one the operation was
@@ -356,6 +375,7 @@ impl<S: Service> Worker<S> {
                     log(&format!("worker {}: {n}", self.id));
                 }
                 c.closing = true;
+                self.closing += 1;
                 if self.obs.metrics {
                     self.obs.stats.closed(why);
                 }
@@ -417,6 +437,7 @@ impl<S: Service> Worker<S> {
             return;
         }
         let mut c = self.conns.remove(slot);
+        self.closing -= 1;
         self.wheel.clear(slot as u32);
         c.driver.release(&mut self.outbufs);
         // A splice that finished after the cancel may have filled the pipe

@@ -134,6 +134,9 @@ pub struct Worker<S: Service> {
     ring: Ring,
     bufs: BufRing,
     conns: Slab<Slot>,
+    /// Slots closing (their operations being cancelled): not counted against
+    /// the connection limit.
+    closing: usize,
     listeners: Vec<Listener>,
     wheel: Wheel,
     due: Vec<Entry>,
@@ -237,6 +240,7 @@ impl<S: Service> Worker<S> {
             ring,
             bufs,
             conns: Slab::with_capacity(1024),
+            closing: 0,
             listeners,
             wheel: Wheel::new(),
             due: Vec::new(),
