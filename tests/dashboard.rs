@@ -436,13 +436,22 @@ fn idle_connections_cannot_lock_the_operator_out() {
     let server = Server::with_config(&format!("[admin]\ntoken = \"{TOKEN}\"\n"), &[]);
     let admin = server.admin.expect("admin listener on");
     // 300 connections that say nothing, past the admin listener's 256.
-    let silent: Vec<TcpStream> = (0..300).map(|_| TcpStream::connect(admin).unwrap()).collect();
+    let silent: Vec<TcpStream> = (0..300)
+        .map(|_| TcpStream::connect(admin).unwrap())
+        .collect();
     // Let the server accept them all.
     std::thread::sleep(Duration::from_millis(300));
     // The operator still gets in: the longest-idle connection makes room.
-    let r = admin_request(&server, "/status", &format!("Authorization: Bearer {TOKEN}\r\n"));
+    let r = admin_request(
+        &server,
+        "/status",
+        &format!("Authorization: Bearer {TOKEN}\r\n"),
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     // The oldest silent connections were the ones closed.
     let mut first = silent.into_iter().next().unwrap();
-    assert!(closed(&mut first), "the longest-idle connection is still open");
+    assert!(
+        closed(&mut first),
+        "the longest-idle connection is still open"
+    );
 }

@@ -682,7 +682,11 @@ impl ServerConn {
     pub(super) fn linger(&mut self, cx: &mut Cx<'_>) {
         self.http.abandon(&mut *cx.obs);
         self.http.finish();
-        if self.peer_eof || cx.draining {
+        // A clean end — the last request read whole, nothing after it, no
+        // error — needs no lingering: the client sends nothing more, so a
+        // plain close cannot reset the response away (nginx does the same).
+        let pending = self.tls.as_deref().is_some_and(|t| !t.pending.is_empty());
+        if self.peer_eof || cx.draining || !(self.http.needs_linger() || pending) {
             let why = self.why;
             self.close(why, None);
             return;

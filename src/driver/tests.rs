@@ -292,13 +292,38 @@ fn unread_body_pauses_receiving() {
 }
 
 #[test]
-fn close_request_lingers_then_closes() {
+fn clean_close_request_closes_at_once() {
     let mut h = Harness::new(None);
     h.recv(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     assert!(h.text().contains("Connection: close"));
+    // Nothing unread and no error: no lingering, no shutdown first.
+    assert!(!h.shut);
+    assert_eq!(h.closed, Some(CloseReason::Normal));
+}
+
+#[test]
+fn error_close_lingers_then_closes() {
+    let mut h = Harness::new(None);
+    h.recv(b"POST /collect HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
+    assert!(h.text().starts_with("HTTP/1.1 400"), "{}", h.text());
+    // The client may still be sending: read and drop, then close.
     assert!(h.shut);
+    assert!(h.closed.is_none());
     assert_eq!(h.deadline(), Some((5.0, Reason::Linger)));
+    h.recv(b"more body the server ignores");
     h.at(5.0);
+    assert_eq!(h.closed, Some(CloseReason::Error));
+}
+
+#[test]
+fn close_with_unread_input_lingers() {
+    let mut h = Harness::new(None);
+    // A pipelined request after one that closes is never answered or read.
+    h.recv(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\n");
+    assert!(h.shut);
+    assert!(h.closed.is_none());
+    h.conn.on_eof(false);
+    h.pump(false);
     assert_eq!(h.closed, Some(CloseReason::Normal));
 }
 

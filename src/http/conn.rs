@@ -257,6 +257,9 @@ pub struct Conn {
     /// input is parsed only when it brings a line end.
     scanned: usize,
     error: Option<Error>,
+    /// The connection ended with input unread: a request body not read to
+    /// its end, or bytes after the last request.
+    unread: bool,
 }
 
 impl std::fmt::Debug for Conn {
@@ -377,8 +380,19 @@ impl Conn {
         Step::Close
     }
 
+    /// Whether closing needs a lingering close: the connection ended on an
+    /// error, or with input the client sent that was not read (closing with
+    /// unread input makes the kernel reset the connection, which can destroy
+    /// the response before the client reads it).
+    pub fn needs_linger(&self) -> bool {
+        self.error.is_some() || self.unread || !self.rbuf.is_empty()
+    }
+
     /// Stops taking requests (the caller closes the connection).
     pub fn finish(&mut self) {
+        if matches!(self.read, Reading::Body(_)) || !self.rbuf.is_empty() {
+            self.unread = true;
+        }
         self.read = Reading::Closed;
         self.rbuf = Vec::new();
         if let Some(mut ex) = self.ex.take() {
@@ -413,6 +427,7 @@ impl Conn {
                 if ex.persist == Persist::Close {
                     let ex = self.ex.take().expect("exchange");
                     env.pool.put(ex);
+                    self.unread |= pos < buf.len();
                     self.finish();
                     return (buf.len(), Step::Close);
                 }
@@ -437,6 +452,7 @@ impl Conn {
                     Drive::File(f) => return (pos, Step::File(f)),
                     Drive::Close => {
                         self.abandon(env.obs);
+                        self.unread |= pos < buf.len();
                         self.finish();
                         return (buf.len(), Step::Close);
                     }
