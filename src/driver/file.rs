@@ -26,6 +26,22 @@ pub struct FileSend {
     in_pipe: usize,
     /// What to report when the last byte is handed over.
     done: Option<(Ticket, Instant)>,
+    /// Over TLS, the buffer the next read fills (sealed into the output).
+    plain: Vec<u8>,
+}
+
+/// The file I/O a driver asks for next (built into an [`Action`] by
+/// [`ServerConn::poll_action`], so an idle connection carries none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum FileIo {
+    /// Read this many bytes into the output (or, over TLS, the plain buffer).
+    Read(usize),
+    /// Splice up to this many bytes into the pipe.
+    SpliceIn(usize),
+    /// Splice this many bytes from the pipe to the socket.
+    SpliceOut(usize),
+    /// Wait for the socket to take more.
+    PollOut,
 }
 
 impl FileSend {
@@ -38,6 +54,32 @@ impl FileSend {
             splice,
             in_pipe: 0,
             done: step.done,
+            plain: Vec::new(),
+        }
+    }
+
+    /// The next read as an action: `out` is the connection's output (plain
+    /// HTTP reads into it).
+    pub(super) fn read_action(&mut self, len: usize, out: &mut Vec<u8>, tls: bool) -> Action {
+        let buf = if tls {
+            std::mem::take(&mut self.plain)
+        } else {
+            std::mem::take(out)
+        };
+        Action::ReadFile {
+            file: self.file.clone(),
+            offset: self.offset,
+            len,
+            buf,
+        }
+    }
+
+    /// The next splice into the pipe as an action.
+    pub(super) fn splice_action(&self, len: usize) -> Action {
+        Action::SpliceIn {
+            file: self.file.clone(),
+            offset: self.offset,
+            len,
         }
     }
 
@@ -64,7 +106,6 @@ impl ServerConn {
             return;
         }
         let (remaining, in_pipe, splice) = (f.remaining, f.in_pipe, f.splice);
-        let (file, offset) = (f.file.clone(), f.offset);
         let unsent = self.out.len() - self.sent;
         if splice {
             // Zero-copy: the head (and any earlier responses) go first, then
@@ -72,16 +113,11 @@ impl ServerConn {
             if unsent > 0 {
                 return; // poll_action sends it
             }
-            let a = if in_pipe > 0 {
-                Action::SpliceOut { len: in_pipe }
+            self.next_io = Some(if in_pipe > 0 {
+                FileIo::SpliceOut(in_pipe)
             } else {
-                Action::SpliceIn {
-                    file,
-                    offset,
-                    len: remaining.min(usize::MAX as u64) as usize,
-                }
-            };
-            self.next_io = Some(a);
+                FileIo::SpliceIn(remaining.min(usize::MAX as u64) as usize)
+            });
             return;
         }
         let chunk = cx.file_chunk.max(4096);
@@ -95,21 +131,16 @@ impl ServerConn {
         }
         let len = remaining.min(room.max(4096) as u64) as usize;
         // Over TLS the plaintext is read into its own buffer, then sealed.
-        let mut buf = if tls {
-            cx.bufs.get()
-        } else {
-            if out.capacity() == 0 {
-                *out = cx.bufs.get();
+        if tls {
+            if let Some(f) = self.file.as_deref_mut()
+                && f.plain.capacity() == 0
+            {
+                f.plain = cx.bufs.get();
             }
-            std::mem::take(out)
-        };
-        buf.reserve(len);
-        self.next_io = Some(Action::ReadFile {
-            file,
-            offset,
-            len,
-            buf,
-        });
+        } else if out.capacity() == 0 {
+            *out = cx.bufs.get();
+        }
+        self.next_io = Some(FileIo::Read(len));
     }
 
     /// A file read put `n` bytes after `buf`'s length (or failed: `n` < 0 is
@@ -139,7 +170,12 @@ impl ServerConn {
                     self.out = cx.bufs.get();
                 }
                 t.session.seal(&buf, &mut self.out);
-                cx.bufs.put(buf);
+                let mut buf = buf;
+                buf.clear();
+                match self.file.as_deref_mut() {
+                    Some(f) => f.plain = buf,
+                    None => cx.bufs.put(buf),
+                }
             }
             None => self.out = buf,
         }
@@ -160,7 +196,7 @@ impl ServerConn {
             f.offset += n as u64;
             f.remaining -= n as u64;
             f.in_pipe += n;
-            self.next_io = Some(Action::SpliceOut { len: f.in_pipe });
+            self.next_io = Some(FileIo::SpliceOut(f.in_pipe));
         }
     }
 
@@ -172,7 +208,7 @@ impl ServerConn {
             return;
         }
         if res == -libc::EAGAIN {
-            self.next_io = Some(Action::PollOut);
+            self.next_io = Some(FileIo::PollOut);
             return;
         }
         if res <= 0 {

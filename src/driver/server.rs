@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use super::deadline::{Meter, Reason, Settings};
-use super::file::FileSend;
+use super::file::{FileIo, FileSend};
 use super::pool::BufPool;
 use super::tls::TlsState;
 use crate::http::conn::{ExchangePool, Observer};
@@ -195,7 +195,7 @@ pub struct ServerConn {
     /// A file body being sent after `out`.
     pub(super) file: Option<Box<FileSend>>,
     /// The I/O step a file body asked for, handed out by `poll_action`.
-    pub(super) next_io: Option<Action>,
+    pub(super) next_io: Option<FileIo>,
     pub(super) then: Then,
     /// The peer shut its sending side.
     pub(super) peer_eof: bool,
@@ -207,8 +207,8 @@ pub struct ServerConn {
     pub(super) recv_paused: bool,
     /// Our sending side is to be shut.
     pub(super) shutdown_due: bool,
-    /// The close to report.
-    pub(super) close_due: Option<(CloseReason, Option<String>)>,
+    /// The close to report, with a note for the error log.
+    pub(super) close_due: Option<(CloseReason, Option<Box<str>>)>,
     pub(super) why: CloseReason,
     /// When the connection was accepted.
     pub(super) accepted: Instant,
@@ -393,7 +393,10 @@ impl ServerConn {
     /// The next thing for the executor to do, if any.
     pub fn poll_action(&mut self) -> Option<Action> {
         if let Some((why, note)) = self.close_due.take() {
-            return Some(Action::Close { why, note });
+            return Some(Action::Close {
+                why,
+                note: note.map(String::from),
+            });
         }
         if self.phase == Phase::Closed {
             return None;
@@ -405,13 +408,27 @@ impl ServerConn {
                 from: self.sent,
             });
         }
-        if let Some(a) = self.next_io.take() {
-            match a {
-                Action::SpliceOut { .. } | Action::PollOut => self.sending = true,
-                Action::ReadFile { .. } | Action::SpliceIn { .. } => self.reading = true,
-                _ => {}
-            }
-            return Some(a);
+        if let Some(io) = self.next_io.take() {
+            let tls = self.tls.is_some();
+            let f = self.file.as_deref_mut()?;
+            return Some(match io {
+                FileIo::Read(len) => {
+                    self.reading = true;
+                    f.read_action(len, &mut self.out, tls)
+                }
+                FileIo::SpliceIn(len) => {
+                    self.reading = true;
+                    f.splice_action(len)
+                }
+                FileIo::SpliceOut(len) => {
+                    self.sending = true;
+                    Action::SpliceOut { len }
+                }
+                FileIo::PollOut => {
+                    self.sending = true;
+                    Action::PollOut
+                }
+            });
         }
         if self.shutdown_due && !self.sending {
             self.shutdown_due = false;
@@ -777,6 +794,6 @@ impl ServerConn {
         self.http.finish();
         self.next_io = None;
         self.shutdown_due = false;
-        self.close_due = Some((self.why, note));
+        self.close_due = Some((self.why, note.map(String::into_boxed_str)));
     }
 }

@@ -49,7 +49,7 @@ pub(super) use cx;
 macro_rules! with_driver {
     ($w:expr, $slot:expr, |$d:ident, $cx:ident| $call:expr) => {{
         let c = &mut $w.conns[$slot];
-        let (role, peer) = (c.role, c.peer);
+        let (role, peer) = (c.role, c.peer.as_deref().copied());
         let $d = &mut c.driver;
         let mut $cx = cx!($w, role, peer);
         $call;
@@ -188,11 +188,11 @@ impl<S: Service> Worker<S> {
                 }
                 let c = &mut self.conns[slot];
                 if c.peer.is_none() {
-                    c.peer = sys::peer_addr(c.fd.as_fd());
+                    c.peer = sys::peer_addr(c.fd.as_fd()).map(Box::new);
                 }
                 let data = self.bufs.get(&h);
                 let c = &mut self.conns[slot];
-                let (role, peer) = (c.role, c.peer);
+                let (role, peer) = (c.role, c.peer.as_deref().copied());
                 let mut cx = cx!(self, role, peer);
                 c.driver.on_recv(data, &mut cx);
                 self.bufs.recycle(h);
@@ -240,7 +240,7 @@ impl<S: Service> Worker<S> {
         let Some(read) = self.conns[slot].ops.read.take() else {
             return;
         };
-        let (buf, res) = read.complete(cqe.res);
+        let (buf, res) = (*read).complete(cqe.res);
         with_driver!(self, slot, |d, cx| d.on_read(buf, res, &mut cx));
     }
 
@@ -331,13 +331,13 @@ impl<S: Service> Worker<S> {
             } => {
                 let tok = Token::new(Op::Read, slot, generation).pack();
                 let (read, e) = Read::start(file, offset, len, buf, tok);
-                c.ops.read = Some(read);
+                c.ops.read = Some(Box::new(read));
                 self.push(e);
             }
             Action::SpliceIn { file, offset, len } => {
                 if c.pipe.is_none() {
                     match self.pipes.pop().map_or_else(|| Pipe::new(PIPE_SIZE), Ok) {
-                        Ok(p) => self.conns[slot].pipe = Some(p),
+                        Ok(p) => self.conns[slot].pipe = Some(Box::new(p)),
                         Err(e) => {
                             log(&format!(
                                 "worker {}: cannot make a pipe, copying instead: {e}",
@@ -446,7 +446,7 @@ impl<S: Service> Worker<S> {
             && self.pipes.len() < PIPE_POOL_MAX
             && p.is_empty()
         {
-            self.pipes.push(p);
+            self.pipes.push(*p);
         }
     }
 }

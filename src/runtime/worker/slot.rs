@@ -42,7 +42,7 @@ pub struct InFlight {
     /// A send, owning its buffer.
     pub send: Option<Send>,
     /// A file read, owning its buffer and file.
-    pub read: Option<Read>,
+    pub read: Option<Box<Read>>,
     /// A splice into the pipe, owning its file.
     pub splice_in: Option<SpliceIn>,
     /// A splice out of the pipe.
@@ -90,9 +90,9 @@ pub struct Slot {
     /// What the kernel is doing for it.
     pub ops: InFlight,
     /// The splice pipe, while a file body is spliced.
-    pub pipe: Option<Pipe>,
+    pub pipe: Option<Box<Pipe>>,
     /// The peer's address, looked up on the first request.
-    pub peer: Option<SocketAddr>,
+    pub peer: Option<Box<SocketAddr>>,
     /// The wheel tick of its deadline (0: none), to skip unchanged updates.
     pub tick: u64,
     /// The wake-up last queued for it.
@@ -119,5 +119,18 @@ impl Slot {
             deferred: false,
             closing: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_slot_is_small() {
+        // Every slab entry is this large, idle or not: it is what an idle
+        // keep-alive connection costs (its buffers are pooled per worker).
+        let size = std::mem::size_of::<Slot>();
+        assert!(size <= 400, "Slot is {size} bytes");
     }
 }
