@@ -24,6 +24,8 @@ pub struct FileSend {
     splice: bool,
     /// Bytes spliced into the pipe and not yet out to the socket.
     in_pipe: usize,
+    /// A splice out linked behind the splice in is in flight.
+    linked_out: bool,
     /// What to report when the last byte is handed over.
     done: Option<(Ticket, Instant)>,
     /// Over TLS, the buffer the next read fills (sealed into the output).
@@ -53,6 +55,7 @@ impl FileSend {
             len: step.body.len,
             splice,
             in_pipe: 0,
+            linked_out: false,
             done: step.done,
             plain: Vec::new(),
         }
@@ -74,12 +77,15 @@ impl FileSend {
         }
     }
 
-    /// The next splice into the pipe as an action.
-    pub(super) fn splice_action(&self, len: usize) -> Action {
+    /// The next splice into the pipe as an action, with the splice out
+    /// linked behind it (one trip through the loop for both).
+    pub(super) fn splice_action(&mut self, len: usize) -> Action {
+        self.linked_out = true;
         Action::SpliceIn {
             file: self.file.clone(),
             offset: self.offset,
             len,
+            then_out: true,
         }
     }
 
@@ -196,7 +202,10 @@ impl ServerConn {
             f.offset += n as u64;
             f.remaining -= n as u64;
             f.in_pipe += n;
-            self.next_io = Some(FileIo::SpliceOut(f.in_pipe));
+            // A linked splice out is already on its way.
+            if !f.linked_out {
+                self.next_io = Some(FileIo::SpliceOut(f.in_pipe));
+            }
         }
     }
 
@@ -204,11 +213,20 @@ impl ServerConn {
     /// the socket is full).
     pub fn on_spliced_out(&mut self, res: i32, cx: &mut Cx<'_>) {
         self.sending = false;
+        let linked = self
+            .file
+            .as_deref_mut()
+            .is_some_and(|f| std::mem::replace(&mut f.linked_out, false));
         if !self.is_open() {
             return;
         }
         if res == -libc::EAGAIN {
             self.next_io = Some(FileIo::PollOut);
+            return;
+        }
+        // A short splice in breaks the link: send what did reach the pipe.
+        if res == -libc::ECANCELED && linked {
+            self.file_next(cx);
             return;
         }
         if res <= 0 {

@@ -84,6 +84,10 @@ pub enum Action {
         offset: u64,
         /// Most bytes to move.
         len: usize,
+        /// Link a splice of the same length out to the socket behind it: its
+        /// completion comes to [`ServerConn::on_spliced_out`] (`-ECANCELED`
+        /// when the splice in moved less).
+        then_out: bool,
     },
     /// Splice `len` bytes from the pipe to the socket, without blocking.
     SpliceOut {
@@ -418,6 +422,7 @@ impl ServerConn {
                 }
                 FileIo::SpliceIn(len) => {
                     self.reading = true;
+                    self.sending = true;
                     f.splice_action(len)
                 }
                 FileIo::SpliceOut(len) => {

@@ -334,7 +334,12 @@ impl<S: Service> Worker<S> {
                 c.ops.read = Some(Box::new(read));
                 self.push(e);
             }
-            Action::SpliceIn { file, offset, len } => {
+            Action::SpliceIn {
+                file,
+                offset,
+                len,
+                then_out,
+            } => {
                 if c.pipe.is_none() {
                     match self.pipes.pop().map_or_else(|| Pipe::new(PIPE_SIZE), Ok) {
                         Ok(p) => self.conns[slot].pipe = Some(Box::new(p)),
@@ -354,7 +359,17 @@ impl<S: Service> Worker<S> {
                 let tok = Token::new(Op::SpliceIn, slot, generation).pack();
                 let (sp, e) = SpliceIn::start(file, offset, p.wr.as_fd(), len, tok);
                 c.ops.splice_in = Some(sp);
-                self.push(e);
+                if then_out {
+                    // Both in one submission: the splice out starts when the
+                    // splice in completes in full (a short one breaks the link).
+                    let out_tok = Token::new(Op::SpliceOut, slot, generation).pack();
+                    let out = op::splice::out(p.rd.as_fd(), c.fd.as_fd(), len, out_tok);
+                    c.ops.splice_out = true;
+                    self.push(e.flags(io_uring::squeue::Flags::IO_LINK));
+                    self.push(out);
+                } else {
+                    self.push(e);
+                }
             }
             Action::SpliceOut { len } => {
                 let p = c.pipe.as_ref().expect("pipe");
