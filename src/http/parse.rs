@@ -80,10 +80,13 @@ pub fn parse_head<'h, 'b: 'h>(
     if line_len > limits.max_request_line_size {
         return Err(Error::RequestLineTooLong);
     }
-    let header_bytes: usize = headers
-        .iter()
-        .map(|h| h.name.len() + h.value.len() + 4)
-        .sum();
+    // The header section as sent, whitespace around values included, up to
+    // the empty line that ends the head: the count `check_partial` applies to
+    // an incomplete head, so that cutting the input cannot change the answer.
+    let start = skip_blank_lines(buf);
+    let line_end = start + memchr(b'\n', &buf[start..n]).map_or(0, |i| i + 1);
+    let empty_line = if buf[..n].ends_with(b"\r\n") { 2 } else { 1 };
+    let header_bytes = n.saturating_sub(line_end + empty_line);
     if header_bytes > limits.max_request_headers_total_size {
         return Err(Error::HeadersTooLarge);
     }
@@ -580,6 +583,51 @@ mod tests {
             err("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 30000001\r\n\r\n"),
             Error::BodyTooLarge
         );
+    }
+
+    /// The header-section limit counts the bytes sent, whitespace around
+    /// values included: a head that is refused while incomplete is refused
+    /// complete too, so the answer does not depend on where a read ends.
+    #[test]
+    fn header_limit_does_not_depend_on_where_input_is_cut() {
+        let limits = Limits {
+            max_request_headers_total_size: 64,
+            ..Limits::default()
+        };
+        let at = |input: &[u8]| {
+            let mut storage = header_buf();
+            parse_head(input, &mut storage, &limits).map(|h| h.map(|h| h.len))
+        };
+        // "Host: a\r\n" (9 bytes) and "X:" + spaces + "v\r\n": 64 bytes in all
+        // with 50 spaces.
+        let head = |spaces: usize| {
+            format!(
+                "GET / HTTP/1.1\r\nHost: a\r\nX:{}v\r\n\r\n",
+                " ".repeat(spaces)
+            )
+        };
+        let fits = head(50);
+        assert_eq!(at(fits.as_bytes()), Ok(Some(fits.len())));
+        for k in 0..fits.len() {
+            assert_eq!(at(&fits.as_bytes()[..k]), Ok(None), "prefix of {k}");
+        }
+        for spaces in [51, 53, 100] {
+            let over = head(spaces);
+            assert_eq!(at(over.as_bytes()), Err(Error::HeadersTooLarge), "{spaces}");
+            for k in 0..over.len() {
+                assert!(
+                    matches!(
+                        at(&over.as_bytes()[..k]),
+                        Ok(None) | Err(Error::HeadersTooLarge)
+                    ),
+                    "prefix of {k}"
+                );
+            }
+        }
+        // Line ends without CR count as sent, too.
+        let lf = |spaces: usize| format!("GET / HTTP/1.1\nHost: a\nX:{}v\n\n", " ".repeat(spaces));
+        assert_eq!(at(lf(52).as_bytes()), Ok(Some(lf(52).len())));
+        assert_eq!(at(lf(53).as_bytes()), Err(Error::HeadersTooLarge));
     }
 
     #[test]

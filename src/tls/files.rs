@@ -14,8 +14,10 @@ pub(super) const MAX_FILE_SIZE: u64 = 1 << 20;
 /// A file named by a configuration key, for error messages:
 /// `tls.cert: /etc/peregrine/cert.pem`.
 #[derive(Clone, Copy)]
-pub(super) struct Source<'a> {
+pub struct Source<'a> {
+    /// The configuration key that names the file (`tls.cert`).
     pub key: &'a str,
+    /// The file's path as configured.
     pub path: &'a Path,
 }
 

@@ -11,7 +11,7 @@
 
 mod conn;
 mod files;
-mod pem;
+pub mod pem;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -25,7 +25,7 @@ use rustls::sign::CertifiedKey;
 use rustls::{InconsistentKeys, RootCertStore, ServerConfig};
 
 pub use conn::{Fed, TlsError, TlsSession};
-use files::Source;
+pub use files::Source;
 
 /// The lowest protocol version accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

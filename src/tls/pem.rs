@@ -80,7 +80,7 @@ fn check_x509(der: &[u8], v3: bool) -> Result<(), String> {
 
 /// The certificates in `data`, in order. Each must be a well-formed X.509
 /// certificate; with `v3`, version 3 too (a served chain, not a CA bundle).
-pub(super) fn certificates(
+pub fn certificates(
     src: Source<'_>,
     data: &[u8],
     v3: bool,
@@ -110,7 +110,7 @@ pub(super) fn certificates(
 }
 
 /// The first private key in `data` (PKCS#8, PKCS#1 or SEC1).
-pub(super) fn private_key(src: Source<'_>, data: &[u8]) -> Result<PrivateKeyDer<'static>, String> {
+pub fn private_key(src: Source<'_>, data: &[u8]) -> Result<PrivateKeyDer<'static>, String> {
     for (kind, der) in blocks(src, data)? {
         if let Some(k) = PrivateKeyDer::from_pem(kind, der) {
             return Ok(k);
