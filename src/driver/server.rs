@@ -405,13 +405,8 @@ impl ServerConn {
         if self.phase == Phase::Closed {
             return None;
         }
-        if !self.sending && self.sent < self.out.len() {
-            self.sending = true;
-            return Some(Action::Send {
-                buf: std::mem::take(&mut self.out),
-                from: self.sent,
-            });
-        }
+        // File I/O first: a plain read appends to the output buffer, so it
+        // must take the buffer before a send would.
         if let Some(io) = self.next_io.take() {
             let tls = self.tls.is_some();
             let f = self.file.as_deref_mut()?;
@@ -433,6 +428,13 @@ impl ServerConn {
                     self.sending = true;
                     Action::PollOut
                 }
+            });
+        }
+        if !self.sending && self.sent < self.out.len() {
+            self.sending = true;
+            return Some(Action::Send {
+                buf: std::mem::take(&mut self.out),
+                from: self.sent,
             });
         }
         if self.shutdown_due && !self.sending {

@@ -561,3 +561,59 @@ fn spliced_file_links_its_splices_and_recovers_from_short_ones() {
     assert!(conn.poll_action().is_none());
     assert_eq!(conn.gauge(), Gauge::Waiting);
 }
+
+#[test]
+fn small_file_is_read_behind_the_head_and_sent_once() {
+    let path = std::env::temp_dir().join(format!("peregrine-driver-read-{}", std::process::id()));
+    std::fs::write(&path, vec![b'z'; 4096]).unwrap();
+    let file = std::rc::Rc::new(std::fs::File::open(&path).unwrap());
+    let _ = std::fs::remove_file(&path);
+    let now = Instant::now();
+    let mut conn = ServerConn::new(None, now);
+    let mut svc = FileSvc(file, 4096);
+    let (mut obs, mut exchanges, mut bufs) = (NoObserver, ExchangePool::new(), BufPool::new());
+    let (limits, settings, mut budget) = (Limits::default(), Settings::default(), 32);
+    let mut cx = Cx {
+        now,
+        date: b"Sun, 06 Nov 1994 08:49:37 GMT",
+        draining: false,
+        svc: &mut svc,
+        obs: &mut obs,
+        exchanges: &mut exchanges,
+        bufs: &mut bufs,
+        limits: &limits,
+        settings: &settings,
+        tls_headers: b"",
+        splice_min: 0,
+        file_chunk: 128 * 1024,
+        handshakes_left: &mut budget,
+        peer: None,
+    };
+    conn.on_recv(b"GET /f HTTP/1.1\r\nHost: x\r\n\r\n", &mut cx);
+    // The read takes the output buffer (the head in it) first: no send yet.
+    let Some(Action::ReadFile {
+        len: 4096, mut buf, ..
+    }) = conn.poll_action()
+    else {
+        panic!("the read comes first")
+    };
+    assert!(buf.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    assert!(
+        conn.poll_action().is_none(),
+        "nothing else while the read is out"
+    );
+    let head = buf.len();
+    // The kernel appends the file's bytes after the head.
+    buf.extend_from_slice(&[b'z'; 4096]);
+    conn.on_read(buf, 4096, &mut cx);
+    match conn.poll_action() {
+        Some(Action::Send { buf, from: 0 }) => {
+            assert_eq!(buf.len(), head + 4096, "head and body in one send");
+            let n = buf.len();
+            conn.on_sent(buf, n, &mut cx);
+        }
+        a => panic!("{a:?}"),
+    }
+    assert!(conn.poll_action().is_none());
+    assert_eq!(conn.gauge(), Gauge::Waiting);
+}

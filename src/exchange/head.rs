@@ -25,13 +25,20 @@ pub struct RequestHead {
     pub local: Option<SocketAddr>,
     /// The TLS session the request came over, when it did.
     pub tls: Option<Rc<TlsInfo>>,
-    /// Target, then each header name and value, back to back.
+    /// The target, then each header name, back to back (text, so reading
+    /// them needs no validation).
+    text: String,
+    /// Header values (bytes: they may be any octets), and a `Host` taken
+    /// from a header.
     buf: Vec<u8>,
+    /// Ranges in `text`.
     target: Range<u32>,
     path: Range<u32>,
     query: Option<Range<u32>>,
-    host: Option<Range<u32>>,
-    /// Name and value ranges of each header field, in the order received.
+    /// In `text` for an absolute-form authority, else in `buf`.
+    host: Option<(bool, Range<u32>)>,
+    /// Name (in `text`) and value (in `buf`) ranges of each header field, in
+    /// the order received.
     fields: Vec<(Range<u32>, Range<u32>)>,
 }
 
@@ -52,6 +59,7 @@ impl RequestHead {
             peer: None,
             local: None,
             tls: None,
+            text: String::new(),
             buf: Vec::new(),
             target: 0..0,
             path: 0..0,
@@ -65,6 +73,7 @@ impl RequestHead {
 
     /// Empties the head for reuse, keeping its capacity.
     pub(crate) fn clear(&mut self) {
+        self.text.clear();
         self.buf.clear();
         self.fields.clear();
         self.target = 0..0;
@@ -77,7 +86,7 @@ impl RequestHead {
     /// Sets the raw target and splits its path and query at the first `?`
     /// (the codec splits absolute-form targets itself).
     pub fn set_target(&mut self, target: &str) {
-        let t = self.push(target.as_bytes());
+        let t = self.push_text(target);
         self.target = t.clone();
         match target.find('?') {
             Some(q) => {
@@ -100,36 +109,35 @@ impl RequestHead {
         query: Option<&str>,
         host: Option<&[u8]>,
     ) {
-        let t = self.push(target.as_bytes());
+        let t = self.push_text(target);
         self.target = t.clone();
-        self.path = self.within(target, path.as_bytes(), &t);
-        self.query = query.map(|q| self.within(target, q.as_bytes(), &t));
-        self.host = host.map(|h| self.within(target, h, &t));
+        self.path = self.within(target, path, &t);
+        self.query = query.map(|q| self.within(target, q, &t));
+        self.host = host.map(|h| match offset_in(target, h) {
+            Some(off) => (true, t.start + off..t.start + off + h.len() as u32),
+            None => (false, self.push(h)),
+        });
     }
 
-    /// The range of `part` in the buffer: inside the target when it is a
-    /// slice of it, else appended.
-    fn within(&mut self, target: &str, part: &[u8], t: &Range<u32>) -> Range<u32> {
-        let base = target.as_ptr() as usize;
-        let p = part.as_ptr() as usize;
-        if p >= base && p + part.len() <= base + target.len() {
-            let off = (p - base) as u32;
-            t.start + off..t.start + off + part.len() as u32
-        } else {
-            self.push(part)
+    /// The range of `part` in the text: inside the target when it is a slice
+    /// of it, else appended.
+    fn within(&mut self, target: &str, part: &str, t: &Range<u32>) -> Range<u32> {
+        match offset_in(target, part.as_bytes()) {
+            Some(off) => t.start + off..t.start + off + part.len() as u32,
+            None => self.push_text(part),
         }
     }
 
     /// Adds a header field.
     pub fn push_header(&mut self, name: &str, value: &[u8]) {
-        let n = self.push(name.as_bytes());
+        let n = self.push_text(name);
         let v = self.push(value);
         self.fields.push((n, v));
     }
 
     /// Sets the host the request is for (the `Host` field or the authority).
     pub fn set_host(&mut self, host: &[u8]) {
-        self.host = Some(self.push(host));
+        self.host = Some((false, self.push(host)));
     }
 
     fn push(&mut self, b: &[u8]) -> Range<u32> {
@@ -138,10 +146,14 @@ impl RequestHead {
         start..self.buf.len() as u32
     }
 
+    fn push_text(&mut self, t: &str) -> Range<u32> {
+        let start = self.text.len() as u32;
+        self.text.push_str(t);
+        start..self.text.len() as u32
+    }
+
     fn text(&self, r: &Range<u32>) -> &str {
-        // Targets and names are ASCII (checked by the parser); anything else
-        // reads as empty rather than panicking.
-        std::str::from_utf8(&self.buf[r.start as usize..r.end as usize]).unwrap_or("")
+        &self.text[r.start as usize..r.end as usize]
     }
 
     fn bytes(&self, r: &Range<u32>) -> &[u8] {
@@ -166,16 +178,18 @@ impl RequestHead {
     /// The host the request is for: the absolute-form authority, else the
     /// `Host` header.
     pub fn host(&self) -> Option<&str> {
-        self.host
-            .as_ref()
-            .and_then(|r| std::str::from_utf8(self.bytes(r)).ok())
+        match &self.host {
+            Some((true, r)) => Some(self.text(r)),
+            Some((false, r)) => std::str::from_utf8(self.bytes(r)).ok(),
+            None => None,
+        }
     }
 
     /// The first value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
         self.fields
             .iter()
-            .find(|(n, _)| self.bytes(n).eq_ignore_ascii_case(name.as_bytes()))
+            .find(|(n, _)| self.text(n).eq_ignore_ascii_case(name))
             .map(|(_, v)| self.bytes(v))
     }
 
@@ -195,6 +209,13 @@ impl RequestHead {
     pub fn tls(&self) -> Option<&TlsInfo> {
         self.tls.as_deref()
     }
+}
+
+/// Where `part` starts inside `whole`, when it is a slice of it.
+fn offset_in(whole: &str, part: &[u8]) -> Option<u32> {
+    let base = whole.as_ptr() as usize;
+    let p = part.as_ptr() as usize;
+    (p >= base && p + part.len() <= base + whole.len()).then(|| (p - base) as u32)
 }
 
 #[cfg(test)]

@@ -28,9 +28,23 @@ pub fn parse(v: &[u8]) -> Option<Authority<'_>> {
         }
         v.split_at(end + 1)
     } else {
-        let end = v.iter().position(|b| *b == b':').unwrap_or(v.len());
-        if !reg_name(&v[..end]) {
-            return None;
+        // One pass: reg-name bytes up to the first ':' (a table lookup each).
+        let mut end = 0;
+        while end < v.len() {
+            let b = v[end];
+            if REG_NAME[b as usize] {
+                end += 1;
+            } else if b == b'%' {
+                let hex = v.get(end + 1..end + 3);
+                if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+                    return None;
+                }
+                end += 3;
+            } else if b == b':' {
+                break;
+            } else {
+                return None;
+            }
         }
         v.split_at(end)
     };
@@ -64,25 +78,35 @@ fn ip_literal(v: &[u8]) -> bool {
     std::str::from_utf8(v).is_ok_and(|s| s.parse::<Ipv6Addr>().is_ok())
 }
 
-/// `reg-name = *( unreserved / pct-encoded / sub-delims )`; also covers
-/// IPv4address.
-fn reg_name(v: &[u8]) -> bool {
-    let mut i = 0;
-    while i < v.len() {
-        match v[i] {
-            b'%' => {
-                let hex = v.get(i + 1..i + 3);
-                if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
-                    return false;
-                }
-                i += 3;
-            }
-            b if unreserved(b) || sub_delim(b) => i += 1,
-            _ => return false,
-        }
+/// The bytes a `reg-name` may hold as themselves: unreserved / sub-delims
+/// (`%` escapes are checked apart). reg-name also covers IPv4address.
+const REG_NAME: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+            );
+        b += 1;
     }
-    true
-}
+    t
+};
 
 fn unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
@@ -98,6 +122,13 @@ fn sub_delim(b: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn table_matches_the_grammar() {
+        for b in 0..=255u8 {
+            assert_eq!(REG_NAME[b as usize], unreserved(b) || sub_delim(b), "{b}");
+        }
+    }
 
     #[test]
     fn good_hosts() {

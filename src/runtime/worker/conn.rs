@@ -289,16 +289,16 @@ impl<S: Service> Worker<S> {
         let start = self.start;
         let c = &mut self.conns[slot];
         let tick = c.driver.deadline(&self.settings).map_or(0, |(at, _)| {
-            let ms = at.saturating_duration_since(start).as_millis() as u64;
+            let d = at.saturating_duration_since(start);
+            let ms = d.as_secs() * 1000 + u64::from(d.subsec_millis());
             ms.div_ceil(super::TICK_MS).max(1)
         });
-        if tick != c.tick {
+        // Lazy: an entry is moved only earlier. One that fires before the
+        // driver's deadline finds nothing due and is set again then, so a
+        // deadline that moves later on every request costs nothing here.
+        if tick != 0 && (c.tick == 0 || tick < c.tick) {
             c.tick = tick;
-            if tick == 0 {
-                self.wheel.clear(slot as u32);
-            } else {
-                self.wheel.set(slot as u32, c.generation, tick);
-            }
+            self.wheel.set(slot as u32, c.generation, tick);
         }
         let wake = c.driver.wake_at();
         if wake != c.wake {
@@ -318,6 +318,9 @@ impl<S: Service> Worker<S> {
         let generation = c.generation;
         match a {
             Action::Send { buf, from } => {
+                // A driver asks for one operation of a kind at a time; a
+                // second would drop the first's buffer while the kernel has it.
+                assert!(c.ops.send.is_none(), "a second send in flight");
                 let tok = Token::new(Op::Send, slot, generation).pack();
                 let (send, e) = Send::start(c.fd.as_fd(), buf, from, tok);
                 c.ops.send = Some(send);
@@ -329,6 +332,7 @@ impl<S: Service> Worker<S> {
                 len,
                 buf,
             } => {
+                assert!(c.ops.read.is_none(), "a second file read in flight");
                 let tok = Token::new(Op::Read, slot, generation).pack();
                 let (read, e) = Read::start(file, offset, len, buf, tok);
                 c.ops.read = Some(Box::new(read));
@@ -354,12 +358,14 @@ impl<S: Service> Worker<S> {
                     }
                 }
                 let c = &mut self.conns[slot];
+                assert!(c.ops.splice_in.is_none(), "a second splice in flight");
                 let p = c.pipe.as_ref().expect("pipe");
                 let len = len.min(p.cap) as u32;
                 let tok = Token::new(Op::SpliceIn, slot, generation).pack();
                 let (sp, e) = SpliceIn::start(file, offset, p.wr.as_fd(), len, tok);
                 c.ops.splice_in = Some(sp);
                 if then_out {
+                    assert!(!c.ops.splice_out, "a second splice out in flight");
                     // Both in one submission: the splice out starts when the
                     // splice in completes in full (a short one breaks the link).
                     let out_tok = Token::new(Op::SpliceOut, slot, generation).pack();
@@ -372,6 +378,7 @@ impl<S: Service> Worker<S> {
                 }
             }
             Action::SpliceOut { len } => {
+                assert!(!c.ops.splice_out, "a second splice out in flight");
                 let p = c.pipe.as_ref().expect("pipe");
                 let tok = Token::new(Op::SpliceOut, slot, generation).pack();
                 let e = op::splice::out(p.rd.as_fd(), c.fd.as_fd(), len as u32, tok);
@@ -379,6 +386,7 @@ impl<S: Service> Worker<S> {
                 self.push(e);
             }
             Action::PollOut => {
+                assert!(!c.ops.poll, "a second poll in flight");
                 let tok = Token::new(Op::PollOut, slot, generation).pack();
                 let e = op::poll::writable(c.fd.as_fd(), tok);
                 c.ops.poll = true;

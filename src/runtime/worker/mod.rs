@@ -356,7 +356,8 @@ impl<S: Service> Worker<S> {
     }
 
     fn ms(&self, t: Instant) -> u64 {
-        t.saturating_duration_since(self.start).as_millis() as u64
+        let d = t.saturating_duration_since(self.start);
+        d.as_secs() * 1000 + u64::from(d.subsec_millis())
     }
 
     fn dispatch(&mut self, cqe: Cqe) {
