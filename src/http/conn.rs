@@ -508,7 +508,7 @@ impl Conn {
                             self.scanned = 0;
                             let len = head.len;
                             let more_input = pos + len < buf.len();
-                            self.on_head(
+                            let file = self.on_head(
                                 head,
                                 Arrival {
                                     more_input,
@@ -519,6 +519,9 @@ impl Conn {
                                 out,
                             );
                             pos += len;
+                            if let Some(f) = file {
+                                return (pos, Step::File(f));
+                            }
                         }
                     }
                 }
@@ -570,7 +573,7 @@ impl Conn {
         svc: &mut S,
         env: &mut Env<'_>,
         out: &mut Vec<u8>,
-    ) {
+    ) -> Option<FileStep> {
         let Arrival {
             more_input,
             started,
@@ -600,8 +603,7 @@ impl Conn {
             ex.body = RequestBody::new(Some(0));
             ex.body.finish();
             self.ex = Some(ex);
-            self.start(Reply::Ready(resp), env, out);
-            return;
+            return self.start(Reply::Ready(resp), env, out);
         }
         if req.method == Method::Connect {
             let allow = svc.methods().allow_header();
@@ -610,8 +612,7 @@ impl Conn {
             ex.body = RequestBody::new(Some(0));
             ex.body.finish();
             self.ex = Some(ex);
-            self.start(Reply::Ready(resp.close()), env, out);
-            return;
+            return self.start(Reply::Ready(resp.close()), env, out);
         }
         let decoder = match head.framing {
             Framing::None => {
@@ -621,8 +622,7 @@ impl Conn {
                 let reply = call(svc, &ex.head, &mut io);
                 ex.wake = io.wake();
                 self.ex = Some(ex);
-                self.start(reply, env, out);
-                return;
+                return self.start(reply, env, out);
             }
             Framing::Length(n) => Decoder::length(n),
             Framing::Chunked => Decoder::chunked(
@@ -659,15 +659,18 @@ impl Conn {
             keep,
         }));
         self.ex = Some(ex);
-        self.start(reply, env, out);
+        self.start(reply, env, out)
     }
 
     /// Starts producing `reply` for the exchange in progress.
-    fn start(&mut self, reply: Reply, env: &mut Env<'_>, out: &mut Vec<u8>) {
+    /// A ready response is encoded at once (its file body, if any, is the
+    /// caller's next step); a stream or task is driven by the loop.
+    fn start(&mut self, reply: Reply, env: &mut Env<'_>, out: &mut Vec<u8>) -> Option<FileStep> {
         let ex = self.ex.as_mut().expect("exchange");
-        ex.producing = Producing::Reply(Some(reply));
-        // The loop drives it next: a ready reply is encoded at once.
-        let _ = (env, out);
+        match super::produce::begin(ex, reply, env, out) {
+            Drive::File(f) => Some(f),
+            Drive::More | Drive::Wait | Drive::Close => None,
+        }
     }
 
     fn drive(&mut self, env: &mut Env<'_>, out: &mut Vec<u8>) -> Drive {

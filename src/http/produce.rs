@@ -159,7 +159,12 @@ fn persist_for(ex: &Exchange, resp: &Response, env: &Env<'_>, framing: Framing) 
     }
 }
 
-fn begin(ex: &mut Exchange, reply: Reply, env: &mut Env<'_>, out: &mut Vec<u8>) -> Drive {
+pub(super) fn begin(
+    ex: &mut Exchange,
+    reply: Reply,
+    env: &mut Env<'_>,
+    out: &mut Vec<u8>,
+) -> Drive {
     match reply {
         Reply::Pending(task) => {
             ex.producing = Producing::Task(task);
