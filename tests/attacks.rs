@@ -79,6 +79,18 @@ fn trickle(s: &mut TcpStream, bytes: &[u8], every: Duration) {
     }
 }
 
+/// A connection with its TLS handshake done, and when it was opened.
+fn handshaken(s: &Setup) -> (TcpStream, ClientConnection, Instant) {
+    let mut tcp = TcpStream::connect(tls_addr(s)).unwrap();
+    let t0 = Instant::now();
+    let mut c = ClientConnection::new(s.client.clone(), ServerName::try_from("localhost").unwrap())
+        .unwrap();
+    while c.is_handshaking() {
+        c.complete_io(&mut tcp).unwrap();
+    }
+    (tcp, c, t0)
+}
+
 fn tls_addr(s: &Setup) -> std::net::SocketAddr {
     s.server.tls.expect("tls listener")
 }
@@ -105,13 +117,7 @@ fn https_slowloris_handshake_and_request_are_cut_at_the_headers_timeout() {
     assert!((1.8..4.0).contains(&cut), "cut after {cut:.2} s");
 
     // 2. A full handshake, then the request's ciphertext one byte at a time.
-    let mut tcp = TcpStream::connect(addr).unwrap();
-    let t0 = Instant::now();
-    let mut c = ClientConnection::new(s.client.clone(), ServerName::try_from("localhost").unwrap())
-        .unwrap();
-    while c.is_handshaking() {
-        c.complete_io(&mut tcp).unwrap();
-    }
+    let (mut tcp, mut c, t0) = handshaken(&s);
     c.writer()
         .write_all(b"GET /plaintext HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .unwrap();
@@ -127,13 +133,7 @@ fn https_slowloris_handshake_and_request_are_cut_at_the_headers_timeout() {
     assert!((1.8..4.0).contains(&cut), "cut after {cut:.2} s");
 
     // 3. A handshake, then silence: the headers timeout, not keep-alive's.
-    let mut tcp = TcpStream::connect(addr).unwrap();
-    let t0 = Instant::now();
-    let mut c = ClientConnection::new(s.client.clone(), ServerName::try_from("localhost").unwrap())
-        .unwrap();
-    while c.is_handshaking() {
-        c.complete_io(&mut tcp).unwrap();
-    }
+    let (mut tcp, _c, t0) = handshaken(&s);
     let cut = cut_after(&mut tcp, t0, Duration::from_secs(10)).expect("never cut");
     assert!((1.8..4.0).contains(&cut), "cut after {cut:.2} s");
 

@@ -20,19 +20,12 @@ use crate::tls::TlsSession;
 /// session's facts and headers.
 macro_rules! env {
     ($cx:expr) => {
-        Env {
-            limits: $cx.limits,
-            now: $cx.now,
-            date: $cx.date,
-            draining: $cx.draining,
-            obs: &mut *$cx.obs,
-            tls: None,
-            extra_headers: b"",
-            peer: $cx.peer,
-            pool: &mut *$cx.exchanges,
-        }
+        env!(@ $cx, None, b"")
     };
     ($cx:expr, $info:expr) => {
+        env!(@ $cx, $info, $cx.tls_headers)
+    };
+    (@ $cx:expr, $info:expr, $extra:expr) => {
         Env {
             limits: $cx.limits,
             now: $cx.now,
@@ -40,7 +33,7 @@ macro_rules! env {
             draining: $cx.draining,
             obs: &mut *$cx.obs,
             tls: $info,
-            extra_headers: $cx.tls_headers,
+            extra_headers: $extra,
             peer: $cx.peer,
             pool: &mut *$cx.exchanges,
         }

@@ -475,6 +475,29 @@ impl Service for FileSvc {
     }
 }
 
+/// A `Cx` over local bindings of the same names (for tests that drive a
+/// connection by hand).
+macro_rules! local_cx {
+    ($now:expr, $svc:expr, $splice_min:expr, $obs:ident, $exchanges:ident, $bufs:ident, $limits:ident, $settings:ident, $budget:ident) => {
+        Cx {
+            now: $now,
+            date: b"Sun, 06 Nov 1994 08:49:37 GMT",
+            draining: false,
+            svc: $svc,
+            obs: &mut $obs,
+            exchanges: &mut $exchanges,
+            bufs: &mut $bufs,
+            limits: &$limits,
+            settings: &$settings,
+            tls_headers: b"",
+            splice_min: $splice_min,
+            file_chunk: 128 * 1024,
+            handshakes_left: &mut $budget,
+            peer: None,
+        }
+    };
+}
+
 #[test]
 fn spliced_file_links_its_splices_and_recovers_from_short_ones() {
     let path = std::env::temp_dir().join(format!("peregrine-driver-splice-{}", std::process::id()));
@@ -488,22 +511,9 @@ fn spliced_file_links_its_splices_and_recovers_from_short_ones() {
     let (limits, settings, mut budget) = (Limits::default(), Settings::default(), 32);
     macro_rules! fcx {
         () => {
-            Cx {
-                now,
-                date: b"Sun, 06 Nov 1994 08:49:37 GMT",
-                draining: false,
-                svc: &mut svc,
-                obs: &mut obs,
-                exchanges: &mut exchanges,
-                bufs: &mut bufs,
-                limits: &limits,
-                settings: &settings,
-                tls_headers: b"",
-                splice_min: 1,
-                file_chunk: 128 * 1024,
-                handshakes_left: &mut budget,
-                peer: None,
-            }
+            local_cx!(
+                now, &mut svc, 1, obs, exchanges, bufs, limits, settings, budget
+            )
         };
     }
     conn.on_recv(b"GET /f HTTP/1.1\r\nHost: x\r\n\r\n", &mut fcx!());
@@ -573,22 +583,9 @@ fn small_file_is_read_behind_the_head_and_sent_once() {
     let mut svc = FileSvc(file, 4096);
     let (mut obs, mut exchanges, mut bufs) = (NoObserver, ExchangePool::new(), BufPool::new());
     let (limits, settings, mut budget) = (Limits::default(), Settings::default(), 32);
-    let mut cx = Cx {
-        now,
-        date: b"Sun, 06 Nov 1994 08:49:37 GMT",
-        draining: false,
-        svc: &mut svc,
-        obs: &mut obs,
-        exchanges: &mut exchanges,
-        bufs: &mut bufs,
-        limits: &limits,
-        settings: &settings,
-        tls_headers: b"",
-        splice_min: 0,
-        file_chunk: 128 * 1024,
-        handshakes_left: &mut budget,
-        peer: None,
-    };
+    let mut cx = local_cx!(
+        now, &mut svc, 0, obs, exchanges, bufs, limits, settings, budget
+    );
     conn.on_recv(b"GET /f HTTP/1.1\r\nHost: x\r\n\r\n", &mut cx);
     // The read takes the output buffer (the head in it) first: no send yet.
     let Some(Action::ReadFile {

@@ -26,7 +26,7 @@ macro_rules! cx {
             date: $w.date.get(),
             draining: $w.draining,
             svc: match ($role, $w.redirect.as_deref_mut()) {
-                (Role::Redirect(_), Some(r)) => r,
+                (crate::runtime::worker::Role::Redirect(_), Some(r)) => r,
                 _ => &mut $w.svc,
             },
             obs: &mut $w.obs,
@@ -51,7 +51,7 @@ macro_rules! with_driver {
         let c = &mut $w.conns[$slot];
         let (role, peer) = (c.role, c.peer.as_deref().copied());
         let $d = &mut c.driver;
-        let mut $cx = cx!($w, role, peer);
+        let mut $cx = super::conn::cx!($w, role, peer);
         $call;
         $w.drive($slot);
     }};

@@ -4,8 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
-use super::conn::{cx, with_driver};
-use super::slot::Role;
+use super::conn::with_driver;
 use super::{PUBLISH_MS, TICK_MS, Worker};
 use crate::driver::Gauge;
 use crate::http::Service;
@@ -43,13 +42,7 @@ impl<S: Service> Worker<S> {
             }
         }
         if self.draining && self.now_ms >= self.drain_deadline {
-            let open: Vec<usize> = self
-                .conns
-                .iter()
-                .filter(|(_, c)| !c.closing)
-                .map(|(k, _)| k)
-                .collect();
-            for slot in open {
+            for slot in self.open_slots() {
                 with_driver!(self, slot, |d, cx| d.abort(CloseReason::Shutdown, &mut cx));
             }
         }
@@ -158,15 +151,18 @@ impl<S: Service> Worker<S> {
                 self.listeners[i].sock = None;
             }
         }
-        let open: Vec<usize> = self
-            .conns
+        for slot in self.open_slots() {
+            with_driver!(self, slot, |d, cx| d.drain(&mut cx));
+        }
+    }
+
+    /// The slots of connections not closing yet.
+    fn open_slots(&self) -> Vec<usize> {
+        self.conns
             .iter()
             .filter(|(_, c)| !c.closing)
             .map(|(k, _)| k)
-            .collect();
-        for slot in open {
-            with_driver!(self, slot, |d, cx| d.drain(&mut cx));
-        }
+            .collect()
     }
 
     /// Copies measurements and connection states into the shared slot.
@@ -201,6 +197,3 @@ impl<S: Service> Worker<S> {
         self.obs.stats.recent.reset();
     }
 }
-
-#[allow(unused_imports)]
-use {Role as _, cx as _};
