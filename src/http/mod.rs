@@ -34,4 +34,6 @@ pub use request::{Request, TlsInfo, Version};
 pub use response::{Body, FileBody, Response};
 
 #[cfg(test)]
+mod mutate;
+#[cfg(test)]
 mod split_tests;

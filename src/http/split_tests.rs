@@ -5,6 +5,7 @@
 use super::conn::{Conn, Env, NoObserver, Service, Step};
 use super::{Body, Limits, Method, Methods, Response};
 use crate::exchange::{Io, Reply, RequestBody, RequestHead, Task};
+use crate::http::mutate::{Rng, mutate as super_mutate};
 use std::time::Instant;
 
 struct Echo;
@@ -31,22 +32,6 @@ impl Service for Echo {
     }
 }
 
-/// xorshift64*: deterministic and dependency-free.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
 const SEEDS: &[&[u8]] = &[
     b"GET /a?b=c HTTP/1.1\r\nHost: x\r\n\r\n",
     b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
@@ -58,24 +43,7 @@ const SEEDS: &[&[u8]] = &[
 
 fn mutate(rng: &mut Rng, input: &mut Vec<u8>) {
     const BYTES: &[u8] = b" \r\n:;0123456789abcdefABCDEF/?%\t\x00\xff-,";
-    for _ in 0..=rng.below(3) {
-        if input.is_empty() {
-            input.push(b'G');
-        }
-        let at = rng.below(input.len());
-        match rng.below(4) {
-            0 => input[at] = BYTES[rng.below(BYTES.len())],
-            1 => input.insert(at, BYTES[rng.below(BYTES.len())]),
-            2 => {
-                input.remove(at);
-            }
-            _ => {
-                let end = (at + rng.below(8)).min(input.len());
-                let dup = input[at..end].to_vec();
-                input.splice(at..at, dup);
-            }
-        }
-    }
+    super_mutate(rng, input, BYTES, b'G');
 }
 
 /// Feeds `chunks` to a fresh connection; returns everything written and

@@ -5,6 +5,7 @@
 use super::*;
 use crate::http::Version;
 use crate::http::encode::{Framing, Persist, encode_head};
+use crate::http::mutate::{Rng, mutate as super_mutate};
 use crate::http::response::Response;
 
 /// What the reader made of one response (or how it stopped).
@@ -526,22 +527,6 @@ fn reads_what_the_server_role_writes() {
     );
 }
 
-/// xorshift64*: deterministic and dependency-free.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
 const SEEDS: &[&[u8]] = &[
     b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;e=1\r\nabc\r\n0\r\nT: v\r\n\r\n",
@@ -553,24 +538,7 @@ const SEEDS: &[&[u8]] = &[
 
 fn mutate(rng: &mut Rng, input: &mut Vec<u8>) {
     const BYTES: &[u8] = b" \r\n:;,0123456789abcdefABCDEF\t\x00\xff-";
-    for _ in 0..=rng.below(3) {
-        if input.is_empty() {
-            input.push(b'H');
-        }
-        let at = rng.below(input.len());
-        match rng.below(4) {
-            0 => input[at] = BYTES[rng.below(BYTES.len())],
-            1 => input.insert(at, BYTES[rng.below(BYTES.len())]),
-            2 => {
-                input.remove(at);
-            }
-            _ => {
-                let end = (at + rng.below(8)).min(input.len());
-                let dup = input[at..end].to_vec();
-                input.splice(at..at, dup);
-            }
-        }
-    }
+    super_mutate(rng, input, BYTES, b'H');
 }
 
 #[test]
