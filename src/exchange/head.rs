@@ -135,6 +135,13 @@ impl RequestHead {
         self.fields.push((n, v));
     }
 
+    /// The host is the value of header field `i` (added already).
+    pub(crate) fn host_is_field(&mut self, i: usize) {
+        if let Some((_, v)) = self.fields.get(i) {
+            self.host = Some((false, v.clone()));
+        }
+    }
+
     /// Sets the host the request is for (the `Host` field or the authority).
     pub fn set_host(&mut self, host: &[u8]) {
         self.host = Some((false, self.push(host)));

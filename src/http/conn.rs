@@ -106,10 +106,12 @@ impl ExchangePool {
         ExchangePool::default()
     }
 
+    /// Takes back an exchange whose response is done (so it holds no task
+    /// or source); a body buffer it still holds is freed.
     fn put(&mut self, mut ex: Box<Exchange>) {
+        debug_assert!(ex.producing.is_done());
         if self.0.len() < Self::MAX {
-            ex.producing = Producing::Done;
-            ex.body = RequestBody::default();
+            ex.body.discard();
             self.0.push(ex);
         }
     }

@@ -85,9 +85,23 @@ impl<'a> Request<'a> {
         dst.method = self.method;
         dst.version = self.version;
         dst.keep_alive = self.keep_alive;
-        dst.set_parts(self.target, self.path, self.query, self.host);
-        for (name, value) in self.headers() {
-            dst.push_header(name, value);
+        // The host is the absolute-form authority (inside the target) or the
+        // `Host` field's value (shared with that field, not copied again).
+        let is_in = |part: &[u8], whole: &[u8]| {
+            let (p, w) = (part.as_ptr() as usize, whole.as_ptr() as usize);
+            p >= w && p + part.len() <= w + whole.len()
+        };
+        let authority = self.host.filter(|h| is_in(h, self.target.as_bytes()));
+        dst.set_parts(self.target, self.path, self.query, authority);
+        for (i, h) in self.headers.iter().enumerate() {
+            dst.push_header(h.name, h.value);
+            if authority.is_none()
+                && self
+                    .host
+                    .is_some_and(|x| x.as_ptr() == h.value.as_ptr() && x.len() == h.value.len())
+            {
+                dst.host_is_field(i);
+            }
         }
     }
 
