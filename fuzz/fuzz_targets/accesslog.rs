@@ -36,8 +36,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let req = head.req.to_head();
+    let peer = Some("[2001:db8::1]:5555".parse().unwrap());
     let ev = Served {
         req: Some(&req),
+        peer,
         status: 200,
         body_len: data.len() as u64,
         started: Instant::now(),
@@ -45,7 +47,6 @@ fuzz_target!(|data: &[u8]| {
         file: false,
         stream: false,
     };
-    let peer = Some("[2001:db8::1]:5555".parse().unwrap());
     let unix = u64::from(data[0]) << 24;
 
     let mut out = Vec::new();

@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
 use peregrine::exchange::{BodySource, Chunk, Io, Reply, RequestBody, RequestHead, Task};
-use peregrine::http::conn::{Admit, Conn, Env, Observer, Served, Service, Step};
+use peregrine::http::conn::{Admit, Conn, Env, ExchangePool, Observer, Served, Service, Step};
 use peregrine::http::encode::{CONTINUE, Persist, encode};
 use peregrine::http::response::Text;
 use peregrine::http::{Body, Error, Limits, Method, Methods, Response, Ticket, Waiting};
@@ -318,6 +318,7 @@ struct Harness {
     cfg: Cfg,
     out: Vec<u8>,
     sent: Vec<u8>,
+    pool: ExchangePool,
 }
 
 impl Harness {
@@ -336,6 +337,7 @@ impl Harness {
             cfg,
             out,
             sent,
+            pool,
         } = self;
         let mut env = Env {
             limits: &*limits,
@@ -346,6 +348,7 @@ impl Harness {
             tls: None,
             extra_headers: extra(*cfg),
             peer: None,
+            pool,
         };
         let r = f(conn, svc, &mut env, out);
         sent.append(out);
@@ -385,6 +388,7 @@ fn run(pieces: &[&[u8]], cfg: Cfg, base: Instant) -> (Outcome, bool) {
             max_request_headers_total_size: 512,
             max_request_header_count: 8,
             max_request_body_size: 2000,
+            ..Limits::default()
         }
     } else {
         Limits::default()
@@ -398,6 +402,7 @@ fn run(pieces: &[&[u8]], cfg: Cfg, base: Instant) -> (Outcome, bool) {
         cfg,
         out: Vec::new(),
         sent: Vec::new(),
+        pool: ExchangePool::new(),
     };
     let mut closed = false;
     for p in pieces {

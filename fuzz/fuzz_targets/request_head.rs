@@ -85,6 +85,7 @@ fuzz_target!(|data: &[u8]| {
             max_request_headers_total_size: 128,
             max_request_header_count: 4,
             max_request_body_size: 1000,
+            ..Limits::default()
         },
     );
 });
