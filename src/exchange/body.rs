@@ -31,6 +31,15 @@ impl RequestBody {
         }
     }
 
+    /// The complete, empty body of a request that has none.
+    pub fn empty() -> RequestBody {
+        RequestBody {
+            done: true,
+            declared: Some(0),
+            ..RequestBody::default()
+        }
+    }
+
     /// An already complete body (for tests and protocols that buffer).
     pub fn complete(bytes: &[u8]) -> RequestBody {
         RequestBody {

@@ -602,8 +602,7 @@ impl Conn {
         if req.method == Method::Options && req.target() == "*" {
             let allow = svc.methods().with(Method::Options).allow_header();
             let resp = Response::new(200).header("Allow", allow);
-            ex.body = RequestBody::new(Some(0));
-            ex.body.finish();
+            ex.body = RequestBody::empty();
             self.ex = Some(ex);
             return self.start(Reply::Ready(resp), env, out);
         }
@@ -611,15 +610,13 @@ impl Conn {
             let allow = svc.methods().allow_header();
             let resp =
                 Response::error(405, Some("CONNECT is not supported")).header("Allow", allow);
-            ex.body = RequestBody::new(Some(0));
-            ex.body.finish();
+            ex.body = RequestBody::empty();
             self.ex = Some(ex);
             return self.start(Reply::Ready(resp.close()), env, out);
         }
         let decoder = match head.framing {
             Framing::None => {
-                ex.body = RequestBody::new(Some(0));
-                ex.body.finish();
+                ex.body = RequestBody::empty();
                 let mut io = Io::new(env.now);
                 let reply = call(svc, &ex.head, &mut io);
                 ex.wake = io.wake();

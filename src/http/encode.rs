@@ -198,7 +198,8 @@ pub fn last_chunk(out: &mut Vec<u8>, trailers: &[(super::response::Text, super::
     out.extend_from_slice(b"\r\n");
 }
 
-fn line(out: &mut Vec<u8>, name: &str, value: &str) {
+/// Appends one `name: value` field line.
+pub(crate) fn line(out: &mut Vec<u8>, name: &str, value: &str) {
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b": ");
     out.extend_from_slice(value.as_bytes());

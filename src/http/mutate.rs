@@ -39,3 +39,21 @@ pub(crate) fn mutate(rng: &mut Rng, input: &mut Vec<u8>, bytes: &[u8], first: u8
         }
     }
 }
+
+/// One to four seeds back to back, each mutated with probability 2/3 by
+/// `mutate`: a pipelined input for a split test.
+pub(crate) fn pipeline(
+    rng: &mut Rng,
+    seeds: &[&[u8]],
+    mutate: impl Fn(&mut Rng, &mut Vec<u8>),
+) -> Vec<u8> {
+    let mut input = Vec::new();
+    for _ in 0..=rng.below(3) {
+        let mut one = seeds[rng.below(seeds.len())].to_vec();
+        if rng.below(3) > 0 {
+            mutate(rng, &mut one);
+        }
+        input.extend_from_slice(&one);
+    }
+    input
+}

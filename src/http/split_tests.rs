@@ -5,7 +5,7 @@
 use super::conn::{Conn, Env, NoObserver, Service, Step};
 use super::{Body, Limits, Method, Methods, Response};
 use crate::exchange::{Io, Reply, RequestBody, RequestHead, Task};
-use crate::http::mutate::{Rng, mutate as super_mutate};
+use crate::http::mutate::{Rng, mutate as super_mutate, pipeline};
 use std::time::Instant;
 
 struct Echo;
@@ -88,14 +88,7 @@ fn split_input_gives_the_same_answers() {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     for round in 0..4000 {
         // A few pipelined, possibly mutated, requests.
-        let mut input = Vec::new();
-        for _ in 0..=rng.below(3) {
-            let mut req = SEEDS[rng.below(SEEDS.len())].to_vec();
-            if rng.below(3) > 0 {
-                mutate(&mut rng, &mut req);
-            }
-            input.extend_from_slice(&req);
-        }
+        let input = pipeline(&mut rng, SEEDS, mutate);
         let whole = run(&[&input]);
         // The same bytes in random pieces, some of them one byte long.
         let mut pieces = Vec::new();

@@ -1,6 +1,7 @@
 //! Request-head encoding.
 
 use super::ClientError;
+use crate::http::encode::line;
 
 /// How a request body is delimited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -155,13 +156,6 @@ pub fn is_token(s: &str) -> bool {
 /// A field value: no control characters but horizontal tab.
 fn valid_value(v: &str) -> bool {
     !v.bytes().any(|b| b < 0x20 && b != b'\t' || b == 0x7f)
-}
-
-fn line(out: &mut Vec<u8>, name: &str, value: &str) {
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value.as_bytes());
-    out.extend_from_slice(b"\r\n");
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use super::*;
 use crate::http::Version;
 use crate::http::encode::{Framing, Persist, encode_head};
-use crate::http::mutate::{Rng, mutate as super_mutate};
+use crate::http::mutate::{Rng, mutate as super_mutate, pipeline};
 use crate::http::response::Response;
 
 /// What the reader made of one response (or how it stopped).
@@ -546,14 +546,7 @@ fn random_pieces_give_the_same_result() {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     for round in 0..4000 {
         // A few pipelined, possibly mutated, responses.
-        let mut input = Vec::new();
-        for _ in 0..=rng.below(3) {
-            let mut resp = SEEDS[rng.below(SEEDS.len())].to_vec();
-            if rng.below(3) > 0 {
-                mutate(&mut rng, &mut resp);
-            }
-            input.extend_from_slice(&resp);
-        }
+        let input = pipeline(&mut rng, SEEDS, mutate);
         let head = rng.below(4) == 0;
         let limits = ResponseLimits {
             max_head_size: 40 + rng.below(80),
