@@ -13,7 +13,9 @@
 //! deadlines named for what they wait for.
 #![forbid(unsafe_code)]
 
+mod action;
 mod deadline;
+mod expiry;
 mod file;
 mod pool;
 mod server;

@@ -2,17 +2,14 @@
 //! machine, with every lifecycle decision (deadlines, pausing, lingering,
 //! closing) made here.
 
-use std::fs::File;
-use std::net::SocketAddr;
-use std::rc::Rc;
 use std::time::Instant;
 
-use super::deadline::{Meter, Reason, Settings};
+pub use super::action::{Action, Cx, Gauge};
+use super::deadline::Meter;
 use super::file::{FileIo, FileSend};
 use super::pool::BufPool;
 use super::tls::TlsState;
-use crate::http::conn::{ExchangePool, Observer};
-use crate::http::{Env, Error, Limits, Service, Step, Waiting};
+use crate::http::{Env, Error, Step, Waiting};
 use crate::metrics::CloseReason;
 use crate::tls::TlsSession;
 
@@ -44,116 +41,6 @@ pub(super) use env;
 /// Input held behind a response in progress (or not taken by a handler)
 /// before receiving pauses; it resumes below half of it.
 pub const MAX_BUFFERED: usize = 256 * 1024;
-
-/// What the executor must do for a connection.
-#[derive(Debug)]
-#[must_use]
-pub enum Action {
-    /// Send `buf[from..]`; the buffer comes back with [`ServerConn::on_sent`].
-    Send {
-        /// The output buffer (owned by the operation while in flight).
-        buf: Vec<u8>,
-        /// First byte to send.
-        from: usize,
-    },
-    /// Read `len` bytes of `file` at `offset` into the spare capacity of `buf`
-    /// (after its length); it comes back with [`ServerConn::on_read`].
-    ReadFile {
-        /// The file.
-        file: Rc<File>,
-        /// Where to read.
-        offset: u64,
-        /// How much to read.
-        len: usize,
-        /// Where the bytes go (its spare capacity holds at least `len`).
-        buf: Vec<u8>,
-    },
-    /// Splice up to `len` bytes of `file` at `offset` into the connection's
-    /// pipe (the executor's; it may move fewer when the pipe is smaller).
-    SpliceIn {
-        /// The file.
-        file: Rc<File>,
-        /// Where to read.
-        offset: u64,
-        /// Most bytes to move.
-        len: usize,
-        /// Link a splice of the same length out to the socket behind it: its
-        /// completion comes to [`ServerConn::on_spliced_out`] (`-ECANCELED`
-        /// when the splice in moved less).
-        then_out: bool,
-    },
-    /// Splice `len` bytes from the pipe to the socket, without blocking.
-    SpliceOut {
-        /// Bytes in the pipe.
-        len: usize,
-    },
-    /// Wait until the socket takes more (a splice out found it full).
-    PollOut,
-    /// Shut our sending side (the final response is out; lingering).
-    ShutdownWrite,
-    /// Close: cancel what is in flight, then free the connection.
-    Close {
-        /// Why, for the metrics.
-        why: CloseReason,
-        /// A message for the error log, if something went wrong.
-        note: Option<String>,
-    },
-}
-
-/// What a driver needs from its worker for one call.
-pub struct Cx<'a> {
-    /// The current time.
-    pub now: Instant,
-    /// The current `Date` header value.
-    pub date: &'a [u8],
-    /// The server is stopping.
-    pub draining: bool,
-    /// What answers requests on this connection.
-    pub svc: &'a mut dyn Service,
-    /// Metrics and access log.
-    pub obs: &'a mut dyn Observer,
-    /// The worker's finished exchanges.
-    pub exchanges: &'a mut ExchangePool,
-    /// The worker's output buffers.
-    pub bufs: &'a mut BufPool,
-    /// Size limits.
-    pub limits: &'a Limits,
-    /// Timeouts and rates.
-    pub settings: &'a Settings,
-    /// Header lines added to responses over TLS (HSTS).
-    pub tls_headers: &'a [u8],
-    /// File bodies at least this large are spliced (plain HTTP; 0: never).
-    pub splice_min: u64,
-    /// Largest piece of a file read per operation.
-    pub file_chunk: usize,
-    /// TLS handshake steps left for this loop tick; at 0 the connection
-    /// waits ([`ServerConn::deferred`]) and is retried next tick.
-    pub handshakes_left: &'a mut u32,
-    /// The peer's address.
-    pub peer: Option<SocketAddr>,
-}
-
-impl std::fmt::Debug for Cx<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cx")
-            .field("now", &self.now)
-            .field("draining", &self.draining)
-            .finish_non_exhaustive()
-    }
-}
-
-/// What a connection is doing, for the status gauges.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Gauge {
-    /// Reading a request.
-    Reading,
-    /// Writing a response (or its handler has the turn).
-    Writing,
-    /// Idle between requests.
-    Waiting,
-    /// Lingering or closing: not counted as active.
-    Ending,
-}
 
 /// Where the connection is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -437,54 +324,6 @@ impl ServerConn {
         None
     }
 
-    /// The next deadline and what it is for.
-    pub fn deadline(&self, s: &Settings) -> Option<(Instant, Reason)> {
-        match self.phase {
-            Phase::Closed => None,
-            Phase::Lingering { until } => Some((until, Reason::Linger)),
-            Phase::Open if self.writing() => {
-                let stall = (self.send_progress + s.send_timeout, Reason::Send);
-                match s.min_response_rate.due(self.send_meter.since) {
-                    Some(at) if at < stall.0 => Some((at, Reason::SendRate)),
-                    _ => Some(stall),
-                }
-            }
-            Phase::Open => match self.http.waiting() {
-                Waiting::Idle | Waiting::Head(_) => {
-                    // The first request's head must be complete this long
-                    // after accept (the TLS handshake included); a later one's
-                    // after its first byte, ciphertext included.
-                    let start = if !self.served {
-                        Some(self.accepted)
-                    } else {
-                        match (self.first_byte, self.http.waiting()) {
-                            (Some(b), Waiting::Head(h)) => Some(b.min(h)),
-                            (Some(b), _) => Some(b),
-                            (None, Waiting::Head(h)) => Some(h),
-                            (None, _) => None,
-                        }
-                    };
-                    match start {
-                        Some(t) => Some((t + s.request_headers_timeout, Reason::Headers)),
-                        None => Some((self.idle_since + s.keep_alive_timeout, Reason::Idle)),
-                    }
-                }
-                Waiting::Body(last) => {
-                    let stall = (last + s.request_body_timeout, Reason::Body);
-                    match self
-                        .body_meter
-                        .and_then(|m| s.min_request_body_rate.due(m.since))
-                    {
-                        Some(at) if at < stall.0 => Some((at, Reason::BodyRate)),
-                        _ => Some(stall),
-                    }
-                }
-                Waiting::Handler => None,
-                Waiting::Done => Some((self.idle_since + s.lingering_timeout, Reason::Linger)),
-            },
-        }
-    }
-
     /// When the exchange in progress asked to be polled again.
     pub fn wake_at(&self) -> Option<Instant> {
         match self.phase {
@@ -715,58 +554,6 @@ impl ServerConn {
         cx.bufs.put(std::mem::take(&mut self.out));
         self.sent = 0;
         self.recv_paused = false;
-    }
-
-    /// A deadline passed.
-    fn expire(&mut self, why: Reason, cx: &mut Cx<'_>) {
-        // A rate window that met its quota starts the next one.
-        match why {
-            Reason::SendRate if self.send_meter.roll(&cx.settings.min_response_rate, cx.now) => {
-                return;
-            }
-            Reason::BodyRate
-                if self
-                    .body_meter
-                    .as_mut()
-                    .is_some_and(|m| m.roll(&cx.settings.min_request_body_rate, cx.now)) =>
-            {
-                return;
-            }
-            _ => {}
-        }
-        match self.phase {
-            Phase::Closed => {}
-            Phase::Lingering { .. } => {
-                let why = self.why;
-                self.close(why, None);
-            }
-            Phase::Open if self.writing() => self.close_with(CloseReason::Timeout, None, cx),
-            Phase::Open => {
-                let _ = why;
-                self.why = CloseReason::Timeout;
-                if self.out.capacity() == 0 {
-                    self.out = cx.bufs.get();
-                }
-                let step = match self.tls.as_deref_mut() {
-                    Some(t) => {
-                        let mut plain = cx.bufs.get();
-                        let mut env = env!(cx);
-                        let step = self.http.timeout(&mut env, &mut plain);
-                        // A handshake that never finished gets no HTTP answer.
-                        if !t.session.is_handshaking() {
-                            t.session.seal(&plain, &mut self.out);
-                        }
-                        cx.bufs.put(plain);
-                        step
-                    }
-                    None => {
-                        let mut env = env!(cx);
-                        self.http.timeout(&mut env, &mut self.out)
-                    }
-                };
-                self.after_step(step, cx);
-            }
-        }
     }
 
     /// Closes with the observer at hand (a file in progress is reported).

@@ -9,19 +9,18 @@
 //! streams out (a streaming echo), and a pipelined request waits until the
 //! exchange before it has finished.
 
-use std::net::SocketAddr;
-use std::rc::Rc;
 use std::time::Instant;
 
 use super::body::Decoder;
 use super::encode::{CONTINUE, Persist, encode};
 use super::error::Error;
-use super::limits::Limits;
-use super::method::{Method, Methods};
+use super::method::Method;
 use super::parse::{Framing, Head, check_partial, header_buf, parse_head};
-use super::produce::{Drive, FileStep, Producing, Ticket};
-use super::request::{Request, TlsInfo};
+pub use super::pool::ExchangePool;
+use super::produce::{Drive, FileStep, Producing};
+use super::request::Request;
 use super::response::Response;
+pub use super::service::{Admit, Env, NoObserver, Observer, Served, Service};
 use crate::exchange::{Io, Reply, RequestBody, RequestHead};
 
 /// Output is handed to the caller to send once this much is queued, so a client
@@ -30,147 +29,6 @@ pub const OUT_HIGH_WATER: usize = 64 * 1024;
 
 /// Partial heads up to this size are parsed again whenever input arrives.
 const RESCAN_FREE: usize = 2048;
-
-/// What to do with a request body, decided from the head before it is read.
-#[derive(Debug)]
-pub enum Admit {
-    /// Stream the body to the handler as it arrives.
-    Read,
-    /// Read the body and drop it; the handler sees an empty one.
-    Drop,
-    /// Answer now with this response, without reading a byte of the body for
-    /// the handler (it is read and dropped, or, when the client waits for
-    /// `100 Continue`, the connection is closed).
-    Answer(Response),
-}
-
-/// What answers requests: a router, or a test double.
-pub trait Service {
-    /// Looks at the head of a request that has a body, before the body is read.
-    fn check(&mut self, req: &RequestHead, io: &mut Io) -> Admit {
-        let _ = (req, io);
-        Admit::Read
-    }
-
-    /// Answers an exchange whose head is complete (its body, if admitted,
-    /// streams to the reply's task or source).
-    fn call(&mut self, req: &RequestHead, io: &mut Io) -> Reply;
-
-    /// Every method some resource supports, for `OPTIONS *` and `CONNECT`.
-    fn methods(&self) -> Methods;
-}
-
-/// What a connection needs from its worker for one step.
-pub struct Env<'a> {
-    /// Size limits.
-    pub limits: &'a Limits,
-    /// The current time.
-    pub now: Instant,
-    /// The current `Date` header value.
-    pub date: &'a [u8],
-    /// The server is stopping: answer what is in flight, then close.
-    pub draining: bool,
-    /// Told about every response produced.
-    pub obs: &'a mut dyn Observer,
-    /// The connection's TLS session, handed to handlers with each request.
-    pub tls: Option<&'a Rc<TlsInfo>>,
-    /// Header lines added to every response (e.g. HSTS), CRLF-terminated.
-    pub extra_headers: &'a [u8],
-    /// The peer's address, when known.
-    pub peer: Option<SocketAddr>,
-    /// Finished exchanges kept for their buffers, shared by a worker's
-    /// connections (an idle connection holds none).
-    pub pool: &'a mut ExchangePool,
-}
-
-/// Finished exchanges kept for reuse, so that a request on a kept-alive
-/// connection allocates nothing; one per worker.
-// Boxed: a connection holds its exchange as a box, moved in and out of the
-// pool without copying.
-#[allow(clippy::vec_box)]
-#[derive(Default)]
-pub struct ExchangePool(Vec<Box<Exchange>>);
-
-impl std::fmt::Debug for ExchangePool {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ExchangePool({})", self.0.len())
-    }
-}
-
-impl ExchangePool {
-    /// Most exchanges kept.
-    const MAX: usize = 256;
-
-    /// An empty pool.
-    pub fn new() -> ExchangePool {
-        ExchangePool::default()
-    }
-
-    /// Takes back an exchange whose response is done (so it holds no task
-    /// or source); a body buffer it still holds is freed.
-    fn put(&mut self, mut ex: Box<Exchange>) {
-        debug_assert!(ex.producing.is_done());
-        if self.0.len() < Self::MAX {
-            ex.body.discard();
-            self.0.push(ex);
-        }
-    }
-}
-
-impl std::fmt::Debug for Env<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Env")
-            .field("now", &self.now)
-            .field("draining", &self.draining)
-            .finish_non_exhaustive()
-    }
-}
-
-/// One response, as reported to an [`Observer`] when its head has been encoded.
-#[derive(Debug)]
-pub struct Served<'a> {
-    /// The request, or `None` for a protocol refusal (see `error`).
-    pub req: Option<&'a RequestHead>,
-    /// The peer's address, when known.
-    pub peer: Option<SocketAddr>,
-    /// The response status.
-    pub status: u16,
-    /// Body bytes the response carries (0 for HEAD, 304, …; for a streamed
-    /// body, its length when known, else 0).
-    pub body_len: u64,
-    /// When the request's first byte was seen.
-    pub started: Instant,
-    /// The protocol error answered, for refusals.
-    pub error: Option<Error>,
-    /// The body is a file that streams after this step ([`Step::File`]);
-    /// [`Observer::stream_done`] follows with the returned ticket.
-    pub file: bool,
-    /// The body is streamed from a source; [`Observer::stream_done`] follows.
-    pub stream: bool,
-}
-
-/// Watches responses as they are produced: metrics, access logs.
-pub trait Observer {
-    /// A response head was encoded into the output. For a file or streamed
-    /// body the returned ticket is handed back to [`Observer::stream_done`].
-    fn served(&mut self, ev: &Served<'_>) -> Ticket;
-
-    /// A file or streamed body ended (completely or not) after `bytes` body
-    /// bytes.
-    fn stream_done(&mut self, ticket: Ticket, started: Instant, bytes: u64) {
-        let _ = (ticket, started, bytes);
-    }
-}
-
-/// An observer that ignores everything.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct NoObserver;
-
-impl Observer for NoObserver {
-    fn served(&mut self, _ev: &Served<'_>) -> Ticket {
-        Ticket::NONE
-    }
-}
 
 /// What the caller must do after a step.
 #[derive(Debug)]
@@ -580,7 +438,7 @@ impl Conn {
             more_input,
             started,
         } = at;
-        let mut ex = env.pool.0.pop().unwrap_or_else(|| {
+        let mut ex = env.pool.take().unwrap_or_else(|| {
             Box::new(Exchange {
                 head: RequestHead::default(),
                 body: RequestBody::default(),
@@ -719,5 +577,5 @@ fn call<S: Service + ?Sized>(svc: &mut S, req: &RequestHead, io: &mut Io) -> Rep
 }
 
 #[cfg(test)]
-#[path = "conn_tests.rs"]
+#[path = "conn_tests/mod.rs"]
 mod tests;

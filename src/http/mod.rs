@@ -21,9 +21,11 @@ pub mod host;
 pub mod limits;
 pub mod method;
 pub mod parse;
+mod pool;
 mod produce;
 pub mod request;
 pub mod response;
+mod service;
 
 pub use conn::{Admit, Conn, Env, Observer, Served, Service, Step, Waiting};
 pub use error::Error;
