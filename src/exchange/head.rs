@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::ops::Range;
 use std::rc::Rc;
 
+use crate::http::request::within;
 use crate::http::{Method, TlsInfo, Version};
 
 /// A request head, owned: it outlives the receive buffer it was parsed from,
@@ -25,11 +26,11 @@ pub struct RequestHead {
     pub local: Option<SocketAddr>,
     /// The TLS session the request came over, when it did.
     pub tls: Option<Rc<TlsInfo>>,
-    /// The target, then each header name, back to back (text, so reading
-    /// them needs no validation).
+    /// The target (text, so reading it needs no validation), and anything
+    /// added to it (a path that is not a slice of it).
     text: String,
-    /// Header values (bytes: they may be any octets), and a `Host` taken
-    /// from a header.
+    /// Header names and values (values may be any octets): the header section
+    /// as received, copied whole, and fields added one by one after it.
     buf: Vec<u8>,
     /// Ranges in `text`.
     target: Range<u32>,
@@ -37,8 +38,8 @@ pub struct RequestHead {
     query: Option<Range<u32>>,
     /// In `text` for an absolute-form authority, else in `buf`.
     host: Option<(bool, Range<u32>)>,
-    /// Name (in `text`) and value (in `buf`) ranges of each header field, in
-    /// the order received.
+    /// Name and value ranges (in `buf`) of each header field, in the order
+    /// received.
     fields: Vec<(Range<u32>, Range<u32>)>,
 }
 
@@ -130,15 +131,33 @@ impl RequestHead {
 
     /// Adds a header field.
     pub fn push_header(&mut self, name: &str, value: &[u8]) {
-        let n = self.push_text(name);
+        let n = self.push(name.as_bytes());
         let v = self.push(value);
         self.fields.push((n, v));
     }
 
-    /// The host is the value of header field `i` (added already).
-    pub(crate) fn host_is_field(&mut self, i: usize) {
-        if let Some((_, v)) = self.fields.get(i) {
-            self.host = Some((false, v.clone()));
+    /// Adds the fields of a header section at once: `section` is copied
+    /// whole, and each `(name, value)`, slices of `section` (names valid
+    /// UTF-8), becomes a field indexing into the copy. `host`, when it is one
+    /// of the values, becomes the host.
+    pub(crate) fn set_fields<'a>(
+        &mut self,
+        section: &'a [u8],
+        fields: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+        host: Option<&'a [u8]>,
+    ) {
+        let base = self.buf.len();
+        self.buf.extend_from_slice(section);
+        let at = |part: &[u8]| {
+            let start = (part.as_ptr() as usize - section.as_ptr() as usize + base) as u32;
+            start..start + part.len() as u32
+        };
+        for (name, value) in fields {
+            debug_assert!(within(name, section) && within(value, section));
+            if host.is_some_and(|h| h.as_ptr() == value.as_ptr() && h.len() == value.len()) {
+                self.host = Some((false, at(value)));
+            }
+            self.fields.push((at(name), at(value)));
         }
     }
 
@@ -196,7 +215,7 @@ impl RequestHead {
     pub fn header(&self, name: &str) -> Option<&[u8]> {
         self.fields
             .iter()
-            .find(|(n, _)| self.text(n).eq_ignore_ascii_case(name))
+            .find(|(n, _)| self.bytes(n).eq_ignore_ascii_case(name.as_bytes()))
             .map(|(_, v)| self.bytes(v))
     }
 
@@ -209,7 +228,13 @@ impl RequestHead {
     pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> + '_ {
         self.fields
             .iter()
-            .map(|(n, v)| (self.text(n), self.bytes(v)))
+            // Names are added from text only, so they read as text.
+            .map(|(n, v)| {
+                (
+                    std::str::from_utf8(self.bytes(n)).unwrap_or(""),
+                    self.bytes(v),
+                )
+            })
     }
 
     /// The TLS session facts, when the request came over TLS.

@@ -8,6 +8,17 @@ pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 /// The `Server` header value.
 pub const SERVER: &str = concat!("peregrine/", env!("CARGO_PKG_VERSION"));
 
+/// The `Server` field and the start of the `Date` field, written together.
+const SERVER_DATE: &str = concat!(
+    "Server: peregrine/",
+    env!("CARGO_PKG_VERSION"),
+    "\r\nDate: "
+);
+
+/// Room for the fixed parts of a head: the status line, `Server`, `Date`'s
+/// name and line end, the framing and `Connection` fields, the empty line.
+const HEAD_FIXED: usize = 64 + SERVER_DATE.len() + 2 + 48 + 26 + 2;
+
 /// What the `Connection` header must say.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Persist {
@@ -121,6 +132,14 @@ pub fn encode_head(
     framing: Framing,
 ) {
     let status = resp.status;
+    // One reservation for the whole head, so the appends below only copy.
+    let fields: usize = resp
+        .headers
+        .iter()
+        .map(|(n, v)| n.len() + v.len() + 4)
+        .sum();
+    let ct = resp.content_type.as_ref().map_or(0, |c| c.len() + 16);
+    out.reserve(HEAD_FIXED + date.len() + ct + fields + extra.len());
     match status {
         200 => out.extend_from_slice(b"HTTP/1.1 200 OK\r\n"),
         _ => {
@@ -131,9 +150,7 @@ pub fn encode_head(
             out.extend_from_slice(b"\r\n");
         }
     }
-    out.extend_from_slice(b"Server: ");
-    out.extend_from_slice(SERVER.as_bytes());
-    out.extend_from_slice(b"\r\nDate: ");
+    out.extend_from_slice(SERVER_DATE.as_bytes());
     out.extend_from_slice(date);
     out.extend_from_slice(b"\r\n");
     if let Some(ct) = &resp.content_type {

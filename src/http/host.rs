@@ -28,23 +28,25 @@ pub fn parse(v: &[u8]) -> Option<Authority<'_>> {
         }
         v.split_at(end + 1)
     } else {
-        // One pass: reg-name bytes up to the first ':' (a table lookup each).
-        let mut end = 0;
-        while end < v.len() {
-            let b = v[end];
-            if REG_NAME[b as usize] {
-                end += 1;
-            } else if b == b'%' {
-                let hex = v.get(end + 1..end + 3);
-                if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
-                    return None;
-                }
-                end += 3;
-            } else if b == b':' {
-                break;
-            } else {
+        // One pass: reg-name bytes up to the first ':' (a table lookup each;
+        // `%` escapes are rare and checked apart).
+        let mut end = v
+            .iter()
+            .position(|b| !REG_NAME[usize::from(*b)])
+            .unwrap_or(v.len());
+        while v.get(end) == Some(&b'%') {
+            let hex = v.get(end + 1..end + 3);
+            if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
                 return None;
             }
+            end += 3;
+            end += v[end..]
+                .iter()
+                .position(|b| !REG_NAME[usize::from(*b)])
+                .unwrap_or(v.len() - end);
+        }
+        if end < v.len() && v[end] != b':' {
+            return None;
         }
         v.split_at(end)
     };

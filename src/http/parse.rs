@@ -80,14 +80,20 @@ pub fn parse_head<'h, 'b: 'h>(
     if line_len > limits.max_request_line_size {
         return Err(Error::RequestLineTooLong);
     }
+    let target = target.ok_or(Error::BadRequestLine)?;
     // The header section as sent, whitespace around values included, up to
     // the empty line that ends the head: the count `check_partial` applies to
     // an incomplete head, so that cutting the input cannot change the answer.
-    let start = skip_blank_lines(buf);
-    let line_end = start + memchr(b'\n', &buf[start..n]).map_or(0, |i| i + 1);
+    // The request line ends after the target, " HTTP/1.x" and CRLF or LF.
+    let mut line_end = target.as_ptr() as usize - buf.as_ptr() as usize + target.len() + 9;
+    line_end += if buf.get(line_end) == Some(&b'\r') {
+        2
+    } else {
+        1
+    };
     let empty_line = if buf[..n].ends_with(b"\r\n") { 2 } else { 1 };
-    let header_bytes = n.saturating_sub(line_end + empty_line);
-    if header_bytes > limits.max_request_headers_total_size {
+    let section = buf.get(line_end..n - empty_line).unwrap_or_default();
+    if section.len() > limits.max_request_headers_total_size {
         return Err(Error::HeadersTooLarge);
     }
     let method = Method::parse(method.ok_or(Error::BadRequestLine)?).ok_or(Error::UnknownMethod)?;
@@ -96,7 +102,6 @@ pub fn parse_head<'h, 'b: 'h>(
         Some(1) => Version::Http11,
         _ => return Err(Error::UnsupportedVersion),
     };
-    let target = target.ok_or(Error::BadRequestLine)?;
     let headers: &'h [httparse::Header<'b>] = headers;
 
     let (path, query, authority) = split_target(method, target)?;
@@ -124,6 +129,7 @@ pub fn parse_head<'h, 'b: 'h>(
             host,
             keep_alive,
             headers,
+            section,
         },
         len: n,
         framing: fields.framing,

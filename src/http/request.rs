@@ -34,6 +34,9 @@ pub struct Request<'a> {
     pub(crate) headers: &'a [httparse::Header<'a>],
     /// The absolute-form authority, else `Host` (validated as ASCII).
     pub(crate) host: Option<&'a [u8]>,
+    /// The header section as received: every header name and value is a
+    /// slice of it.
+    pub(crate) section: &'a [u8],
 }
 
 /// What a handler may want to know about the TLS session of a request.
@@ -79,7 +82,8 @@ impl<'a> Request<'a> {
     }
 
     /// Copies the head into `dst`, reusing its buffers (peer, local address
-    /// and TLS facts are the caller's to set).
+    /// and TLS facts are the caller's to set). The header section is copied
+    /// whole, once; the fields index into the copy.
     pub fn fill(&self, dst: &mut RequestHead) {
         dst.clear();
         dst.method = self.method;
@@ -87,22 +91,14 @@ impl<'a> Request<'a> {
         dst.keep_alive = self.keep_alive;
         // The host is the absolute-form authority (inside the target) or the
         // `Host` field's value (shared with that field, not copied again).
-        let is_in = |part: &[u8], whole: &[u8]| {
-            let (p, w) = (part.as_ptr() as usize, whole.as_ptr() as usize);
-            p >= w && p + part.len() <= w + whole.len()
-        };
-        let authority = self.host.filter(|h| is_in(h, self.target.as_bytes()));
+        let authority = self.host.filter(|h| within(h, self.target.as_bytes()));
         dst.set_parts(self.target, self.path, self.query, authority);
-        for (i, h) in self.headers.iter().enumerate() {
-            dst.push_header(h.name, h.value);
-            if authority.is_none()
-                && self
-                    .host
-                    .is_some_and(|x| x.as_ptr() == h.value.as_ptr() && x.len() == h.value.len())
-            {
-                dst.host_is_field(i);
-            }
-        }
+        let host = self.host.filter(|_| authority.is_none());
+        dst.set_fields(
+            self.section,
+            self.headers.iter().map(|h| (h.name.as_bytes(), h.value)),
+            host,
+        );
     }
 
     /// An owned copy of the head.
@@ -111,4 +107,10 @@ impl<'a> Request<'a> {
         self.fill(&mut h);
         h
     }
+}
+
+/// Whether `part` is a slice of `whole`.
+pub(crate) fn within(part: &[u8], whole: &[u8]) -> bool {
+    let (p, w) = (part.as_ptr() as usize, whole.as_ptr() as usize);
+    p >= w && p + part.len() <= w + whole.len()
 }

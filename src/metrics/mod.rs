@@ -5,7 +5,10 @@
 
 pub mod hgrm;
 pub mod prometheus;
+mod recorder;
 pub mod status;
+
+pub use recorder::Recorder;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -160,6 +163,23 @@ impl Counters {
     pub fn requests(&self) -> u64 {
         self.status.iter().sum()
     }
+
+    /// Counts one response with status `status`.
+    pub fn status(&mut self, status: u16) {
+        let class = usize::from(status / 100).clamp(1, 5) - 1;
+        self.status[class] += 1;
+    }
+
+    /// Counts a closed connection.
+    pub fn closed(&mut self, why: CloseReason) {
+        let i = CloseReason::ALL.iter().position(|r| *r == why).unwrap_or(0);
+        self.closed[i] += 1;
+    }
+
+    /// Counts a protocol error.
+    pub fn parse_error(&mut self, e: Error) {
+        self.parse_errors[parse_error_index(e)] += 1;
+    }
 }
 
 /// Connection states at snapshot time (nginx `stub_status` fields).
@@ -214,8 +234,7 @@ impl Default for Stats {
 impl Stats {
     /// Counts one response with status `status`.
     pub fn status(&mut self, status: u16) {
-        let class = usize::from(status / 100).clamp(1, 5) - 1;
-        self.counters.status[class] += 1;
+        self.counters.status(status);
     }
 
     /// Records a request's latency.
@@ -235,13 +254,12 @@ impl Stats {
 
     /// Counts a closed connection.
     pub fn closed(&mut self, why: CloseReason) {
-        let i = CloseReason::ALL.iter().position(|r| *r == why).unwrap_or(0);
-        self.counters.closed[i] += 1;
+        self.counters.closed(why);
     }
 
     /// Counts a protocol error.
     pub fn parse_error(&mut self, e: Error) {
-        self.counters.parse_errors[parse_error_index(e)] += 1;
+        self.counters.parse_error(e);
     }
 }
 

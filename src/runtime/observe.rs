@@ -6,7 +6,7 @@ use std::time::Instant;
 use crate::accesslog::{Formatter, Pending};
 use crate::http::Ticket;
 use crate::http::conn::{Observer, Served};
-use crate::metrics::Stats;
+use crate::metrics::Recorder;
 
 /// What reaching the kernel means for a response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,7 +25,7 @@ pub struct Observe {
     /// Whether histograms and counters are kept.
     pub metrics: bool,
     /// The worker's measurements.
-    pub stats: Stats,
+    pub stats: Recorder,
     /// Access-log formatter, when logging.
     pub log: Option<Formatter>,
     /// Finished access-log lines waiting to be written.
@@ -46,7 +46,7 @@ impl Observe {
     pub fn new(metrics: bool, log: Option<Formatter>) -> Observe {
         Observe {
             metrics,
-            stats: Stats::default(),
+            stats: Recorder::default(),
             log,
             log_buf: Vec::new(),
             unix_secs: 0,
@@ -75,11 +75,10 @@ impl Observe {
         let now = Instant::now();
         for (start, mark) in self.done.drain(..) {
             let d = now.saturating_duration_since(start);
-            if mark != Mark::Last {
-                self.stats.ttfb(d);
-            }
-            if mark != Mark::First {
-                self.stats.latency(d);
+            match mark {
+                Mark::Whole => self.stats.whole(d),
+                Mark::First => self.stats.first(d),
+                Mark::Last => self.stats.last(d),
             }
         }
     }
@@ -103,9 +102,9 @@ impl Observer for Observe {
     fn served(&mut self, ev: &Served<'_>) -> Ticket {
         let later = ev.file || ev.stream;
         if self.metrics {
-            self.stats.status(ev.status);
+            self.stats.counters.status(ev.status);
             if let Some(e) = ev.error {
-                self.stats.parse_error(e);
+                self.stats.counters.parse_error(e);
             }
             // A file or streamed body's latency is recorded when its last byte
             // goes out; its first byte goes out with this tick.

@@ -114,7 +114,7 @@ impl<S: Service> Worker<S> {
             drop(fd);
             if self.obs.metrics {
                 self.obs.stats.counters.accepted += 1;
-                self.obs.stats.closed(if self.draining {
+                self.obs.stats.counters.closed(if self.draining {
                     CloseReason::Shutdown
                 } else {
                     CloseReason::Limit
@@ -400,7 +400,7 @@ impl<S: Service> Worker<S> {
                 c.closing = true;
                 self.closing += 1;
                 if self.obs.metrics {
-                    self.obs.stats.closed(why);
+                    self.obs.stats.counters.closed(why);
                 }
                 self.cancel_all(slot);
             }

@@ -182,18 +182,6 @@ impl<S: Service> Worker<S> {
         let mut snap = slot.lock().unwrap_or_else(|p| p.into_inner());
         snap.taken = SystemTime::now();
         snap.gauges = g;
-        snap.stats.counters = self.obs.stats.counters.clone();
-        // Same bounds on both sides: set_to copies counts without reallocating.
-        if snap.stats.latency.set_to(&self.obs.stats.latency).is_err() {
-            snap.stats.latency = self.obs.stats.latency.clone();
-        }
-        if snap.stats.ttfb.set_to(&self.obs.stats.ttfb).is_err() {
-            snap.stats.ttfb = self.obs.stats.ttfb.clone();
-        }
-        // The interval histogram moves to the snapshot and starts again.
-        if snap.stats.recent.set_to(&self.obs.stats.recent).is_err() {
-            snap.stats.recent = self.obs.stats.recent.clone();
-        }
-        self.obs.stats.recent.reset();
+        self.obs.stats.publish(&mut snap.stats);
     }
 }
