@@ -188,15 +188,23 @@ fn access_log_combined_on_stdout() {
     read_response(&mut c, false).unwrap();
     drop(c);
     refused_request(&s);
+    // A streamed body's size is known only at its end: the line has it.
+    let streamed = get(&s, "/stream?chunks=3&size=100&interval_ms=0");
+    assert_eq!(streamed.body.len(), 300);
     let mut lines = Vec::new();
     for _ in 0..50 {
         lines = s.stdout_text().lines().map(str::to_string).collect();
-        if lines.len() >= 2 {
+        if lines.len() >= 3 {
             break;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(
+        lines[2].contains("\"GET /stream?chunks=3&size=100&interval_ms=0 HTTP/1.1\" 200 300 "),
+        "{}",
+        lines[2]
+    );
     let l = &lines[0];
     assert!(l.starts_with("127.0.0.1 - - ["), "{l}");
     assert!(

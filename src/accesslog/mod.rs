@@ -35,10 +35,14 @@ pub struct Config {
     pub format: Format,
 }
 
-/// A line started when the response was produced; the latency is added when
-/// the response is finished.
+/// A line started when the response was produced; the body bytes sent and
+/// the latency are added when the response is finished.
 #[derive(Debug, Default)]
-pub struct Pending(Vec<u8>);
+pub struct Pending {
+    line: Vec<u8>,
+    /// Where in `line` the body byte count goes.
+    bytes_at: usize,
+}
 
 /// Formats lines for one worker.
 #[derive(Debug)]
@@ -63,9 +67,9 @@ impl Formatter {
     /// Starts the line for a response at wall-clock second `unix_secs`; the
     /// latency is added by [`Formatter::finish`] once the response is sent.
     pub fn start(&mut self, ev: &Served<'_>, peer: Option<SocketAddr>, unix_secs: u64) -> Pending {
-        let mut b = Vec::with_capacity(256);
-        self.head(ev, peer, unix_secs, &mut b);
-        Pending(b)
+        let mut line = Vec::with_capacity(256);
+        let bytes_at = self.head(ev, peer, unix_secs, None, &mut line);
+        Pending { line, bytes_at }
     }
 
     /// Appends a whole line for a response whose latency is known.
@@ -77,12 +81,28 @@ impl Formatter {
         latency: Duration,
         out: &mut Vec<u8>,
     ) {
-        self.head(ev, peer, unix_secs, out);
+        self.head(ev, peer, unix_secs, Some(ev.body_len), out);
         self.tail(latency, out);
     }
 
-    /// Everything up to the latency.
-    fn head(&mut self, ev: &Served<'_>, peer: Option<SocketAddr>, unix_secs: u64, b: &mut Vec<u8>) {
+    /// Everything up to the latency, with `bytes` as the body size (none:
+    /// left out, to be filled in later). Returns where the size goes.
+    fn head(
+        &mut self,
+        ev: &Served<'_>,
+        peer: Option<SocketAddr>,
+        unix_secs: u64,
+        bytes: Option<u64>,
+        b: &mut Vec<u8>,
+    ) -> usize {
+        let put_bytes = |b: &mut Vec<u8>| {
+            let at = b.len();
+            if let Some(n) = bytes {
+                b.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+            }
+            at
+        };
+        let bytes_at;
         if unix_secs != self.secs {
             self.secs = unix_secs;
             self.clf = clf_time(unix_secs);
@@ -107,7 +127,7 @@ impl Formatter {
                 b.extend_from_slice(b"\" ");
                 b.extend_from_slice(itoa::Buffer::new().format(ev.status).as_bytes());
                 b.push(b' ');
-                b.extend_from_slice(itoa::Buffer::new().format(ev.body_len).as_bytes());
+                bytes_at = put_bytes(b);
                 b.extend_from_slice(b" \"");
                 clf_escape(b, ev.req.and_then(|r| r.header("referer")).unwrap_or(b"-"));
                 b.extend_from_slice(b"\" \"");
@@ -134,7 +154,7 @@ impl Formatter {
                 b.extend_from_slice(b",\"status\":");
                 b.extend_from_slice(itoa::Buffer::new().format(ev.status).as_bytes());
                 b.extend_from_slice(b",\"body_bytes\":");
-                b.extend_from_slice(itoa::Buffer::new().format(ev.body_len).as_bytes());
+                bytes_at = put_bytes(b);
                 if let Some(r) = ev.req {
                     if let Some(v) = r.header("referer") {
                         field(b, "referer", v);
@@ -149,6 +169,7 @@ impl Formatter {
                 b.extend_from_slice(b",\"latency_us\":");
             }
         }
+        bytes_at
     }
 
     fn tail(&self, latency: Duration, out: &mut Vec<u8>) {
@@ -163,9 +184,13 @@ impl Formatter {
         out.push(b'\n');
     }
 
-    /// Finishes a line with its latency and appends it to `out`.
-    pub fn finish(&self, p: Pending, latency: Duration, out: &mut Vec<u8>) {
-        out.extend_from_slice(&p.0);
+    /// Finishes a line with the body bytes sent and the latency, and
+    /// appends it to `out`.
+    pub fn finish(&self, p: Pending, bytes: u64, latency: Duration, out: &mut Vec<u8>) {
+        let (before, after) = p.line.split_at(p.bytes_at.min(p.line.len()));
+        out.extend_from_slice(before);
+        out.extend_from_slice(itoa::Buffer::new().format(bytes).as_bytes());
+        out.extend_from_slice(after);
         out.extend_from_slice(
             itoa::Buffer::new()
                 .format(latency.as_micros() as u64)
@@ -258,8 +283,43 @@ mod tests {
         let mut f = Formatter::new(format);
         let p = f.start(&ev, Some("10.1.2.3:5555".parse().unwrap()), 784111777);
         let mut out = Vec::new();
-        f.finish(p, Duration::from_micros(250), &mut out);
+        f.finish(p, 13, Duration::from_micros(250), &mut out);
         String::from_utf8(out).unwrap()
+    }
+
+    /// A streamed or file body logs the bytes actually sent, which are known
+    /// only at the end (a body cut short logs what went out).
+    #[test]
+    fn later_bodies_log_the_bytes_sent() {
+        let limits = Limits::default();
+        let mut storage = header_buf();
+        let raw = b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n";
+        let req = parse_head(raw, &mut storage, &limits)
+            .unwrap()
+            .unwrap()
+            .req
+            .to_head();
+        let ev = Served {
+            req: Some(&req),
+            peer: None,
+            status: 200,
+            body_len: 0,
+            started: Instant::now(),
+            error: None,
+            file: false,
+            stream: true,
+        };
+        for (format, want) in [
+            (Format::Combined, " 200 4096 \""),
+            (Format::Json, "\"body_bytes\":4096,"),
+        ] {
+            let mut f = Formatter::new(format);
+            let p = f.start(&ev, None, 0);
+            let mut out = Vec::new();
+            f.finish(p, 4096, Duration::from_micros(9), &mut out);
+            let l = String::from_utf8(out).unwrap();
+            assert!(l.contains(want), "{l}");
+        }
     }
 
     #[test]
@@ -303,13 +363,13 @@ mod tests {
         let mut f = Formatter::new(Format::Json);
         let p = f.start(&ev, None, 0);
         let mut out = Vec::new();
-        f.finish(p, Duration::from_micros(3), &mut out);
+        f.finish(p, 20, Duration::from_micros(3), &mut out);
         let v: serde_json::Value = serde_json::from_slice(&out[..out.len() - 1]).unwrap();
         assert_eq!(v["error"], "missing host header");
         let mut f = Formatter::new(Format::Combined);
         let p = f.start(&ev, None, 0);
         out.clear();
-        f.finish(p, Duration::from_micros(3), &mut out);
+        f.finish(p, 20, Duration::from_micros(3), &mut out);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "- - - [01/Jan/1970:00:00:00 +0000] \"-\" 400 20 \"-\" \"-\" 3\n"

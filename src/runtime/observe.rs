@@ -128,7 +128,7 @@ impl Observer for Observe {
         Ticket::NONE
     }
 
-    fn stream_done(&mut self, ticket: Ticket, started: Instant, _bytes: u64) {
+    fn stream_done(&mut self, ticket: Ticket, started: Instant, bytes: u64) {
         if self.metrics {
             self.done.push((started, Mark::Last));
         }
@@ -139,7 +139,7 @@ impl Observer for Observe {
         if let Some(line) = self.pending.get_mut(i as usize).and_then(Option::take) {
             self.free.push(i);
             if let Some(f) = &self.log {
-                f.finish(line, started.elapsed(), &mut self.log_buf);
+                f.finish(line, bytes, started.elapsed(), &mut self.log_buf);
             }
         }
     }
