@@ -366,3 +366,17 @@ fn against_the_server_driver() {
     assert!(r.iter().all(|r| r.status == 200 && r.body_len == 2));
     assert_eq!(c.closed_with(), Some((ClientEnd::NotReusable, 0)));
 }
+
+#[test]
+fn chunked_bodies_count_their_decoded_bytes() {
+    let mut c = Client::open();
+    c.request(1);
+    c.request(2);
+    c.recv(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\n\r\n");
+    c.recv(OK);
+    let r = c.responses();
+    assert_eq!(
+        r.iter().map(|r| (r.tag, r.body_len)).collect::<Vec<_>>(),
+        [(1, 3), (2, 2)]
+    );
+}

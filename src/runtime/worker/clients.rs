@@ -30,6 +30,17 @@ pub struct ConnId {
     generation: u32,
 }
 
+impl ConnId {
+    /// A name for unit tests of owners.
+    #[cfg(test)]
+    pub fn for_tests(slot: u32) -> ConnId {
+        ConnId {
+            slot,
+            generation: 0,
+        }
+    }
+}
+
 /// What the executor offers the owner of outgoing connections.
 pub trait ClientIo {
     /// The worker's loop time (taken once per loop tick).
@@ -225,5 +236,170 @@ impl<S: Service> Worker<S> {
             }
             self.drive(slot);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Client slots over real sockets: a connect, a request and its
+    //! response, a refused connect, and a close that cancels a receive.
+
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    use super::*;
+    use crate::driver::ClientEnd;
+    use crate::runtime::worker::{Control, Spec};
+
+    fn worker() -> Worker<crate::handler::Router> {
+        let spec = Spec {
+            id: 1,
+            listeners: Vec::new(),
+            limits: crate::http::Limits::default(),
+            settings: crate::driver::Settings::default(),
+            shutdown_timeout: std::time::Duration::from_secs(1),
+            engine: crate::runtime::Engine {
+                ring_entries: 64,
+                buffer_count: 64,
+                ..crate::runtime::Engine::default()
+            },
+            control: Control::new().unwrap(),
+            metrics: None,
+            access_log: None,
+            tls: None,
+            tls_headers: String::new(),
+        };
+        Worker::new(spec, crate::handler::Router::new(), None).unwrap()
+    }
+
+    /// Connects to each address in turn, sends one request, and records
+    /// what happens; closes its connection on `Connected` when `hang_up`.
+    struct App {
+        addrs: Vec<SocketAddr>,
+        hang_up: bool,
+        started: bool,
+        events: Vec<(u64, ClientEvent)>,
+    }
+
+    impl ClientApp for App {
+        fn poll(&mut self, io: &mut dyn ClientIo) -> Next {
+            if !self.started {
+                self.started = true;
+                for (key, a) in self.addrs.iter().enumerate() {
+                    let id = io
+                        .connect(*a, key as u64, ClientSettings::default())
+                        .unwrap();
+                    let req = Request {
+                        tag: 9,
+                        head: false,
+                    };
+                    assert!(io.request(id, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", req));
+                }
+            }
+            let closed = self
+                .events
+                .iter()
+                .filter(|(_, e)| matches!(e, ClientEvent::Closed { .. }))
+                .count();
+            if closed == self.addrs.len() {
+                Next::Done
+            } else {
+                Next::At(io.now() + std::time::Duration::from_secs(5))
+            }
+        }
+
+        fn on_event(&mut self, io: &mut dyn ClientIo, conn: ConnId, key: u64, e: ClientEvent) {
+            if e == ClientEvent::Connected && self.hang_up {
+                io.close(conn);
+            }
+            if let ClientEvent::Response(_) = e {
+                io.close(conn);
+            }
+            self.events.push((key, e));
+        }
+    }
+
+    fn run(addrs: Vec<SocketAddr>, hang_up: bool) -> Vec<(u64, ClientEvent)> {
+        let mut app = App {
+            addrs,
+            hang_up,
+            started: false,
+            events: Vec::new(),
+        };
+        worker().run_clients(&mut app).unwrap();
+        app.events
+    }
+
+    #[test]
+    fn request_response_and_a_refused_connect() {
+        if crate::runtime::ring::check_available().is_err() {
+            return;
+        }
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut buf = [0u8; 27];
+            s.read_exact(&mut buf).unwrap();
+            assert_eq!(&buf, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+                .unwrap();
+            let _ = s.read(&mut [0u8; 1]);
+        });
+        let refused = TcpListener::bind("127.0.0.1:0").unwrap();
+        let refused_addr = refused.local_addr().unwrap();
+        drop(refused);
+        let events = run(vec![addr, refused_addr], false);
+        server.join().unwrap();
+        let of = |k| {
+            events
+                .iter()
+                .filter(move |(key, _)| *key == k)
+                .map(|(_, e)| *e)
+        };
+        let first: Vec<ClientEvent> = of(0).collect();
+        assert_eq!(first[0], ClientEvent::Connected, "{first:?}");
+        let r = first.iter().find_map(|e| match e {
+            ClientEvent::Response(r) => Some(*r),
+            _ => None,
+        });
+        let r = r.expect("a response");
+        assert_eq!((r.tag, r.status, r.body_len), (9, 200, 5));
+        assert_eq!(
+            first.last(),
+            Some(&ClientEvent::Closed {
+                why: ClientEnd::Local,
+                lost: 0
+            })
+        );
+        let second: Vec<ClientEvent> = of(1).collect();
+        assert_eq!(
+            second,
+            [ClientEvent::Closed {
+                why: ClientEnd::ConnectFailed(libc::ECONNREFUSED),
+                lost: 1
+            }]
+        );
+    }
+
+    #[test]
+    fn a_close_cancels_the_receive_in_flight() {
+        if crate::runtime::ring::check_available().is_err() {
+            return;
+        }
+        // A listener that never answers: the receive stays armed until the
+        // close cancels it, and the worker still ends.
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let events = run(vec![l.local_addr().unwrap()], true);
+        assert_eq!(
+            events.iter().map(|(_, e)| *e).collect::<Vec<_>>(),
+            [
+                ClientEvent::Connected,
+                ClientEvent::Closed {
+                    why: ClientEnd::Local,
+                    lost: 1
+                }
+            ]
+        );
     }
 }
