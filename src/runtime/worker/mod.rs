@@ -3,7 +3,7 @@
 //! completions → drive connections → queue operations → one submit.
 //!
 //! The slab holds accepted connections and outgoing ones side by side (a
-//! slot's [`Driver`](slot::Driver) is a server or a client driver). A worker
+//! slot's `Driver` is a server or a client driver). A worker
 //! with no listeners can be run by a [`ClientApp`] that opens outgoing
 //! connections only: `peregrine load` runs its threads that way.
 
