@@ -10,13 +10,13 @@
 mod clients;
 mod conn;
 mod slot;
+mod spec;
 mod time;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use io_uring::types;
@@ -28,11 +28,11 @@ use super::logfile::LogFile;
 use super::observe::Observe;
 use super::op;
 use super::ring::{Cqe, Ring};
-use super::sys::{self, EventFd};
+use super::sys;
 use super::timer::{Entry, Wheel};
 use super::token::{Op, Token};
 use super::{Engine, log};
-use crate::accesslog::{self, Formatter};
+use crate::accesslog::Formatter;
 use crate::driver::{BufPool, Settings};
 use crate::http::conn::ExchangePool;
 use crate::http::date::DateCache;
@@ -42,6 +42,7 @@ use crate::metrics::Slot as MetricsSlot;
 pub use clients::{ClientApp, ClientIo, ConnId, Next};
 pub use slot::Role;
 use slot::Slot;
+pub use spec::{Control, Spec, TlsSlot};
 
 /// Milliseconds per timer-wheel tick.
 const TICK_MS: u64 = 100;
@@ -56,74 +57,6 @@ const PIPE_SIZE: usize = 1 << 20;
 /// TLS handshake steps a worker runs per loop tick; more wait for the next
 /// tick, so a burst of handshakes cannot stall the connections already served.
 const HANDSHAKE_BUDGET: u32 = 32;
-
-/// The shared, replaceable TLS configuration (swapped on certificate reload).
-pub type TlsSlot = Arc<Mutex<Arc<rustls::ServerConfig>>>;
-
-/// Requests to a worker from the thread that started it.
-#[derive(Debug)]
-pub struct Control {
-    stop: AtomicBool,
-    reopen: AtomicBool,
-    reload: AtomicBool,
-    wake: EventFd,
-}
-
-impl Control {
-    /// A control block with its wake-up eventfd.
-    pub fn new() -> std::io::Result<Arc<Control>> {
-        Ok(Arc::new(Control {
-            stop: AtomicBool::new(false),
-            reopen: AtomicBool::new(false),
-            reload: AtomicBool::new(false),
-            wake: EventFd::new()?,
-        }))
-    }
-
-    /// Asks the worker to stop gracefully.
-    pub fn stop(&self) {
-        self.stop.store(true, Ordering::Release);
-        self.wake.wake();
-    }
-
-    /// Asks the worker to reopen its log files.
-    pub fn reopen_logs(&self) {
-        self.reopen.store(true, Ordering::Release);
-        self.wake.wake();
-    }
-
-    /// Tells the worker a new TLS configuration is in its slot.
-    pub fn reload_tls(&self) {
-        self.reload.store(true, Ordering::Release);
-        self.wake.wake();
-    }
-}
-
-/// What a worker needs to start.
-pub struct Spec {
-    /// Worker index (for logs and metric labels).
-    pub id: usize,
-    /// Listening sockets owned by this worker, with what they serve.
-    pub listeners: Vec<(Socket, Role)>,
-    /// Size limits.
-    pub limits: Limits,
-    /// Timeouts and minimum data rates of connections.
-    pub settings: Settings,
-    /// How long a graceful stop waits for requests in flight.
-    pub shutdown_timeout: Duration,
-    /// Engine settings.
-    pub engine: Engine,
-    /// Stop and reopen requests.
-    pub control: Arc<Control>,
-    /// Where to publish measurements (none: the worker keeps none).
-    pub metrics: Option<MetricsSlot>,
-    /// The access log, if any.
-    pub access_log: Option<accesslog::Config>,
-    /// The TLS configuration, for HTTPS listeners.
-    pub tls: Option<TlsSlot>,
-    /// Header lines added to HTTPS responses (HSTS).
-    pub tls_headers: String,
-}
 
 struct Listener {
     sock: Option<Socket>,
