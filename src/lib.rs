@@ -10,16 +10,19 @@
 //!    │   ring       io_uring setup (SINGLE_ISSUER, DEFER_TASKRUN, COOP_TASKRUN),     │
 //!    │              local backlog when the queue is full, one submit per loop tick   │
 //!    │   op/        one file per ring operation; an operation owns what the kernel   │
-//!    │              uses (buffer, file) until its completion hands it back           │
-//!    │   worker/    the executor: token → slot → driver; actions → operations        │
+//!    │              uses (buffer, file, address) until its completion hands it back  │
+//!    │   worker/    the executor: token → slot → driver (server | client, one slab); │
+//!    │              actions → operations; ClientIo/ClientApp for outgoing ones       │
 //!    │   token · bufring · timer · listener · observe · logfile · sys                │
-//!    │ driver/    sans-IO connection drivers: deadlines per reason, TLS + HTTP,     │
-//!    │            pausing, file bodies, lingering — tested in simulated time         │
+//!    │ driver/    sans-IO connection drivers: deadlines per reason, TLS + HTTP,      │
+//!    │            pausing, file bodies, lingering; the client side (connect, HTTP/1  │
+//!    │            client role, response deadlines) — tested in simulated time        │
 //!    │ http/      sans-IO HTTP/1.1 codec (server and client roles): parse · body     │
 //!    │            decoding · response framing · the exchange loop; `now` passed in   │
 //!    │ exchange/  RequestHead, streaming RequestBody, Reply, BodySource, Task, Io    │
 //!    │ handler/   router + handlers (static files, built-ins, streaming, redirect)   │
 //!    └───────────────────────────────────────────────────────────────────────────────┘
+//!    load/  `peregrine load`: each thread a client application on its own worker
 //! ```
 //!
 //! One request's path: a receive completion hands over a provided buffer →

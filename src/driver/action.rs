@@ -1,5 +1,5 @@
-//! What a server driver says to its executor ([`Action`]), what the executor
-//! hands it for each call ([`Cx`]), and how it is counted ([`Gauge`]).
+//! What a driver says to its executor ([`Action`]), what the executor hands
+//! a server driver for each call ([`Cx`]), and how it is counted ([`Gauge`]).
 
 use std::fs::File;
 use std::net::SocketAddr;
@@ -16,7 +16,14 @@ use crate::metrics::CloseReason;
 #[derive(Debug)]
 #[must_use]
 pub enum Action {
-    /// Send `buf[from..]`; the buffer comes back with [`super::ServerConn::on_sent`].
+    /// Connect the connection's socket to `addr` (an outgoing connection's
+    /// first action); the result comes back with
+    /// [`super::ClientConn::on_connected`].
+    Connect {
+        /// The peer.
+        addr: SocketAddr,
+    },
+    /// Send `buf[from..]`; the buffer comes back with `on_sent`.
     Send {
         /// The output buffer (owned by the operation while in flight).
         buf: Vec<u8>,

@@ -10,10 +10,14 @@
 //!
 //! [`ServerConn`] is the server side of one accepted connection: a transport
 //! (plain, or TLS through a rustls session) under the HTTP/1 codec, with
-//! deadlines named for what they wait for.
+//! deadlines named for what they wait for. [`ClientConn`] is one outgoing
+//! connection: a connect, then the HTTP/1 codec's client role, with connect
+//! and response deadlines; its owner queues requests and reads
+//! [`ClientEvent`]s.
 #![forbid(unsafe_code)]
 
 mod action;
+mod client;
 mod deadline;
 mod expiry;
 mod file;
@@ -24,6 +28,7 @@ mod tls;
 #[cfg(test)]
 mod tests;
 
+pub use client::{ClientConn, ClientEnd, ClientEvent, ClientSettings, Request, Response};
 pub use deadline::{MinRate, Reason, Settings};
 pub use pool::BufPool;
 pub use server::{Action, Cx, Gauge, ServerConn};

@@ -1,12 +1,12 @@
 //! One load connection's bookkeeping, without I/O: its link state, the
-//! requests queued for it and in flight on it, the pipelining rules, and its
-//! responses as the HTTP/1 client role reads them.
+//! requests queued for it, how many are unanswered, and the pipelining rules.
+//! Reading the responses, pairing them with requests and the timeouts are
+//! the client driver's (`driver::ClientConn`).
 #![forbid(unsafe_code)]
 
 use std::collections::VecDeque;
-use std::fmt;
 
-use crate::http::client::{ClientError, Event, ResponseLimits, ResponseReader};
+use crate::runtime::worker::ConnId;
 
 /// Reconnect delays after failed attempts: doubling from the first to the last.
 const BACKOFF_FIRST_NS: u64 = 10_000_000;
@@ -20,59 +20,10 @@ pub enum Link {
         /// When to try.
         retry_at: u64,
     },
-    /// Connecting since this time.
-    Connecting {
-        /// When the attempt started.
-        since: u64,
-    },
+    /// Connecting (the driver times the attempt out).
+    Connecting(ConnId),
     /// Connected.
-    Open,
-    /// Being closed; the ring reports when it is done.
-    Closing,
-}
-
-/// A request written and not yet answered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Sent {
-    /// Latency origin: the intended send time (open loop) or the send.
-    pub origin: u64,
-    /// When it was written, for the timeout.
-    pub sent: u64,
-}
-
-/// One complete response, as the statistics see it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Response {
-    /// Status code.
-    pub status: u16,
-    /// Body bytes (decoded, for a chunked body).
-    pub body_len: u64,
-    /// The connection cannot carry another request after this response.
-    pub close: bool,
-}
-
-/// Why a connection's responses cannot be read further.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReadError {
-    /// The bytes are not an HTTP/1.1 response.
-    Http(ClientError),
-    /// `101 Switching Protocols`: the load generator speaks HTTP/1.1 only.
-    Upgrade,
-}
-
-impl From<ClientError> for ReadError {
-    fn from(e: ClientError) -> Self {
-        ReadError::Http(e)
-    }
-}
-
-impl fmt::Display for ReadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ReadError::Http(e) => e.fmt(f),
-            ReadError::Upgrade => f.write_str("unexpected 101 Switching Protocols"),
-        }
-    }
+    Open(ConnId),
 }
 
 /// One connection's state.
@@ -80,14 +31,10 @@ impl fmt::Display for ReadError {
 pub struct Conn {
     /// Link state.
     pub link: Link,
-    /// Reads its responses.
-    reader: ResponseReader,
-    /// Body bytes of the response being read.
-    body_len: u64,
     /// Open loop: intended send times of requests due but not yet written.
     pub queued: VecDeque<u64>,
-    /// Requests written and not yet answered, oldest first.
-    pub outstanding: VecDeque<Sent>,
+    /// Requests written and not yet answered.
+    pub unanswered: usize,
     /// Closed loop with a request budget: requests left to send.
     pub budget: Option<u64>,
     /// Failed connection attempts in a row.
@@ -97,55 +44,23 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// A connection not yet opened; `head` when the requests are HEAD.
-    pub fn new(head: bool, budget: Option<u64>) -> Conn {
-        let mut reader = ResponseReader::new(ResponseLimits::default());
-        reader.set_head_request(head);
+    /// A connection not yet opened.
+    pub fn new(budget: Option<u64>) -> Conn {
         Conn {
             link: Link::Down { retry_at: 0 },
-            reader,
-            body_len: 0,
             queued: VecDeque::new(),
-            outstanding: VecDeque::new(),
+            unanswered: 0,
             budget,
             failures: 0,
             close_after: false,
         }
     }
 
-    /// Reads received bytes, appending each complete response to `out`.
-    /// After an error the connection cannot be read further.
-    pub fn read(&mut self, mut data: &[u8], out: &mut Vec<Response>) -> Result<(), ReadError> {
-        loop {
-            let p = self.reader.feed(data)?;
-            match p.event {
-                Event::NeedInput => return Ok(()),
-                Event::Head => self.body_len = 0,
-                Event::Body(r) => self.body_len += r.len() as u64,
-                Event::Complete { reuse } => out.push(self.finished(!reuse)),
-                Event::Upgraded => return Err(ReadError::Upgrade),
-            }
-            data = &data[p.consumed..];
-        }
-    }
-
-    /// The server closed the connection: the response it delimits, if any.
-    /// Resets the reader.
-    pub fn read_eof(&mut self) -> Result<Option<Response>, ClientError> {
-        Ok(self.reader.eof()?.then(|| self.finished(true)))
-    }
-
-    /// Forgets any partial response, for a new connection.
-    pub fn reset_reader(&mut self) {
-        self.reader.reset();
-        self.body_len = 0;
-    }
-
-    fn finished(&self, close: bool) -> Response {
-        Response {
-            status: self.reader.head().status,
-            body_len: self.body_len,
-            close,
+    /// The connection's name on the worker, while it has one.
+    pub fn id(&self) -> Option<ConnId> {
+        match self.link {
+            Link::Connecting(id) | Link::Open(id) => Some(id),
+            Link::Down { .. } => None,
         }
     }
 
@@ -154,14 +69,14 @@ impl Conn {
     /// unanswered. Closed loop: a batch of `pipeline` (or what is left of the
     /// budget) once the previous batch is all answered.
     pub fn sendable(&self, pipeline: usize, open_loop: bool) -> usize {
-        if self.link != Link::Open || self.close_after {
+        if !matches!(self.link, Link::Open(_)) || self.close_after {
             return 0;
         }
         if open_loop {
             pipeline
-                .saturating_sub(self.outstanding.len())
+                .saturating_sub(self.unanswered)
                 .min(self.queued.len())
-        } else if self.outstanding.is_empty() {
+        } else if self.unanswered == 0 {
             let left = self.budget.map_or(usize::MAX, |b| b as usize);
             pipeline.min(left)
         } else {
@@ -169,37 +84,42 @@ impl Conn {
         }
     }
 
-    /// Records `n` requests (from [`Conn::sendable`]) as written at `now`.
-    pub fn take(&mut self, n: usize, now: u64, open_loop: bool) {
-        for _ in 0..n {
-            let origin = match open_loop {
-                true => self.queued.pop_front().unwrap_or(now),
-                false => now,
-            };
-            self.outstanding.push_back(Sent { origin, sent: now });
-        }
+    /// Records one request (of those [`Conn::sendable`] allows) as written at
+    /// `now`; returns its latency origin: its intended send time (open loop)
+    /// or `now`.
+    pub fn take(&mut self, now: u64, open_loop: bool) -> u64 {
+        let origin = match open_loop {
+            true => self.queued.pop_front().unwrap_or(now),
+            false => now,
+        };
+        self.unanswered += 1;
         if let Some(b) = self.budget.as_mut() {
-            *b = b.saturating_sub(n as u64);
+            *b = b.saturating_sub(1);
+        }
+        origin
+    }
+
+    /// Takes back a request [`Conn::take`] recorded that could not be
+    /// written after all.
+    pub fn untake(&mut self, origin: u64, open_loop: bool) {
+        self.unanswered -= 1;
+        if let Some(b) = self.budget.as_mut() {
+            *b += 1;
+        }
+        if open_loop {
+            self.queued.push_front(origin);
         }
     }
 
-    /// Whether the oldest unanswered request was written `timeout_ns` ago.
-    pub fn timed_out(&self, now: u64, timeout_ns: u64) -> bool {
-        self.outstanding
-            .front()
-            .is_some_and(|s| now.saturating_sub(s.sent) >= timeout_ns)
-    }
-
-    /// Forgets the unanswered requests and any partial response, for a
-    /// connection being closed; returns how many requests were lost. Queued
-    /// (unwritten) requests stay for the next connection.
-    pub fn give_up(&mut self) -> u64 {
-        let lost = self.outstanding.len() as u64;
-        self.outstanding.clear();
-        self.reset_reader();
+    /// The connection ended at `now`: its unanswered requests are gone (the
+    /// driver reported them) and it reconnects at once, or later after
+    /// failed attempts. Queued (unwritten) requests stay for the next one.
+    pub fn ended(&mut self, now: u64) {
+        self.unanswered = 0;
         self.close_after = false;
-        self.link = Link::Closing;
-        lost
+        self.link = Link::Down {
+            retry_at: self.retry_at(now),
+        };
     }
 
     /// When to reconnect after the connection closed at `now`: at once, or
@@ -217,8 +137,8 @@ mod tests {
     use super::*;
 
     fn open(budget: Option<u64>) -> Conn {
-        let mut c = Conn::new(false, budget);
-        c.link = Link::Open;
+        let mut c = Conn::new(budget);
+        c.link = Link::Open(ConnId::for_tests(1));
         c
     }
 
@@ -228,19 +148,12 @@ mod tests {
         assert_eq!(c.sendable(4, true), 0, "nothing due");
         c.queued.extend([10, 20, 30, 40, 50, 60]);
         assert_eq!(c.sendable(4, true), 4);
-        c.take(4, 100, true);
+        let origins: Vec<u64> = (0..4).map(|_| c.take(100, true)).collect();
+        assert_eq!(origins, [10, 20, 30, 40]);
         assert_eq!(c.sendable(4, true), 0, "four unanswered");
-        assert_eq!(
-            c.outstanding.front(),
-            Some(&Sent {
-                origin: 10,
-                sent: 100
-            })
-        );
-        c.outstanding.pop_front();
+        c.unanswered -= 1;
         assert_eq!(c.sendable(4, true), 1, "room for one");
-        c.take(1, 200, true);
-        assert_eq!(c.outstanding.back().unwrap().origin, 50);
+        assert_eq!(c.take(200, true), 50);
         assert_eq!(c.queued, [60]);
     }
 
@@ -248,14 +161,16 @@ mod tests {
     fn closed_loop_sends_whole_batches_within_the_budget() {
         let mut c = open(Some(5));
         assert_eq!(c.sendable(3, false), 3);
-        c.take(3, 7, false);
-        assert_eq!(c.outstanding[2], Sent { origin: 7, sent: 7 });
-        c.outstanding.pop_front();
+        for _ in 0..3 {
+            assert_eq!(c.take(7, false), 7);
+        }
+        c.unanswered -= 1;
         assert_eq!(c.sendable(3, false), 0, "batch not all answered");
-        c.outstanding.clear();
+        c.unanswered = 0;
         assert_eq!(c.sendable(3, false), 2, "budget left");
-        c.take(2, 8, false);
-        c.outstanding.clear();
+        c.take(8, false);
+        c.take(8, false);
+        c.unanswered = 0;
         assert_eq!(c.sendable(3, false), 0);
         assert_eq!(open(None).sendable(3, false), 3);
     }
@@ -267,65 +182,24 @@ mod tests {
         c.close_after = true;
         assert_eq!(c.sendable(1, true), 0);
         c.close_after = false;
-        c.link = Link::Connecting { since: 0 };
+        c.link = Link::Connecting(ConnId::for_tests(1));
         assert_eq!(c.sendable(1, true), 0);
+        assert_eq!(c.id(), Some(ConnId::for_tests(1)));
     }
 
     #[test]
-    fn reads_responses_across_reads() {
-        let mut c = open(None);
-        let mut out = Vec::new();
-        let input = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello\
-HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\n\r\n\
-HTTP/1.1 503 Busy\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx";
-        let (a, b) = input.split_at(50);
-        c.read(a, &mut out).unwrap();
-        assert_eq!(out.len(), 1);
-        c.read(b, &mut out).unwrap();
-        let r = |status, body_len, close| Response {
-            status,
-            body_len,
-            close,
-        };
-        assert_eq!(out, [r(200, 5, false), r(200, 3, false), r(503, 1, true)]);
-        assert_eq!(c.read_eof(), Ok(None));
-
-        out.clear();
-        c.read(b"HTTP/1.0 200 OK\r\n\r\nuntil", &mut out).unwrap();
-        c.read(b" close", &mut out).unwrap();
-        assert!(out.is_empty());
-        assert_eq!(c.read_eof(), Ok(Some(r(200, 11, true))));
-
-        c.read(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc", &mut out)
-            .unwrap();
-        assert_eq!(c.read_eof(), Err(ClientError::Truncated));
-        let e = c.read(b"HTTP/1.1 101 Switching Protocols\r\n\r\n", &mut out);
-        assert_eq!(e, Err(ReadError::Upgrade));
-        c.reset_reader();
-        let e = c.read(b"SMTP ready\r\n\r\n", &mut out).unwrap_err();
-        assert_eq!(e.to_string(), "malformed status line");
-
-        let mut head = Conn::new(true, None);
-        head.read(b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\n", &mut out)
-            .unwrap();
-        assert_eq!(out.last(), Some(&r(200, 0, false)));
-    }
-
-    #[test]
-    fn timeouts_give_up_and_backoff() {
+    fn an_end_keeps_unwritten_requests_and_backs_off() {
         let mut c = open(None);
         c.queued.extend([1, 2]);
-        c.take(1, 100, true);
-        assert!(!c.timed_out(199, 100));
-        assert!(c.timed_out(200, 100));
-        assert_eq!(c.give_up(), 1);
-        assert_eq!(c.link, Link::Closing);
+        c.take(100, true);
+        c.ended(5);
+        assert_eq!(c.link, Link::Down { retry_at: 5 });
+        assert_eq!((c.unanswered, c.id()), (0, None));
         assert_eq!(
             c.queued,
             [2],
             "unwritten requests wait for the next connection"
         );
-        assert_eq!(c.retry_at(5), 5);
         c.failures = 1;
         assert_eq!(c.retry_at(0), BACKOFF_FIRST_NS);
         c.failures = 3;

@@ -1,10 +1,13 @@
-//! One load thread: its share of the connections on its own ring, the
-//! open-loop schedule (or back-to-back requests in a closed loop), timeouts,
-//! reconnects, and its own statistics.
+//! One load thread: a worker with no listeners, whose client application is
+//! this file — its share of the connections, the open-loop schedule (or
+//! back-to-back requests in a closed loop), reconnects, and its own
+//! statistics. The worker's client drivers read the responses, pair them
+//! with their requests and time them out.
 //!
-//! Times are nanoseconds since a process-wide epoch. The loop: send what is
-//! due → every 10 ms check timeouts, reconnects, progress and the end → wait
-//! on the ring until a completion, the next due request or the next check.
+//! Times are nanoseconds since a process-wide epoch. Each loop tick the
+//! worker hands over what happened, then polls: send what is due → every
+//! 10 ms check the stop flag, reconnects and progress → say when the next
+//! request, the end or the next check is due, which bounds the worker's wait.
 #![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
@@ -12,17 +15,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
-use crate::runtime::client::{Client, Completion, Event};
-
 use super::args::Options;
-use super::conn::{Conn, Link, Response};
+use super::conn::{Conn, Link};
 use super::schedule::{Schedule, share};
 use super::stats::{ErrorKind, Stats, Tick};
+use crate::driver::{ClientEnd, ClientEvent, ClientSettings, Request, Response};
+use crate::runtime::Engine;
+use crate::runtime::worker::{
+    ClientApp, ClientIo, ConnId, Control, Next, Spec as WorkerSpec, Worker,
+};
 
-/// How often timeouts, reconnects, progress and the end are checked.
+/// How often the stop flag, reconnects and progress are checked.
 const HOUSEKEEPING_NS: u64 = 10_000_000;
-/// Receive buffer per connection.
-const RECV_BUF: usize = 32 * 1024;
 const SECOND_NS: u64 = 1_000_000_000;
 /// Shortest final partial second worth a progress line.
 const MIN_PARTIAL_TICK_NS: u64 = 100_000_000;
@@ -75,31 +79,35 @@ pub struct Spec {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
-    Connecting,
+    /// Connections are being opened; the clock has not started.
+    Connecting {
+        until: u64,
+    },
     Running,
+    /// The end came: waiting for the answers still due.
     Draining,
+    /// Finished: the results are in.
+    Done,
 }
 
 struct Driver {
-    client: Client,
     conns: Vec<Conn>,
     shared: Arc<Shared>,
     schedule: Option<Schedule>,
-    /// The request repeated `pipeline` times.
-    batch: Vec<u8>,
-    req_len: usize,
+    settings: ClientSettings,
+    head: bool,
     pipeline: usize,
-    timeout_ns: u64,
     start_ns: u64,
     end_ns: u64,
+    next_check: u64,
     phase: Phase,
+    /// Passed the start barrier (every thread must, even a failing one).
+    started: bool,
     stats: Stats,
     /// This second's share of the results.
     tick: Stats,
     tick_second: u64,
     progress: mpsc::Sender<Msg>,
-    responses: Vec<Response>,
-    events: Vec<Completion>,
     touched: Vec<usize>,
     /// Open loop: requests queued on all connections together.
     queued: u64,
@@ -110,30 +118,60 @@ struct Driver {
 /// Runs one thread's part of the load and returns what it measured.
 pub fn run(spec: Spec) -> Result<Stats, String> {
     let shared = spec.shared.clone();
-    let d = match Driver::new(spec) {
-        Ok(d) => d,
+    let worker = match worker(spec.count) {
+        Ok(w) => w,
         Err(e) => {
             // The others must not wait for this thread at the barrier.
             shared.stop.store(true, Ordering::Release);
             shared.barrier.wait();
-            return Err(e);
+            return Err(format!("cannot set up an io_uring: {e}"));
         }
     };
-    d.run()
+    let mut d = Driver::new(spec);
+    let r = worker.run_clients(&mut d);
+    if !d.started {
+        shared.stop.store(true, Ordering::Release);
+        shared.barrier.wait();
+    }
+    r.map_err(|e| format!("io_uring wait failed: {e}"))?;
+    if d.phase != Phase::Done {
+        return Err("the load thread ended early".to_string());
+    }
+    Ok(d.stats)
+}
+
+/// A worker for `conns` outgoing connections and nothing else.
+fn worker(conns: usize) -> std::io::Result<Worker<crate::handler::Router>> {
+    let engine = Engine {
+        ring_entries: (conns * 2 + 16).next_power_of_two().clamp(64, 4096) as u32,
+        buffer_count: (conns * 2).next_power_of_two().clamp(64, 4096) as u16,
+        buffer_size: 16 * 1024,
+        ..Engine::default()
+    };
+    let spec = WorkerSpec {
+        id: 0,
+        listeners: Vec::new(),
+        limits: crate::http::Limits::default(),
+        settings: crate::driver::Settings::default(),
+        shutdown_timeout: Duration::from_secs(1),
+        engine,
+        control: Control::new()?,
+        metrics: None,
+        access_log: None,
+        tls: None,
+        tls_headers: String::new(),
+    };
+    Worker::new(spec, crate::handler::Router::new(), None)
 }
 
 impl Driver {
-    fn new(spec: Spec) -> Result<Driver, String> {
+    fn new(spec: Spec) -> Driver {
         let o = &spec.shared.opts;
-        let client = Client::new(spec.shared.addr, spec.count, RECV_BUF)
-            .map_err(|e| format!("cannot set up an io_uring: {e}"))?;
         let budget = |i: usize| match (o.rate, o.requests) {
             (None, Some(n)) => Some(share(n, o.connections as u64, (spec.first + i) as u64)),
             _ => None,
         };
-        let conns = (0..spec.count)
-            .map(|i| Conn::new(o.head, budget(i)))
-            .collect();
+        let conns = (0..spec.count).map(|i| Conn::new(budget(i))).collect();
         let schedule = o.rate.map(|rate| {
             Schedule::new(
                 rate,
@@ -144,138 +182,91 @@ impl Driver {
                 o.requests,
             )
         });
-        Ok(Driver {
-            client,
+        Driver {
             conns,
             schedule,
-            batch: o.request.repeat(o.pipeline),
-            req_len: o.request.len(),
+            settings: ClientSettings {
+                connect_timeout: o.timeout,
+                response_timeout: o.timeout,
+                ..ClientSettings::default()
+            },
+            head: o.head,
             pipeline: o.pipeline,
-            timeout_ns: o.timeout.as_nanos() as u64,
             start_ns: 0,
             end_ns: 0,
-            phase: Phase::Connecting,
+            next_check: 0,
+            phase: Phase::Connecting { until: 0 },
+            started: false,
             stats: Stats::default(),
             tick: Stats::default(),
             tick_second: 0,
             progress: spec.progress,
-            responses: Vec::new(),
-            events: Vec::new(),
             touched: Vec::new(),
             queued: 0,
             budget_left: (0..spec.count).map(budget).sum(),
             shared: spec.shared,
-        })
+        }
     }
 
-    fn now(&self) -> u64 {
-        self.shared.epoch.elapsed().as_nanos() as u64
+    fn ns(&self, t: Instant) -> u64 {
+        t.saturating_duration_since(self.shared.epoch).as_nanos() as u64
+    }
+
+    fn at(&self, ns: u64) -> Instant {
+        self.shared.epoch + Duration::from_nanos(ns)
     }
 
     fn stopped(&self) -> bool {
         self.shared.stop.load(Ordering::Acquire)
     }
 
-    fn run(mut self) -> Result<Stats, String> {
-        let r = self.connect_phase();
+    /// Opens every connection and waits until each is up or has failed once,
+    /// so the schedule does not start with connects; waits no longer than
+    /// [`CONNECT_WAIT_NS`] or the timeout. Slower connections go on
+    /// connecting after the start. Then every thread starts together.
+    fn connect_phase(&mut self, io: &mut dyn ClientIo, now: u64, until: u64) -> Option<Next> {
+        if until == 0 {
+            for i in 0..self.conns.len() {
+                self.connect(io, i, now);
+            }
+            let timeout = self.settings.connect_timeout.as_nanos() as u64;
+            self.phase = Phase::Connecting {
+                until: now + timeout.min(CONNECT_WAIT_NS),
+            };
+            return self.connect_phase(io, now, now + timeout.min(CONNECT_WAIT_NS));
+        }
+        let waiting = self
+            .conns
+            .iter()
+            .any(|c| matches!(c.link, Link::Connecting(_)));
+        if waiting && now < until && !self.stopped() {
+            return Some(Next::At(self.at(until.min(now + HOUSEKEEPING_NS))));
+        }
         self.shared.barrier.wait();
-        r?;
-        let now = self.now();
+        self.started = true;
+        let now = self.ns(Instant::now());
         self.start_ns = *self.shared.start_ns.get_or_init(|| now);
         self.end_ns = self.start_ns + self.shared.opts.duration.as_nanos() as u64;
         self.phase = Phase::Running;
         for i in 0..self.conns.len() {
-            self.try_send(i, now);
+            self.try_send(io, i, now);
         }
-        let mut next_check = 0;
-        loop {
-            let now = self.now();
-            if self.phase == Phase::Running {
-                self.send_due(now);
-                if now >= self.end_ns || self.work_done() {
-                    self.phase = Phase::Draining;
-                }
-            }
-            if now >= next_check {
-                self.housekeeping(now);
-                next_check = now + HOUSEKEEPING_NS;
-            }
-            if self.phase == Phase::Draining && self.conns.iter().all(|c| c.outstanding.is_empty())
-            {
-                break;
-            }
-            let mut wake = next_check;
-            if self.phase == Phase::Running {
-                wake = wake.min(self.end_ns);
-                if let Some((_, at)) = self.schedule.as_ref().and_then(Schedule::peek) {
-                    wake = wake.min(self.start_ns + at);
-                }
-            }
-            self.poll(Duration::from_nanos(wake.saturating_sub(now)))?;
-        }
-        let now = self.now();
-        self.flush_ticks(now);
-        let partial = now.saturating_sub(self.start_ns + self.tick_second * SECOND_NS);
-        if partial >= MIN_PARTIAL_TICK_NS {
-            self.send_tick(partial);
-        }
-        self.stats.elapsed_ns = now.saturating_sub(self.start_ns);
-        self.stats.unsent = self.conns.iter().map(|c| c.queued.len() as u64).sum();
-        let _ = self.progress.send(Msg::Done);
-        Ok(self.stats)
+        None
     }
 
-    /// Opens every connection and waits until each is up or has failed once,
-    /// so the schedule does not start with connects; waits no longer than
-    /// [`CONNECT_WAIT_NS`] or the timeout. Slower connections go on
-    /// connecting after the start.
-    fn connect_phase(&mut self) -> Result<(), String> {
-        let now = self.now();
-        for i in 0..self.conns.len() {
-            self.connect(i, now);
-        }
-        let deadline = now + self.timeout_ns.min(CONNECT_WAIT_NS);
-        loop {
-            let now = self.now();
-            let waiting = self
-                .conns
-                .iter()
-                .any(|c| matches!(c.link, Link::Connecting { .. }));
-            if !waiting || now >= deadline || self.stopped() {
-                return Ok(());
+    fn connect(&mut self, io: &mut dyn ClientIo, i: usize, now: u64) {
+        match io.connect(self.shared.addr, i as u64, self.settings.clone()) {
+            Ok(id) => self.conns[i].link = Link::Connecting(id),
+            Err(e) => {
+                self.connect_failed(i, &e.to_string());
+                self.conns[i].ended(now);
             }
-            self.poll(Duration::from_nanos((deadline - now).min(HOUSEKEEPING_NS)))?;
         }
     }
 
-    fn poll(&mut self, timeout: Duration) -> Result<(), String> {
-        let mut events = std::mem::take(&mut self.events);
-        events.clear();
-        self.client
-            .poll(Some(timeout), &mut events)
-            .map_err(|e| format!("io_uring wait failed: {e}"))?;
-        let now = self.now();
-        for c in &events {
-            self.on_event(*c, now);
-        }
-        self.events = events;
-        Ok(())
-    }
-
-    fn connect(&mut self, i: usize, now: u64) {
-        match self.client.connect(i) {
-            Ok(()) => self.conns[i].link = Link::Connecting { since: now },
-            Err(e) => self.connect_failed(i, now, &e.to_string()),
-        }
-    }
-
-    fn connect_failed(&mut self, i: usize, now: u64, why: &str) {
+    fn connect_failed(&mut self, i: usize, why: &str) {
         self.stats.errors.add(ErrorKind::Connect, 1);
-        let c = &mut self.conns[i];
-        c.failures += 1;
-        c.link = Link::Down {
-            retry_at: c.retry_at(now),
-        };
+        self.conns[i].failures += 1;
         if !self.shared.connect_logged.swap(true, Ordering::Relaxed) {
             super::warn(&format!(
                 "cannot connect to {}: {why} (retrying; counted as connect errors)",
@@ -284,109 +275,54 @@ impl Driver {
         }
     }
 
-    fn on_event(&mut self, c: Completion, now: u64) {
-        let i = c.conn;
-        if self.conns[i].link == Link::Closing && c.event != Event::Closed {
-            return; // the rest of a connection already given up
-        }
-        match c.event {
-            Event::Connected => {
-                let c = &mut self.conns[i];
-                c.link = Link::Open;
-                c.failures = 0;
-                c.close_after = false;
-                c.reset_reader();
-                self.try_send(i, now);
+    fn record(&mut self, r: &Response) {
+        let latency = self.ns(r.done).saturating_sub(r.tag);
+        self.flush_ticks(self.ns(r.done));
+        self.stats.response(latency, r.status, r.body_len);
+        self.tick.response(latency, r.status, r.body_len);
+    }
+
+    /// A connection ended: every unanswered request on it counts as one
+    /// error of the kind its end says (at least one error for a failure).
+    fn closed(&mut self, io: &mut dyn ClientIo, i: usize, why: ClientEnd, lost: u64, now: u64) {
+        let failure = match why {
+            ClientEnd::ConnectFailed(_) => {
+                self.connect_failed(i, &why.to_string());
+                None
             }
-            Event::ConnectFailed(errno) => {
-                let why = std::io::Error::from_raw_os_error(errno).to_string();
-                self.connect_failed(i, now, &why);
+            ClientEnd::ConnectTimeout => {
+                self.stats.errors.add(ErrorKind::Connect, 1);
+                self.conns[i].failures += 1;
+                None
             }
-            Event::Data(n) => self.on_data(i, n, now),
-            Event::Eof => self.on_eof(i, now),
-            Event::RecvFailed(_) => self.close(i, Some(ErrorKind::Read)),
-            Event::SendFailed(_) => self.close(i, Some(ErrorKind::Write)),
-            Event::Closed => {
-                let c = &mut self.conns[i];
-                let retry_at = c.retry_at(now);
-                c.link = Link::Down { retry_at };
-                if self.phase == Phase::Running && retry_at <= now {
-                    self.connect(i, now);
+            ClientEnd::ResponseTimeout => Some(ErrorKind::Timeout),
+            ClientEnd::RecvFailed | ClientEnd::Truncated => Some(ErrorKind::Read),
+            ClientEnd::SendFailed(_) => Some(ErrorKind::Write),
+            ClientEnd::Malformed(_) | ClientEnd::Upgraded | ClientEnd::Unsolicited => {
+                if !self.shared.parse_logged.swap(true, Ordering::Relaxed) {
+                    super::warn(&format!("bad response: {why} (counted as parse errors)"));
                 }
+                Some(ErrorKind::Parse)
             }
-        }
-    }
-
-    fn record(&mut self, i: usize, resp: Response, now: u64) -> bool {
-        let Some(sent) = self.conns[i].outstanding.pop_front() else {
-            return false;
-        };
-        let latency = now.saturating_sub(sent.origin);
-        self.flush_ticks(now);
-        self.stats.response(latency, resp.status, resp.body_len);
-        self.tick.response(latency, resp.status, resp.body_len);
-        if resp.close {
-            self.conns[i].close_after = true;
-        }
-        true
-    }
-
-    fn on_data(&mut self, i: usize, n: usize, now: u64) {
-        self.stats.bytes += n as u64;
-        let mut responses = std::mem::take(&mut self.responses);
-        responses.clear();
-        let parsed = self.conns[i].read(self.client.received(i), &mut responses);
-        let mut unsolicited = false;
-        for r in responses.drain(..) {
-            unsolicited |= !self.record(i, r, now);
-        }
-        self.responses = responses;
-        if let Err(e) = parsed {
-            self.parse_error(i, &e.to_string());
-        } else if unsolicited {
-            self.parse_error(i, "a response to no request");
-        } else if self.conns[i].close_after {
-            let lost = !self.conns[i].outstanding.is_empty();
-            self.close(i, lost.then_some(ErrorKind::Read));
-        } else {
-            self.try_send(i, now);
-        }
-    }
-
-    fn parse_error(&mut self, i: usize, why: &str) {
-        if !self.shared.parse_logged.swap(true, Ordering::Relaxed) {
-            super::warn(&format!("bad response: {why} (counted as parse errors)"));
-        }
-        self.close(i, Some(ErrorKind::Parse));
-    }
-
-    fn on_eof(&mut self, i: usize, now: u64) {
-        let kind = match self.conns[i].read_eof() {
-            Ok(Some(r)) => {
-                if !self.record(i, r, now) {
-                    return self.parse_error(i, "a response to no request");
+            // A clean end that still leaves requests unanswered loses them.
+            _ => {
+                if lost > 0 {
+                    self.stats.errors.add(ErrorKind::Read, lost);
                 }
                 None
             }
-            Ok(None) => None,
-            Err(_) => Some(ErrorKind::Read),
         };
-        let lost = !self.conns[i].outstanding.is_empty();
-        self.close(i, kind.or(lost.then_some(ErrorKind::Read)));
-    }
-
-    /// Gives a connection up: every unanswered request on it counts as one
-    /// error of `kind` (at least one error when `kind` is given). Open-loop
-    /// requests not yet written stay queued for the next connection.
-    fn close(&mut self, i: usize, kind: Option<ErrorKind>) {
-        let lost = self.conns[i].give_up();
-        if let Some(kind) = kind {
+        if let Some(kind) = failure {
             self.stats.errors.add(kind, lost.max(1));
         }
-        self.client.close(i);
+        let c = &mut self.conns[i];
+        c.ended(now);
+        if self.phase == Phase::Running && c.retry_at(now) <= now {
+            self.connect(io, i, now);
+        }
     }
 
-    fn send_due(&mut self, now: u64) {
+    fn send_due(&mut self, io: &mut dyn ClientIo, now: u64) {
         let Some(s) = self.schedule.as_mut() else {
             return;
         };
@@ -398,31 +334,40 @@ impl Driver {
         }
         let mut touched = std::mem::take(&mut self.touched);
         for &i in &touched {
-            self.try_send(i, now);
+            self.try_send(io, i, now);
         }
         touched.clear();
         self.touched = touched;
     }
 
     /// Writes what this connection may send now (see [`Conn::sendable`]).
-    fn try_send(&mut self, i: usize, now: u64) {
+    fn try_send(&mut self, io: &mut dyn ClientIo, i: usize, now: u64) {
         if self.phase != Phase::Running {
             return;
         }
         let open_loop = self.schedule.is_some();
         let c = &mut self.conns[i];
-        let n = c.sendable(self.pipeline, open_loop);
-        if n == 0 {
-            return;
+        let Link::Open(id) = c.link else { return };
+        let mut n = 0;
+        for _ in 0..c.sendable(self.pipeline, open_loop) {
+            let tag = c.take(now, open_loop);
+            let req = Request {
+                tag,
+                head: self.head,
+            };
+            if !io.request(id, &self.shared.opts.request, req) {
+                // The connection ended this tick; its end is reported next.
+                c.untake(tag, open_loop);
+                break;
+            }
+            n += 1;
         }
-        c.take(n, now, open_loop);
         if open_loop {
             self.queued -= n as u64;
         }
         if let Some(b) = self.budget_left.as_mut() {
             *b -= n as u64;
         }
-        self.client.send(i, &self.batch[..n * self.req_len]);
     }
 
     /// Whether every request this thread was to send has been written.
@@ -433,31 +378,41 @@ impl Driver {
         }
     }
 
-    fn housekeeping(&mut self, now: u64) {
+    fn housekeeping(&mut self, io: &mut dyn ClientIo, now: u64) {
         if self.phase == Phase::Running && self.stopped() {
             self.phase = Phase::Draining;
         }
         for i in 0..self.conns.len() {
-            match self.conns[i].link {
-                Link::Open if self.conns[i].timed_out(now, self.timeout_ns) => {
-                    self.close(i, Some(ErrorKind::Timeout));
-                }
-                Link::Connecting { since } if now.saturating_sub(since) >= self.timeout_ns => {
-                    self.stats.errors.add(ErrorKind::Connect, 1);
-                    self.conns[i].failures += 1;
-                    self.close(i, None);
-                }
-                Link::Down { retry_at } if self.phase == Phase::Running && now >= retry_at => {
-                    self.connect(i, now);
-                }
-                _ => {}
+            if let Link::Down { retry_at } = self.conns[i].link
+                && self.phase == Phase::Running
+                && now >= retry_at
+            {
+                self.connect(io, i, now);
             }
         }
         self.flush_ticks(now);
     }
 
+    /// The run is over: the last ticks, the elapsed time and what was never
+    /// sent.
+    fn finish(&mut self) {
+        let now = self.ns(Instant::now());
+        self.flush_ticks(now);
+        let partial = now.saturating_sub(self.start_ns + self.tick_second * SECOND_NS);
+        if partial >= MIN_PARTIAL_TICK_NS {
+            self.send_tick(partial);
+        }
+        self.stats.elapsed_ns = now.saturating_sub(self.start_ns);
+        self.stats.unsent = self.conns.iter().map(|c| c.queued.len() as u64).sum();
+        self.phase = Phase::Done;
+        let _ = self.progress.send(Msg::Done);
+    }
+
     /// Reports every second of the run that has ended by `now`.
     fn flush_ticks(&mut self, now: u64) {
+        if self.phase == Phase::Done {
+            return;
+        }
         while now >= self.start_ns + (self.tick_second + 1) * SECOND_NS {
             self.send_tick(SECOND_NS);
         }
@@ -475,5 +430,71 @@ impl Driver {
             latency: tick.latency,
         }));
         self.tick_second += 1;
+    }
+}
+
+impl ClientApp for Driver {
+    fn poll(&mut self, io: &mut dyn ClientIo) -> Next {
+        let mut now = self.ns(io.now());
+        if let Phase::Connecting { until } = self.phase {
+            if let Some(next) = self.connect_phase(io, now, until) {
+                return next;
+            }
+            now = self.ns(Instant::now());
+        }
+        if self.phase == Phase::Running {
+            self.send_due(io, now);
+            if now >= self.end_ns || self.work_done() {
+                self.phase = Phase::Draining;
+            }
+        }
+        if now >= self.next_check {
+            self.housekeeping(io, now);
+            self.next_check = now + HOUSEKEEPING_NS;
+        }
+        if self.phase == Phase::Draining && self.conns.iter().all(|c| c.unanswered == 0) {
+            self.finish();
+        }
+        if self.phase == Phase::Done {
+            return Next::Done;
+        }
+        let mut wake = self.next_check;
+        if self.phase == Phase::Running {
+            wake = wake.min(self.end_ns);
+            if let Some((_, at)) = self.schedule.as_ref().and_then(Schedule::peek) {
+                wake = wake.min(self.start_ns + at);
+            }
+        }
+        Next::At(self.at(wake))
+    }
+
+    fn on_event(&mut self, io: &mut dyn ClientIo, conn: ConnId, key: u64, event: ClientEvent) {
+        let i = key as usize;
+        if self.phase == Phase::Done || self.conns[i].id() != Some(conn) {
+            return;
+        }
+        let now = self.ns(io.now());
+        match event {
+            ClientEvent::Connected => {
+                let c = &mut self.conns[i];
+                c.link = Link::Open(conn);
+                c.failures = 0;
+                c.close_after = false;
+                self.try_send(io, i, now);
+            }
+            ClientEvent::Received(n) => self.stats.bytes += n as u64,
+            ClientEvent::Response(r) => {
+                self.record(&r);
+                let c = &mut self.conns[i];
+                c.unanswered = c.unanswered.saturating_sub(1);
+                if r.last {
+                    // The driver ends the connection next.
+                    c.close_after = true;
+                } else {
+                    self.try_send(io, i, now);
+                }
+            }
+            ClientEvent::Closed { why, lost } => self.closed(io, i, why, lost, now),
+        }
     }
 }

@@ -14,9 +14,10 @@
 //!   mod.rs      CLI entry, threads, progress printer, outputs
 //!   args        options and their checks              url       http:// URLs
 //!   request     the request bytes (http::client)      schedule  open-loop send times
-//!   driver      one pinned thread's event loop (runtime::client does the ring)
-//!   conn        one connection's queue, requests in flight, pipelining rules,
-//!               its responses (read by http::client)  stats     histograms, counters
+//!   driver      one pinned thread: the client application of a worker with no
+//!               listeners (driver::ClientConn reads the responses, times them out)
+//!   conn        one connection's link, queue, unanswered count, pipelining rules
+//!                                                     stats     histograms, counters
 //!   report      progress line and summary             hgrm      .hgrm and V2 exports
 //! ```
 #![forbid(unsafe_code)]

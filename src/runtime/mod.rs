@@ -4,7 +4,6 @@
 #![allow(unsafe_code)]
 
 pub mod bufring;
-pub mod client;
 pub mod listener;
 pub mod logfile;
 pub mod observe;

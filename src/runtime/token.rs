@@ -29,6 +29,8 @@ pub enum Op {
     SpliceOut = 10,
     /// Wait for a full socket to take more (between splices).
     PollOut = 11,
+    /// Connecting an outgoing connection.
+    Connect = 12,
 }
 
 /// A decoded `user_data`.
@@ -73,6 +75,7 @@ impl Token {
             9 => Op::SpliceIn,
             10 => Op::SpliceOut,
             11 => Op::PollOut,
+            12 => Op::Connect,
             _ => return None,
         };
         Some(Token {

@@ -327,5 +327,6 @@ fn close_with_unread_input_lingers() {
     assert_eq!(h.closed, Some(CloseReason::Normal));
 }
 
+mod client;
 mod files;
 mod tls;

@@ -6,6 +6,7 @@
 
 pub mod accept;
 pub mod cancel;
+pub mod connect;
 pub mod poll;
 pub mod read;
 pub mod recv;

@@ -3,14 +3,15 @@
 
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 
-use super::slot::{Recv, Role, Slot};
+use super::slot::{Driver, Recv, Role, Slot};
 use super::{ACCEPT_BACKOFF_MS, PIPE_POOL_MAX, PIPE_SIZE, Worker};
 use crate::driver::{Action, ServerConn};
 use crate::http::Service;
 use crate::metrics::CloseReason;
 use crate::runtime::log;
 use crate::runtime::op::{
-    self, accept::Accepted, read::Read, recv::Received, send::Send, splice::SpliceIn,
+    self, accept::Accepted, connect::Connect, read::Read, recv::Received, send::Send,
+    splice::SpliceIn,
 };
 use crate::runtime::ring::Cqe;
 use crate::runtime::sys::{self, Pipe};
@@ -44,15 +45,16 @@ macro_rules! cx {
 }
 pub(super) use cx;
 
-/// Runs `$call` on slot `$slot`'s driver with a fresh `Cx`, then carries out
-/// what it asks for.
+/// Runs `$call` on slot `$slot`'s server driver with a fresh `Cx`, then
+/// carries out what it asks for.
 macro_rules! with_driver {
     ($w:expr, $slot:expr, |$d:ident, $cx:ident| $call:expr) => {{
         let c = &mut $w.conns[$slot];
         let (role, peer) = (c.role, c.peer.as_deref().copied());
-        let $d = &mut c.driver;
-        let mut $cx = super::conn::cx!($w, role, peer);
-        $call;
+        if let super::slot::Driver::Server($d) = &mut c.driver {
+            let mut $cx = super::conn::cx!($w, role, peer);
+            $call;
+        }
         $w.drive($slot);
     }};
 }
@@ -139,7 +141,7 @@ impl<S: Service> Worker<S> {
             _ => None,
         };
         self.generation = next_gen(self.generation);
-        let driver = ServerConn::new(tls, self.now);
+        let driver = Driver::Server(ServerConn::new(tls, self.now));
         let slot = self
             .conns
             .insert(Slot::new(fd, self.generation, role, driver));
@@ -152,8 +154,8 @@ impl<S: Service> Worker<S> {
         let victim = self
             .conns
             .iter()
-            .filter(|(_, c)| !c.closing && c.driver.evictable())
-            .min_by_key(|(_, c)| c.driver.accepted())
+            .filter(|(_, c)| !c.closing && c.driver.server().is_some_and(|d| d.evictable()))
+            .min_by_key(|(_, c)| c.driver.server().map(|d| d.accepted()))
             .map(|(k, _)| k);
         let Some(slot) = victim else { return false };
         with_driver!(self, slot, |d, cx| d.abort(CloseReason::Limit, &mut cx));
@@ -162,7 +164,7 @@ impl<S: Service> Worker<S> {
 
     /// The slot for a completion, if it is still the one the operation was
     /// issued for.
-    fn slot_of(&mut self, t: Token) -> Option<usize> {
+    pub(super) fn slot_of(&mut self, t: Token) -> Option<usize> {
         let s = t.slot as usize;
         self.conns
             .get(s)
@@ -186,19 +188,26 @@ impl<S: Service> Worker<S> {
                 if self.obs.metrics {
                     self.obs.stats.counters.bytes_in += h.len() as u64;
                 }
-                let c = &mut self.conns[slot];
-                if c.peer.is_none() {
-                    c.peer = sys::peer_addr(c.fd.as_fd()).map(Box::new);
-                }
                 let data = self.bufs.get(&h);
                 let c = &mut self.conns[slot];
-                let (role, peer) = (c.role, c.peer.as_deref().copied());
-                let mut cx = cx!(self, role, peer);
-                c.driver.on_recv(data, &mut cx);
+                match &mut c.driver {
+                    Driver::Server(d) => {
+                        if c.peer.is_none() {
+                            c.peer = sys::peer_addr(c.fd.as_fd()).map(Box::new);
+                        }
+                        let (role, peer) = (c.role, c.peer.as_deref().copied());
+                        let mut cx = cx!(self, role, peer);
+                        d.on_recv(data, &mut cx);
+                    }
+                    Driver::Client(o) => o.conn.on_recv(data, self.now),
+                }
                 self.bufs.recycle(h);
                 self.drive(slot);
             }
-            Received::Eof => with_driver!(self, slot, |d, _cx| d.on_eof(false)),
+            Received::Eof => {
+                self.conns[slot].driver.on_eof(false, self.now);
+                self.drive(slot);
+            }
             Received::Starved => {
                 self.starved.push((slot, t.generation));
                 self.maybe_free(slot);
@@ -211,7 +220,10 @@ impl<S: Service> Worker<S> {
                 self.multishot_recv = false;
                 self.drive(slot);
             }
-            Received::Failed(_) => with_driver!(self, slot, |d, _cx| d.on_eof(true)),
+            Received::Failed(_) => {
+                self.conns[slot].driver.on_eof(true, self.now);
+                self.drive(slot);
+            }
         }
     }
 
@@ -226,11 +238,17 @@ impl<S: Service> Worker<S> {
                 if self.obs.metrics {
                     self.obs.stats.counters.bytes_out += n as u64;
                 }
-                with_driver!(self, slot, |d, cx| d.on_sent(buf, n, &mut cx));
+                if let Driver::Client(o) = &mut self.conns[slot].driver {
+                    o.conn.on_sent(buf, n);
+                    self.drive(slot);
+                } else {
+                    with_driver!(self, slot, |d, cx| d.on_sent(buf, n, &mut cx));
+                }
             }
-            Err(_) => {
+            Err(errno) => {
                 self.outbufs.put(buf);
-                with_driver!(self, slot, |d, _cx| d.on_send_failed());
+                self.conns[slot].driver.on_send_failed(errno);
+                self.drive(slot);
             }
         }
     }
@@ -271,6 +289,9 @@ impl<S: Service> Worker<S> {
         while let Some(a) = self.conns[slot].driver.poll_action() {
             self.act(slot, a);
         }
+        if let Driver::Client(_) = self.conns[slot].driver {
+            self.take_events(slot);
+        }
         let c = &mut self.conns[slot];
         if c.closing || c.driver.is_closed() {
             self.maybe_free(slot);
@@ -288,7 +309,7 @@ impl<S: Service> Worker<S> {
         }
         let start = self.start;
         let c = &mut self.conns[slot];
-        let tick = c.driver.deadline(&self.settings).map_or(0, |(at, _)| {
+        let tick = c.driver.deadline(&self.settings).map_or(0, |at| {
             let d = at.saturating_duration_since(start);
             let ms = d.as_secs() * 1000 + u64::from(d.subsec_millis());
             ms.div_ceil(super::TICK_MS).max(1)
@@ -300,14 +321,17 @@ impl<S: Service> Worker<S> {
             c.tick = tick;
             self.wheel.set(slot as u32, c.generation, tick);
         }
-        let wake = c.driver.wake_at();
+        let (wake, deferred) = match &c.driver {
+            Driver::Server(d) => (d.wake_at(), d.deferred()),
+            Driver::Client(_) => (None, false),
+        };
         if wake != c.wake {
             c.wake = wake;
             if let Some(at) = wake {
                 self.wakes.push(std::cmp::Reverse((at, slot, c.generation)));
             }
         }
-        if c.driver.deferred() && !c.deferred {
+        if deferred && !c.deferred {
             c.deferred = true;
             self.deferred.push((slot, c.generation));
         }
@@ -317,6 +341,16 @@ impl<S: Service> Worker<S> {
         let c = &mut self.conns[slot];
         let generation = c.generation;
         match a {
+            Action::Connect { addr } => {
+                let Driver::Client(o) = &mut c.driver else {
+                    unreachable!("a connect asked for by an accepted connection");
+                };
+                assert!(o.connect.is_none(), "a second connect in flight");
+                let tok = Token::new(Op::Connect, slot, generation).pack();
+                let (connect, e) = Connect::start(c.fd.as_fd(), addr, tok);
+                o.connect = Some(connect);
+                self.push(e);
+            }
             Action::Send { buf, from } => {
                 // A driver asks for one operation of a kind at a time; a
                 // second would drop the first's buffer while the kernel has it.
@@ -399,7 +433,8 @@ impl<S: Service> Worker<S> {
                 }
                 c.closing = true;
                 self.closing += 1;
-                if self.obs.metrics {
+                // Outgoing connections are not the server's to count.
+                if self.obs.metrics && matches!(c.driver, Driver::Server(_)) {
                     self.obs.stats.counters.closed(why);
                 }
                 self.cancel_all(slot);
@@ -411,7 +446,7 @@ impl<S: Service> Worker<S> {
     fn cancel_all(&mut self, slot: usize) {
         let c = &mut self.conns[slot];
         let g = c.generation;
-        let mut targets = [0u64; 6];
+        let mut targets = [0u64; 7];
         let mut n = 0;
         let mut add = |op: Op, on: bool| {
             if on {
@@ -419,6 +454,10 @@ impl<S: Service> Worker<S> {
                 n += 1;
             }
         };
+        add(
+            Op::Connect,
+            matches!(&c.driver, Driver::Client(o) if o.connect.is_some()),
+        );
         add(Op::Recv, c.ops.recv == Recv::Armed);
         add(Op::Send, c.ops.send.is_some());
         add(Op::Read, c.ops.read.is_some());
@@ -451,7 +490,7 @@ impl<S: Service> Worker<S> {
     /// closed (its `OwnedFd` drops) and an empty pipe is pooled.
     pub(super) fn maybe_free(&mut self, slot: usize) {
         let c = &self.conns[slot];
-        if !(c.closing || c.driver.is_closed()) || c.ops.any() {
+        if !(c.closing || c.driver.is_closed()) || c.busy() {
             return;
         }
         if !c.closing {

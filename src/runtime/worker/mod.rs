@@ -1,16 +1,22 @@
 //! One worker: a pinned thread with its own ring, listeners, connection slab,
 //! timers, `Date` cache, measurements and access-log buffer. The loop: reap
 //! completions → drive connections → queue operations → one submit.
+//!
+//! The slab holds accepted connections and outgoing ones side by side (a
+//! slot's `Driver` is a server or a client driver). A worker
+//! with no listeners can be run by a [`ClientApp`] that opens outgoing
+//! connections only: `peregrine load` runs its threads that way.
 
+mod clients;
 mod conn;
 mod slot;
+mod spec;
 mod time;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use io_uring::types;
@@ -22,19 +28,21 @@ use super::logfile::LogFile;
 use super::observe::Observe;
 use super::op;
 use super::ring::{Cqe, Ring};
-use super::sys::{self, EventFd};
+use super::sys;
 use super::timer::{Entry, Wheel};
 use super::token::{Op, Token};
 use super::{Engine, log};
-use crate::accesslog::{self, Formatter};
+use crate::accesslog::Formatter;
 use crate::driver::{BufPool, Settings};
 use crate::http::conn::ExchangePool;
 use crate::http::date::DateCache;
 use crate::http::{Limits, Service};
 use crate::metrics::Slot as MetricsSlot;
 
+pub use clients::{ClientApp, ClientIo, ConnId, Next};
 pub use slot::Role;
 use slot::Slot;
+pub use spec::{Control, Spec, TlsSlot};
 
 /// Milliseconds per timer-wheel tick.
 const TICK_MS: u64 = 100;
@@ -49,74 +57,6 @@ const PIPE_SIZE: usize = 1 << 20;
 /// TLS handshake steps a worker runs per loop tick; more wait for the next
 /// tick, so a burst of handshakes cannot stall the connections already served.
 const HANDSHAKE_BUDGET: u32 = 32;
-
-/// The shared, replaceable TLS configuration (swapped on certificate reload).
-pub type TlsSlot = Arc<Mutex<Arc<rustls::ServerConfig>>>;
-
-/// Requests to a worker from the thread that started it.
-#[derive(Debug)]
-pub struct Control {
-    stop: AtomicBool,
-    reopen: AtomicBool,
-    reload: AtomicBool,
-    wake: EventFd,
-}
-
-impl Control {
-    /// A control block with its wake-up eventfd.
-    pub fn new() -> std::io::Result<Arc<Control>> {
-        Ok(Arc::new(Control {
-            stop: AtomicBool::new(false),
-            reopen: AtomicBool::new(false),
-            reload: AtomicBool::new(false),
-            wake: EventFd::new()?,
-        }))
-    }
-
-    /// Asks the worker to stop gracefully.
-    pub fn stop(&self) {
-        self.stop.store(true, Ordering::Release);
-        self.wake.wake();
-    }
-
-    /// Asks the worker to reopen its log files.
-    pub fn reopen_logs(&self) {
-        self.reopen.store(true, Ordering::Release);
-        self.wake.wake();
-    }
-
-    /// Tells the worker a new TLS configuration is in its slot.
-    pub fn reload_tls(&self) {
-        self.reload.store(true, Ordering::Release);
-        self.wake.wake();
-    }
-}
-
-/// What a worker needs to start.
-pub struct Spec {
-    /// Worker index (for logs and metric labels).
-    pub id: usize,
-    /// Listening sockets owned by this worker, with what they serve.
-    pub listeners: Vec<(Socket, Role)>,
-    /// Size limits.
-    pub limits: Limits,
-    /// Timeouts and minimum data rates of connections.
-    pub settings: Settings,
-    /// How long a graceful stop waits for requests in flight.
-    pub shutdown_timeout: Duration,
-    /// Engine settings.
-    pub engine: Engine,
-    /// Stop and reopen requests.
-    pub control: Arc<Control>,
-    /// Where to publish measurements (none: the worker keeps none).
-    pub metrics: Option<MetricsSlot>,
-    /// The access log, if any.
-    pub access_log: Option<accesslog::Config>,
-    /// The TLS configuration, for HTTPS listeners.
-    pub tls: Option<TlsSlot>,
-    /// Header lines added to HTTPS responses (HSTS).
-    pub tls_headers: String,
-}
 
 struct Listener {
     sock: Option<Socket>,
@@ -169,6 +109,14 @@ pub struct Worker<S: Service> {
     published_ms: u64,
     cqes: Vec<Cqe>,
     starved: Vec<(usize, u32)>,
+    /// Outgoing connections the owner's calls touched, to drive when they return.
+    touched: Vec<(usize, u32)>,
+    /// Events of outgoing connections for their owner: (connection, key, event).
+    client_events: Vec<(ConnId, u64, crate::driver::ClientEvent)>,
+    /// When the client application asked to be polled next.
+    app_due: Option<Instant>,
+    /// The client application is finished: its connections' events are dropped.
+    clients_done: bool,
     control: Arc<Control>,
     wake_buf: Box<u64>,
     timer_ts: Box<types::Timespec>,
@@ -192,7 +140,7 @@ impl<S: Service> Worker<S> {
         redirect: Option<Box<dyn Service>>,
     ) -> std::io::Result<Worker<S>> {
         let ring = Ring::new(spec.engine.ring_entries, spec.engine.defer_taskrun)?;
-        if spec.id == 0 {
+        if spec.id == 0 && !spec.listeners.is_empty() {
             log(&format!("io_uring setup: {}", ring.setup().describe()));
         }
         // Work the kernel hands to io-wq threads (splices, blocking file reads)
@@ -271,6 +219,10 @@ impl<S: Service> Worker<S> {
             published_ms: 0,
             cqes: Vec::with_capacity(1024),
             starved: Vec::new(),
+            touched: Vec::new(),
+            client_events: Vec::new(),
+            app_due: None,
+            clients_done: false,
             control: spec.control,
             wake_buf: Box::new(0),
             timer_ts: Box::new(types::Timespec::from(Duration::from_millis(TICK_MS))),
@@ -284,13 +236,26 @@ impl<S: Service> Worker<S> {
     }
 
     /// Runs until a graceful stop completes.
-    pub fn run(mut self) -> std::io::Result<()> {
+    pub fn run(self) -> std::io::Result<()> {
+        self.run_loop(None)
+    }
+
+    /// Runs `app`'s outgoing connections (besides any listeners) until it is
+    /// done and they are closed, or a graceful stop completes.
+    pub fn run_clients(self, app: &mut dyn ClientApp) -> std::io::Result<()> {
+        self.run_loop(Some(app))
+    }
+
+    fn run_loop(mut self, mut app: Option<&mut dyn ClientApp>) -> std::io::Result<()> {
         for i in 0..self.listeners.len() {
             self.arm_accept(i);
         }
         self.arm_timer();
         self.arm_wake();
         self.tick_clock();
+        if let Some(a) = app.as_deref_mut() {
+            self.run_app(a);
+        }
         loop {
             if self.obs.active() {
                 self.obs.end_tick();
@@ -300,10 +265,14 @@ impl<S: Service> Worker<S> {
             }
             // Deferred handshakes mean work is waiting: poll instead of sleeping.
             // A wake-up an exchange asked for bounds the sleep.
+            // A client application's next due time too.
             let wait = if self.deferred.is_empty() {
-                self.wakes
-                    .peek()
-                    .map(|Reverse((t, _, _))| t.saturating_duration_since(Instant::now()))
+                let wake = self.wakes.peek().map(|Reverse((t, _, _))| *t);
+                let due = match (wake, self.app_due) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                due.map(|t| t.saturating_duration_since(Instant::now()))
             } else {
                 Some(Duration::ZERO)
             };
@@ -320,6 +289,11 @@ impl<S: Service> Worker<S> {
             }
             self.cqes = cqes;
             self.rearm_starved();
+            if let Some(a) = app.as_deref_mut()
+                && !self.clients_done
+            {
+                self.run_app(a);
+            }
             if self.draining && self.finished() {
                 self.obs.end_tick();
                 self.publish();
@@ -372,6 +346,7 @@ impl<S: Service> Worker<S> {
             Op::SpliceIn => self.on_splice_in(t, cqe),
             Op::SpliceOut => self.on_splice_out(t, cqe),
             Op::PollOut => self.on_poll_out(t, cqe),
+            Op::Connect => self.on_connect(t, cqe),
             Op::Cancel => self.on_cancel_done(t),
             Op::Timer => {
                 self.own_ops -= 1;
@@ -519,7 +494,7 @@ impl<S: Service> Drop for Worker<S> {
             self.quiesce();
         }
         for (_, c) in std::mem::take(&mut self.conns) {
-            if c.ops.any() {
+            if c.busy() {
                 std::mem::forget(c);
             }
         }

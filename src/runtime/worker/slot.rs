@@ -5,13 +5,15 @@ use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 use std::time::Instant;
 
-use crate::driver::ServerConn;
+use crate::driver::{Action, BufPool, ClientConn, ServerConn, Settings};
+use crate::runtime::op::connect::Connect;
 use crate::runtime::op::read::Read;
 use crate::runtime::op::send::Send;
 use crate::runtime::op::splice::SpliceIn;
 use crate::runtime::sys::Pipe;
 
-/// What kind of listener a connection came from.
+/// What kind of listener a connection came from (`Plain` for an outgoing
+/// connection, which has none).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
     /// Plain HTTP, served by the router.
@@ -86,7 +88,7 @@ pub struct Slot {
     /// The listener kind.
     pub role: Role,
     /// All lifecycle policy.
-    pub driver: ServerConn,
+    pub driver: Driver,
     /// What the kernel is doing for it.
     pub ops: InFlight,
     /// The splice pipe, while a file body is spliced.
@@ -104,8 +106,13 @@ pub struct Slot {
 }
 
 impl Slot {
-    /// A freshly accepted connection.
-    pub fn new(fd: OwnedFd, generation: u32, role: Role, driver: ServerConn) -> Slot {
+    /// Whether any operation is still in flight on it.
+    pub fn busy(&self) -> bool {
+        self.ops.any() || matches!(&self.driver, Driver::Client(o) if o.connect.is_some())
+    }
+
+    /// A freshly accepted connection, or an outgoing one.
+    pub fn new(fd: OwnedFd, generation: u32, role: Role, driver: Driver) -> Slot {
         Slot {
             fd,
             generation,
@@ -118,6 +125,102 @@ impl Slot {
             wake: None,
             deferred: false,
             closing: false,
+        }
+    }
+}
+
+/// The driver of a slot: an accepted connection's, or an outgoing one's
+/// (boxed: it is the rarer kind, and the slab's entries stay small).
+#[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "the server driver stays inline: accepting a connection allocates no driver"
+)]
+pub enum Driver {
+    /// An accepted connection.
+    Server(ServerConn),
+    /// An outgoing connection.
+    Client(Box<Outgoing>),
+}
+
+/// An outgoing connection's driver, beside the operation only such a slot
+/// has (kept here, so the slots of accepted connections do not grow).
+#[derive(Debug)]
+pub struct Outgoing {
+    /// All lifecycle policy.
+    pub conn: ClientConn,
+    /// The connect in flight, owning the address the kernel reads.
+    pub connect: Option<Connect>,
+}
+
+impl Driver {
+    /// The next thing for the executor to do, if any.
+    #[inline]
+    pub fn poll_action(&mut self) -> Option<Action> {
+        match self {
+            Driver::Server(d) => d.poll_action(),
+            Driver::Client(d) => d.conn.poll_action(),
+        }
+    }
+
+    /// Whether the driver has ended.
+    #[inline]
+    pub fn is_closed(&self) -> bool {
+        match self {
+            Driver::Server(d) => d.is_closed(),
+            Driver::Client(d) => d.conn.is_closed(),
+        }
+    }
+
+    /// Whether a receive should be armed.
+    #[inline]
+    pub fn wants_recv(&self) -> bool {
+        match self {
+            Driver::Server(d) => d.wants_recv(),
+            Driver::Client(d) => d.conn.wants_recv(),
+        }
+    }
+
+    /// The next deadline (server connections keep to `settings`).
+    #[inline]
+    pub fn deadline(&self, settings: &Settings) -> Option<Instant> {
+        match self {
+            Driver::Server(d) => d.deadline(settings).map(|(at, _)| at),
+            Driver::Client(d) => d.conn.deadline(),
+        }
+    }
+
+    /// The peer shut its side, or the connection reset.
+    #[inline]
+    pub fn on_eof(&mut self, reset: bool, now: Instant) {
+        match self {
+            Driver::Server(d) => d.on_eof(reset),
+            Driver::Client(d) => d.conn.on_eof(reset, now),
+        }
+    }
+
+    /// A send failed with `errno`.
+    #[inline]
+    pub fn on_send_failed(&mut self, errno: i32) {
+        match self {
+            Driver::Server(d) => d.on_send_failed(),
+            Driver::Client(d) => d.conn.on_send_failed(errno),
+        }
+    }
+
+    /// Hands buffers back to the pools when the slot is freed.
+    pub fn release(&mut self, bufs: &mut BufPool) {
+        if let Driver::Server(d) = self {
+            d.release(bufs);
+        }
+    }
+
+    /// The server driver, if this is an accepted connection.
+    #[inline]
+    pub fn server(&self) -> Option<&ServerConn> {
+        match self {
+            Driver::Server(d) => Some(d),
+            Driver::Client(_) => None,
         }
     }
 }

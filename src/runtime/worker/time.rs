@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
 use super::conn::with_driver;
+use super::slot::Driver;
 use super::{PUBLISH_MS, TICK_MS, Worker};
 use crate::driver::Gauge;
 use crate::http::Service;
@@ -27,6 +28,11 @@ impl<S: Service> Worker<S> {
                 continue;
             };
             c.tick = 0;
+            if let Driver::Client(o) = &mut c.driver {
+                o.conn.on_timer(self.now);
+                self.drive(slot);
+                continue;
+            }
             with_driver!(self, slot, |d, cx| d.on_timer(&mut cx));
         }
         self.due = due;
@@ -43,6 +49,9 @@ impl<S: Service> Worker<S> {
         }
         if self.draining && self.now_ms >= self.drain_deadline {
             for slot in self.open_slots() {
+                if let Driver::Client(o) = &mut self.conns[slot].driver {
+                    o.conn.close();
+                }
                 with_driver!(self, slot, |d, cx| d.abort(CloseReason::Shutdown, &mut cx));
             }
         }
@@ -171,7 +180,7 @@ impl<S: Service> Worker<S> {
         let Some(slot) = &self.slot else { return };
         let mut g = Gauges::default();
         for (_, c) in self.conns.iter() {
-            match c.driver.gauge() {
+            match c.driver.server().map_or(Gauge::Ending, |d| d.gauge()) {
                 Gauge::Ending => continue,
                 Gauge::Writing => g.writing += 1,
                 Gauge::Reading => g.reading += 1,

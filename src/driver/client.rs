@@ -1,0 +1,465 @@
+//! The client side of one outgoing connection: the connect, requests out,
+//! responses in (read by the HTTP/1 codec's client role), and every lifecycle
+//! decision — the connect and response deadlines, pairing each response with
+//! its request, closing — made here.
+//!
+//! Its owner (the load generator today; a proxy's upstream connections
+//! later) queues requests with [`ClientConn::request`] and reads what
+//! happened as [`ClientEvent`]s: `Connected`, each `Response` with its tag,
+//! status, sizes and times, and exactly one `Closed` with the reason and the
+//! number of requests left unanswered. The executor feeds it completions and
+//! carries out its [`Action`]s (`Connect`, `Send`, `Close`), as for a server
+//! connection.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::action::Action;
+use crate::http::client::{ClientError, Event, ResponseLimits, ResponseReader};
+use crate::metrics::CloseReason;
+
+/// The timeouts and limits an outgoing connection keeps to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientSettings {
+    /// The connect must complete within this.
+    pub connect_timeout: Duration,
+    /// The oldest unanswered request must be answered completely this long
+    /// after it was queued.
+    pub response_timeout: Duration,
+    /// What a response head may hold.
+    pub limits: ResponseLimits,
+}
+
+impl Default for ClientSettings {
+    fn default() -> Self {
+        ClientSettings {
+            connect_timeout: Duration::from_secs(10),
+            response_timeout: Duration::from_secs(60),
+            limits: ResponseLimits::default(),
+        }
+    }
+}
+
+/// What the owner says about a request it queues.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Request {
+    /// The owner's tag, handed back with the response.
+    pub tag: u64,
+    /// A HEAD request: its response has no body, whatever its framing says.
+    pub head: bool,
+}
+
+/// A complete response and its request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Response {
+    /// The request's tag.
+    pub tag: u64,
+    /// Status code.
+    pub status: u16,
+    /// Body bytes (decoded, for a chunked body).
+    pub body_len: u64,
+    /// When the request was queued.
+    pub queued: Instant,
+    /// When the response head was read.
+    pub head_at: Instant,
+    /// When the response ended.
+    pub done: Instant,
+    /// The connection carries nothing after this response: it closes next
+    /// (`Connection: close`, HTTP/1.0, or a body delimited by the close).
+    pub last: bool,
+}
+
+/// Why an outgoing connection ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientEnd {
+    /// The connect failed with this errno.
+    ConnectFailed(i32),
+    /// The connect did not complete within the connect timeout.
+    ConnectTimeout,
+    /// The peer closed between responses (or after the last one).
+    PeerClosed,
+    /// A response said the connection ends after it.
+    NotReusable,
+    /// The peer closed inside a response.
+    Truncated,
+    /// Receiving failed (a reset).
+    RecvFailed,
+    /// Sending failed with this errno.
+    SendFailed(i32),
+    /// The oldest request was not answered within the response timeout.
+    ResponseTimeout,
+    /// The bytes received are not an HTTP/1.1 response.
+    Malformed(ClientError),
+    /// `101 Switching Protocols`: only HTTP/1.1 is spoken here.
+    Upgraded,
+    /// A response arrived with no request waiting for it.
+    Unsolicited,
+    /// The owner closed it.
+    Local,
+}
+
+impl ClientEnd {
+    /// The reason in the server's close counters.
+    pub fn close_reason(self) -> CloseReason {
+        match self {
+            ClientEnd::ConnectFailed(_) | ClientEnd::RecvFailed | ClientEnd::SendFailed(_) => {
+                CloseReason::Reset
+            }
+            ClientEnd::ConnectTimeout | ClientEnd::ResponseTimeout => CloseReason::Timeout,
+            ClientEnd::Truncated
+            | ClientEnd::Malformed(_)
+            | ClientEnd::Upgraded
+            | ClientEnd::Unsolicited => CloseReason::Error,
+            ClientEnd::PeerClosed | ClientEnd::NotReusable | ClientEnd::Local => {
+                CloseReason::Normal
+            }
+        }
+    }
+}
+
+impl fmt::Display for ClientEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let os = |e: i32| std::io::Error::from_raw_os_error(e);
+        match self {
+            ClientEnd::ConnectFailed(e) => os(*e).fmt(f),
+            ClientEnd::ConnectTimeout => f.write_str("connect timed out"),
+            ClientEnd::PeerClosed => f.write_str("closed by the peer"),
+            ClientEnd::NotReusable => f.write_str("the response ended the connection"),
+            ClientEnd::Truncated => ClientError::Truncated.fmt(f),
+            ClientEnd::RecvFailed => f.write_str("receive failed"),
+            ClientEnd::SendFailed(e) => write!(f, "send failed: {}", os(*e)),
+            ClientEnd::ResponseTimeout => f.write_str("no response within the timeout"),
+            ClientEnd::Malformed(e) => e.fmt(f),
+            ClientEnd::Upgraded => f.write_str("unexpected 101 Switching Protocols"),
+            ClientEnd::Unsolicited => f.write_str("a response to no request"),
+            ClientEnd::Local => f.write_str("closed"),
+        }
+    }
+}
+
+/// What happened on an outgoing connection, for its owner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientEvent {
+    /// The connect completed; queued requests go out.
+    Connected,
+    /// This many bytes arrived (heads and framing included).
+    Received(usize),
+    /// A response is complete.
+    Response(Response),
+    /// The connection ended (always the last event): why, and how many
+    /// requests it leaves unanswered.
+    Closed {
+        /// Why.
+        why: ClientEnd,
+        /// Requests queued or sent and never answered.
+        lost: u64,
+    },
+}
+
+/// Where the connection is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// The connect is in flight (or about to be asked for).
+    Connecting { since: Instant },
+    /// Requests go out and responses come in.
+    Open,
+    /// Ended: the executor cancels what is in flight and frees the slot.
+    Closed,
+}
+
+/// A request queued or sent, waiting for its response.
+#[derive(Clone, Copy, Debug)]
+struct Waiting {
+    req: Request,
+    queued: Instant,
+}
+
+/// One outgoing connection, sans-IO.
+#[derive(Debug)]
+pub struct ClientConn {
+    state: State,
+    addr: SocketAddr,
+    /// The owner's key for this connection (the executor hands it back with
+    /// every event).
+    owner: u64,
+    settings: ClientSettings,
+    /// The `Connect` action is yet to be handed out.
+    connect_due: bool,
+    /// The `Close` action is yet to be handed out.
+    close_due: Option<ClientEnd>,
+    reader: ResponseReader,
+    /// Requests not yet handed to a send.
+    out: Vec<u8>,
+    /// An empty buffer to collect requests in while a send has `out`.
+    spare: Vec<u8>,
+    /// A send is in flight.
+    sending: bool,
+    /// Unanswered requests, oldest first.
+    waiting: VecDeque<Waiting>,
+    /// The response being read: body bytes so far, and when its head came.
+    body_len: u64,
+    head_at: Option<Instant>,
+    events: VecDeque<ClientEvent>,
+}
+
+impl ClientConn {
+    /// A connection to `addr` starting at `now`, for the owner's `owner` key.
+    pub fn new(addr: SocketAddr, owner: u64, settings: ClientSettings, now: Instant) -> ClientConn {
+        ClientConn {
+            state: State::Connecting { since: now },
+            addr,
+            owner,
+            reader: ResponseReader::new(settings.limits),
+            settings,
+            connect_due: true,
+            close_due: None,
+            out: Vec::new(),
+            spare: Vec::new(),
+            sending: false,
+            waiting: VecDeque::new(),
+            body_len: 0,
+            head_at: None,
+            events: VecDeque::new(),
+        }
+    }
+
+    // ---- the owner's side --------------------------------------------------
+
+    /// Queues a request (its encoded bytes) behind those queued before; it
+    /// goes out once the connection is open. False, and nothing queued, when
+    /// the connection has ended.
+    pub fn request(&mut self, bytes: &[u8], req: Request, now: Instant) -> bool {
+        if self.state == State::Closed {
+            return false;
+        }
+        if self.waiting.is_empty() {
+            self.reader.set_head_request(req.head);
+        }
+        self.out.extend_from_slice(bytes);
+        self.waiting.push_back(Waiting { req, queued: now });
+        true
+    }
+
+    /// Ends the connection now; the unanswered requests are reported lost.
+    pub fn close(&mut self) {
+        self.end(ClientEnd::Local);
+    }
+
+    /// The next event for the owner.
+    pub fn poll_event(&mut self) -> Option<ClientEvent> {
+        self.events.pop_front()
+    }
+
+    /// The owner's key for this connection.
+    pub fn owner(&self) -> u64 {
+        self.owner
+    }
+
+    /// Requests queued or sent and not answered yet.
+    pub fn unanswered(&self) -> usize {
+        self.waiting.len()
+    }
+
+    // ---- the executor's side: inputs ---------------------------------------
+
+    /// The connect completed (`Err`: its errno).
+    pub fn on_connected(&mut self, res: Result<(), i32>) {
+        if !matches!(self.state, State::Connecting { .. }) {
+            return;
+        }
+        match res {
+            Ok(()) => {
+                self.state = State::Open;
+                self.events.push_back(ClientEvent::Connected);
+            }
+            Err(e) => self.end(ClientEnd::ConnectFailed(e)),
+        }
+    }
+
+    /// Bytes arrived.
+    pub fn on_recv(&mut self, data: &[u8], now: Instant) {
+        if self.state != State::Open {
+            return;
+        }
+        self.events.push_back(ClientEvent::Received(data.len()));
+        let mut rest = data;
+        loop {
+            let p = match self.reader.feed(rest) {
+                Ok(p) => p,
+                Err(e) => return self.end(ClientEnd::Malformed(e)),
+            };
+            match p.event {
+                Event::NeedInput => return,
+                Event::Head if self.waiting.is_empty() => {
+                    return self.end(ClientEnd::Unsolicited);
+                }
+                Event::Head => {
+                    self.head_at = Some(now);
+                    self.body_len = 0;
+                }
+                Event::Body(r) => self.body_len += r.len() as u64,
+                Event::Complete { reuse } => {
+                    self.respond(!reuse, now);
+                    if !reuse {
+                        return self.end(ClientEnd::NotReusable);
+                    }
+                }
+                Event::Upgraded => return self.end(ClientEnd::Upgraded),
+            }
+            rest = &rest[p.consumed..];
+        }
+    }
+
+    /// The peer shut its sending side (or the connection reset: `reset`).
+    pub fn on_eof(&mut self, reset: bool, now: Instant) {
+        if self.state == State::Closed {
+            return;
+        }
+        if reset {
+            return self.end(ClientEnd::RecvFailed);
+        }
+        match self.reader.eof() {
+            // A body delimited by the close ends with it.
+            Ok(true) if self.waiting.is_empty() => self.end(ClientEnd::Unsolicited),
+            Ok(true) => {
+                self.respond(true, now);
+                self.end(ClientEnd::PeerClosed);
+            }
+            Ok(false) => self.end(ClientEnd::PeerClosed),
+            Err(ClientError::Truncated) => self.end(ClientEnd::Truncated),
+            Err(e) => self.end(ClientEnd::Malformed(e)),
+        }
+    }
+
+    /// A send of `buf` moved `n` bytes (the buffer comes back).
+    pub fn on_sent(&mut self, mut buf: Vec<u8>, n: usize) {
+        self.sending = false;
+        if self.state == State::Closed {
+            return;
+        }
+        if n == 0 {
+            // A zero-byte send of a non-empty buffer would only repeat.
+            return self.end(ClientEnd::SendFailed(libc::EPIPE));
+        }
+        if n < buf.len() {
+            // The rest goes first, then what was queued meanwhile.
+            buf.drain(..n);
+            buf.extend_from_slice(&self.out);
+            self.out.clear();
+            std::mem::swap(&mut self.out, &mut buf);
+        }
+        buf.clear();
+        if self.spare.capacity() == 0 {
+            self.spare = buf;
+        }
+    }
+
+    /// A send failed with this errno: the peer is gone.
+    pub fn on_send_failed(&mut self, errno: i32) {
+        self.sending = false;
+        self.end(ClientEnd::SendFailed(errno));
+    }
+
+    /// Time passed: the connect or response deadline may be due.
+    pub fn on_timer(&mut self, now: Instant) {
+        if self.deadline().is_none_or(|at| at > now) {
+            return;
+        }
+        match self.state {
+            State::Connecting { .. } => self.end(ClientEnd::ConnectTimeout),
+            State::Open => self.end(ClientEnd::ResponseTimeout),
+            State::Closed => {}
+        }
+    }
+
+    // ---- the executor's side: outputs --------------------------------------
+
+    /// The next thing for the executor to do, if any.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        if let Some(why) = self.close_due.take() {
+            return Some(Action::Close {
+                why: why.close_reason(),
+                note: None,
+            });
+        }
+        if self.connect_due {
+            self.connect_due = false;
+            return Some(Action::Connect { addr: self.addr });
+        }
+        if self.state == State::Open && !self.sending && !self.out.is_empty() {
+            self.sending = true;
+            let buf = std::mem::replace(&mut self.out, std::mem::take(&mut self.spare));
+            return Some(Action::Send { buf, from: 0 });
+        }
+        None
+    }
+
+    /// When the connect or the oldest request times out.
+    pub fn deadline(&self) -> Option<Instant> {
+        match self.state {
+            State::Connecting { since } => Some(since + self.settings.connect_timeout),
+            State::Open => self
+                .waiting
+                .front()
+                .map(|w| w.queued + self.settings.response_timeout),
+            State::Closed => None,
+        }
+    }
+
+    /// Whether the executor should keep a receive armed.
+    pub fn wants_recv(&self) -> bool {
+        self.state == State::Open
+    }
+
+    /// Whether the connection has ended: the executor frees the slot once its
+    /// operations have completed.
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed
+    }
+
+    /// Whether the connection is open.
+    pub fn is_open(&self) -> bool {
+        self.state == State::Open
+    }
+
+    // ---- internals ---------------------------------------------------------
+
+    /// The oldest request's response is complete.
+    fn respond(&mut self, last: bool, now: Instant) {
+        let Some(w) = self.waiting.pop_front() else {
+            return;
+        };
+        self.events.push_back(ClientEvent::Response(Response {
+            tag: w.req.tag,
+            status: self.reader.head().status,
+            body_len: self.body_len,
+            queued: w.queued,
+            head_at: self.head_at.take().unwrap_or(now),
+            done: now,
+            last,
+        }));
+        self.body_len = 0;
+        if let Some(next) = self.waiting.front() {
+            self.reader.set_head_request(next.req.head);
+        }
+    }
+
+    /// Ends the connection: the executor is told to close, the owner why.
+    fn end(&mut self, why: ClientEnd) {
+        if self.state == State::Closed {
+            return;
+        }
+        self.state = State::Closed;
+        self.connect_due = false;
+        self.close_due = Some(why);
+        let lost = self.waiting.len() as u64;
+        self.waiting.clear();
+        self.reader.reset();
+        self.out = Vec::new();
+        self.spare = Vec::new();
+        self.events.push_back(ClientEvent::Closed { why, lost });
+    }
+}

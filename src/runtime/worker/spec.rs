@@ -1,0 +1,84 @@
+//! What a worker needs to start ([`Spec`]) and how the thread that started
+//! it asks it to stop, reopen its logs or reload TLS ([`Control`]).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use socket2::Socket;
+
+use super::Role;
+use crate::accesslog;
+use crate::driver::Settings;
+use crate::http::Limits;
+use crate::metrics::Slot as MetricsSlot;
+use crate::runtime::Engine;
+use crate::runtime::sys::EventFd;
+
+/// The shared, replaceable TLS configuration (swapped on certificate reload).
+pub type TlsSlot = Arc<Mutex<Arc<rustls::ServerConfig>>>;
+
+/// Requests to a worker from the thread that started it.
+#[derive(Debug)]
+pub struct Control {
+    pub(super) stop: AtomicBool,
+    pub(super) reopen: AtomicBool,
+    pub(super) reload: AtomicBool,
+    pub(super) wake: EventFd,
+}
+
+impl Control {
+    /// A control block with its wake-up eventfd.
+    pub fn new() -> std::io::Result<Arc<Control>> {
+        Ok(Arc::new(Control {
+            stop: AtomicBool::new(false),
+            reopen: AtomicBool::new(false),
+            reload: AtomicBool::new(false),
+            wake: EventFd::new()?,
+        }))
+    }
+
+    /// Asks the worker to stop gracefully.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        self.wake.wake();
+    }
+
+    /// Asks the worker to reopen its log files.
+    pub fn reopen_logs(&self) {
+        self.reopen.store(true, Ordering::Release);
+        self.wake.wake();
+    }
+
+    /// Tells the worker a new TLS configuration is in its slot.
+    pub fn reload_tls(&self) {
+        self.reload.store(true, Ordering::Release);
+        self.wake.wake();
+    }
+}
+
+/// What a worker needs to start.
+pub struct Spec {
+    /// Worker index (for logs and metric labels).
+    pub id: usize,
+    /// Listening sockets owned by this worker, with what they serve.
+    pub listeners: Vec<(Socket, Role)>,
+    /// Size limits.
+    pub limits: Limits,
+    /// Timeouts and minimum data rates of connections.
+    pub settings: Settings,
+    /// How long a graceful stop waits for requests in flight.
+    pub shutdown_timeout: Duration,
+    /// Engine settings.
+    pub engine: Engine,
+    /// Stop and reopen requests.
+    pub control: Arc<Control>,
+    /// Where to publish measurements (none: the worker keeps none).
+    pub metrics: Option<MetricsSlot>,
+    /// The access log, if any.
+    pub access_log: Option<accesslog::Config>,
+    /// The TLS configuration, for HTTPS listeners.
+    pub tls: Option<TlsSlot>,
+    /// Header lines added to HTTPS responses (HSTS).
+    pub tls_headers: String,
+}
