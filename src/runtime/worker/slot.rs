@@ -85,6 +85,8 @@ pub struct Slot {
     pub generation: u32,
     /// The listener kind.
     pub role: Role,
+    /// Index of the listener it was accepted on (in the server's bind order).
+    pub listener: u16,
     /// All lifecycle policy.
     pub driver: ServerConn,
     /// What the kernel is doing for it.
@@ -105,11 +107,17 @@ pub struct Slot {
 
 impl Slot {
     /// A freshly accepted connection.
-    pub fn new(fd: OwnedFd, generation: u32, role: Role, driver: ServerConn) -> Slot {
+    pub fn new(
+        fd: OwnedFd,
+        generation: u32,
+        (role, listener): (Role, u16),
+        driver: ServerConn,
+    ) -> Slot {
         Slot {
             fd,
             generation,
             role,
+            listener,
             driver,
             ops: InFlight::NONE,
             pipe: None,
