@@ -70,6 +70,7 @@ pub mod load;
 pub mod metrics;
 pub mod runtime;
 pub mod server;
+pub mod site;
 pub mod tls;
 
 pub use server::{Running, Server};
