@@ -119,6 +119,19 @@ fn two_sites() {
 }
 
 #[test]
+fn the_readme_example_is_valid() {
+    let readme = include_str!("../../README.md");
+    let section = &readme[readme.find("## Sites and routes").unwrap()..];
+    let start = section.find("```toml\n").unwrap() + 8;
+    let text = &section[start..start + section[start..].find("```").unwrap()];
+    let c = parse(text, None).unwrap();
+    assert_eq!(c.sites.len(), 2);
+    let plan = Plan::new(&c).unwrap();
+    assert_eq!(plan.listeners.len(), 3);
+    assert_eq!(plan.tls.unwrap().sni[0].names.len(), 2);
+}
+
+#[test]
 fn flat_configuration_is_one_default_site() {
     let c = parse("root = \"/srv\"\nbuiltins = true\n", None).unwrap();
     assert!(c.sites.is_empty());

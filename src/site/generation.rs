@@ -141,7 +141,7 @@ fn cert_for<'a>(s: &'a Site, t: &'a tls::Settings, host: &str) -> &'a Path {
 /// Warnings for host names of `s` that the certificate SNI picks for them
 /// does not cover.
 fn coverage(s: &Site, t: &tls::Settings) -> Vec<String> {
-    let at = match (&s.origin.file, s.origin.line) {
+    let at = match (&s.origin.file, s.origin.line_of("hosts")) {
         (Some(f), Some(l)) => format!("{}:{l}: ", f.display()),
         (Some(f), None) => format!("{}: ", f.display()),
         _ => String::new(),

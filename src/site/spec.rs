@@ -23,21 +23,25 @@ pub struct Origin {
 }
 
 impl Origin {
+    /// The line of `key` (its first segment) when recorded, else the table's.
+    pub fn line_of(&self, key: &str) -> Option<usize> {
+        let first = key.split('.').next().unwrap_or("");
+        self.lines
+            .iter()
+            .find(|(k, _)| *k == first)
+            .map(|(_, l)| *l)
+            .or(self.line)
+    }
+
     /// A configuration error about `key` below this table (`""`: the table).
     pub fn err(&self, key: &str, message: impl Into<String>) -> crate::config::ConfigError {
-        let first = key.split('.').next().unwrap_or("");
+        let line = self.line_of(key);
         let key = match (self.key.as_str(), key) {
             ("", "") => None,
             (t, "") => Some(t.to_string()),
             ("", k) => Some(k.to_string()),
             (t, k) => Some(format!("{t}.{k}")),
         };
-        let line = self
-            .lines
-            .iter()
-            .find(|(k, _)| *k == first)
-            .map(|(_, l)| *l)
-            .or(self.line);
         crate::config::ConfigError {
             file: self.file.clone(),
             line,
