@@ -234,6 +234,7 @@ pub(super) fn route(
         rules,
         origin: Origin {
             lines: [
+                ("path", r.path.as_ref().map(Spanned::span)),
                 ("root", r.root.as_ref().map(Spanned::span)),
                 ("errors", r.errors.as_ref().map(Spanned::span)),
             ]

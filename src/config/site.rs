@@ -229,10 +229,20 @@ fn site(
     let mut rules = Rules::default();
     header_rules(cx, &r.response_headers, &k("response_headers"), &mut rules)?;
     error_pages(cx, &r.errors, &k("errors"), root.is_some(), &mut rules)?;
-    let mut routes = Vec::new();
+    let mut routes: Vec<crate::site::Route> = Vec::new();
     for (j, rt) in r.route.iter().flatten().enumerate() {
         let key = format!("site[{i}].route[{j}]");
-        routes.push(route(cx, rt, key, &root, &index, file)?);
+        let new = route(cx, rt, key, &root, &index, file)?;
+        if let Some(old) = routes.iter().find(|o| shadows(o, &new)) {
+            return Err(new.origin.err(
+                "path",
+                format!(
+                    "{:?} is routed by {} already, for the same methods",
+                    new.path, old.origin.key
+                ),
+            ));
+        }
+        routes.push(new);
     }
     Ok(Site {
         name,
@@ -250,6 +260,23 @@ fn site(
             ..origin(cx, s.span(), format!("site[{i}]"), file)
         },
     })
+}
+
+/// Whether `old` answers every request `new` would (so `new` never runs).
+fn shadows(old: &crate::site::Route, new: &crate::site::Route) -> bool {
+    let norm = |r: &crate::site::Route| {
+        if r.exact || r.path == "/" {
+            r.path.clone()
+        } else {
+            r.path.trim_end_matches('/').to_string()
+        }
+    };
+    let methods = match (old.methods, new.methods) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(a), Some(b)) => a.intersect(b) == b,
+    };
+    old.exact == new.exact && norm(old) == norm(new) && methods
 }
 
 /// A lowercase host name or `*.` wildcard, checked.

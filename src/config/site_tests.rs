@@ -208,6 +208,36 @@ fn handlers_are_checked() {
 }
 
 #[test]
+fn shadowed_routes() {
+    let site = "[[site]]\nhosts = [\"a.test\"]\n";
+    let r = |path: &str, extra: &str| {
+        format!("[[site.route]]\npath = \"{path}\"\nhandler = \"respond\"\n{extra}")
+    };
+    assert_eq!(
+        err(&format!("{site}{}{}", r("/api", ""), r("/api/", ""))),
+        "p.toml:7: site[0].route[1].path: \"/api/\" is routed by site[0].route[0] already, for the same methods"
+    );
+    let get = "methods = [\"GET\"]\n";
+    let post = "methods = [\"POST\"]\n";
+    assert!(
+        parse(
+            &format!("{site}{}{}", r("/api", get), r("/api", post)),
+            None
+        )
+        .is_ok()
+    );
+    assert!(
+        parse(
+            &format!("{site}{}{}", r("/api", get), r("/api", "exact = true\n")),
+            None
+        )
+        .is_ok()
+    );
+    assert!(parse(&format!("{site}{}{}", r("/api", get), r("/api", "")), None).is_ok());
+    assert!(err(&format!("{site}{}{}", r("/api", ""), r("/api", post))).contains("is routed by"));
+}
+
+#[test]
 fn redirect_placeholders() {
     assert_eq!(
         err(
