@@ -79,6 +79,7 @@ fn parse(c: &mut Criterion) {
                 tls: None,
                 extra_headers: b"",
                 peer: None,
+                listener: 0,
                 pool: &mut pool,
             };
             let _ = conn.feed(black_box(&batch), &mut svc, &mut env, &mut out);

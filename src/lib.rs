@@ -20,7 +20,8 @@
 //!    │ http/      sans-IO HTTP/1.1 codec (server and client roles): parse · body     │
 //!    │            decoding · response framing · the exchange loop; `now` passed in   │
 //!    │ exchange/  RequestHead, streaming RequestBody, Reply, BodySource, Task, Io    │
-//!    │ handler/   router + handlers (static files, built-ins, streaming, redirect)   │
+//!    │ site/      listener + Host/SNI → site → route; header rules, error pages      │
+//!    │ handler/   router + handlers (files, listings, respond, redirect, built-ins)  │
 //!    └───────────────────────────────────────────────────────────────────────────────┘
 //!    load/  `peregrine load`: each thread a client application on its own worker
 //! ```
@@ -28,7 +29,8 @@
 //! One request's path: a receive completion hands over a provided buffer →
 //! [`driver::ServerConn::on_recv`] feeds it (through the rustls session over
 //! HTTPS) to [`http::Conn::feed`], which parses the head into an owned
-//! [`exchange::RequestHead`], asks the [`handler::Router`] for a
+//! [`exchange::RequestHead`], asks [`site::Sites`] (listener and host →
+//! site) and then that site's [`handler::Router`] for a
 //! [`exchange::Reply`], and frames it into the connection's output buffer →
 //! the receive buffer goes back to the kernel → the driver's
 //! [`driver::Action::Send`] moves the buffer into a send operation, all
@@ -44,8 +46,9 @@
 //! stays in the slab until the last completion arrives; the generation in
 //! `user_data` makes a late completion for a reused slot harmless.
 //!
-//! Embedding: build a [`Server`] from a [`config::Config`], give it a router
-//! factory (called once per worker thread), and run it:
+//! Embedding: build a [`Server`] from a [`config::Config`] (whose
+//! `[[site]]` routes may name handlers registered with [`Server::handler`]),
+//! or give it a router factory (called once per worker thread), and run it:
 //!
 //! ```no_run
 //! use peregrine::handler::{Plaintext, Router};
@@ -73,6 +76,7 @@ pub mod load;
 pub mod metrics;
 pub mod runtime;
 pub mod server;
+pub mod site;
 pub mod tls;
 
 pub use server::{Running, Server};

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use peregrine::config::{self, Config, ConfigError};
 use peregrine::server::Server;
+use peregrine::site::Generation;
 
 /// A thread-per-core io_uring HTTP/1.1 server.
 ///
@@ -91,10 +92,24 @@ fn build(args: ServeArgs) -> Result<Config, ConfigError> {
     if !args.listen.is_empty() {
         c.listen = args.listen;
     }
+    if !c.sites.is_empty() {
+        if args.root.is_some() {
+            return Err(ConfigError::key(
+                "--root",
+                "the configuration has [[site]] tables; set root per site",
+            ));
+        }
+        if args.builtins {
+            return Err(ConfigError::key(
+                "--builtins",
+                "the configuration has [[site]] tables; add a route with handler = \"builtins\"",
+            ));
+        }
+    }
     if let Some(r) = args.root {
         c.root = Some(r);
     }
-    if c.root.is_none() {
+    if c.root.is_none() && c.sites.is_empty() {
         c.root = Some(demo_root());
     }
     if let Some(w) = args.workers {
@@ -182,26 +197,26 @@ fn main() -> ExitCode {
         Some(Command::Serve(args)) => build(args),
         Some(Command::Load(args)) => return peregrine::load::main(*args),
         Some(Command::Check { config }) => {
-            // Certificates are loaded too, so a bad one is caught before a reload.
-            let loaded = load(&config).and_then(|c| match &c.tls {
-                Some(t) => peregrine::tls::build(t, None)
-                    .map(|_| c)
-                    .map_err(|m| ConfigError {
-                        file: Some(config.clone()),
-                        line: None,
-                        key: None,
-                        message: m,
-                    }),
-                None => Ok(c),
-            });
+            // The whole generation is built: sites, routes, directories,
+            // error pages and certificates, so a bad one is caught before a
+            // reload.
+            let loaded = load(&config).and_then(|c| Generation::build(&c, &[]).map(|g| (c, g)));
             return match loaded {
-                Ok(c) => {
+                Ok((c, g)) => {
+                    for w in &g.warnings {
+                        let _ = writeln!(std::io::stderr(), "peregrine: warning: {w}");
+                    }
+                    let n = g.plan.listeners.len();
+                    let sites = match c.sites.len() {
+                        0 => String::new(),
+                        1 => ", 1 site".to_string(),
+                        k => format!(", {k} sites"),
+                    };
                     let _ = writeln!(
                         std::io::stdout(),
-                        "{}: ok ({} listener{}, {} worker{})",
+                        "{}: ok ({n} listener{}, {} worker{}{sites})",
                         config.display(),
-                        c.listen.len(),
-                        if c.listen.len() == 1 { "" } else { "s" },
+                        if n == 1 { "" } else { "s" },
                         c.workers,
                         if c.workers == 1 { "" } else { "s" }
                     );

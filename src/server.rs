@@ -11,23 +11,25 @@ use std::thread::JoinHandle;
 use crate::admin;
 use crate::config::Config;
 use crate::handler::redirect::HttpsRedirect;
-use crate::handler::{
-    Delay, Echo, Json, Plaintext, Router, Sse, StaticFiles, Stream, TlsInfoHandler,
-};
+use crate::handler::{Handler, Router, StaticFiles, builtins};
 use crate::metrics::Registry;
 use crate::runtime::listener::bind_group;
 use crate::runtime::ring::check_available;
 use crate::runtime::worker::Role;
 use crate::runtime::worker::{Control, Spec, TlsSlot, Worker};
 use crate::runtime::{log, sys};
+use crate::site::{Generation, RouteArgs, Sites};
 use crate::tls;
 
-type Factory = Arc<dyn Fn() -> Result<Router, String> + Send + Sync>;
+type Factory = Arc<dyn Fn() -> Router + Send + Sync>;
 
 /// A server to be started.
 pub struct Server {
     config: Config,
-    factory: Factory,
+    /// A program's own router for the flat configuration.
+    factory: Option<Factory>,
+    /// Named handlers routes may use (`handler = "name"`).
+    named: crate::site::Registry,
 }
 
 impl std::fmt::Debug for Server {
@@ -38,19 +40,14 @@ impl std::fmt::Debug for Server {
     }
 }
 
-/// The router a configuration asks for: built-ins when enabled, static files
-/// from the root when one is set.
+/// The router a flat configuration (no `[[site]]`) describes: built-ins when
+/// enabled, static files from the root when one is set.
 pub fn default_router(config: &Config) -> Result<Router, String> {
     let mut r = Router::new();
     if config.builtins {
-        r = r
-            .route("/plaintext", Plaintext)
-            .route("/json", Json)
-            .route("/echo", Echo)
-            .route("/tls-info", TlsInfoHandler)
-            .route("/delay", Delay)
-            .route("/stream", Stream)
-            .route("/sse", Sse);
+        for (path, h) in builtins::all() {
+            r = r.route_with(path, h, Default::default());
+        }
     }
     if let Some(root) = &config.root {
         let files =
@@ -75,22 +72,39 @@ fn driver_settings(cfg: &Config) -> crate::driver::Settings {
 }
 
 impl Server {
-    /// A server for `config` with the router it describes.
+    /// A server for `config` with the sites and routes it describes.
     pub fn new(config: Config) -> Server {
-        let c = config.clone();
         Server {
             config,
-            factory: Arc::new(move || default_router(&c)),
+            factory: None,
+            named: Default::default(),
         }
     }
 
     /// Uses routers made by `make`, called once on each worker thread, so
-    /// handlers can keep per-core state.
+    /// handlers can keep per-core state. The router answers every request;
+    /// it cannot be combined with `[[site]]` tables (register named handlers
+    /// with [`Server::handler`] for those).
     pub fn router<F>(mut self, make: F) -> Server
     where
         F: Fn() -> Router + Send + Sync + 'static,
     {
-        self.factory = Arc::new(move || Ok(make()));
+        self.factory = Some(Arc::new(make));
+        self
+    }
+
+    /// Registers a handler that routes name with `handler = "name"`. `make`
+    /// is called once per worker thread for each such route, with the
+    /// route's site, path and `options` table.
+    pub fn handler<F, H>(mut self, name: &str, make: F) -> Server
+    where
+        F: Fn(&RouteArgs<'_>) -> Result<H, String> + Send + Sync + 'static,
+        H: Handler + 'static,
+    {
+        self.named.insert(
+            name.to_string(),
+            Arc::new(move |a: &RouteArgs<'_>| make(a).map(|h| Box::new(h) as Box<dyn Handler>)),
+        );
         self
     }
 
@@ -99,38 +113,48 @@ impl Server {
     pub fn start(self) -> Result<Running, String> {
         check_available()?;
         let cfg = &self.config;
-        if let Some(root) = &cfg.root {
-            StaticFiles::check_root(root)?;
+        if self.factory.is_some() && !cfg.sites.is_empty() {
+            return Err("Server::router answers every request and cannot be combined with [[site]] tables; register named handlers with Server::handler".into());
         }
+        let names: Vec<&str> = self.named.keys().map(String::as_str).collect();
+        // Sites, routes, roots, error pages and TLS are checked before
+        // anything is bound.
+        let generation = Arc::new(Generation::build(cfg, &names).map_err(|e| e.to_string())?);
+        for w in &generation.warnings {
+            log(&format!("warning: {w}"));
+        }
+        let plan = &generation.plan;
         let nofile = sys::raise_nofile_limit();
         let workers = cfg.workers.max(1);
-        // TLS first: a bad certificate is reported before anything is bound.
-        let tls_slot: Option<TlsSlot> = match &cfg.tls {
-            Some(t) => Some(Arc::new(Mutex::new(tls::build(t, None)?))),
-            None => None,
-        };
+        let tls_slot: Option<TlsSlot> = generation.tls.clone().map(|t| Arc::new(Mutex::new(t)));
         let mut groups: Vec<(Vec<Socket>, Role)> = Vec::new();
         let mut addrs = Vec::new();
-        let mut tls_addrs = Vec::new();
-        if let Some(t) = &cfg.tls {
-            for a in &t.listen {
-                let (socks, bound) = bind_group(*a, workers, cfg.engine.listen_backlog)
-                    .map_err(|e| format!("cannot listen on {a} (tls): {e}"))?;
-                groups.push((socks, Role::Tls));
+        let mut tls_addrs: Vec<SocketAddr> = Vec::new();
+        // TLS listeners come first in the plan (requests carry the index).
+        for l in &plan.listeners {
+            let a = l.addr;
+            let (socks, bound) =
+                bind_group(a, workers, cfg.engine.listen_backlog).map_err(|e| {
+                    let what = if l.tls { " (tls)" } else { "" };
+                    format!("cannot listen on {a}{what}: {e}")
+                })?;
+            let role = match &plan.tls {
+                _ if l.tls => Role::Tls,
+                Some(t) if t.redirect_http => Role::Redirect(tls_addrs[0].port()),
+                _ => Role::Plain,
+            };
+            groups.push((socks, role));
+            if l.tls {
                 tls_addrs.push(bound);
+            } else {
+                addrs.push(bound);
             }
         }
-        let plain_role = match &cfg.tls {
+        let plain_role = match &plan.tls {
             Some(t) if t.redirect_http => Role::Redirect(tls_addrs[0].port()),
             _ => Role::Plain,
         };
-        for a in &cfg.listen {
-            let (socks, bound) = bind_group(*a, workers, cfg.engine.listen_backlog)
-                .map_err(|e| format!("cannot listen on {a}: {e}"))?;
-            groups.push((socks, plain_role));
-            addrs.push(bound);
-        }
-        let tls_headers = cfg
+        let tls_headers = plan
             .tls
             .as_ref()
             .and_then(|t| t.hsts.as_ref())
@@ -184,6 +208,8 @@ impl Server {
             };
             let core = (!cores.is_empty()).then(|| cores[id % cores.len()]);
             let factory = self.factory.clone();
+            let named = self.named.clone();
+            let generation = generation.clone();
             let ready = ready_tx.clone();
             let redirect_port = match plain_role {
                 Role::Redirect(p) => Some(p),
@@ -200,8 +226,12 @@ impl Server {
                         Box::new(Router::new().route("/", HttpsRedirect { port }))
                             as Box<dyn crate::http::Service>
                     });
-                    let started = factory().and_then(|router| {
-                        Worker::new(spec, router, redirect)
+                    let sites = match factory {
+                        Some(make) => Ok(Sites::with_router(generation, make())),
+                        None => Sites::new(generation, &named),
+                    };
+                    let started = sites.and_then(|sites| {
+                        Worker::new(spec, sites, redirect)
                             .map_err(|e| format!("worker {id} cannot start: {e}"))
                     });
                     match started {
@@ -272,7 +302,7 @@ impl Server {
             addrs,
             tls_addrs,
             tls_slot,
-            tls_settings: cfg.tls.clone(),
+            tls_settings: plan.tls.clone(),
             admin_addr,
             registry,
             controls,

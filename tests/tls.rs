@@ -5,102 +5,14 @@ mod common;
 use common::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use common::pki::{Leaf, Pki};
+use rcgen::KeyPair;
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
-
-/// A test PKI: a CA, server certificates and client certificates.
-struct Pki {
-    dir: PathBuf,
-    ca_params: CertificateParams,
-    ca_key: KeyPair,
-    ca_der: CertificateDer<'static>,
-}
-
-struct Leaf {
-    cert: PathBuf,
-    key: PathBuf,
-    der: CertificateDer<'static>,
-}
-
-impl Pki {
-    fn new() -> Pki {
-        let dir = tempdir("pki");
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        // Each test PKI has its own CA name, as separate CAs do.
-        let name = format!(
-            "Peregrine Test CA {}",
-            dir.file_name().unwrap().to_string_lossy()
-        );
-        ca_params.distinguished_name.push(DnType::CommonName, name);
-        let ca = ca_params.self_signed(&ca_key).unwrap();
-        std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
-        Pki {
-            dir,
-            ca_params,
-            ca_der: ca.der().clone(),
-            ca_key,
-        }
-    }
-
-    fn ca_path(&self) -> PathBuf {
-        self.dir.join("ca.pem")
-    }
-
-    fn issue(&self, name: &str, sans: &[&str], cn: &str, expired: bool) -> Leaf {
-        self.issue_with(KeyPair::generate().unwrap(), name, sans, cn, expired)
-    }
-
-    fn issue_with(&self, key: KeyPair, name: &str, sans: &[&str], cn: &str, expired: bool) -> Leaf {
-        let mut p =
-            CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
-        p.distinguished_name.push(DnType::CommonName, cn);
-        if expired {
-            p.not_before = rcgen::date_time_ymd(2020, 1, 1);
-            p.not_after = rcgen::date_time_ymd(2021, 1, 1);
-        }
-        let issuer = Issuer::from_params(&self.ca_params, &self.ca_key);
-        let cert = p.signed_by(&key, &issuer).unwrap();
-        let cert_path = self.dir.join(format!("{name}.pem"));
-        let key_path = self.dir.join(format!("{name}.key"));
-        std::fs::write(&cert_path, cert.pem()).unwrap();
-        std::fs::write(&key_path, key.serialize_pem()).unwrap();
-        Leaf {
-            cert: cert_path,
-            key: key_path,
-            der: cert.der().clone(),
-        }
-    }
-
-    fn client(
-        &self,
-        versions: &[&'static rustls::SupportedProtocolVersion],
-        auth: Option<&Leaf>,
-    ) -> Arc<ClientConfig> {
-        let mut roots = RootCertStore::empty();
-        roots.add(self.ca_der.clone()).unwrap();
-        let b =
-            ClientConfig::builder_with_protocol_versions(versions).with_root_certificates(roots);
-        let mut cfg = match auth {
-            None => b.with_no_client_auth(),
-            Some(l) => {
-                let chain = vec![l.der.clone()];
-                let key = PrivateKeyDer::from_pem_file(&l.key).unwrap();
-                b.with_client_auth_cert(chain, key).unwrap()
-            }
-        };
-        cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Arc::new(cfg)
-    }
-}
-
-use rustls::pki_types::pem::PemObject;
 
 const ALL: &[&rustls::SupportedProtocolVersion] =
     &[&rustls::version::TLS13, &rustls::version::TLS12];

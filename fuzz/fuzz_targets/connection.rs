@@ -348,6 +348,7 @@ impl Harness {
             tls: None,
             extra_headers: extra(*cfg),
             peer: None,
+            listener: 0,
             pool,
         };
         let r = f(conn, svc, &mut env, out);

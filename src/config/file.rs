@@ -24,6 +24,7 @@ struct Raw {
     metrics: Option<RawMetrics>,
     access_log: Option<RawAccessLog>,
     tls: Option<Spanned<super::tls::RawTls>>,
+    site: Option<Vec<Spanned<super::site::RawSite>>>,
 }
 
 #[derive(Deserialize)]
@@ -160,7 +161,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn line(&self, offset: usize) -> usize {
+    pub(super) fn line(&self, offset: usize) -> usize {
         self.text[..offset.min(self.text.len())]
             .bytes()
             .filter(|b| *b == b'\n')
@@ -246,6 +247,7 @@ fn parse_duration(s: &str) -> Option<Duration> {
 /// resolve a relative `root` against the file's directory.
 pub fn parse(text: &str, file: Option<&Path>) -> Result<Config, ConfigError> {
     let cx = Ctx { text, file };
+    super::site::stray_route(&cx, text)?;
     let raw: Raw = toml::from_str(text).map_err(|e| {
         let (line, key) = match e.span() {
             Some(span) => (Some(cx.line(span.start)), key_at(text, span.start)),
@@ -464,6 +466,29 @@ pub fn parse(text: &str, file: Option<&Path>) -> Result<Config, ConfigError> {
     }
     if let Some(t) = &raw.tls {
         c.tls = Some(super::tls::settings(&cx, t, file)?);
+    }
+    if let Some(s) = &raw.site {
+        c.sites = super::site::sites(&cx, s, file)?;
+        if let Some(r) = &raw.root {
+            return Err(cx.err(
+                r.span(),
+                "root",
+                "a file with [[site]] tables sets root per site (or in a route)",
+            ));
+        }
+        if raw.builtins == Some(true) {
+            let at = text.find("builtins").unwrap_or(0);
+            return Err(cx.err(
+                at..at,
+                "builtins",
+                "a file with [[site]] tables puts the built-ins in a route (handler = \"builtins\")",
+            ));
+        }
+        if raw.listen.is_none() && c.sites.iter().any(|s| s.listen.is_some()) {
+            // The sites name their listeners; no default address is added.
+            c.listen.clear();
+        }
+        crate::site::Plan::new(&c)?;
     }
     Ok(c)
 }

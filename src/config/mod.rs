@@ -4,6 +4,8 @@
 
 mod file;
 mod rate;
+mod route;
+mod site;
 mod tls;
 
 use std::fmt;
@@ -74,7 +76,8 @@ impl Admin {
 /// A validated configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// Addresses to listen on.
+    /// Plain-HTTP addresses to listen on (sites add their own `listen`
+    /// addresses to these).
     pub listen: Vec<SocketAddr>,
     /// Worker threads (one ring each); defaults to the CPUs this process may run on.
     pub workers: usize,
@@ -96,6 +99,9 @@ pub struct Config {
     pub access_log: Option<accesslog::Config>,
     /// HTTPS listeners and their certificates.
     pub tls: Option<crate::tls::Settings>,
+    /// Sites, from `[[site]]` tables; empty: one default site made of
+    /// `root` and `builtins` (the flat configuration).
+    pub sites: Vec<crate::site::Site>,
     /// The file this configuration came from.
     pub source: Option<PathBuf>,
 }
@@ -121,6 +127,7 @@ impl Default for Config {
                 format: accesslog::Format::Combined,
             }),
             tls: None,
+            sites: Vec::new(),
             source: None,
         }
     }

@@ -157,6 +157,7 @@ pub(super) fn settings(
             names: r.names.get_ref().clone(),
             cert: relative(r.cert.get_ref(), file),
             key: relative(r.key.get_ref(), file),
+            origin: format!("tls.sni[{i}]"),
         });
     }
     Ok(Settings {

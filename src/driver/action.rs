@@ -105,6 +105,8 @@ pub struct Cx<'a> {
     pub handshakes_left: &'a mut u32,
     /// The peer's address.
     pub peer: Option<SocketAddr>,
+    /// Index of the listener the connection was accepted on.
+    pub listener: u16,
 }
 
 impl std::fmt::Debug for Cx<'_> {

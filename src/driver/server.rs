@@ -32,6 +32,7 @@ macro_rules! env {
             tls: $info,
             extra_headers: $extra,
             peer: $cx.peer,
+            listener: $cx.listener,
             pool: &mut *$cx.exchanges,
         }
     };

@@ -24,6 +24,9 @@ pub struct RequestHead {
     pub peer: Option<SocketAddr>,
     /// The local address the request arrived on, when known.
     pub local: Option<SocketAddr>,
+    /// Index of the listener the connection was accepted on, in the order
+    /// the server bound them (what a site's bindings are keyed by).
+    pub listener: u16,
     /// The TLS session the request came over, when it did.
     pub tls: Option<Rc<TlsInfo>>,
     /// The target (text, so reading it needs no validation), and anything
@@ -59,6 +62,7 @@ impl RequestHead {
             keep_alive: true,
             peer: None,
             local: None,
+            listener: 0,
             tls: None,
             text: String::new(),
             buf: Vec::new(),

@@ -114,3 +114,17 @@ impl Handler for TlsInfoHandler {
         )
     }
 }
+
+/// Every built-in handler with its path: `/plaintext`, `/json`, `/echo`,
+/// `/tls-info`, `/delay`, `/stream` and `/sse`.
+pub fn all() -> Vec<(&'static str, Box<dyn Handler>)> {
+    vec![
+        ("/plaintext", Box::new(Plaintext)),
+        ("/json", Box::new(Json)),
+        ("/echo", Box::new(Echo)),
+        ("/tls-info", Box::new(TlsInfoHandler)),
+        ("/delay", Box::new(super::Delay)),
+        ("/stream", Box::new(super::Stream)),
+        ("/sse", Box::new(super::Sse)),
+    ]
+}

@@ -8,9 +8,12 @@
 pub mod builtins;
 pub mod conditional;
 pub mod file_cache;
+pub mod glob;
+pub mod listing;
 pub mod mime;
 pub mod path;
 pub mod redirect;
+pub mod respond;
 pub mod router;
 pub mod static_files;
 pub mod stream;
@@ -19,6 +22,8 @@ use crate::exchange::{Io, Reply, RequestHead};
 use crate::http::{Methods, Response};
 
 pub use builtins::{Echo, Json, Plaintext, TlsInfoHandler};
+pub use redirect::Redirect;
+pub use respond::Respond;
 pub use router::Router;
 pub use static_files::StaticFiles;
 pub use stream::{Delay, Sse, Stream};

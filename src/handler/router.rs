@@ -1,12 +1,46 @@
-//! Routing by longest path prefix.
+//! Routing by longest path prefix (or exact path), with optional method
+//! filters and response rules per route.
+
+use std::rc::Rc;
 
 use super::{Ctx, Handler};
 use crate::exchange::{Io, Reply, RequestHead};
 use crate::http::{Admit, Method, Methods, Response, Service};
+use crate::site::rules::Applied;
 
 struct Route {
     prefix: String,
+    exact: bool,
+    /// Methods the route is for; `None`: any (its handler says which).
+    only: Option<Methods>,
     handler: Box<dyn Handler>,
+    rules: Option<Rc<Applied>>,
+}
+
+impl Route {
+    fn matches(&self, path: &str) -> bool {
+        if self.exact {
+            return path == self.prefix;
+        }
+        self.prefix == "/"
+            || path
+                .strip_prefix(self.prefix.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }
+}
+
+/// How a route is matched beyond its prefix, and what is applied to its
+/// answers.
+#[derive(Clone, Debug, Default)]
+pub struct RouteOptions {
+    /// Only the path itself matches, nothing below it.
+    pub exact: bool,
+    /// Only these methods match (routes for the same path may split methods
+    /// between them); others are answered 405 when no route for the path
+    /// takes them.
+    pub methods: Option<Methods>,
+    /// Header rules and error pages for the route's answers.
+    pub rules: Option<Rc<Applied>>,
 }
 
 /// Maps path prefixes to handlers. A prefix matches the path itself and
@@ -15,6 +49,9 @@ struct Route {
 #[derive(Default)]
 pub struct Router {
     routes: Vec<Route>,
+    /// Applied to the router's own answers (404, 405) and to routes
+    /// without rules of their own.
+    rules: Option<Rc<Applied>>,
 }
 
 impl std::fmt::Debug for Router {
@@ -23,6 +60,14 @@ impl std::fmt::Debug for Router {
             .entries(self.routes.iter().map(|r| &r.prefix))
             .finish()
     }
+}
+
+/// What the routes say about a request.
+enum Found {
+    Route(usize),
+    /// Routes for the path exist, none for the method: these are.
+    NotAllowed(Methods),
+    None,
 }
 
 impl Router {
@@ -35,32 +80,81 @@ impl Router {
     ///
     /// # Panics
     /// When `prefix` does not start with `/`.
-    pub fn route(mut self, prefix: impl Into<String>, handler: impl Handler + 'static) -> Router {
+    pub fn route(self, prefix: impl Into<String>, handler: impl Handler + 'static) -> Router {
+        self.route_with(prefix, Box::new(handler), RouteOptions::default())
+    }
+
+    /// Adds a route with options.
+    ///
+    /// # Panics
+    /// When `prefix` does not start with `/`.
+    pub fn route_with(
+        mut self,
+        prefix: impl Into<String>,
+        handler: Box<dyn Handler>,
+        opts: RouteOptions,
+    ) -> Router {
         let mut prefix = prefix.into();
         assert!(
             prefix.starts_with('/'),
             "route prefix {prefix:?} must start with '/'"
         );
-        if prefix.len() > 1 && prefix.ends_with('/') {
+        if prefix.len() > 1 && prefix.ends_with('/') && !opts.exact {
             prefix.pop();
         }
         self.routes.push(Route {
             prefix,
-            handler: Box::new(handler),
+            exact: opts.exact,
+            only: opts.methods,
+            handler,
+            rules: opts.rules.or_else(|| self.rules.clone()),
         });
+        // Longest first; for one length, exact before prefix (stable: file
+        // order otherwise).
         self.routes
-            .sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
+            .sort_by_key(|r| (std::cmp::Reverse(r.prefix.len()), !r.exact));
         self
     }
 
-    /// Index of the route for `path`.
-    fn find(&self, path: &str) -> Option<usize> {
-        self.routes.iter().position(|r| {
-            r.prefix == "/"
-                || path
-                    .strip_prefix(r.prefix.as_str())
-                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-        })
+    /// Rules for the router's own answers and for routes added later
+    /// without rules of their own.
+    pub fn rules(mut self, rules: Option<Rc<Applied>>) -> Router {
+        self.rules = rules;
+        self
+    }
+
+    /// The route for `path` and `method`: among the routes with the longest
+    /// matching prefix, the first whose method filter takes `method`.
+    fn find(&self, path: &str, method: Method) -> Found {
+        let mut refused: Option<(&str, Methods)> = None;
+        for (i, r) in self.routes.iter().enumerate() {
+            if let Some((prefix, _)) = refused
+                && r.prefix != prefix
+            {
+                break;
+            }
+            if !r.matches(path) {
+                continue;
+            }
+            match r.only {
+                Some(m) if !m.contains(method) && method != Method::Options => {
+                    let allowed = refused.map_or(m, |(_, a)| a.union(m));
+                    refused = Some((&r.prefix, allowed));
+                }
+                _ => return Found::Route(i),
+            }
+        }
+        match refused {
+            Some((_, m)) => Found::NotAllowed(m),
+            None => Found::None,
+        }
+    }
+
+    fn own(&self, r: Response) -> Response {
+        match &self.rules {
+            Some(a) => a.response(r),
+            None => r,
+        }
     }
 }
 
@@ -77,19 +171,34 @@ fn not_allowed(methods: Methods) -> Response {
     Response::error(405, None).header("Allow", methods.with(Method::Options).allow_header())
 }
 
+/// What a route answers to: its handler's methods, narrowed by its filter.
+fn methods_of(r: &Route) -> Methods {
+    let m = r.handler.methods();
+    r.only.map_or(m, |only| m.intersect(only))
+}
+
+fn apply(rules: &Option<Rc<Applied>>, r: Response) -> Response {
+    match rules {
+        Some(a) => a.response(r),
+        None => r,
+    }
+}
+
 impl Service for Router {
     fn check(&mut self, req: &RequestHead, io: &mut Io) -> Admit {
         let path = req.path();
-        let Some(i) = self.find(path) else {
-            return Admit::Answer(Response::error(404, None));
+        let i = match self.find(path, req.method) {
+            Found::Route(i) => i,
+            Found::NotAllowed(m) => return Admit::Answer(self.own(not_allowed(m))),
+            Found::None => return Admit::Answer(self.own(Response::error(404, None))),
         };
         let route = &mut self.routes[i];
-        let methods = route.handler.methods();
         if req.method == Method::Options {
             return Admit::Drop;
         }
-        if !methods.contains(req.method) {
-            return Admit::Answer(not_allowed(methods));
+        if !route.handler.methods().contains(req.method) {
+            let r = not_allowed(methods_of(route));
+            return Admit::Answer(apply(&route.rules, r));
         }
         if !route.handler.accepts_body() {
             return Admit::Drop;
@@ -101,37 +210,96 @@ impl Service for Router {
             io,
         };
         match route.handler.admit(req, &cx) {
-            Some(refusal) => Admit::Answer(refusal),
+            Some(refusal) => Admit::Answer(apply(&route.rules, refusal)),
             None => Admit::Read,
         }
     }
 
     fn call(&mut self, req: &RequestHead, io: &mut Io) -> Reply {
         let path = req.path();
-        let Some(i) = self.find(path) else {
-            return Response::error(404, None).into();
+        let i = match self.find(path, req.method) {
+            Found::Route(i) => i,
+            Found::NotAllowed(m) => return self.own(not_allowed(m)).into(),
+            Found::None => return self.own(Response::error(404, None)).into(),
         };
         let route = &mut self.routes[i];
-        let methods = route.handler.methods();
         if req.method == Method::Options {
-            return Response::new(204)
-                .header("Allow", methods.with(Method::Options).allow_header())
-                .into();
+            let r = Response::new(204).header(
+                "Allow",
+                methods_of(route).with(Method::Options).allow_header(),
+            );
+            return apply(&route.rules, r).into();
         }
-        if !methods.contains(req.method) {
-            return not_allowed(methods).into();
+        if !route.handler.methods().contains(req.method) {
+            return apply(&route.rules, not_allowed(methods_of(route))).into();
         }
         let mut cx = Ctx {
             prefix: &route.prefix,
             rest: rest_of(&route.prefix, path),
             io,
         };
-        route.handler.handle(req, &mut cx)
+        let reply = route.handler.handle(req, &mut cx);
+        match &route.rules {
+            Some(a) => a.reply(reply),
+            None => reply,
+        }
     }
 
     fn methods(&self) -> Methods {
         self.routes
             .iter()
-            .fold(Methods::NONE, |m, r| m.union(r.handler.methods()))
+            .fold(Methods::NONE, |m, r| m.union(methods_of(r)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handler::Respond;
+
+    fn status(r: &mut Router, method: Method, target: &str) -> (u16, Option<String>) {
+        let mut io = Io::new(std::time::Instant::now());
+        let req = RequestHead::new(method, target);
+        match r.call(&req, &mut io) {
+            Reply::Ready(resp) => (
+                resp.status(),
+                resp.header_value("allow").map(str::to_string),
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn respond(status: u16) -> Box<dyn Handler> {
+        Box::new(Respond::new(status, "", &[]))
+    }
+
+    #[test]
+    fn longest_prefix_exact_and_methods() {
+        let post = Methods::of(&[Method::Post]);
+        let get = Methods::of(&[Method::Get, Method::Head]);
+        let opts = |exact, methods| RouteOptions {
+            exact,
+            methods,
+            rules: None,
+        };
+        let mut r = Router::new()
+            .route_with("/", respond(200), opts(false, None))
+            .route_with("/api", respond(201), opts(false, Some(post)))
+            .route_with("/api", respond(202), opts(false, Some(get)))
+            .route_with("/api/v1", respond(203), opts(false, None))
+            .route_with("/exact", respond(204), opts(true, None));
+        assert_eq!(status(&mut r, Method::Get, "/x").0, 200);
+        assert_eq!(status(&mut r, Method::Post, "/api/x").0, 201);
+        assert_eq!(status(&mut r, Method::Get, "/api").0, 202);
+        assert_eq!(status(&mut r, Method::Get, "/apix").0, 200);
+        assert_eq!(status(&mut r, Method::Get, "/api/v1/z").0, 203);
+        assert_eq!(
+            status(&mut r, Method::Delete, "/api/z"),
+            (405, Some("GET, HEAD, POST, OPTIONS".into()))
+        );
+        assert_eq!(status(&mut r, Method::Get, "/exact").0, 204);
+        assert_eq!(status(&mut r, Method::Get, "/exact/below").0, 200);
+        let mut empty = Router::new();
+        assert_eq!(status(&mut empty, Method::Get, "/").0, 404);
     }
 }

@@ -17,22 +17,64 @@ pub const FILE_CACHE_VALID: Duration = Duration::from_secs(1);
 /// Most open files cached per worker.
 pub const FILE_CACHE_MAX: usize = 4096;
 
-/// Serves files under a root: GET and HEAD, `index.html` for directories,
-/// validators with 304 and 412, single byte ranges. Never leaves the root (`..`,
-/// encoded separators, NUL and symlinks pointing outside are refused).
+/// Serves files under a root: GET and HEAD, index files for directories (or
+/// a listing, when browsing is on), validators with 304 and 412, single byte
+/// ranges. Never leaves the root (`..`, encoded separators, NUL and symlinks
+/// pointing outside are refused); hidden names are answered 404 and never
+/// listed.
 #[derive(Debug)]
 pub struct StaticFiles {
     cache: FileCache,
-    index: &'static str,
+    index: Vec<Box<[u8]>>,
+    browse: bool,
+    hide: Vec<String>,
+    dotfiles: bool,
 }
 
 impl StaticFiles {
-    /// A handler serving `root`, which must be a directory.
+    /// A handler serving `root`, which must be a directory: `index.html` for
+    /// directories, no listings, nothing hidden.
     pub fn new(root: impl AsRef<Path>) -> io::Result<StaticFiles> {
         Ok(StaticFiles {
             cache: FileCache::new(root.as_ref(), FILE_CACHE_VALID, FILE_CACHE_MAX)?,
-            index: "index.html",
+            index: vec![Box::from(&b"index.html"[..])],
+            browse: false,
+            hide: Vec::new(),
+            dotfiles: true,
         })
+    }
+
+    /// Index files tried for a directory, in order.
+    pub fn index(mut self, names: &[String]) -> StaticFiles {
+        self.index = names.iter().map(|n| Box::from(n.as_bytes())).collect();
+        self
+    }
+
+    /// Lists directories that have no index file.
+    pub fn browse(mut self, on: bool) -> StaticFiles {
+        self.browse = on;
+        self
+    }
+
+    /// Glob patterns of names (or paths below the root, when they have a
+    /// `/`) never served nor listed; see [`super::glob`].
+    pub fn hide(mut self, patterns: Vec<String>) -> StaticFiles {
+        self.hide = patterns;
+        self
+    }
+
+    /// Whether names starting with `.` are served and listed
+    /// (`.well-known` always is).
+    pub fn dotfiles(mut self, on: bool) -> StaticFiles {
+        self.dotfiles = on;
+        self
+    }
+
+    /// Whether `rel` (normalized, below the root) may be served or listed.
+    fn visible(&self, rel: &[u8]) -> bool {
+        let dotted = |seg: &[u8]| seg.first() == Some(&b'.') && seg != b".well-known";
+        (self.dotfiles || !rel.split(|b| *b == b'/').any(dotted))
+            && (self.hide.is_empty() || !super::glob::hidden(&self.hide, rel))
     }
 
     /// Checks that `root` can be served, with an error message for the user.
@@ -80,6 +122,9 @@ impl StaticFiles {
             Ok(r) => r,
             Err(e) => return Response::error(400, Some(&e.to_string())),
         };
+        if !self.visible(&rel) {
+            return Response::error(404, None);
+        }
         let mut entry = match self.lookup(&rel) {
             Ok(e) => e,
             Err(r) => return r,
@@ -93,24 +138,59 @@ impl StaticFiles {
                 }
                 return Response::error(301, None).header("Location", location);
             }
-            let mut index = rel.clone();
-            if !index.is_empty() {
-                index.push(b'/');
-            }
-            index.extend_from_slice(self.index.as_bytes());
-            entry = match self.lookup(&index) {
-                Ok(e) if e.kind == Kind::File => e,
-                Ok(_) => return Response::error(403, None),
-                Err(r) if r.status() == 404 => {
-                    return Response::error(403, Some("directory listing is disabled"));
-                }
+            match self.index_of(&rel) {
+                Ok(Some(e)) => entry = e,
+                Ok(None) if self.browse => return self.listing(req, &rel, &entry),
+                Ok(None) => return Response::error(403, Some("directory listing is disabled")),
                 Err(r) => return r,
-            };
+            }
         }
         if entry.kind != Kind::File {
             return Response::error(404, None);
         }
         serve(req, &entry)
+    }
+}
+
+impl StaticFiles {
+    /// The first index file of directory `rel` that exists and may be served.
+    fn index_of(&mut self, rel: &[u8]) -> Result<Option<Rc<Entry>>, Response> {
+        for i in 0..self.index.len() {
+            let mut path = rel.to_vec();
+            if !path.is_empty() {
+                path.push(b'/');
+            }
+            path.extend_from_slice(&self.index[i]);
+            if !self.visible(&path) {
+                continue;
+            }
+            match self.lookup(&path) {
+                Ok(e) if e.kind == Kind::File => return Ok(Some(e)),
+                Ok(_) => {}
+                Err(r) if r.status() == 404 => {}
+                Err(r) => return Err(r),
+            }
+        }
+        Ok(None)
+    }
+
+    /// The listing of directory `rel`, open as `dir`.
+    fn listing(&self, req: &RequestHead, rel: &[u8], dir: &Entry) -> Response {
+        let items = super::listing::read(&dir.file, |name| {
+            let mut path = rel.to_vec();
+            if !path.is_empty() {
+                path.push(b'/');
+            }
+            path.extend_from_slice(name);
+            self.visible(&path)
+        });
+        let json = req
+            .header_str("accept")
+            .is_some_and(|a| a.contains("application/json"));
+        match items {
+            Ok(items) => super::listing::response(req.path(), &items, json),
+            Err(e) => io_error(&e),
+        }
     }
 }
 

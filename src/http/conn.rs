@@ -565,6 +565,7 @@ impl Conn {
 fn fill_head(dst: &mut RequestHead, src: &Request<'_>, env: &Env<'_>) {
     src.fill(dst);
     dst.peer = env.peer;
+    dst.listener = env.listener;
     dst.tls = env.tls.cloned();
 }
 

@@ -117,6 +117,7 @@ pub fn encode(
     match &resp.body {
         Body::Static(b) => out.extend_from_slice(b),
         Body::Bytes(b) => out.extend_from_slice(b),
+        Body::Shared(b) => out.extend_from_slice(b),
         Body::Empty | Body::File(_) => {}
     }
 }

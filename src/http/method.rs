@@ -111,6 +111,11 @@ impl Methods {
         Methods(self.0 | other.0)
     }
 
+    /// The methods in both sets.
+    pub fn intersect(self, other: Methods) -> Methods {
+        Methods(self.0 & other.0)
+    }
+
     /// The set as an `Allow` header value, e.g. `GET, HEAD, OPTIONS`.
     pub fn allow_header(self) -> String {
         let mut s = String::new();

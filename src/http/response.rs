@@ -18,6 +18,8 @@ pub enum Body {
     Static(&'static [u8]),
     /// Owned bytes.
     Bytes(Vec<u8>),
+    /// Bytes shared by many responses (a configured body, built once).
+    Shared(Rc<[u8]>),
     /// A byte range of an open file, read through the ring in bounded chunks.
     File(FileBody),
 }
@@ -29,6 +31,7 @@ impl Body {
             Body::Empty => 0,
             Body::Static(b) => b.len() as u64,
             Body::Bytes(b) => b.len() as u64,
+            Body::Shared(b) => b.len() as u64,
             Body::File(f) => f.len,
         }
     }
@@ -114,6 +117,30 @@ impl Response {
         self
     }
 
+    /// Replaces every value of header `name` (case-insensitive) with `value`;
+    /// `Content-Type` is the response's content type.
+    ///
+    /// # Panics
+    /// As [`Response::header`].
+    pub fn set_header(mut self, name: impl Into<Text>, value: impl Into<Text>) -> Response {
+        let name = name.into();
+        if name.eq_ignore_ascii_case("content-type") {
+            return self.content_type(value);
+        }
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+        self.header(name, value)
+    }
+
+    /// Removes every value of header `name` (case-insensitive), `Content-Type`
+    /// included.
+    pub fn remove_header(mut self, name: &str) -> Response {
+        if name.eq_ignore_ascii_case("content-type") {
+            self.content_type = None;
+        }
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self
+    }
+
     /// Sets the body.
     pub fn body(mut self, body: Body) -> Response {
         self.body = body;
@@ -179,6 +206,24 @@ mod tests {
     #[should_panic(expected = "invalid header value")]
     fn refuses_header_injection() {
         let _ = Response::new(200).header("X", "a\r\nSet-Cookie: x");
+    }
+
+    #[test]
+    fn set_and_remove_headers() {
+        let r = Response::new(200)
+            .header("X-A", "1")
+            .header("x-a", "2")
+            .header("X-B", "3")
+            .set_header("X-A", "9")
+            .set_header("Content-Type", "text/html")
+            .remove_header("X-B");
+        assert_eq!(r.headers.len(), 1);
+        assert_eq!(r.header_value("x-a"), Some("9"));
+        assert_eq!(r.header_value("content-type"), Some("text/html"));
+        assert_eq!(
+            r.remove_header("content-type").header_value("content-type"),
+            None
+        );
     }
 
     #[test]

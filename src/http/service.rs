@@ -62,6 +62,9 @@ pub struct Env<'a> {
     pub extra_headers: &'a [u8],
     /// The peer's address, when known.
     pub peer: Option<SocketAddr>,
+    /// Index of the listener the connection was accepted on (the server's
+    /// bind order), handed to handlers with each request.
+    pub listener: u16,
     /// Finished exchanges kept for their buffers, shared by a worker's
     /// connections (an idle connection holds none).
     pub pool: &'a mut ExchangePool,

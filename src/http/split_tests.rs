@@ -69,6 +69,7 @@ fn run(chunks: &[&[u8]]) -> (Vec<u8>, bool) {
             tls: None,
             extra_headers: b"",
             peer: None,
+            listener: 0,
             pool: &mut pool,
         };
         let mut step = conn.feed(c, &mut Echo, &mut env, &mut out);

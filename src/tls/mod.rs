@@ -82,6 +82,9 @@ pub struct SniCert {
     pub cert: PathBuf,
     /// PEM private key.
     pub key: PathBuf,
+    /// The configuration key it came from, for messages: `tls.sni[0]` or
+    /// `site[1].tls`.
+    pub origin: String,
 }
 
 /// TLS settings from the configuration.
@@ -180,6 +183,34 @@ fn expired(der: &[u8]) -> Option<String> {
     }
 }
 
+/// The DNS names a PEM certificate (its first one) is for: its subject
+/// alternative names, else its common name.
+pub fn names_of(cert: &Path) -> Result<Vec<String>, String> {
+    let chain = load_chain(cert, "cert", true)?;
+    let leaf = chain.first().ok_or("no certificate")?;
+    let (_, c) = x509_parser::parse_x509_certificate(leaf.as_ref()).map_err(|e| e.to_string())?;
+    let mut names = Vec::new();
+    if let Ok(Some(san)) = c.subject_alternative_name() {
+        for n in &san.value.general_names {
+            match n {
+                x509_parser::extensions::GeneralName::DNSName(d) => names.push(d.to_string()),
+                x509_parser::extensions::GeneralName::IPAddress(ip) if ip.len() == 4 => {
+                    names.push(format!("{}.{}.{}.{}", ip[0], ip[1], ip[2], ip[3]));
+                }
+                _ => {}
+            }
+        }
+    }
+    if names.is_empty() {
+        names.extend(
+            c.subject()
+                .iter_common_name()
+                .filter_map(|cn| cn.as_str().ok().map(str::to_string)),
+        );
+    }
+    Ok(names)
+}
+
 /// The subject distinguished name of a DER certificate, e.g. `CN=alice, O=Example`.
 pub fn subject_of(der: &[u8]) -> Option<String> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
@@ -224,8 +255,8 @@ pub fn build(
     let default = load_key(&s.cert, &s.key, "tls.", &provider)?;
     let mut exact = HashMap::new();
     let mut wildcard = HashMap::new();
-    for (i, sni) in s.sni.iter().enumerate() {
-        let k = load_key(&sni.cert, &sni.key, &format!("tls.sni[{i}]."), &provider)?;
+    for sni in &s.sni {
+        let k = load_key(&sni.cert, &sni.key, &format!("{}.", sni.origin), &provider)?;
         for n in &sni.names {
             let n = n.to_ascii_lowercase();
             match n.strip_prefix("*.") {

@@ -2,6 +2,8 @@
 //! loopback port, talk to it over real sockets.
 #![allow(dead_code)]
 
+pub mod pki;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -18,6 +20,10 @@ pub struct Server {
     pub admin: Option<SocketAddr>,
     /// The first HTTPS listener, when one is configured.
     pub tls: Option<SocketAddr>,
+    /// Every plain listener, in the order printed (the `--listen` one first).
+    pub addrs: Vec<SocketAddr>,
+    /// Every HTTPS listener, in the order printed.
+    pub tls_addrs: Vec<SocketAddr>,
     pub stderr: PathBuf,
     /// Everything the server printed on stdout after its startup lines (the
     /// access log goes there by default).
@@ -63,6 +69,8 @@ impl Server {
         let mut addr = None;
         let mut admin = None;
         let mut tls = None;
+        let mut addrs = Vec::new();
+        let mut tls_addrs = Vec::new();
         let admin_expected = !(admin_flag && args.windows(2).any(|w| w == ["--admin", "off"]));
         while addr.is_none() || (admin_expected && admin.is_none()) {
             let mut line = String::new();
@@ -74,7 +82,9 @@ impl Server {
                 );
             }
             if let Some(rest) = line.split("https://").nth(1) {
-                tls.get_or_insert(rest.split('/').next().unwrap().parse().unwrap());
+                let a: SocketAddr = rest.split('/').next().unwrap().parse().unwrap();
+                tls.get_or_insert(a);
+                tls_addrs.push(a);
                 continue;
             }
             let Some(rest) = line.split("http://").nth(1) else {
@@ -83,8 +93,9 @@ impl Server {
             let a: SocketAddr = rest.split('/').next().unwrap().parse().unwrap();
             if line.contains(" admin on ") {
                 admin = Some(a);
-            } else if line.contains("listening on") && addr.is_none() {
-                addr = Some(a);
+            } else if line.contains("listening on") {
+                addr.get_or_insert(a);
+                addrs.push(a);
             }
         }
         let stdout = Arc::new(Mutex::new(String::new()));
@@ -101,6 +112,8 @@ impl Server {
             addr: addr.unwrap(),
             admin,
             tls,
+            addrs,
+            tls_addrs,
             stderr,
             stdout,
         }

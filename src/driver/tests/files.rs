@@ -40,6 +40,7 @@ macro_rules! local_cx {
             file_chunk: 128 * 1024,
             handshakes_left: &mut $budget,
             peer: None,
+            listener: 0,
         }
     };
 }

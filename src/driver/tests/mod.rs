@@ -89,6 +89,7 @@ macro_rules! cx {
             file_chunk: 128 * 1024,
             handshakes_left: &mut $h.budget,
             peer: None,
+            listener: 0,
         }
     };
 }

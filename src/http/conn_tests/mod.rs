@@ -179,6 +179,7 @@ macro_rules! harness_env {
             tls: None,
             extra_headers: b"",
             peer: None,
+            listener: 0,
             pool: &mut $h.pool,
         }
     };

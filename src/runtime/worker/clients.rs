@@ -108,7 +108,7 @@ impl<S: Service> ClientIo for Worker<S> {
         let slot = self.conns.insert(Slot::new(
             fd,
             generation,
-            Role::Plain,
+            (Role::Plain, u16::MAX),
             Driver::Client(Box::new(Outgoing {
                 conn: driver,
                 connect: None,

@@ -21,7 +21,7 @@ use crate::tls::TlsSession;
 /// Builds a driver [`crate::driver::Cx`] from disjoint worker fields, so the
 /// slot's driver can be borrowed beside it.
 macro_rules! cx {
-    ($w:expr, $role:expr, $peer:expr) => {
+    ($w:expr, $role:expr, $listener:expr, $peer:expr) => {
         crate::driver::Cx {
             now: $w.now,
             date: $w.date.get(),
@@ -40,6 +40,7 @@ macro_rules! cx {
             file_chunk: $w.engine.file_chunk_size,
             handshakes_left: &mut $w.handshakes_left,
             peer: $peer,
+            listener: $listener,
         }
     };
 }
@@ -50,9 +51,9 @@ pub(super) use cx;
 macro_rules! with_driver {
     ($w:expr, $slot:expr, |$d:ident, $cx:ident| $call:expr) => {{
         let c = &mut $w.conns[$slot];
-        let (role, peer) = (c.role, c.peer.as_deref().copied());
+        let (role, listener, peer) = (c.role, c.listener, c.peer.as_deref().copied());
         if let super::slot::Driver::Server($d) = &mut c.driver {
-            let mut $cx = super::conn::cx!($w, role, peer);
+            let mut $cx = super::conn::cx!($w, role, listener, peer);
             $call;
         }
         $w.drive($slot);
@@ -72,7 +73,7 @@ impl<S: Service> Worker<S> {
                 // completion; nothing else owns it.
                 let fd = unsafe { OwnedFd::from_raw_fd(fd) };
                 let role = self.listeners[idx].role;
-                self.new_conn(fd, role);
+                self.new_conn(fd, role, idx as u16);
             }
             Accepted::Starved(err) => {
                 if !self.accept_error_logged {
@@ -105,7 +106,7 @@ impl<S: Service> Worker<S> {
         }
     }
 
-    fn new_conn(&mut self, fd: OwnedFd, role: Role) {
+    fn new_conn(&mut self, fd: OwnedFd, role: Role, listener: u16) {
         let per_worker = self.engine.max_connections;
         let full = per_worker > 0 && self.conns.len() - self.closing >= per_worker;
         // Room may be made by closing an idle connection (its slot is freed
@@ -144,7 +145,7 @@ impl<S: Service> Worker<S> {
         let driver = Driver::Server(ServerConn::new(tls, self.now));
         let slot = self
             .conns
-            .insert(Slot::new(fd, self.generation, role, driver));
+            .insert(Slot::new(fd, self.generation, (role, listener), driver));
         self.drive(slot);
     }
 
@@ -195,8 +196,9 @@ impl<S: Service> Worker<S> {
                         if c.peer.is_none() {
                             c.peer = sys::peer_addr(c.fd.as_fd()).map(Box::new);
                         }
-                        let (role, peer) = (c.role, c.peer.as_deref().copied());
-                        let mut cx = cx!(self, role, peer);
+                        let (role, listener, peer) =
+                            (c.role, c.listener, c.peer.as_deref().copied());
+                        let mut cx = cx!(self, role, listener, peer);
                         d.on_recv(data, &mut cx);
                     }
                     Driver::Client(o) => o.conn.on_recv(data, self.now),

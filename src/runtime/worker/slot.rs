@@ -87,6 +87,8 @@ pub struct Slot {
     pub generation: u32,
     /// The listener kind.
     pub role: Role,
+    /// Index of the listener it was accepted on (in the server's bind order).
+    pub listener: u16,
     /// All lifecycle policy.
     pub driver: Driver,
     /// What the kernel is doing for it.
@@ -111,12 +113,19 @@ impl Slot {
         self.ops.any() || matches!(&self.driver, Driver::Client(o) if o.connect.is_some())
     }
 
-    /// A freshly accepted connection, or an outgoing one.
-    pub fn new(fd: OwnedFd, generation: u32, role: Role, driver: Driver) -> Slot {
+    /// A freshly accepted connection (with its listener's kind and index),
+    /// or an outgoing one.
+    pub fn new(
+        fd: OwnedFd,
+        generation: u32,
+        (role, listener): (Role, u16),
+        driver: Driver,
+    ) -> Slot {
         Slot {
             fd,
             generation,
             role,
+            listener,
             driver,
             ops: InFlight::NONE,
             pipe: None,

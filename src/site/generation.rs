@@ -1,0 +1,165 @@
+//! One configuration generation: the plan (listeners, bindings, sites) and
+//! the TLS context, built and checked from a configuration, immutable and
+//! shared by every worker, which builds its own handlers from it (see
+//! [`super::Sites`]). A later generation replaces it whole.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::plan::Plan;
+use super::spec::{HandlerSpec, Origin, Rules, Site, StatusMatch};
+use crate::config::{Config, ConfigError};
+use crate::handler::StaticFiles;
+use crate::tls;
+
+/// A checked configuration, ready to serve.
+#[derive(Debug)]
+pub struct Generation {
+    /// Listeners, bindings and sites.
+    pub plan: Plan,
+    /// The TLS context of the HTTPS listeners (certificates by SNI).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Things worth knowing that do not stop the server (a certificate that
+    /// does not cover a site's host names).
+    pub warnings: Vec<String>,
+    /// Per listener: HTTPS.
+    pub(super) tls_listener: Vec<bool>,
+}
+
+/// The built-in handler names.
+pub const BUILT_IN: &[&str] = &["files", "redirect", "respond", "builtins"];
+
+impl Generation {
+    /// Builds and checks the generation for `c`: every named handler is one
+    /// of `named`, every directory served exists, every error page is there,
+    /// and the certificates load.
+    pub fn build(c: &Config, named: &[&str]) -> Result<Generation, ConfigError> {
+        let plan = Plan::new(c)?;
+        for s in &plan.sites {
+            check_site(s, named)?;
+        }
+        let tls = match &plan.tls {
+            Some(t) => Some(tls::build(t, None).map_err(|message| ConfigError {
+                file: c.source.clone(),
+                line: None,
+                key: None,
+                message,
+            })?),
+            None => None,
+        };
+        let mut warnings = Vec::new();
+        if let Some(t) = &plan.tls {
+            for (i, s) in plan.sites.iter().enumerate() {
+                if plan.listeners_of(i).any(|l| l.tls) {
+                    warnings.extend(coverage(s, t));
+                }
+            }
+        }
+        Ok(Generation {
+            tls_listener: plan.listeners.iter().map(|l| l.tls).collect(),
+            plan,
+            tls,
+            warnings,
+        })
+    }
+
+    /// Whether listener `i` is HTTPS.
+    pub fn is_tls(&self, i: usize) -> bool {
+        self.tls_listener.get(i).copied().unwrap_or(false)
+    }
+}
+
+fn check_site(s: &Site, named: &[&str]) -> Result<(), ConfigError> {
+    check_pages(&s.rules, s, &s.origin)?;
+    for r in &s.routes {
+        check_pages(&r.rules, s, &r.origin)?;
+        match &r.handler {
+            HandlerSpec::Files(f) => {
+                StaticFiles::check_root(&f.root).map_err(|m| at(&r.origin, "root", m))?;
+            }
+            HandlerSpec::Named { name, .. } if !named.contains(&name.as_str()) => {
+                let mut known: Vec<&str> = BUILT_IN.to_vec();
+                known.extend_from_slice(named);
+                return Err(r.origin.err(
+                    "handler",
+                    format!("unknown handler {name:?} (known: {})", known.join(", ")),
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// An error about `key` of `o`; the flat configuration's own messages
+/// (`document root …`) stand alone.
+fn at(o: &Origin, key: &str, message: String) -> ConfigError {
+    if o.key.is_empty() {
+        ConfigError {
+            file: None,
+            line: None,
+            key: None,
+            message,
+        }
+    } else {
+        o.err(key, message)
+    }
+}
+
+fn check_pages(rules: &Rules, s: &Site, o: &Origin) -> Result<(), ConfigError> {
+    let Some(root) = &s.root else { return Ok(()) };
+    for (m, page) in &rules.errors {
+        let key = match m {
+            StatusMatch::Code(c) => format!("errors.{c}"),
+            StatusMatch::Class(c) => format!("errors.{c}xx"),
+        };
+        let file = root.join(page.trim_start_matches('/'));
+        if !Path::new(&file).is_file() {
+            return Err(o.err(&key, format!("{page:?}: {} is not a file", file.display())));
+        }
+    }
+    Ok(())
+}
+
+/// The certificate SNI picks for `host`, as the resolver does: the site's
+/// own, else an exact `[tls.sni]` name, else a wildcard one, else the default.
+fn cert_for<'a>(s: &'a Site, t: &'a tls::Settings, host: &str) -> &'a Path {
+    if let Some(st) = &s.tls {
+        return &st.cert;
+    }
+    let named = |n: &str| {
+        t.sni
+            .iter()
+            .find(|e| e.names.iter().any(|x| x.eq_ignore_ascii_case(n)))
+    };
+    let parent = host.split_once('.').map(|(_, p)| format!("*.{p}"));
+    named(host)
+        .or_else(|| parent.as_deref().and_then(named))
+        .map_or(&t.cert, |e| &e.cert)
+}
+
+/// Warnings for host names of `s` that the certificate SNI picks for them
+/// does not cover.
+fn coverage(s: &Site, t: &tls::Settings) -> Vec<String> {
+    let at = match (&s.origin.file, s.origin.line_of("hosts")) {
+        (Some(f), Some(l)) => format!("{}:{l}: ", f.display()),
+        (Some(f), None) => format!("{}: ", f.display()),
+        _ => String::new(),
+    };
+    let mut out = Vec::new();
+    for h in &s.hosts {
+        let cert = cert_for(s, t, h);
+        let Ok(names) = tls::names_of(cert) else {
+            continue;
+        };
+        if !names.iter().any(|n| super::matcher::covers(n, h)) {
+            out.push(format!(
+                "{at}{}.hosts: the certificate {} does not cover {h:?} (it names {})",
+                s.origin.key,
+                cert.display(),
+                names.join(", ")
+            ));
+        }
+    }
+    out
+}
