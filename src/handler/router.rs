@@ -150,6 +150,17 @@ impl Router {
         }
     }
 
+    /// The methods the routes that share route `i`'s path take, together
+    /// (routes of one path may split the methods between them).
+    fn allowed(&self, i: usize, path: &str) -> Methods {
+        let prefix = &self.routes[i].prefix;
+        self.routes[i..]
+            .iter()
+            .take_while(|r| r.prefix == *prefix)
+            .filter(|r| r.matches(path))
+            .fold(Methods::NONE, |m, r| m.union(methods_of(r)))
+    }
+
     fn own(&self, r: Response) -> Response {
         match &self.rules {
             Some(a) => a.response(r),
@@ -222,14 +233,14 @@ impl Service for Router {
             Found::NotAllowed(m) => return self.own(not_allowed(m)).into(),
             Found::None => return self.own(Response::error(404, None)).into(),
         };
-        let route = &mut self.routes[i];
         if req.method == Method::Options {
             let r = Response::new(204).header(
                 "Allow",
-                methods_of(route).with(Method::Options).allow_header(),
+                self.allowed(i, path).with(Method::Options).allow_header(),
             );
-            return apply(&route.rules, r).into();
+            return apply(&self.routes[i].rules, r).into();
         }
+        let route = &mut self.routes[i];
         if !route.handler.methods().contains(req.method) {
             return apply(&route.rules, not_allowed(methods_of(route))).into();
         }
@@ -296,6 +307,11 @@ mod tests {
         assert_eq!(
             status(&mut r, Method::Delete, "/api/z"),
             (405, Some("GET, HEAD, POST, OPTIONS".into()))
+        );
+        // OPTIONS lists what every route of the path takes.
+        assert_eq!(
+            status(&mut r, Method::Options, "/api/z"),
+            (204, Some("GET, HEAD, POST, OPTIONS".into()))
         );
         assert_eq!(status(&mut r, Method::Get, "/exact").0, 204);
         assert_eq!(status(&mut r, Method::Get, "/exact/below").0, 200);
