@@ -5,7 +5,7 @@
 
 use super::{Ctx, Handler};
 use crate::exchange::{Reply, RequestHead};
-use crate::http::{Method, Methods, Response};
+use crate::http::{Methods, Response};
 use crate::site::template::{Part, Template, Values};
 
 /// Answers with a redirect to a target built from the request: `{host}`,
@@ -45,7 +45,7 @@ impl Redirect {
 
 impl Handler for Redirect {
     fn methods(&self) -> Methods {
-        Methods::of(ALL)
+        Methods::ANY
     }
 
     fn handle(&mut self, req: &RequestHead, cx: &mut Ctx<'_>) -> Reply {
@@ -89,20 +89,9 @@ impl HttpsRedirect {
     }
 }
 
-/// Every method: whatever is asked over plain HTTP goes to HTTPS.
-const ALL: &[Method] = &[
-    Method::Get,
-    Method::Head,
-    Method::Post,
-    Method::Put,
-    Method::Delete,
-    Method::Trace,
-    Method::Patch,
-];
-
 impl Handler for HttpsRedirect {
     fn methods(&self) -> Methods {
-        Methods::of(ALL)
+        Methods::ANY
     }
 
     // A body is refused from the head: the client sends it to HTTPS instead.

@@ -6,7 +6,7 @@ use std::rc::Rc;
 use super::{Ctx, Handler};
 use crate::exchange::{Reply, RequestHead};
 use crate::http::response::Text;
-use crate::http::{Body, Method, Methods, Response};
+use crate::http::{Body, Methods, Response};
 
 /// Answers every request with the same response.
 #[derive(Clone, Debug)]
@@ -57,20 +57,9 @@ impl Respond {
     }
 }
 
-/// Every method but `CONNECT`: a route's `methods` narrows it.
-const ALL: &[Method] = &[
-    Method::Get,
-    Method::Head,
-    Method::Post,
-    Method::Put,
-    Method::Delete,
-    Method::Trace,
-    Method::Patch,
-];
-
 impl Handler for Respond {
     fn methods(&self) -> Methods {
-        Methods::of(ALL)
+        Methods::ANY
     }
 
     fn handle(&mut self, _req: &RequestHead, _cx: &mut Ctx<'_>) -> Reply {

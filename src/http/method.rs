@@ -90,6 +90,17 @@ impl Methods {
     pub const NONE: Methods = Methods(0);
     /// `GET` and `HEAD`: what read-only resources support.
     pub const GET_HEAD: Methods = Methods(1 << Method::Get as u16 | 1 << Method::Head as u16);
+    /// Every method but `CONNECT` (and `OPTIONS`, which routing answers):
+    /// what a handler that answers any request takes.
+    pub const ANY: Methods = Methods(
+        1 << Method::Get as u16
+            | 1 << Method::Head as u16
+            | 1 << Method::Post as u16
+            | 1 << Method::Put as u16
+            | 1 << Method::Delete as u16
+            | 1 << Method::Trace as u16
+            | 1 << Method::Patch as u16,
+    );
 
     /// A set holding exactly `methods`.
     pub fn of(methods: &[Method]) -> Methods {
