@@ -83,8 +83,8 @@ impl Server {
         }
     }
 
-    /// Uses routers made by `make`, called once on each worker thread, so
-    /// handlers can keep per-core state. The router answers every request;
+    /// Uses routers made by `make`, called once on each worker thread (and
+    /// again on each for every reload), so handlers can keep per-core state. The router answers every request;
     /// it cannot be combined with `[[site]]` tables (register named handlers
     /// with [`Server::handler`] for those).
     pub fn router<F>(mut self, make: F) -> Server
