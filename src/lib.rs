@@ -3,7 +3,8 @@
 //! ```text
 //!             main.rs: CLI (clap) ──> config/ (TOML → validated Config, errors name key + line)
 //!                  │
-//!             server.rs: bind, spawn one Worker per core, signals, join
+//!             server/: bind, spawn one Worker per core, signals, join; reload: a new
+//!                  │   immutable generation, prepared then committed on every worker
 //!                  │
 //!    ┌─────────────┴──────────── per core, pinned, shares nothing mutable ───────────┐
 //!    │ runtime/   the only place for `unsafe`                                        │
@@ -39,6 +40,12 @@
 //! reply that comes later asks [`exchange::Io`] for a wake-up; a streamed body
 //! is pulled from its [`exchange::BodySource`] as the socket takes it; a file
 //! body is read through the ring in bounded chunks, or spliced.
+//!
+//! Reload: [`server::Reloader`] builds a new [`site::Generation`] from the
+//! file, binds the addresses it adds, and hands it to each worker's control
+//! block; every worker builds its handlers, then every worker switches
+//! between two events of its loop. A request in flight keeps what its reply
+//! owns; the connection's next request meets the new generation.
 //!
 //! Ownership rule: the kernel owns a buffer from submission until its
 //! completion, and the operation object holding it lives in the connection's

@@ -34,7 +34,7 @@ enum Command {
     Load(Box<peregrine::load::LoadArgs>),
 }
 
-#[derive(clap::Args, Debug, Default)]
+#[derive(clap::Args, Clone, Debug, Default)]
 struct ServeArgs {
     /// TOML configuration file; flags override its values.
     #[arg(long, short)]
@@ -74,19 +74,9 @@ fn demo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("site")
 }
 
-fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-        file: Some(path.to_path_buf()),
-        line: None,
-        key: None,
-        message: format!("cannot read: {e}"),
-    })?;
-    config::parse(&text, Some(path))
-}
-
 fn build(args: ServeArgs) -> Result<Config, ConfigError> {
     let mut c = match &args.config {
-        Some(p) => load(p)?,
+        Some(p) => config::load(p)?,
         None => Config::default(),
     };
     if !args.listen.is_empty() {
@@ -189,18 +179,19 @@ fn build(args: ServeArgs) -> Result<Config, ConfigError> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match cli.command {
-        None => build(ServeArgs {
+    let args = match cli.command {
+        None => ServeArgs {
             builtins: true,
             ..ServeArgs::default()
-        }),
-        Some(Command::Serve(args)) => build(args),
+        },
+        Some(Command::Serve(args)) => args,
         Some(Command::Load(args)) => return peregrine::load::main(*args),
         Some(Command::Check { config }) => {
             // The whole generation is built: sites, routes, directories,
             // error pages and certificates, so a bad one is caught before a
             // reload.
-            let loaded = load(&config).and_then(|c| Generation::build(&c, &[]).map(|g| (c, g)));
+            let loaded =
+                config::load(&config).and_then(|c| Generation::build(&c, &[]).map(|g| (c, g)));
             return match loaded {
                 Ok((c, g)) => {
                     for w in &g.warnings {
@@ -229,7 +220,7 @@ fn main() -> ExitCode {
             };
         }
     };
-    let config = match config {
+    let config = match build(args.clone()) {
         Ok(c) => c,
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "peregrine: config error: {e}");
@@ -241,7 +232,9 @@ fn main() -> ExitCode {
     let say = |line: String| {
         let _ = writeln!(std::io::stdout(), "{line}");
     };
-    let result = Server::new(config).run(|running| {
+    // A reload reads the file again and applies the same flags over it.
+    let server = Server::new(config).reload_from(move || build(args.clone()));
+    let result = server.run(|running| {
         let root = running
             .root()
             .map(|r| format!(", root {}", r.display()))

@@ -244,6 +244,8 @@ fn dashboard_renders_the_status_numbers() {
     );
     assert_eq!(int(&dom, "worker-count"), 2);
     assert_eq!(int(&dom, "worker-count"), t["workers"].as_u64().unwrap());
+    assert_eq!(int(&dom, "generation"), 1);
+    assert_eq!(int(&dom, "generation"), v["generation"].as_u64().unwrap());
 
     let lat = &t["latency_ms"];
     assert!(lat["count"].as_u64().unwrap() >= 35, "{lat}");

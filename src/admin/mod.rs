@@ -1,12 +1,21 @@
-//! The admin listener: Prometheus metrics, JSON status, HdrHistogram exports
-//! and a live dashboard, served by its own loop on a separate address.
+//! The admin listener: Prometheus metrics, JSON status, HdrHistogram exports,
+//! a live dashboard, the configuration in effect and its reload, and health
+//! probes, served by its own loop on a separate address.
+//!
+//! Every endpoint checks the `Host` (DNS rebinding); with a token set, every
+//! data endpoint wants it. `/healthz` and `/readyz` do not: they tell only
+//! whether the server is alive and ready, and orchestrators' probes (a
+//! Kubernetes `httpGet` probe, a load balancer's health check) send no
+//! credentials.
 #![forbid(unsafe_code)]
 
+mod config;
 mod host;
 
 use std::sync::Arc;
 
 use crate::exchange::{Reply, RequestHead};
+use crate::handler::router::RouteOptions;
 use crate::handler::{Ctx, Handler, Router};
 use crate::http::{Body, Response};
 use crate::metrics::{Registry, hgrm, merge, prometheus, status};
@@ -54,18 +63,51 @@ impl Access {
     }
 }
 
-/// The admin router over `reg`; when a token is set every data request must
-/// carry `Authorization: Bearer <token>`.
-pub fn router(reg: Arc<Registry>, access: Access) -> Router {
+/// The admin router over `reg` (and `reload`, for the configuration
+/// endpoints); when a token is set every data request must carry
+/// `Authorization: Bearer <token>`.
+pub fn router(
+    reg: Arc<Registry>,
+    access: Access,
+    reload: Option<Arc<crate::server::Reloader>>,
+) -> Router {
     let a = &access;
-    Router::new()
+    let exact = || RouteOptions {
+        exact: true,
+        ..RouteOptions::default()
+    };
+    let mut r = Router::new()
         // The page itself holds no data; it asks for the token when the data
         // endpoints answer 401 and sends it with every request. Its route is
         // `/`, so every unknown path passes the host check too.
         .route("/", Guard::new(Dashboard, a, false))
         .route("/metrics", Guard::new(Metrics(reg.clone()), a, true))
         .route("/status", Guard::new(Status(reg.clone()), a, true))
-        .route("/histogram", Guard::new(Histogram(reg), a, true))
+        .route("/histogram", Guard::new(Histogram(reg.clone()), a, true))
+        .route_with(
+            "/healthz",
+            Box::new(Guard::new(config::Healthz, a, false)),
+            exact(),
+        )
+        .route_with(
+            "/readyz",
+            Box::new(Guard::new(config::Readyz(reg.life.clone()), a, false)),
+            exact(),
+        );
+    if let Some(rl) = reload {
+        r = r
+            .route_with(
+                "/config",
+                Box::new(Guard::new(config::Effective(rl.clone()), a, true)),
+                exact(),
+            )
+            .route_with(
+                "/config/reload",
+                Box::new(Guard::new(config::Reload(rl), a, true)),
+                exact(),
+            );
+    }
+    r
 }
 
 /// Checks the host, and the token when `token` is set, before handing the

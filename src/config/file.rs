@@ -92,6 +92,7 @@ struct RawTimeouts {
     send_timeout: Option<Spanned<Secs>>,
     lingering_timeout: Option<Spanned<Secs>>,
     shutdown_timeout: Option<Spanned<Secs>>,
+    shutdown_delay: Option<Spanned<Secs>>,
 }
 
 #[derive(Deserialize)]
@@ -362,6 +363,9 @@ pub fn parse(text: &str, file: Option<&Path>) -> Result<Config, ConfigError> {
         }
         if let Some(d) = cx.secs(&t.shutdown_timeout, &k("shutdown_timeout"), zero)? {
             c.timeouts.shutdown_timeout = d;
+        }
+        if let Some(d) = cx.secs(&t.shutdown_delay, &k("shutdown_delay"), zero)? {
+            c.timeouts.shutdown_delay = d;
         }
     }
     if let Some(e) = &raw.engine {

@@ -24,6 +24,7 @@ max_request_body_size = 1000
 keep_alive_timeout = "2m"
 request_headers_timeout = 1.5
 shutdown_timeout = "500ms"
+shutdown_delay = "5s"
 [engine]
 multishot = false
 buffer_count = 512
@@ -43,6 +44,7 @@ buffer_count = 512
         Duration::from_millis(1500)
     );
     assert_eq!(c.timeouts.shutdown_timeout, Duration::from_millis(500));
+    assert_eq!(c.timeouts.shutdown_delay, Duration::from_secs(5));
     assert!(!c.engine.multishot);
     assert_eq!(c.engine.buffer_count, 512);
     assert!(c.metrics);

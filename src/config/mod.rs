@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod file;
+pub mod json;
 mod rate;
 mod route;
 mod site;
@@ -131,6 +132,17 @@ impl Default for Config {
             source: None,
         }
     }
+}
+
+/// Reads and parses the configuration file at `path`.
+pub fn load(path: &std::path::Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: Some(path.to_path_buf()),
+        line: None,
+        key: None,
+        message: format!("cannot read: {e}"),
+    })?;
+    parse(&text, Some(path))
 }
 
 /// CPUs this process may run on (its affinity mask), at least 1.

@@ -109,6 +109,11 @@ pub struct Timeouts {
     /// How long a graceful stop waits for in-flight requests (Kestrel
     /// `ShutdownTimeout`, 30 s here; Kestrel's host default is 30 s too).
     pub shutdown_timeout: Duration,
+    /// How long a stopping server keeps serving while `/readyz` answers 503,
+    /// before it closes its listeners and drains, so load balancers stop
+    /// sending it new connections first (Kubernetes `preStop` sleep, Kestrel
+    /// has none; 0 s: close at once).
+    pub shutdown_delay: Duration,
 }
 
 impl Default for Timeouts {
@@ -120,6 +125,7 @@ impl Default for Timeouts {
             send_timeout: Duration::from_secs(60),
             lingering_timeout: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(30),
+            shutdown_delay: Duration::ZERO,
         }
     }
 }

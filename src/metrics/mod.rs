@@ -10,6 +10,7 @@ pub mod status;
 
 pub use recorder::Recorder;
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -279,6 +280,47 @@ pub struct Snapshot {
 /// Where one worker publishes snapshots and readers pick them up.
 pub type Slot = Arc<Mutex<Snapshot>>;
 
+/// The server's configuration and readiness, written by the thread that
+/// starts, reloads and stops it (never by a worker, never per request).
+#[derive(Debug, Default)]
+pub struct Lifecycle {
+    /// The number of the configuration generation in effect (1 at start).
+    pub generation: AtomicU64,
+    /// Reloads that took effect.
+    pub reloads_ok: AtomicU64,
+    /// Reloads refused (the configuration in effect stayed).
+    pub reloads_error: AtomicU64,
+    /// Every worker is up.
+    pub started: AtomicBool,
+    /// The server is stopping (its shutdown delay, then the drain).
+    pub draining: AtomicBool,
+}
+
+impl Lifecycle {
+    /// Whether a load balancer should send traffic: started, not stopping.
+    pub fn ready(&self) -> bool {
+        self.started.load(Ordering::Acquire) && !self.draining.load(Ordering::Acquire)
+    }
+
+    /// The generation in effect.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Counts a reload: `Some(number)` when generation `number` took effect.
+    pub fn reloaded(&self, outcome: Option<u64>) {
+        match outcome {
+            Some(n) => {
+                self.generation.store(n, Ordering::Release);
+                self.reloads_ok.fetch_add(1, Ordering::AcqRel);
+            }
+            None => {
+                self.reloads_error.fetch_add(1, Ordering::AcqRel);
+            }
+        }
+    }
+}
+
 /// Everything readers need: every worker's slot plus server facts.
 #[derive(Debug, Clone)]
 pub struct Registry {
@@ -290,6 +332,8 @@ pub struct Registry {
     pub started_wall: SystemTime,
     /// The configuration file, if any.
     pub config_path: Option<String>,
+    /// Generation, reloads and readiness.
+    pub life: Arc<Lifecycle>,
 }
 
 impl Registry {
@@ -310,6 +354,10 @@ impl Registry {
             started: Instant::now(),
             started_wall: now,
             config_path,
+            life: Arc::new(Lifecycle {
+                generation: AtomicU64::new(1),
+                ..Lifecycle::default()
+            }),
         }
     }
 

@@ -75,6 +75,35 @@ fn gauge(
     }
 }
 
+/// The configuration generation in effect and the reloads so far.
+fn config(o: &mut String, reg: &Registry) {
+    use std::sync::atomic::Ordering::Acquire;
+    let life = &reg.life;
+    head(
+        o,
+        "peregrine_config_generation",
+        "gauge",
+        "Number of the configuration generation in effect (1 at start, one more per reload that took effect).",
+    );
+    let _ = writeln!(o, "peregrine_config_generation {}", life.generation());
+    head(
+        o,
+        "peregrine_config_reloads_total",
+        "counter",
+        "Configuration reloads, by result (error: refused, the configuration in effect stayed).",
+    );
+    let _ = writeln!(
+        o,
+        "peregrine_config_reloads_total{{result=\"ok\"}} {}",
+        life.reloads_ok.load(Acquire)
+    );
+    let _ = writeln!(
+        o,
+        "peregrine_config_reloads_total{{result=\"error\"}} {}",
+        life.reloads_error.load(Acquire)
+    );
+}
+
 /// Renders every worker's snapshot, each series labelled by worker.
 pub fn render(reg: &Registry, snaps: &[Snapshot]) -> String {
     let mut o = String::with_capacity(16 * 1024);
@@ -100,6 +129,7 @@ pub fn render(reg: &Registry, snaps: &[Snapshot]) -> String {
         "peregrine_uptime_seconds {:.3}",
         reg.started.elapsed().as_secs_f64()
     );
+    config(&mut o, reg);
 
     head(
         &mut o,

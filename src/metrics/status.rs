@@ -93,6 +93,12 @@ pub fn render(reg: &Registry, snaps: &[Snapshot]) -> Value {
         "started": httpdate::fmt_http_date(reg.started_wall),
         "snapshot_unix": taken,
         "config": reg.config_path,
+        "generation": reg.life.generation(),
+        "reloads": {
+            "ok": reg.life.reloads_ok.load(std::sync::atomic::Ordering::Acquire),
+            "error": reg.life.reloads_error.load(std::sync::atomic::Ordering::Acquire),
+        },
+        "ready": reg.life.ready(),
         "totals": totals,
         "workers": workers,
         "percentiles": curve(&total.stats.latency),
@@ -117,6 +123,9 @@ mod tests {
         assert_eq!(v["totals"]["connections"]["active"], 3);
         assert_eq!(v["workers"][1]["worker"], 1);
         assert_eq!(v["config"], "/etc/p.toml");
+        assert_eq!(v["generation"], 1);
+        assert_eq!(v["reloads"]["error"], 0);
+        assert_eq!(v["ready"], false);
         let max = v["totals"]["latency_ms"]["max"].as_f64().unwrap();
         assert!((2.0..2.01).contains(&max), "{max}");
         assert_eq!(v["percentiles"].as_array().unwrap().len(), 14);

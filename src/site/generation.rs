@@ -34,17 +34,26 @@ impl Generation {
     /// of `named`, every directory served exists, every error page is there,
     /// and the certificates load.
     pub fn build(c: &Config, named: &[&str]) -> Result<Generation, ConfigError> {
+        Generation::build_after(c, named, None)
+    }
+
+    /// As [`Generation::build`], for a reload after `previous`: its session
+    /// ticket keys are kept, so clients resume their sessions across it.
+    pub fn build_after(
+        c: &Config,
+        named: &[&str],
+        previous: Option<&Generation>,
+    ) -> Result<Generation, ConfigError> {
         let plan = Plan::new(c)?;
         for s in &plan.sites {
             check_site(s, named)?;
         }
+        let tickets = previous
+            .and_then(|g| g.tls.as_ref())
+            .map(|t| t.ticketer.clone())
+            .filter(|t| t.enabled());
         let tls = match &plan.tls {
-            Some(t) => Some(tls::build(t, None).map_err(|message| ConfigError {
-                file: c.source.clone(),
-                line: None,
-                key: None,
-                message,
-            })?),
+            Some(t) => Some(tls::build(t, tickets).map_err(|m| tls_error(c, m))?),
             None => None,
         };
         let mut warnings = Vec::new();
@@ -89,6 +98,24 @@ fn check_site(s: &Site, named: &[&str]) -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+/// A certificate error as a configuration error: its message starts with
+/// the key (`tls.cert: …`, `site[1].tls.key: …`), which becomes the key.
+fn tls_error(c: &Config, message: String) -> ConfigError {
+    let keyed = message
+        .split_once(": ")
+        .filter(|(k, _)| !k.contains(' ') && (k.starts_with("tls") || k.starts_with("site[")));
+    let (key, message) = match keyed {
+        Some((k, m)) => (Some(k.to_string()), m.to_string()),
+        None => (None, message),
+    };
+    ConfigError {
+        file: c.source.clone(),
+        line: None,
+        key,
+        message,
+    }
 }
 
 /// An error about `key` of `o`; the flat configuration's own messages

@@ -101,6 +101,26 @@ impl Template {
         Ok(Template { pieces })
     }
 
+    /// The target as written.
+    pub fn source(&self) -> String {
+        let mut out = String::new();
+        for p in &self.pieces {
+            match p {
+                Piece::Text(t) => out.push_str(t),
+                Piece::Var(part) => {
+                    let name = PLACEHOLDERS
+                        .iter()
+                        .find(|(_, q)| q == part)
+                        .map_or("", |(n, _)| n);
+                    out.push('{');
+                    out.push_str(name);
+                    out.push('}');
+                }
+            }
+        }
+        out
+    }
+
     /// Whether the target has placeholder `part`.
     pub fn uses(&self, part: Part) -> bool {
         self.pieces.contains(&Piece::Var(part))
@@ -156,6 +176,17 @@ mod tests {
         let none = Values { query: None, ..V };
         assert_eq!(Template::parse("/n{query}").unwrap().render(&none), "/n");
         assert_eq!(Template::parse("/plain").unwrap().render(&V), "/plain");
+    }
+
+    #[test]
+    fn source_is_what_was_written() {
+        for s in [
+            "https://{host}/new{rest}{query}",
+            "/plain",
+            "{scheme}://x{uri}",
+        ] {
+            assert_eq!(Template::parse(s).unwrap().source(), s);
+        }
     }
 
     #[test]

@@ -1,17 +1,16 @@
 //! Connections: accepting, completions of their operations handed to the
 //! driver, and the driver's actions turned into operations.
 
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 
 use super::slot::{Driver, Recv, Role, Slot};
-use super::{ACCEPT_BACKOFF_MS, PIPE_POOL_MAX, PIPE_SIZE, Worker};
+use super::{PIPE_POOL_MAX, PIPE_SIZE, Worker};
 use crate::driver::{Action, ServerConn};
 use crate::http::Service;
 use crate::metrics::CloseReason;
 use crate::runtime::log;
 use crate::runtime::op::{
-    self, accept::Accepted, connect::Connect, read::Read, recv::Received, send::Send,
-    splice::SpliceIn,
+    self, connect::Connect, read::Read, recv::Received, send::Send, splice::SpliceIn,
 };
 use crate::runtime::ring::Cqe;
 use crate::runtime::sys::{self, Pipe};
@@ -25,7 +24,8 @@ macro_rules! cx {
         crate::driver::Cx {
             now: $w.now,
             date: $w.date.get(),
-            draining: $w.draining,
+            // A connection whose listener is gone ends as if stopping.
+            draining: $w.draining || $listener == crate::runtime::worker::slot::RETIRED,
             svc: match ($role, $w.redirect.as_deref_mut()) {
                 (crate::runtime::worker::Role::Redirect(_), Some(r)) => r,
                 _ => &mut $w.svc,
@@ -62,51 +62,7 @@ macro_rules! with_driver {
 pub(super) use with_driver;
 
 impl<S: Service> Worker<S> {
-    pub(super) fn on_accept(&mut self, idx: usize, cqe: Cqe) {
-        if !io_uring::cqueue::more(cqe.flags) {
-            self.listeners[idx].armed = false;
-        }
-        match op::accept::complete(cqe.res, self.multishot_accept) {
-            Accepted::Conn(fd) => {
-                self.accept_error_logged = false;
-                // SAFETY: the kernel just handed us this descriptor in the
-                // completion; nothing else owns it.
-                let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-                let role = self.listeners[idx].role;
-                self.new_conn(fd, role, idx as u16);
-            }
-            Accepted::Starved(err) => {
-                if !self.accept_error_logged {
-                    self.accept_error_logged = true;
-                    log(&format!(
-                        "worker {}: accept failed: {}; pausing accepts for {ACCEPT_BACKOFF_MS} ms, existing connections are still served",
-                        self.id,
-                        std::io::Error::from_raw_os_error(err)
-                    ));
-                }
-                let l = &mut self.listeners[idx];
-                l.paused_until = Some(self.now_ms + ACCEPT_BACKOFF_MS);
-                if l.armed {
-                    self.cancel(Token::new(Op::Accept, idx, 0).pack(), None);
-                }
-            }
-            Accepted::NoMultishot => {
-                log("multishot accept is not supported by this kernel; using single-shot accepts");
-                self.multishot_accept = false;
-            }
-            Accepted::Other(_) => {}
-        }
-        let l = &mut self.listeners[idx];
-        if self.draining {
-            if !l.armed {
-                l.sock = None;
-            }
-        } else if !l.armed {
-            self.arm_accept(idx);
-        }
-    }
-
-    fn new_conn(&mut self, fd: OwnedFd, role: Role, listener: u16) {
+    pub(super) fn new_conn(&mut self, fd: OwnedFd, role: Role, listener: u16) {
         let per_worker = self.engine.max_connections;
         let full = per_worker > 0 && self.conns.len() - self.closing >= per_worker;
         // Room may be made by closing an idle connection (its slot is freed

@@ -9,19 +9,19 @@
 
 mod clients;
 mod conn;
+mod listeners;
+mod reload;
 mod slot;
 mod spec;
 mod time;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use io_uring::types;
 use slab::Slab;
-use socket2::Socket;
 
 use super::bufring::BufRing;
 use super::logfile::LogFile;
@@ -40,9 +40,12 @@ use crate::http::{Limits, Service};
 use crate::metrics::Slot as MetricsSlot;
 
 pub use clients::{ClientApp, ClientIo, ConnId, Next};
+use listeners::Listener;
+use reload::Staged;
+pub use reload::{Bind, Order, Rebuild, Update};
 pub use slot::Role;
 use slot::Slot;
-pub use spec::{Control, Spec, TlsSlot};
+pub use spec::{Control, Spec};
 
 /// Milliseconds per timer-wheel tick.
 const TICK_MS: u64 = 100;
@@ -58,14 +61,6 @@ const PIPE_SIZE: usize = 1 << 20;
 /// tick, so a burst of handshakes cannot stall the connections already served.
 const HANDSHAKE_BUDGET: u32 = 32;
 
-struct Listener {
-    sock: Option<Socket>,
-    role: Role,
-    armed: bool,
-    /// Accepting is paused until this worker millisecond (descriptor shortage).
-    paused_until: Option<u64>,
-}
-
 /// The worker's event loop state: an executor that maps completions to
 /// connection drivers and their actions to ring operations.
 pub struct Worker<S: Service> {
@@ -78,6 +73,16 @@ pub struct Worker<S: Service> {
     /// the connection limit.
     closing: usize,
     listeners: Vec<Listener>,
+    /// Listeners a reload removed whose accept has not completed yet.
+    retired: Vec<Listener>,
+    /// The last key given to a listener.
+    listener_keys: u32,
+    /// Builds the service for a new configuration (none: no reloads).
+    rebuild: Option<Rebuild<S>>,
+    /// A prepared reload waiting for its commit.
+    staged: Option<Staged<S>>,
+    /// Answered when the commit in progress is complete.
+    commit_ack: Option<std::sync::mpsc::Sender<()>>,
     wheel: Wheel,
     due: Vec<Entry>,
     svc: S,
@@ -91,7 +96,6 @@ pub struct Worker<S: Service> {
     obs: Observe,
     logfile: Option<LogFile>,
     slot: Option<MetricsSlot>,
-    tls_slot: Option<TlsSlot>,
     tls_config: Option<Arc<rustls::ServerConfig>>,
     tls_headers: Vec<u8>,
     /// Connections waiting for the next tick's handshake budget.
@@ -173,23 +177,20 @@ impl<S: Service> Worker<S> {
         let listeners = spec
             .listeners
             .into_iter()
-            .map(|(s, role)| Listener {
-                sock: Some(s),
-                role,
-                armed: false,
-                paused_until: None,
-            })
+            .enumerate()
+            .map(|(i, (addr, s, role))| Listener::new(addr, i as u32 + 1, Some(s), role))
             .collect::<Vec<_>>();
-        let tls_config = spec
-            .tls
-            .as_ref()
-            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).clone());
         Ok(Worker {
             ring,
             bufs,
             conns: Slab::with_capacity(1024),
             closing: 0,
+            listener_keys: listeners.len() as u32,
             listeners,
+            retired: Vec::new(),
+            rebuild: None,
+            staged: None,
+            commit_ack: None,
             wheel: Wheel::new(),
             due: Vec::new(),
             svc,
@@ -203,8 +204,7 @@ impl<S: Service> Worker<S> {
             obs: Observe::new(spec.metrics.is_some(), formatter),
             logfile,
             slot: spec.metrics,
-            tls_slot: spec.tls,
-            tls_config,
+            tls_config: spec.tls,
             tls_headers: spec.tls_headers.into_bytes(),
             redirect,
             wakes: BinaryHeap::new(),
@@ -233,6 +233,13 @@ impl<S: Service> Worker<S> {
             drain_deadline: 0,
             accept_error_logged: false,
         })
+    }
+
+    /// Lets the worker take new configurations: `rebuild` makes its service
+    /// for each (see [`Order`]).
+    pub fn reloads_with(mut self, rebuild: Rebuild<S>) -> Worker<S> {
+        self.rebuild = Some(rebuild);
+        self
     }
 
     /// Runs until a graceful stop completes.
@@ -306,7 +313,10 @@ impl<S: Service> Worker<S> {
     /// Whether a draining worker has nothing left: no connections, listeners,
     /// or log lines unwritten.
     fn finished(&mut self) -> bool {
-        if !self.conns.is_empty() || self.listeners.iter().any(|l| l.sock.is_some()) {
+        if !self.conns.is_empty()
+            || !self.retired.is_empty()
+            || self.listeners.iter().any(|l| l.sock.is_some())
+        {
             return false;
         }
         match &self.logfile {
@@ -339,7 +349,7 @@ impl<S: Service> Worker<S> {
             return;
         };
         match t.op {
-            Op::Accept => self.on_accept(t.slot as usize, cqe),
+            Op::Accept => self.on_accept(t, cqe),
             Op::Recv => self.on_recv(t, cqe),
             Op::Send => self.on_send(t, cqe),
             Op::Read => self.on_read(t, cqe),
@@ -376,18 +386,6 @@ impl<S: Service> Worker<S> {
         // operations. Fds stay open until every operation on them has
         // completed (a slot's `OwnedFd` drops with the slot).
         unsafe { self.ring.push(e) }
-    }
-
-    fn arm_accept(&mut self, idx: usize) {
-        let l = &mut self.listeners[idx];
-        let Some(sock) = &l.sock else { return };
-        if l.armed || l.paused_until.is_some() {
-            return;
-        }
-        let tok = Token::new(Op::Accept, idx, 0).pack();
-        let e = op::accept::entry(sock.as_fd(), self.multishot_accept, tok);
-        l.armed = true;
-        self.push(e);
     }
 
     /// Cancels one operation; `slot` counts the cancel's own completion.

@@ -107,6 +107,10 @@ pub struct Slot {
     pub closing: bool,
 }
 
+/// The listener index of a connection whose listener a reload removed: it
+/// finishes what is in flight, then closes.
+pub const RETIRED: u16 = u16::MAX;
+
 impl Slot {
     /// Whether any operation is still in flight on it.
     pub fn busy(&self) -> bool {

@@ -1,6 +1,8 @@
 //! What a worker needs to start ([`Spec`]) and how the thread that started
-//! it asks it to stop, reopen its logs or reload TLS ([`Control`]).
+//! it asks it to stop, reopen its logs or take a new configuration
+//! ([`Control`]).
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -8,6 +10,7 @@ use std::time::Duration;
 use socket2::Socket;
 
 use super::Role;
+use super::reload::Order;
 use crate::accesslog;
 use crate::driver::Settings;
 use crate::http::Limits;
@@ -15,15 +18,14 @@ use crate::metrics::Slot as MetricsSlot;
 use crate::runtime::Engine;
 use crate::runtime::sys::EventFd;
 
-/// The shared, replaceable TLS configuration (swapped on certificate reload).
-pub type TlsSlot = Arc<Mutex<Arc<rustls::ServerConfig>>>;
-
-/// Requests to a worker from the thread that started it.
+/// Requests to a worker from the thread that started it. Only the wake-up
+/// path reads it: nothing here is touched per request.
 #[derive(Debug)]
 pub struct Control {
     pub(super) stop: AtomicBool,
     pub(super) reopen: AtomicBool,
-    pub(super) reload: AtomicBool,
+    /// Reload steps, in the order given.
+    pub(super) orders: Mutex<Vec<Order>>,
     pub(super) wake: EventFd,
 }
 
@@ -33,7 +35,7 @@ impl Control {
         Ok(Arc::new(Control {
             stop: AtomicBool::new(false),
             reopen: AtomicBool::new(false),
-            reload: AtomicBool::new(false),
+            orders: Mutex::new(Vec::new()),
             wake: EventFd::new()?,
         }))
     }
@@ -50,9 +52,12 @@ impl Control {
         self.wake.wake();
     }
 
-    /// Tells the worker a new TLS configuration is in its slot.
-    pub fn reload_tls(&self) {
-        self.reload.store(true, Ordering::Release);
+    /// Queues a reload step for the worker.
+    pub fn order(&self, o: Order) {
+        self.orders
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(o);
         self.wake.wake();
     }
 }
@@ -61,8 +66,9 @@ impl Control {
 pub struct Spec {
     /// Worker index (for logs and metric labels).
     pub id: usize,
-    /// Listening sockets owned by this worker, with what they serve.
-    pub listeners: Vec<(Socket, Role)>,
+    /// Listening sockets owned by this worker, by configured address, with
+    /// what they serve.
+    pub listeners: Vec<(SocketAddr, Socket, Role)>,
     /// Size limits.
     pub limits: Limits,
     /// Timeouts and minimum data rates of connections.
@@ -78,7 +84,7 @@ pub struct Spec {
     /// The access log, if any.
     pub access_log: Option<accesslog::Config>,
     /// The TLS configuration, for HTTPS listeners.
-    pub tls: Option<TlsSlot>,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Header lines added to HTTPS responses (HSTS).
     pub tls_headers: String,
 }

@@ -36,17 +36,7 @@ impl<S: Service> Worker<S> {
             with_driver!(self, slot, |d, cx| d.on_timer(&mut cx));
         }
         self.due = due;
-        for i in 0..self.listeners.len() {
-            if self.listeners[i]
-                .paused_until
-                .is_some_and(|t| t <= self.now_ms)
-            {
-                self.listeners[i].paused_until = None;
-                if !self.draining {
-                    self.arm_accept(i);
-                }
-            }
-        }
+        self.resume_paused();
         if self.draining && self.now_ms >= self.drain_deadline {
             for slot in self.open_slots() {
                 if let Driver::Client(o) = &mut self.conns[slot].driver {
@@ -135,11 +125,7 @@ impl<S: Service> Worker<S> {
                 self.id
             ));
         }
-        if self.control.reload.swap(false, Ordering::AcqRel)
-            && let Some(slot) = &self.tls_slot
-        {
-            self.tls_config = Some(slot.lock().unwrap_or_else(|p| p.into_inner()).clone());
-        }
+        self.run_orders();
         if self.control.stop.load(Ordering::Acquire) && !self.draining {
             self.begin_drain();
         }
@@ -149,17 +135,7 @@ impl<S: Service> Worker<S> {
     pub(super) fn begin_drain(&mut self) {
         self.draining = true;
         self.drain_deadline = self.now_ms + self.shutdown_timeout.as_millis() as u64;
-        for i in 0..self.listeners.len() {
-            if self.listeners[i].armed {
-                self.cancel(
-                    crate::runtime::token::Token::new(crate::runtime::token::Op::Accept, i, 0)
-                        .pack(),
-                    None,
-                );
-            } else {
-                self.listeners[i].sock = None;
-            }
-        }
+        self.close_listeners();
         for slot in self.open_slots() {
             with_driver!(self, slot, |d, cx| d.drain(&mut cx));
         }

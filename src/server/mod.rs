@@ -1,12 +1,11 @@
-//! Starting and stopping a server: bind every address once per worker, spawn
-//! one pinned worker per core, wait for signals, drain, join.
+//! Starting, reloading and stopping a server: bind every address once per
+//! worker, spawn one pinned worker per core, wait for signals, reload
+//! (see [`reload`]), drain, join.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex, mpsc};
+pub mod reload;
+mod running;
 
-use socket2::Socket;
-use std::thread::JoinHandle;
+use std::sync::{Arc, mpsc};
 
 use crate::admin;
 use crate::config::Config;
@@ -15,11 +14,11 @@ use crate::handler::{Handler, Router, StaticFiles, builtins};
 use crate::metrics::Registry;
 use crate::runtime::listener::bind_group;
 use crate::runtime::ring::check_available;
-use crate::runtime::worker::Role;
-use crate::runtime::worker::{Control, Spec, TlsSlot, Worker};
+use crate::runtime::worker::{Control, Role, Spec, Update, Worker};
 use crate::runtime::{log, sys};
 use crate::site::{Generation, RouteArgs, Sites};
-use crate::tls;
+pub use reload::{ReloadError, Reloader};
+pub use running::Running;
 
 type Factory = Arc<dyn Fn() -> Router + Send + Sync>;
 
@@ -30,6 +29,8 @@ pub struct Server {
     factory: Option<Factory>,
     /// Named handlers routes may use (`handler = "name"`).
     named: crate::site::Registry,
+    /// Where reloads read the configuration.
+    source: Option<reload::Source>,
 }
 
 impl std::fmt::Debug for Server {
@@ -58,7 +59,7 @@ pub fn default_router(config: &Config) -> Result<Router, String> {
 }
 
 /// What a connection driver keeps to, from the configuration.
-fn driver_settings(cfg: &Config) -> crate::driver::Settings {
+pub(crate) fn driver_settings(cfg: &Config) -> crate::driver::Settings {
     let t = &cfg.timeouts;
     crate::driver::Settings {
         request_headers_timeout: t.request_headers_timeout,
@@ -78,11 +79,12 @@ impl Server {
             config,
             factory: None,
             named: Default::default(),
+            source: None,
         }
     }
 
-    /// Uses routers made by `make`, called once on each worker thread, so
-    /// handlers can keep per-core state. The router answers every request;
+    /// Uses routers made by `make`, called once on each worker thread (and
+    /// again on each for every reload), so handlers can keep per-core state. The router answers every request;
     /// it cannot be combined with `[[site]]` tables (register named handlers
     /// with [`Server::handler`] for those).
     pub fn router<F>(mut self, make: F) -> Server
@@ -108,6 +110,18 @@ impl Server {
         self
     }
 
+    /// Reads the configuration for reloads (`SIGHUP`, `POST /config/reload`)
+    /// from `source`. Without one, a reload reads the file the configuration
+    /// came from again, or (without a file) uses the same configuration,
+    /// which reloads the certificates.
+    pub fn reload_from<F>(mut self, source: F) -> Server
+    where
+        F: Fn() -> Result<Config, crate::config::ConfigError> + Send + Sync + 'static,
+    {
+        self.source = Some(Arc::new(source));
+        self
+    }
+
     /// Binds, starts the workers and returns once all are serving. Errors are
     /// one-line messages for the user.
     pub fn start(self) -> Result<Running, String> {
@@ -126,40 +140,28 @@ impl Server {
         let plan = &generation.plan;
         let nofile = sys::raise_nofile_limit();
         let workers = cfg.workers.max(1);
-        let tls_slot: Option<TlsSlot> = generation.tls.clone().map(|t| Arc::new(Mutex::new(t)));
-        let mut groups: Vec<(Vec<Socket>, Role)> = Vec::new();
-        let mut addrs = Vec::new();
-        let mut tls_addrs: Vec<SocketAddr> = Vec::new();
-        // TLS listeners come first in the plan (requests carry the index).
-        for l in &plan.listeners {
-            let a = l.addr;
-            let (socks, bound) =
-                bind_group(a, workers, cfg.engine.listen_backlog).map_err(|e| {
-                    let what = if l.tls { " (tls)" } else { "" };
-                    format!("cannot listen on {a}{what}: {e}")
-                })?;
-            let role = match &plan.tls {
-                _ if l.tls => Role::Tls,
-                Some(t) if t.redirect_http => Role::Redirect(tls_addrs[0].port()),
-                _ => Role::Plain,
-            };
-            groups.push((socks, role));
-            if l.tls {
-                tls_addrs.push(bound);
-            } else {
-                addrs.push(bound);
-            }
-        }
-        let plain_role = match &plan.tls {
-            Some(t) if t.redirect_http => Role::Redirect(tls_addrs[0].port()),
-            _ => Role::Plain,
-        };
-        let tls_headers = plan
-            .tls
-            .as_ref()
-            .and_then(|t| t.hsts.as_ref())
-            .map(|h| h.header_line())
-            .unwrap_or_default();
+        let mut groups =
+            reload::bind(plan, &[], workers, cfg.engine.listen_backlog).map_err(|e| match e {
+                reload::ReloadError::Bind { addr, error } => {
+                    let tls = plan.listeners.iter().any(|l| l.addr == addr && l.tls);
+                    let what = if tls { " (tls)" } else { "" };
+                    format!("cannot listen on {addr}{what}: {error}")
+                }
+                e => e.to_string(),
+            })?;
+        let bound: Vec<reload::Bound> = groups.iter().map(|(b, _)| *b).collect();
+        let (roles, redirect_port) = reload::roles(plan, &bound);
+        let addrs = bound
+            .iter()
+            .filter(|b| !b.plan.tls)
+            .map(|b| b.addr)
+            .collect();
+        let tls_addrs = bound
+            .iter()
+            .filter(|b| b.plan.tls)
+            .map(|b| b.addr)
+            .collect();
+        let tls_headers = reload::tls_headers(plan);
         cfg.admin
             .validate()
             .map_err(|e| format!("admin.token: {e}"))?;
@@ -189,7 +191,11 @@ impl Server {
             controls.push(control.clone());
             let listeners = groups
                 .iter_mut()
-                .map(|(g, role)| (g.remove(0), *role))
+                .zip(&roles)
+                .map(|((b, socks), role)| {
+                    let sock = socks.as_mut().expect("bound at start").remove(0);
+                    (b.plan.addr, sock, *role)
+                })
                 .collect();
             let mut engine = cfg.engine.clone();
             engine.max_connections = per_worker_max;
@@ -203,7 +209,7 @@ impl Server {
                 control,
                 metrics: cfg.metrics.then(|| registry.workers[id].clone()),
                 access_log: cfg.access_log.clone(),
-                tls: tls_slot.clone(),
+                tls: generation.tls.clone(),
                 tls_headers: tls_headers.clone(),
             };
             let core = (!cores.is_empty()).then(|| cores[id % cores.len()]);
@@ -211,31 +217,32 @@ impl Server {
             let named = self.named.clone();
             let generation = generation.clone();
             let ready = ready_tx.clone();
-            let redirect_port = match plain_role {
-                Role::Redirect(p) => Some(p),
-                _ => None,
-            };
             let t = std::thread::Builder::new()
                 .name(format!("peregrine-w{id}"))
                 .spawn(move || {
                     if let Some(core) = core {
                         core_affinity::set_for_current(core);
                     }
-                    // Plain listeners that enforce HTTPS answer with this router.
-                    let redirect = redirect_port.map(|port| {
-                        Box::new(Router::new().route("/", HttpsRedirect { port }))
-                            as Box<dyn crate::http::Service>
-                    });
-                    let sites = match factory {
-                        Some(make) => Ok(Sites::with_router(generation, make())),
-                        None => Sites::new(generation, &named),
+                    // Each generation's handlers are built here, on the
+                    // worker's own thread: they keep per-core state.
+                    let build = move |g: &Arc<Generation>, port: Option<u16>| {
+                        let sites = match &factory {
+                            Some(make) => Sites::with_router(g.clone(), make()),
+                            None => Sites::new(g.clone(), &named)?,
+                        };
+                        Ok::<_, String>((sites, port.map(redirect_service)))
                     };
-                    let started = sites.and_then(|sites| {
-                        Worker::new(spec, sites, redirect)
-                            .map_err(|e| format!("worker {id} cannot start: {e}"))
-                    });
+                    let build = Box::new(build);
+                    let started =
+                        build(&generation, redirect_port).and_then(|(sites, redirect)| {
+                            Worker::new(spec, sites, redirect)
+                                .map_err(|e| format!("worker {id} cannot start: {e}"))
+                        });
                     match started {
                         Ok(w) => {
+                            let w = w.reloads_with(Box::new(move |u: &Update| {
+                                build(&u.generation, u.redirect_port)
+                            }));
                             let _ = ready.send(Ok(()));
                             w.run().map_err(|e| format!("worker {id} failed: {e}"))
                         }
@@ -248,12 +255,35 @@ impl Server {
                 .map_err(|e| format!("cannot spawn worker {id}: {e}"))?;
             threads.push(t);
         }
+        let source: reload::Source = match (&self.source, &cfg.source) {
+            (Some(s), _) => s.clone(),
+            (None, Some(path)) => {
+                let path = path.clone();
+                Arc::new(move || crate::config::load(&path))
+            }
+            (None, None) => {
+                let same = self.config.clone();
+                Arc::new(move || Ok(same.clone()))
+            }
+        };
+        let reloader = Arc::new(Reloader::new(reload::Start {
+            config: self.config.clone(),
+            generation: generation.clone(),
+            bound,
+            source,
+            names: self.named.keys().cloned().collect(),
+            own_router: self.factory.is_some(),
+            controls: controls.clone(),
+            life: registry.life.clone(),
+        }));
         let mut admin_addr = None;
+        let mut admin_control = None;
+        let mut admin_thread = None;
         if let Some((sock, bound)) = admin_sock {
             admin_addr = Some(bound);
             let control =
                 Control::new().map_err(|e| format!("cannot create a wake-up eventfd: {e}"))?;
-            controls.push(control.clone());
+            admin_control = Some(control.clone());
             let engine = crate::runtime::Engine {
                 ring_entries: 256,
                 buffer_count: 64,
@@ -264,7 +294,7 @@ impl Server {
             };
             let spec = Spec {
                 id: workers,
-                listeners: vec![(sock, Role::Plain)],
+                listeners: vec![(bound, sock, Role::Plain)],
                 limits: crate::http::Limits::default(),
                 settings: driver_settings(cfg),
                 shutdown_timeout: cfg.timeouts.shutdown_timeout,
@@ -278,10 +308,11 @@ impl Server {
             let reg = registry.clone();
             let auth = admin::Access::new(&cfg.admin);
             let ready = ready_tx.clone();
+            let config = reloader.clone();
             let t = std::thread::Builder::new()
                 .name("peregrine-admin".into())
-                .spawn(
-                    move || match Worker::new(spec, admin::router(reg, auth), None) {
+                .spawn(move || {
+                    match Worker::new(spec, admin::router(reg, auth, Some(config)), None) {
                         Ok(w) => {
                             let _ = ready.send(Ok(()));
                             w.run().map_err(|e| format!("admin listener failed: {e}"))
@@ -291,22 +322,23 @@ impl Server {
                             let _ = ready.send(Err(e.clone()));
                             Err(e)
                         }
-                    },
-                )
+                    }
+                })
                 .map_err(|e| format!("cannot spawn the admin thread: {e}"))?;
-            threads.push(t);
+            admin_thread = Some(t);
         }
         drop(ready_tx);
-        let expected = threads.len();
+        let expected = threads.len() + usize::from(admin_thread.is_some());
         let running = Running {
             addrs,
             tls_addrs,
-            tls_slot,
-            tls_settings: plan.tls.clone(),
+            reloader,
             admin_addr,
             registry,
             controls,
             threads,
+            admin_control,
+            admin_thread,
             workers,
             nofile,
             root: cfg.root.clone(),
@@ -326,6 +358,11 @@ impl Server {
                 }
             }
         }
+        running
+            .registry
+            .life
+            .started
+            .store(true, std::sync::atomic::Ordering::Release);
         Ok(running)
     }
 
@@ -340,135 +377,7 @@ impl Server {
     }
 }
 
-/// A started server.
-#[derive(Debug)]
-pub struct Running {
-    addrs: Vec<SocketAddr>,
-    tls_addrs: Vec<SocketAddr>,
-    tls_slot: Option<TlsSlot>,
-    tls_settings: Option<tls::Settings>,
-    admin_addr: Option<SocketAddr>,
-    registry: Arc<Registry>,
-    controls: Vec<Arc<Control>>,
-    threads: Vec<JoinHandle<Result<(), String>>>,
-    workers: usize,
-    nofile: u64,
-    root: Option<PathBuf>,
-}
-
-impl Running {
-    /// The bound addresses, with real ports.
-    pub fn local_addrs(&self) -> &[SocketAddr] {
-        &self.addrs
-    }
-
-    /// The bound HTTPS addresses.
-    pub fn tls_addrs(&self) -> &[SocketAddr] {
-        &self.tls_addrs
-    }
-
-    /// Loads the certificates again and hands the new configuration to the
-    /// workers; connections already open keep their sessions. On error the old
-    /// configuration stays and the error says why.
-    pub fn reload_tls(&self) -> Result<(), String> {
-        let (Some(slot), Some(settings)) = (&self.tls_slot, &self.tls_settings) else {
-            return Err("no tls configured".into());
-        };
-        let tickets = slot
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .ticketer
-            .clone();
-        let fresh = tls::build(settings, Some(tickets))?;
-        *slot.lock().unwrap_or_else(|p| p.into_inner()) = fresh;
-        for c in &self.controls {
-            c.reload_tls();
-        }
-        Ok(())
-    }
-
-    /// The admin listener's address, when it is on.
-    pub fn admin_addr(&self) -> Option<SocketAddr> {
-        self.admin_addr
-    }
-
-    /// The workers' published measurements.
-    pub fn registry(&self) -> &Arc<Registry> {
-        &self.registry
-    }
-
-    /// Asks every worker to reopen its log files (after rotation).
-    pub fn reopen_logs(&self) {
-        for c in &self.controls {
-            c.reopen_logs();
-        }
-    }
-
-    /// Number of workers.
-    pub fn workers(&self) -> usize {
-        self.workers
-    }
-
-    /// The open-file limit in effect.
-    pub fn nofile_limit(&self) -> u64 {
-        self.nofile
-    }
-
-    /// The document root, if any.
-    pub fn root(&self) -> Option<&PathBuf> {
-        self.root.as_ref()
-    }
-
-    /// Asks every worker to stop gracefully: stop accepting, finish requests in
-    /// flight (up to `shutdown_timeout`), close idle connections.
-    pub fn stop(&self) {
-        for c in &self.controls {
-            c.stop();
-        }
-    }
-
-    /// Waits for every worker to finish.
-    pub fn join(self) -> Result<(), String> {
-        let mut result = Ok(());
-        for t in self.threads {
-            match t.join() {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => result = Err(e),
-                Err(_) => result = Err("a worker panicked".into()),
-            }
-        }
-        result
-    }
-
-    /// Blocks until SIGINT, SIGTERM or SIGQUIT, then stops gracefully and joins.
-    /// A second such signal exits at once. The calling thread must have blocked
-    /// the signals (see [`sys::block_signals`]) before the server started.
-    pub fn serve_until_signal(self) -> Result<(), String> {
-        loop {
-            match sys::wait_signal() {
-                libc::SIGUSR1 => {
-                    log("reopening log files");
-                    self.reopen_logs();
-                }
-                libc::SIGHUP => match self.reload_tls() {
-                    Ok(()) => log("reloaded tls certificates"),
-                    Err(e) if self.tls_slot.is_none() => {
-                        log(&format!("SIGHUP: {e}; nothing to reload"))
-                    }
-                    Err(e) => log(&format!(
-                        "tls reload failed, keeping the old certificates: {e}"
-                    )),
-                },
-                _ => break,
-            }
-        }
-        log("stopping: finishing requests in flight");
-        self.stop();
-        std::thread::spawn(|| {
-            let _ = sys::wait_signal();
-            log("second signal: exiting now");
-            std::process::exit(1);
-        });
-        self.join()
-    }
+/// The service of plain listeners that redirect to HTTPS on `port`.
+fn redirect_service(port: u16) -> Box<dyn crate::http::Service> {
+    Box::new(Router::new().route("/", HttpsRedirect { port }))
 }
