@@ -6,6 +6,7 @@ mod file;
 mod rate;
 mod route;
 mod site;
+mod site_log;
 mod tls;
 
 use std::fmt;

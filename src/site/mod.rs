@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod generation;
+pub mod logs;
 pub mod matcher;
 pub mod plan;
 pub mod rules;
@@ -26,8 +27,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 pub use generation::Generation;
+pub use logs::LogPlan;
 pub use plan::{Listener, Plan};
-pub use spec::{HandlerSpec, Route, Site};
+pub use spec::{HandlerSpec, Route, Site, SiteLog};
 
 use crate::exchange::{Io, Reply, RequestHead};
 use crate::handler::router::RouteOptions;
