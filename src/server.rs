@@ -202,7 +202,7 @@ impl Server {
                 engine,
                 control,
                 metrics: cfg.metrics.then(|| registry.workers[id].clone()),
-                access_log: cfg.access_log.clone(),
+                sites: Some(generation.clone()),
                 tls: tls_slot.clone(),
                 tls_headers: tls_headers.clone(),
             };
@@ -271,7 +271,7 @@ impl Server {
                 engine,
                 control,
                 metrics: None,
-                access_log: None,
+                sites: None,
                 tls: None,
                 tls_headers: String::new(),
             };

@@ -8,12 +8,12 @@ use std::time::Duration;
 use socket2::Socket;
 
 use super::Role;
-use crate::accesslog;
 use crate::driver::Settings;
 use crate::http::Limits;
 use crate::metrics::Slot as MetricsSlot;
 use crate::runtime::Engine;
 use crate::runtime::sys::EventFd;
+use crate::site::Generation;
 
 /// The shared, replaceable TLS configuration (swapped on certificate reload).
 pub type TlsSlot = Arc<Mutex<Arc<rustls::ServerConfig>>>;
@@ -75,8 +75,10 @@ pub struct Spec {
     pub control: Arc<Control>,
     /// Where to publish measurements (none: the worker keeps none).
     pub metrics: Option<MetricsSlot>,
-    /// The access log, if any.
-    pub access_log: Option<accesslog::Config>,
+    /// The generation whose sites' names label the measurements and whose
+    /// access logs (the global one and the sites' own) this worker writes;
+    /// `None`: no site counters and no access log.
+    pub sites: Option<Arc<Generation>>,
     /// The TLS configuration, for HTTPS listeners.
     pub tls: Option<TlsSlot>,
     /// Header lines added to HTTPS responses (HSTS).

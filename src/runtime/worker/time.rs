@@ -10,7 +10,6 @@ use super::{PUBLISH_MS, TICK_MS, Worker};
 use crate::driver::Gauge;
 use crate::http::Service;
 use crate::metrics::{CloseReason, Gauges};
-use crate::runtime::log;
 
 impl<S: Service> Worker<S> {
     pub(super) fn on_timer(&mut self) {
@@ -126,14 +125,8 @@ impl<S: Service> Worker<S> {
     }
 
     pub(super) fn on_wake(&mut self) {
-        if self.control.reopen.swap(false, Ordering::AcqRel)
-            && let Some(f) = &mut self.logfile
-            && let Err(e) = f.reopen()
-        {
-            log(&format!(
-                "worker {}: cannot reopen the access log, keeping the old file: {e}",
-                self.id
-            ));
+        if self.control.reopen.swap(false, Ordering::AcqRel) {
+            self.reopen_logs();
         }
         if self.control.reload.swap(false, Ordering::AcqRel)
             && let Some(slot) = &self.tls_slot
