@@ -63,12 +63,18 @@ impl<S: Service> Worker<S> {
         self.flush_log();
     }
 
-    /// Polls the exchanges whose wake-ups are due.
+    /// Polls the exchanges whose wake-ups are due. Only the entries queued
+    /// before the call are looked at: a connection that cannot act on its
+    /// wake-up yet (a send in flight) queues the same due time again, and is
+    /// polled on the next turn of the loop, after the completions are reaped,
+    /// rather than again and again here.
     pub(super) fn run_wakes(&mut self) {
+        let mut left = self.wakes.len();
         while let Some(std::cmp::Reverse((at, slot, generation))) = self.wakes.peek().copied() {
-            if at > self.now {
+            if at > self.now || left == 0 {
                 break;
             }
+            left -= 1;
             self.wakes.pop();
             let Some(c) = self
                 .conns
