@@ -263,6 +263,15 @@ fn dashboard_renders_the_status_numbers() {
         sum += shown;
     }
     assert_eq!(sum, 35);
+
+    // The flat configuration is one site, `default`, which answered all 35.
+    assert_eq!(text_of(&dom, "site-0-name"), "default");
+    assert_eq!(int(&dom, "site-0-requests"), 35);
+    assert_eq!(
+        int(&dom, "site-0-requests"),
+        v["sites"]["default"]["requests"].as_u64().unwrap()
+    );
+    assert_eq!(int(&dom, "site-0-4xx"), 5);
 }
 
 #[test]

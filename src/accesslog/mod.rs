@@ -279,6 +279,7 @@ mod tests {
             error: None,
             file: false,
             stream: false,
+            site: None,
         };
         let mut f = Formatter::new(format);
         let p = f.start(&ev, Some("10.1.2.3:5555".parse().unwrap()), 784111777);
@@ -308,6 +309,7 @@ mod tests {
             error: None,
             file: false,
             stream: true,
+            site: None,
         };
         for (format, want) in [
             (Format::Combined, " 200 4096 \""),
@@ -359,6 +361,7 @@ mod tests {
             error: Some(Error::MissingHost),
             file: false,
             stream: false,
+            site: None,
         };
         let mut f = Formatter::new(Format::Json);
         let p = f.start(&ev, None, 0);

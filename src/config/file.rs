@@ -492,7 +492,8 @@ pub fn parse(text: &str, file: Option<&Path>) -> Result<Config, ConfigError> {
             // The sites name their listeners; no default address is added.
             c.listen.clear();
         }
-        crate::site::Plan::new(&c)?;
+        let plan = crate::site::Plan::new(&c)?;
+        crate::site::LogPlan::new(c.access_log.as_ref(), &plan.sites)?;
     }
     Ok(c)
 }

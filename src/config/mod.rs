@@ -7,6 +7,7 @@ pub mod json;
 mod rate;
 mod route;
 mod site;
+mod site_log;
 mod tls;
 
 use std::fmt;

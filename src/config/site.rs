@@ -26,6 +26,7 @@ pub(super) struct RawSite {
     default: Option<Spanned<bool>>,
     response_headers: Option<Spanned<RawHeaderRules>>,
     errors: Option<Spanned<BTreeMap<String, String>>>,
+    access_log: Option<Spanned<toml::Value>>,
     route: Option<Vec<Spanned<RawRoute>>>,
 }
 
@@ -144,6 +145,7 @@ fn key_lines(cx: &Ctx<'_>, r: &RawSite) -> Vec<(&'static str, usize)> {
     at("listen", r.listen.as_ref().map(Spanned::span));
     at("root", r.root.as_ref().map(Spanned::span));
     at("errors", r.errors.as_ref().map(Spanned::span));
+    at("access_log", r.access_log.as_ref().map(Spanned::span));
     out
 }
 
@@ -229,6 +231,10 @@ fn site(
     let mut rules = Rules::default();
     header_rules(cx, &r.response_headers, &k("response_headers"), &mut rules)?;
     error_pages(cx, &r.errors, &k("errors"), root.is_some(), &mut rules)?;
+    let access_log = match &r.access_log {
+        Some(l) => super::site_log::site_log(cx, l, &k("access_log"), file)?,
+        None => crate::site::SiteLog::Global,
+    };
     let mut routes: Vec<crate::site::Route> = Vec::new();
     for (j, rt) in r.route.iter().flatten().enumerate() {
         let key = format!("site[{i}].route[{j}]");
@@ -255,6 +261,7 @@ fn site(
         default,
         rules,
         routes,
+        access_log,
         origin: Origin {
             lines: key_lines(cx, r),
             ..origin(cx, s.span(), format!("site[{i}]"), file)

@@ -97,12 +97,17 @@ pub trait Task {
 pub struct Io {
     now: Instant,
     wake: Option<Instant>,
+    site: Option<u16>,
 }
 
 impl Io {
     /// A facade at `now` with no wake-up asked for.
     pub fn new(now: Instant) -> Io {
-        Io { now, wake: None }
+        Io {
+            now,
+            wake: None,
+            site: None,
+        }
     }
 
     /// The current time (the worker's loop time).
@@ -123,5 +128,16 @@ impl Io {
     /// The wake-up asked for, if any.
     pub fn wake(&self) -> Option<Instant> {
         self.wake
+    }
+
+    /// Says which site (its index in the configuration generation) answers
+    /// the exchange; the observer counts and logs the response under it.
+    pub fn set_site(&mut self, index: u16) {
+        self.site = Some(index);
+    }
+
+    /// The site named by [`Io::set_site`], if any.
+    pub fn site(&self) -> Option<u16> {
+        self.site
     }
 }

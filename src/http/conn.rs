@@ -96,6 +96,8 @@ pub struct Exchange {
     pub(super) producing: Producing,
     /// When the task or source asked to be polled again.
     pub(super) wake: Option<Instant>,
+    /// The site that answers, as the service said (see [`Io::set_site`]).
+    pub(super) site: Option<u16>,
 }
 
 /// Where a parsed head came from.
@@ -447,12 +449,14 @@ impl Conn {
                 head_only: false,
                 producing: Producing::Done,
                 wake: None,
+                site: None,
             })
         });
         fill_head(&mut ex.head, &head.req, env);
         ex.started = started;
         ex.head_only = head.req.method == Method::Head;
         ex.wake = None;
+        ex.site = None;
         ex.persist = Persist::KeepAlive;
         ex.producing = Producing::Done;
         self.read = Reading::ExpectHead { since: None };
@@ -478,6 +482,7 @@ impl Conn {
                 let mut io = Io::new(env.now);
                 let reply = call(svc, &ex.head, &mut io);
                 ex.wake = io.wake();
+                ex.site = io.site();
                 self.ex = Some(ex);
                 return self.start(reply, env, out);
             }
@@ -509,6 +514,7 @@ impl Conn {
                 (matches!(admit, Admit::Read), reply)
             }
         };
+        ex.site = io.site();
         self.read = Reading::Body(Box::new(BodyRead {
             decoder,
             last: env.now,
@@ -555,6 +561,7 @@ impl Conn {
             error: Some(e),
             file: false,
             stream: false,
+            site: None,
         });
         self.abandon(env.obs);
         self.finish();

@@ -193,6 +193,7 @@ pub(super) fn begin(
                 error: None,
                 file,
                 stream: false,
+                site: ex.site,
             });
             match resp.body {
                 Body::File(body) if file => Drive::File(FileStep {
@@ -250,6 +251,7 @@ fn write_head(ex: &mut Exchange, s: &mut StreamOut, env: &mut Env<'_>, out: &mut
         error: None,
         file: false,
         stream: sends_body,
+        site: ex.site,
     });
 }
 

@@ -100,6 +100,10 @@ pub struct Served<'a> {
     pub file: bool,
     /// The body is streamed from a source; [`Observer::stream_done`] follows.
     pub stream: bool,
+    /// The site that answered (its index in the configuration generation),
+    /// as the service said through [`Io::set_site`]; `None` for answers
+    /// given before a site was chosen (protocol refusals, `OPTIONS *`).
+    pub site: Option<u16>,
 }
 
 /// Watches responses as they are produced: metrics, access logs.

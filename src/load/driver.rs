@@ -157,7 +157,7 @@ fn worker(conns: usize) -> std::io::Result<Worker<crate::handler::Router>> {
         engine,
         control: Control::new()?,
         metrics: None,
-        access_log: None,
+        sites: None,
         tls: None,
         tls_headers: String::new(),
     };

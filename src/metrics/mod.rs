@@ -167,8 +167,7 @@ impl Counters {
 
     /// Counts one response with status `status`.
     pub fn status(&mut self, status: u16) {
-        let class = usize::from(status / 100).clamp(1, 5) - 1;
-        self.status[class] += 1;
+        self.status[class(status)] += 1;
     }
 
     /// Counts a closed connection.
@@ -180,6 +179,50 @@ impl Counters {
     /// Counts a protocol error.
     pub fn parse_error(&mut self, e: Error) {
         self.parse_errors[parse_error_index(e)] += 1;
+    }
+}
+
+/// The index of `status`'s class in [`Counters::status`] (0 = 1xx … 4 = 5xx).
+pub fn class(status: u16) -> usize {
+    usize::from(status / 100).clamp(1, 5) - 1
+}
+
+/// One site's responses, by status class.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SiteCounts {
+    /// The site's name (its label in `/metrics` and key in `/status`).
+    pub name: Arc<str>,
+    /// Responses by status class: index 0 = 1xx … 4 = 5xx.
+    pub status: [u64; 5],
+}
+
+impl SiteCounts {
+    /// A site that has answered nothing yet.
+    pub fn new(name: &str) -> SiteCounts {
+        SiteCounts {
+            name: name.into(),
+            status: [0; 5],
+        }
+    }
+
+    /// Total responses.
+    pub fn requests(&self) -> u64 {
+        self.status.iter().sum()
+    }
+}
+
+/// Adds `from` into `into`, site by site by name (a site new to `into` is
+/// appended).
+pub fn add_sites(into: &mut Vec<SiteCounts>, from: &[SiteCounts]) {
+    for s in from {
+        match into.iter_mut().find(|t| t.name == s.name) {
+            Some(t) => {
+                for (a, b) in t.status.iter_mut().zip(s.status) {
+                    *a += b;
+                }
+            }
+            None => into.push(s.clone()),
+        }
     }
 }
 
@@ -219,6 +262,9 @@ pub struct Stats {
     pub ttfb: Histogram<u64>,
     /// Counters.
     pub counters: Counters,
+    /// Responses by site (answers given before a site was chosen count in
+    /// `counters` only).
+    pub sites: Vec<SiteCounts>,
 }
 
 impl Default for Stats {
@@ -228,6 +274,7 @@ impl Default for Stats {
             recent: new_histogram(),
             ttfb: new_histogram(),
             counters: Counters::default(),
+            sites: Vec::new(),
         }
     }
 }
@@ -387,6 +434,7 @@ pub fn merge(snaps: &[Snapshot]) -> Snapshot {
         let _ = total.stats.recent.add(&s.stats.recent);
         let _ = total.stats.ttfb.add(&s.stats.ttfb);
         total.stats.counters.add(&s.stats.counters);
+        add_sites(&mut total.stats.sites, &s.stats.sites);
         total.gauges.add(&s.gauges);
     }
     total
@@ -418,7 +466,16 @@ mod tests {
                 waiting: 1,
             },
         };
+        a.sites = vec![SiteCounts::new("shop"), SiteCounts::new("blog")];
+        a.sites[0].status = [0, 3, 0, 1, 0];
+        b.sites = vec![SiteCounts::new("blog"), SiteCounts::new("shop")];
+        b.sites[0].status = [0, 2, 0, 0, 0];
+        b.sites[1].status = [0, 1, 0, 0, 1];
         let m = merge(&[snap(0, a), snap(1, b)]);
+        assert_eq!(m.stats.sites.len(), 2);
+        assert_eq!(&*m.stats.sites[0].name, "shop");
+        assert_eq!(m.stats.sites[0].status, [0, 4, 0, 1, 1]);
+        assert_eq!(m.stats.sites[1].requests(), 2);
         assert_eq!(m.stats.counters.status, [0, 1, 0, 1, 1]);
         assert_eq!(m.stats.counters.requests(), 3);
         assert_eq!(m.stats.latency.len(), 2);

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use hdrhistogram::Histogram;
 
-use super::{CloseReason, PARSE_ERROR_KINDS, Registry, Snapshot};
+use super::{CloseReason, PARSE_ERROR_KINDS, Registry, SiteCounts, Snapshot, add_sites};
 
 /// Histogram bucket bounds in seconds.
 pub const BUCKETS: [f64; 17] = [
@@ -13,6 +13,47 @@ pub const BUCKETS: [f64; 17] = [
 ];
 
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// `v` as a label value: `\`, `"` and line feeds escaped.
+fn label(v: &str) -> String {
+    let mut o = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => o.push_str("\\\\"),
+            '"' => o.push_str("\\\""),
+            '\n' => o.push_str("\\n"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// Responses by site and status class, summed over the workers.
+fn sites(out: &mut String, snaps: &[Snapshot]) {
+    let mut all: Vec<SiteCounts> = Vec::new();
+    for s in snaps {
+        add_sites(&mut all, &s.stats.sites);
+    }
+    if all.is_empty() {
+        return;
+    }
+    head(
+        out,
+        "peregrine_site_requests_total",
+        "counter",
+        "HTTP responses sent by each site, by status class (answers given before a site is chosen count only in peregrine_http_requests_total).",
+    );
+    for site in &all {
+        let name = label(&site.name);
+        for (i, class) in CLASSES.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "peregrine_site_requests_total{{site=\"{name}\",code=\"{class}\"}} {}",
+                site.status[i]
+            );
+        }
+    }
+}
 
 fn head(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
@@ -146,6 +187,7 @@ pub fn render(reg: &Registry, snaps: &[Snapshot]) -> String {
             );
         }
     }
+    sites(&mut o, snaps);
     histogram(
         &mut o,
         "peregrine_http_request_duration_seconds",
@@ -274,5 +316,27 @@ mod tests {
             text.contains("peregrine_http_request_duration_seconds_sum{worker=\"0\"} 0.00308\n")
         );
         assert!(text.contains("peregrine_http_requests_total{worker=\"0\",code=\"2xx\"} 1\n"));
+        // No sites, no site series.
+        assert!(!text.contains("peregrine_site_requests_total"));
+    }
+
+    #[test]
+    fn sites_are_summed_over_workers_with_escaped_names() {
+        let reg = Registry::new(2, None);
+        let mut snaps = reg.snapshots();
+        snaps[0].stats.sites = vec![SiteCounts::new("shop"), SiteCounts::new("a\"b\\c")];
+        snaps[0].stats.sites[0].status = [0, 2, 0, 1, 0];
+        snaps[1].stats.sites = vec![SiteCounts::new("shop")];
+        snaps[1].stats.sites[0].status = [0, 3, 0, 0, 0];
+        let text = render(&reg, &snaps);
+        assert!(text.contains("# TYPE peregrine_site_requests_total counter\n"));
+        assert!(
+            text.contains("peregrine_site_requests_total{site=\"shop\",code=\"2xx\"} 5\n"),
+            "{text}"
+        );
+        assert!(text.contains("peregrine_site_requests_total{site=\"shop\",code=\"4xx\"} 1\n"));
+        assert!(
+            text.contains("peregrine_site_requests_total{site=\"a\\\"b\\\\c\",code=\"5xx\"} 0\n")
+        );
     }
 }

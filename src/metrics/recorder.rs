@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use super::{Counters, Stats, new_histogram};
+use super::{Counters, SiteCounts, Stats, class, new_histogram};
 
 /// What a worker records as it serves.
 #[derive(Debug, Clone)]
@@ -24,6 +24,12 @@ pub struct Recorder {
     published: Histogram<u64>,
     /// Counters.
     pub counters: Counters,
+    /// Responses by site: the current generation's sites first, by index,
+    /// then sites an earlier generation had (their counts stay, and grow
+    /// again if a later generation brings the name back).
+    sites: Vec<SiteCounts>,
+    /// How many of `sites` are the current generation's.
+    current: usize,
 }
 
 impl Default for Recorder {
@@ -34,6 +40,8 @@ impl Default for Recorder {
             last: new_histogram(),
             published: new_histogram(),
             counters: Counters::default(),
+            sites: Vec::new(),
+            current: 0,
         }
     }
 }
@@ -65,11 +73,37 @@ impl Recorder {
         self.counters.latency_sum_us += us;
     }
 
+    /// Counts one response of site `site` (an index in the current
+    /// generation) with status `status`.
+    #[inline]
+    pub fn site_status(&mut self, site: u16, status: u16) {
+        let i = usize::from(site);
+        if i < self.current {
+            self.sites[i].status[class(status)] += 1;
+        }
+    }
+
+    /// Makes `names` the current sites, by index: a name seen before keeps
+    /// its counts; sites no longer named keep theirs but stop counting.
+    pub fn set_sites<'a>(&mut self, names: impl IntoIterator<Item = &'a str>) {
+        let mut old = std::mem::take(&mut self.sites);
+        for n in names {
+            let s = match old.iter().position(|s| &*s.name == n) {
+                Some(i) => old.remove(i),
+                None => SiteCounts::new(n),
+            };
+            self.sites.push(s);
+        }
+        self.current = self.sites.len();
+        self.sites.append(&mut old);
+    }
+
     /// Writes the published figures into `out`, reusing its histograms:
     /// latency, time to first byte, the interval since the previous publish,
     /// and the counters.
     pub fn publish(&mut self, out: &mut Stats) {
         out.counters = self.counters.clone();
+        out.sites.clone_from(&self.sites);
         sum(&mut out.latency, &self.whole, &self.last);
         sum(&mut out.ttfb, &self.whole, &self.first);
         copy(&mut out.recent, &out.latency);
@@ -96,6 +130,46 @@ fn copy(dst: &mut Histogram<u64>, src: &Histogram<u64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn counts(out: &Stats) -> Vec<(&str, [u64; 5])> {
+        out.sites.iter().map(|s| (&*s.name, s.status)).collect()
+    }
+
+    #[test]
+    fn sites_count_by_index_and_keep_their_counts_by_name_across_generations() {
+        let mut r = Recorder::default();
+        let mut out = Stats::default();
+        r.set_sites(["shop", "blog"]);
+        r.site_status(0, 200);
+        r.site_status(0, 404);
+        r.site_status(1, 301);
+        // An index the generation does not have is not counted.
+        r.site_status(2, 200);
+        r.publish(&mut out);
+        assert_eq!(
+            counts(&out),
+            [("shop", [0, 1, 0, 1, 0]), ("blog", [0, 0, 1, 0, 0])]
+        );
+        // A new generation: blog moves to index 0, shop is gone, api is new.
+        r.set_sites(["blog", "api"]);
+        r.site_status(0, 200);
+        r.site_status(1, 503);
+        r.publish(&mut out);
+        assert_eq!(
+            counts(&out),
+            [
+                ("blog", [0, 1, 1, 0, 0]),
+                ("api", [0, 0, 0, 0, 1]),
+                ("shop", [0, 1, 0, 1, 0])
+            ]
+        );
+        // shop comes back with its counts.
+        r.set_sites(["shop"]);
+        r.site_status(0, 200);
+        r.publish(&mut out);
+        assert_eq!(out.sites[0].status, [0, 2, 0, 1, 0]);
+        assert_eq!(out.sites.len(), 3);
+    }
 
     #[test]
     fn published_figures_combine_the_kinds_of_response() {

@@ -3,7 +3,7 @@
 use hdrhistogram::Histogram;
 use serde_json::{Map, Value, json};
 
-use super::{CloseReason, PARSE_ERROR_KINDS, Registry, Snapshot, merge};
+use super::{CloseReason, PARSE_ERROR_KINDS, Registry, SiteCounts, Snapshot, merge};
 
 fn ms(us: u64) -> f64 {
     (us as f64 / 1000.0 * 1000.0).round() / 1000.0
@@ -70,7 +70,25 @@ fn section(s: &Snapshot) -> Value {
     })
 }
 
-/// The whole document: totals, per worker, and the merged percentile curve.
+/// Per site (by name): its responses, in total
+/// and by status class.
+fn sites(all: &[SiteCounts]) -> Value {
+    let mut m = Map::new();
+    for s in all {
+        let c = &s.status;
+        m.insert(
+            s.name.to_string(),
+            json!({
+                "requests": s.requests(),
+                "status": {"1xx": c[0], "2xx": c[1], "3xx": c[2], "4xx": c[3], "5xx": c[4]},
+            }),
+        );
+    }
+    Value::Object(m)
+}
+
+/// The whole document: totals, per worker, per site, and the merged
+/// percentile curve.
 pub fn render(reg: &Registry, snaps: &[Snapshot]) -> Value {
     let total = merge(snaps);
     let mut totals = section(&total);
@@ -101,6 +119,7 @@ pub fn render(reg: &Registry, snaps: &[Snapshot]) -> Value {
         "ready": reg.life.ready(),
         "totals": totals,
         "workers": workers,
+        "sites": sites(&total.stats.sites),
         "percentiles": curve(&total.stats.latency),
     })
 }
@@ -129,5 +148,15 @@ mod tests {
         let max = v["totals"]["latency_ms"]["max"].as_f64().unwrap();
         assert!((2.0..2.01).contains(&max), "{max}");
         assert_eq!(v["percentiles"].as_array().unwrap().len(), 14);
+        assert_eq!(v["sites"], json!({}));
+        snaps[0].stats.sites = vec![SiteCounts::new("shop")];
+        snaps[0].stats.sites[0].status = [0, 1, 0, 2, 0];
+        snaps[1].stats.sites = vec![SiteCounts::new("shop"), SiteCounts::new("blog")];
+        snaps[1].stats.sites[0].status = [0, 1, 0, 0, 0];
+        let v = render(&reg, &snaps);
+        assert_eq!(v["sites"]["shop"]["requests"], 4);
+        assert_eq!(v["sites"]["shop"]["status"]["2xx"], 2);
+        assert_eq!(v["sites"]["shop"]["status"]["4xx"], 2);
+        assert_eq!(v["sites"]["blog"]["requests"], 0);
     }
 }

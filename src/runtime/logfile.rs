@@ -57,6 +57,11 @@ impl LogFile {
         })
     }
 
+    /// The file's path (`None`: standard output).
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
     /// Opens the path again (after logrotate moved the file). A failure keeps
     /// the current file.
     pub fn reopen(&mut self) -> io::Result<()> {

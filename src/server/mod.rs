@@ -208,7 +208,7 @@ impl Server {
                 engine,
                 control,
                 metrics: cfg.metrics.then(|| registry.workers[id].clone()),
-                access_log: cfg.access_log.clone(),
+                sites: Some(generation.clone()),
                 tls: generation.tls.clone(),
                 tls_headers: tls_headers.clone(),
             };
@@ -301,7 +301,7 @@ impl Server {
                 engine,
                 control,
                 metrics: None,
-                access_log: None,
+                sites: None,
                 tls: None,
                 tls_headers: String::new(),
             };

@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use super::logs::LogPlan;
 use super::plan::Plan;
 use super::spec::{HandlerSpec, Origin, Rules, Site, StatusMatch};
 use crate::config::{Config, ConfigError};
@@ -19,6 +20,8 @@ pub struct Generation {
     pub plan: Plan,
     /// The TLS context of the HTTPS listeners (certificates by SNI).
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The access logs, and which one each site writes.
+    pub logs: LogPlan,
     /// Things worth knowing that do not stop the server (a certificate that
     /// does not cover a site's host names).
     pub warnings: Vec<String>,
@@ -52,6 +55,7 @@ impl Generation {
             .and_then(|g| g.tls.as_ref())
             .map(|t| t.ticketer.clone())
             .filter(|t| t.enabled());
+        let logs = LogPlan::new(c.access_log.as_ref(), &plan.sites)?;
         let tls = match &plan.tls {
             Some(t) => Some(tls::build(t, tickets).map_err(|m| tls_error(c, m))?),
             None => None,
@@ -68,8 +72,14 @@ impl Generation {
             tls_listener: plan.listeners.iter().map(|l| l.tls).collect(),
             plan,
             tls,
+            logs,
             warnings,
         })
+    }
+
+    /// The name of site `i` (for metric labels and `/status`).
+    pub fn site_name(&self, i: usize) -> Option<&str> {
+        self.plan.sites.get(i).map(|s| s.name.as_str())
     }
 
     /// Whether listener `i` is HTTPS.

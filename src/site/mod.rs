@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod generation;
+pub mod logs;
 pub mod matcher;
 pub mod plan;
 pub mod rules;
@@ -26,8 +27,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 pub use generation::Generation;
+pub use logs::LogPlan;
 pub use plan::{Listener, Plan};
-pub use spec::{HandlerSpec, Route, Site};
+pub use spec::{HandlerSpec, Route, Site, SiteLog};
 
 use crate::exchange::{Io, Reply, RequestHead};
 use crate::handler::router::RouteOptions;
@@ -96,10 +98,10 @@ impl Sites {
         &self.generation
     }
 
-    /// The site for `req`, or the refusal: no site for the host (421 over
+    /// The site for `req` (its index), or the refusal: no site for the host (421 over
     /// TLS, 404 over plain HTTP), or a `Host` naming another site than the
     /// TLS server name (421).
-    fn site(&self, req: &RequestHead) -> Result<usize, Response> {
+    fn site(&self, req: &RequestHead) -> Result<u16, Response> {
         let l = usize::from(req.listener);
         let g = &self.generation;
         let Some(map) = g.plan.bindings.get(l) else {
@@ -114,7 +116,7 @@ impl Sites {
         };
         // The flat configuration and single-site listeners: no lookup.
         if map.nameless() {
-            return map.default_site().map(usize::from).ok_or_else(none);
+            return map.default_site().ok_or_else(none);
         }
         let host = req.host();
         let by_host = map.site_for(host);
@@ -127,23 +129,29 @@ impl Sites {
                     Some("the Host names another site than the TLS server name"),
                 ));
             }
-            return Ok(usize::from(s));
+            return Ok(s);
         }
-        by_host.map(usize::from).ok_or_else(none)
+        by_host.ok_or_else(none)
     }
 }
 
 impl Service for Sites {
     fn check(&mut self, req: &RequestHead, io: &mut Io) -> Admit {
         match self.site(req) {
-            Ok(i) => self.routers[i].check(req, io),
+            Ok(i) => {
+                io.set_site(i);
+                self.routers[usize::from(i)].check(req, io)
+            }
             Err(r) => Admit::Answer(r),
         }
     }
 
     fn call(&mut self, req: &RequestHead, io: &mut Io) -> Reply {
         match self.site(req) {
-            Ok(i) => self.routers[i].call(req, io),
+            Ok(i) => {
+                io.set_site(i);
+                self.routers[usize::from(i)].call(req, io)
+            }
             Err(r) => r.into(),
         }
     }
@@ -219,4 +227,43 @@ fn router(s: &Site, named: &Registry) -> Result<Router, String> {
         r = r.route_with(route.path.clone(), handler, opts);
     }
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::Method;
+
+    /// The site that answers is named to the observer through `Io`; a
+    /// request no site takes names none.
+    #[test]
+    fn the_chosen_site_is_told_through_io() {
+        let text = r#"
+[[site]]
+name = "shop"
+hosts = ["shop.test"]
+[[site.route]]
+path = "/"
+handler = "respond"
+[[site]]
+name = "blog"
+hosts = ["blog.test"]
+[[site.route]]
+path = "/"
+handler = "respond"
+"#;
+        let c = crate::config::parse(text, None).unwrap();
+        let g = Arc::new(Generation::build(&c, &[]).unwrap());
+        let mut sites = Sites::new(g, &Registry::new()).unwrap();
+        let site_of = |sites: &mut Sites, host: &str| {
+            let mut req = RequestHead::new(Method::Get, "/");
+            req.set_host(host.as_bytes());
+            let mut io = Io::new(std::time::Instant::now());
+            let _ = sites.call(&req, &mut io);
+            io.site()
+        };
+        assert_eq!(site_of(&mut sites, "blog.test"), Some(1));
+        assert_eq!(site_of(&mut sites, "shop.test"), Some(0));
+        assert_eq!(site_of(&mut sites, "other.test"), None);
+    }
 }

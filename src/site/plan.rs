@@ -62,6 +62,7 @@ fn flat_site(c: &Config) -> Site {
         default: true,
         rules: Rules::default(),
         routes,
+        access_log: super::spec::SiteLog::Global,
         // Its messages stand alone, as before sites existed.
         origin: Origin::default(),
     };

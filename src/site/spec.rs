@@ -84,8 +84,22 @@ pub struct Site {
     pub rules: Rules,
     /// Its routes, in file order.
     pub routes: Vec<Route>,
+    /// Where its access-log lines go.
+    pub access_log: SiteLog,
     /// Where it was written.
     pub origin: Origin,
+}
+
+/// Where a site's access-log lines go.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum SiteLog {
+    /// To the global `[access_log]` (nowhere when it is off).
+    #[default]
+    Global,
+    /// Nowhere.
+    Off,
+    /// To its own file (or standard output), in its own format.
+    Own(crate::accesslog::Config),
 }
 
 /// One route of a site: which requests, and the handler that answers them.

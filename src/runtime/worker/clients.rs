@@ -265,7 +265,7 @@ mod tests {
             },
             control: Control::new().unwrap(),
             metrics: None,
-            access_log: None,
+            sites: None,
             tls: None,
             tls_headers: String::new(),
         };

@@ -10,6 +10,7 @@
 mod clients;
 mod conn;
 mod listeners;
+mod logs;
 mod reload;
 mod slot;
 mod spec;
@@ -32,7 +33,6 @@ use super::sys;
 use super::timer::{Entry, Wheel};
 use super::token::{Op, Token};
 use super::{Engine, log};
-use crate::accesslog::Formatter;
 use crate::driver::{BufPool, Settings};
 use crate::http::conn::ExchangePool;
 use crate::http::date::DateCache;
@@ -94,7 +94,8 @@ pub struct Worker<S: Service> {
     engine: Engine,
     date: DateCache,
     obs: Observe,
-    logfile: Option<LogFile>,
+    /// Access-log files, by output index of `obs` (see `bind_sites`).
+    logfiles: Vec<LogFile>,
     slot: Option<MetricsSlot>,
     tls_config: Option<Arc<rustls::ServerConfig>>,
     tls_headers: Vec<u8>,
@@ -125,7 +126,7 @@ pub struct Worker<S: Service> {
     wake_buf: Box<u64>,
     timer_ts: Box<types::Timespec>,
     /// The worker's own operations in flight (tick, wake-up read, log write).
-    own_ops: u8,
+    own_ops: u32,
     generation: u32,
     id: usize,
     draining: bool,
@@ -162,17 +163,6 @@ impl<S: Service> Worker<S> {
                 format!("cannot register a provided buffer ring (needs Linux 5.19+, kernel {}): {e}", sys::kernel_release()),
             )
         })?;
-        let logfile = match &spec.access_log {
-            Some(c) => Some(LogFile::open(c.path.as_deref()).map_err(|e| {
-                let to = c
-                    .path
-                    .as_ref()
-                    .map_or_else(|| "standard output".into(), |p| p.display().to_string());
-                std::io::Error::new(e.kind(), format!("cannot open access log {to}: {e}"))
-            })?),
-            None => None,
-        };
-        let formatter = spec.access_log.as_ref().map(|c| Formatter::new(c.format));
         let now = Instant::now();
         let listeners = spec
             .listeners
@@ -180,7 +170,7 @@ impl<S: Service> Worker<S> {
             .enumerate()
             .map(|(i, (addr, s, role))| Listener::new(addr, i as u32 + 1, Some(s), role))
             .collect::<Vec<_>>();
-        Ok(Worker {
+        let mut w = Worker {
             ring,
             bufs,
             conns: Slab::with_capacity(1024),
@@ -201,8 +191,8 @@ impl<S: Service> Worker<S> {
             multishot_accept: spec.engine.multishot,
             engine: spec.engine,
             date: DateCache::new(SystemTime::now()),
-            obs: Observe::new(spec.metrics.is_some(), formatter),
-            logfile,
+            obs: Observe::new(spec.metrics.is_some()),
+            logfiles: Vec::new(),
             slot: spec.metrics,
             tls_config: spec.tls,
             tls_headers: spec.tls_headers.into_bytes(),
@@ -232,7 +222,11 @@ impl<S: Service> Worker<S> {
             draining: false,
             drain_deadline: 0,
             accept_error_logged: false,
-        })
+        };
+        if let Some(g) = &spec.sites {
+            w.bind_sites(g)?;
+        }
+        Ok(w)
     }
 
     /// Lets the worker take new configurations: `rebuild` makes its service
@@ -266,7 +260,7 @@ impl<S: Service> Worker<S> {
         loop {
             if self.obs.active() {
                 self.obs.end_tick();
-                if self.obs.log_buf.len() >= super::logfile::FLUSH_AT {
+                if self.obs.flush_due {
                     self.flush_log();
                 }
             }
@@ -319,14 +313,7 @@ impl<S: Service> Worker<S> {
         {
             return false;
         }
-        match &self.logfile {
-            Some(f) if !f.idle() => false,
-            Some(_) if !self.obs.log_buf.is_empty() => {
-                self.flush_log();
-                false
-            }
-            _ => true,
-        }
+        self.logs_written()
     }
 
     fn tick_clock(&mut self) {
@@ -368,7 +355,7 @@ impl<S: Service> Worker<S> {
             }
             Op::Log => {
                 self.own_ops -= 1;
-                self.on_log_written(cqe.res);
+                self.on_log_written(t, cqe.res);
             }
         }
     }
@@ -427,30 +414,6 @@ impl<S: Service> Worker<S> {
             .user_data(Token::new(Op::Wake, 0, 0).pack());
         self.own_ops += 1;
         self.push(e);
-    }
-
-    /// Starts writing buffered access-log lines, if none are in flight.
-    fn flush_log(&mut self) {
-        let tok = Token::new(Op::Log, 0, 0).pack();
-        if let Some(f) = &mut self.logfile
-            && let Some(e) = f.start(&mut self.obs.log_buf, tok)
-        {
-            self.own_ops += 1;
-            self.push(e);
-        }
-    }
-
-    fn on_log_written(&mut self, res: i32) {
-        let tok = Token::new(Op::Log, 0, 0).pack();
-        let id = self.id;
-        let next = self
-            .logfile
-            .as_mut()
-            .and_then(|f| f.complete(res, tok, |m| log(&format!("worker {id}: {m}"))));
-        if let Some(e) = next {
-            self.own_ops += 1;
-            self.push(e);
-        }
     }
 
     /// Before the worker's memory goes: cancels its own operations (tick,

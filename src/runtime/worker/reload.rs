@@ -22,6 +22,7 @@ use super::listeners::Listener;
 use super::slot::{Driver, RETIRED, Role};
 use crate::driver::Settings;
 use crate::http::{Limits, Service};
+use crate::runtime::log;
 use crate::site::Generation;
 
 /// One listener of a new generation, in the plan's order.
@@ -134,6 +135,12 @@ impl<S: Service> Worker<S> {
         self.svc = svc;
         self.redirect = redirect;
         self.tls_config = u.generation.tls.clone();
+        // The new sites' names label the counters from now on, and their
+        // access logs open (a file that cannot be opened keeps its lines in
+        // the logs they went to before).
+        if let Err(e) = self.bind_sites(&u.generation) {
+            log(&format!("worker {}: {e}", self.id));
+        }
         self.tls_headers = u.tls_headers.into_bytes();
         self.limits = u.limits;
         self.settings = u.settings;

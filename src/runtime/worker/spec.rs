@@ -11,12 +11,12 @@ use socket2::Socket;
 
 use super::Role;
 use super::reload::Order;
-use crate::accesslog;
 use crate::driver::Settings;
 use crate::http::Limits;
 use crate::metrics::Slot as MetricsSlot;
 use crate::runtime::Engine;
 use crate::runtime::sys::EventFd;
+use crate::site::Generation;
 
 /// Requests to a worker from the thread that started it. Only the wake-up
 /// path reads it: nothing here is touched per request.
@@ -81,8 +81,10 @@ pub struct Spec {
     pub control: Arc<Control>,
     /// Where to publish measurements (none: the worker keeps none).
     pub metrics: Option<MetricsSlot>,
-    /// The access log, if any.
-    pub access_log: Option<accesslog::Config>,
+    /// The generation whose sites' names label the measurements and whose
+    /// access logs (the global one and the sites' own) this worker writes;
+    /// `None`: no site counters and no access log.
+    pub sites: Option<Arc<Generation>>,
     /// The TLS configuration, for HTTPS listeners.
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Header lines added to HTTPS responses (HSTS).

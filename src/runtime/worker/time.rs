@@ -10,7 +10,6 @@ use super::{PUBLISH_MS, TICK_MS, Worker};
 use crate::driver::Gauge;
 use crate::http::Service;
 use crate::metrics::{CloseReason, Gauges};
-use crate::runtime::log;
 
 impl<S: Service> Worker<S> {
     pub(super) fn on_timer(&mut self) {
@@ -54,12 +53,18 @@ impl<S: Service> Worker<S> {
         self.flush_log();
     }
 
-    /// Polls the exchanges whose wake-ups are due.
+    /// Polls the exchanges whose wake-ups are due. Only the entries queued
+    /// before the call are looked at: a connection that cannot act on its
+    /// wake-up yet (a send in flight) queues the same due time again, and is
+    /// polled on the next turn of the loop, after the completions are reaped,
+    /// rather than again and again here.
     pub(super) fn run_wakes(&mut self) {
+        let mut left = self.wakes.len();
         while let Some(std::cmp::Reverse((at, slot, generation))) = self.wakes.peek().copied() {
-            if at > self.now {
+            if at > self.now || left == 0 {
                 break;
             }
+            left -= 1;
             self.wakes.pop();
             let Some(c) = self
                 .conns
@@ -116,14 +121,8 @@ impl<S: Service> Worker<S> {
     }
 
     pub(super) fn on_wake(&mut self) {
-        if self.control.reopen.swap(false, Ordering::AcqRel)
-            && let Some(f) = &mut self.logfile
-            && let Err(e) = f.reopen()
-        {
-            log(&format!(
-                "worker {}: cannot reopen the access log, keeping the old file: {e}",
-                self.id
-            ));
+        if self.control.reopen.swap(false, Ordering::AcqRel) {
+            self.reopen_logs();
         }
         self.run_orders();
         if self.control.stop.load(Ordering::Acquire) && !self.draining {
