@@ -224,12 +224,23 @@ impl Resp {
     }
 }
 
+/// `read`, again when a signal interrupted it (an in-process server's
+/// signal handling may interrupt the test's reads).
+pub fn read_some<R: Read>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match r.read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
 /// Reads one response from `r`; `head_request` when the request was HEAD.
 pub fn read_response<R: Read>(r: &mut R, head_request: bool) -> std::io::Result<Resp> {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
-        let n = r.read(&mut byte)?;
+        let n = read_some(r, &mut byte)?;
         if n == 0 {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
@@ -267,7 +278,7 @@ fn read_line<R: Read>(r: &mut R) -> std::io::Result<String> {
     let mut line = Vec::new();
     let mut byte = [0u8; 1];
     while !line.ends_with(b"\r\n") {
-        if r.read(&mut byte)? == 0 {
+        if read_some(r, &mut byte)? == 0 {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
         line.push(byte[0]);
@@ -296,7 +307,7 @@ pub fn read_head<R: Read>(r: &mut R) -> std::io::Result<Resp> {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
-        if r.read(&mut byte)? == 0 {
+        if read_some(r, &mut byte)? == 0 {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
         head.push(byte[0]);
