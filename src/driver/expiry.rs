@@ -5,55 +5,44 @@ use std::time::Instant;
 
 use super::deadline::{Reason, Settings};
 use super::server::{Cx, Phase, ServerConn, env};
-use crate::http::{Env, Waiting};
+use super::state::State;
+use crate::http::Env;
 use crate::metrics::CloseReason;
 
 impl ServerConn {
     /// The next deadline and what it is for.
     pub fn deadline(&self, s: &Settings) -> Option<(Instant, Reason)> {
-        match self.phase {
-            Phase::Closed => None,
-            Phase::Lingering { until } => Some((until, Reason::Linger)),
-            Phase::Open if self.writing() => {
+        match self.state() {
+            State::Closed | State::Handler => None,
+            State::Lingering { until } => Some((until, Reason::Linger)),
+            State::Writing | State::StreamingFile => {
                 let stall = (self.send_progress + s.send_timeout, Reason::Send);
                 match s.min_response_rate.due(self.send_meter.since) {
                     Some(at) if at < stall.0 => Some((at, Reason::SendRate)),
                     _ => Some(stall),
                 }
             }
-            Phase::Open => match self.http.waiting() {
-                Waiting::Idle | Waiting::Head(_) => {
-                    // The first request's head must be complete this long
-                    // after accept (the TLS handshake included); a later one's
-                    // after its first byte, ciphertext included.
-                    let start = if !self.served {
-                        Some(self.accepted)
-                    } else {
-                        match (self.first_byte, self.http.waiting()) {
-                            (Some(b), Waiting::Head(h)) => Some(b.min(h)),
-                            (Some(b), _) => Some(b),
-                            (None, Waiting::Head(h)) => Some(h),
-                            (None, _) => None,
-                        }
-                    };
-                    match start {
-                        Some(t) => Some((t + s.request_headers_timeout, Reason::Headers)),
-                        None => Some((self.idle_since + s.keep_alive_timeout, Reason::Idle)),
-                    }
+            // The first request's head must be complete this long after
+            // accept (the TLS handshake included); a later one's after its
+            // first byte, ciphertext included.
+            State::Handshaking | State::AwaitingFirst => {
+                Some((self.accepted + s.request_headers_timeout, Reason::Headers))
+            }
+            State::ExpectRequest { since } => {
+                Some((since + s.request_headers_timeout, Reason::Headers))
+            }
+            State::Idle { since } => Some((since + s.keep_alive_timeout, Reason::Idle)),
+            State::ReadingBody { last } => {
+                let stall = (last + s.request_body_timeout, Reason::Body);
+                match self
+                    .body_meter
+                    .and_then(|m| s.min_request_body_rate.due(m.since))
+                {
+                    Some(at) if at < stall.0 => Some((at, Reason::BodyRate)),
+                    _ => Some(stall),
                 }
-                Waiting::Body(last) => {
-                    let stall = (last + s.request_body_timeout, Reason::Body);
-                    match self
-                        .body_meter
-                        .and_then(|m| s.min_request_body_rate.due(m.since))
-                    {
-                        Some(at) if at < stall.0 => Some((at, Reason::BodyRate)),
-                        _ => Some(stall),
-                    }
-                }
-                Waiting::Handler => None,
-                Waiting::Done => Some((self.idle_since + s.lingering_timeout, Reason::Linger)),
-            },
+            }
+            State::Closing => Some((self.idle_since + s.lingering_timeout, Reason::Linger)),
         }
     }
 

@@ -23,6 +23,7 @@ mod expiry;
 mod file;
 mod pool;
 mod server;
+mod state;
 mod tls;
 
 #[cfg(test)]
@@ -32,3 +33,4 @@ pub use client::{ClientConn, ClientEnd, ClientEvent, ClientSettings, Request, Re
 pub use deadline::{MinRate, Reason, Settings};
 pub use pool::BufPool;
 pub use server::{Action, Cx, Gauge, ServerConn};
+pub use state::State;

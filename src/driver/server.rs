@@ -349,30 +349,9 @@ impl ServerConn {
         self.phase == Phase::Closed
     }
 
-    /// What the connection is doing, for the gauges.
-    pub fn gauge(&self) -> Gauge {
-        match self.phase {
-            Phase::Open if self.writing() => Gauge::Writing,
-            Phase::Open => match self.http.waiting() {
-                Waiting::Idle => Gauge::Waiting,
-                Waiting::Head(_) | Waiting::Body(_) => Gauge::Reading,
-                Waiting::Handler | Waiting::Done => Gauge::Writing,
-            },
-            _ => Gauge::Ending,
-        }
-    }
-
     /// When the connection was accepted.
     pub fn accepted(&self) -> Instant {
         self.accepted
-    }
-
-    /// Whether the connection may be closed to make room: open, with no
-    /// request in progress (idle, or still sending a request head).
-    pub fn evictable(&self) -> bool {
-        self.phase == Phase::Open
-            && !self.writing()
-            && matches!(self.http.waiting(), Waiting::Idle | Waiting::Head(_))
     }
 
     /// Whether the connection is on an HTTPS listener.

@@ -178,6 +178,61 @@ fn request_answer_then_keep_alive_deadline() {
     assert_eq!(h.conn.gauge(), Gauge::Waiting);
 }
 
+/// The stages a plain connection goes through, each with its deadline.
+#[test]
+fn states_of_a_plain_connection() {
+    let mut h = Harness::new(None);
+    assert_eq!(h.conn.state(), State::AwaitingFirst);
+    assert!(h.conn.evictable());
+    h.now = h.t0 + Duration::from_secs(1);
+    h.recv(b"GET / HT");
+    assert_eq!(h.conn.state(), State::ExpectRequest { since: h.t0 });
+    assert_eq!(h.conn.gauge(), Gauge::Reading);
+    h.recv(b"TP/1.1\r\nHost: x\r\n\r\n");
+    let idle = h.now;
+    assert_eq!(h.conn.state(), State::Idle { since: idle });
+    assert_eq!(h.conn.gauge(), Gauge::Waiting);
+    // A body is read: its clock is the last piece's arrival.
+    h.now = h.t0 + Duration::from_secs(3);
+    h.recv(b"POST /collect HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nab");
+    assert_eq!(h.conn.state(), State::ReadingBody { last: h.now });
+    assert!(!h.conn.evictable());
+    assert!(matches!(
+        h.deadline().map(|d| d.1),
+        Some(Reason::Body | Reason::BodyRate)
+    ));
+    // A handler that waits: no client deadline.
+    h.recv(b"cd");
+    h.recv(b"POST /sink HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx");
+    assert_eq!(h.conn.state(), State::Handler);
+    assert_eq!(h.deadline(), None);
+    assert_eq!(h.conn.gauge(), Gauge::Writing);
+}
+
+/// A response the client does not take: writing, then cut by the send
+/// deadline; an error answer lingers.
+#[test]
+fn states_while_writing_and_lingering() {
+    let mut h = Harness::new(None);
+    let mut cx = cx!(h);
+    h.conn
+        .on_recv(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n", &mut cx);
+    h.pump(true);
+    assert_eq!(h.conn.state(), State::Writing);
+    assert_eq!(h.deadline().map(|d| d.1), Some(Reason::SendRate));
+    let mut h = Harness::new(None);
+    h.recv(b"BAD\r\n\r\n");
+    assert!(
+        matches!(h.conn.state(), State::Lingering { .. }),
+        "{:?}",
+        h.conn.state()
+    );
+    assert_eq!(h.conn.gauge(), Gauge::Ending);
+    h.conn.on_eof(false);
+    h.pump(false);
+    assert_eq!(h.conn.state(), State::Closed);
+}
+
 #[test]
 fn first_head_is_timed_from_accept_however_it_trickles() {
     let mut h = Harness::new(None);

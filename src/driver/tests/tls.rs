@@ -77,9 +77,11 @@ fn tls_silent_after_handshake_gets_the_headers_timeout() {
     // Was: the keep-alive timeout (130 s) after the server's first flight.
     let (cfg, mut client) = tls_pair();
     let mut h = Harness::new(Some(TlsSession::new(cfg).unwrap()));
+    assert_eq!(h.conn.state(), State::Handshaking);
     let mut plain = Vec::new();
     shuttle(&mut h, &mut client, &mut plain);
     assert!(!client.is_handshaking());
+    assert_eq!(h.conn.state(), State::AwaitingFirst);
     assert_eq!(h.deadline(), Some((5.0, Reason::Headers)));
     h.at(5.0);
     assert!(h.closed.is_some() || h.shut);
