@@ -2,7 +2,8 @@
 //! four sites (one with its own JSON log, one on the global log and the
 //! default, one not logged, one with its own combined log in a
 //! subdirectory), asked over real sockets; its files are rotated with
-//! SIGUSR1 and it is stopped under load, and every line must be in the file
+//! SIGUSR1, a reload gives the unlogged site a file of its own, and it is
+//! stopped under load; every line must be in the file
 //! of its site. `/metrics` (checked with promtool) and `/status` count each
 //! site's responses.
 
@@ -192,6 +193,27 @@ fn each_site_logs_to_its_file_and_is_counted_under_its_name() {
     s.signal("USR1");
     std::thread::sleep(Duration::from_millis(300));
 
+    // A reload gives the quiet site a log of its own: its lines from now on
+    // land there.
+    let quiet = dir.join("quiet.log");
+    let logged = CONFIG.replace(
+        "access_log = \"off\"",
+        "access_log = { path = \"quiet.log\", format = \"json\" }",
+    );
+    std::fs::write(&cfg, logged).unwrap();
+    s.signal("HUP");
+    let mut reloaded = false;
+    for _ in 0..100 {
+        if s.stderr_text()
+            .contains("reloaded the configuration: generation 2")
+        {
+            reloaded = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(reloaded, "{}", s.stderr_text());
+
     // Load on three sites, then an immediate graceful stop: every line lands.
     let mut clients = Vec::new();
     for (i, host) in ["shop.test", "blog.test", "api.test", "quiet.test"]
@@ -255,7 +277,11 @@ fn each_site_logs_to_its_file_and_is_counted_under_its_name() {
         3
     );
 
-    // The quiet site's lines are nowhere.
+    // After the reload, the quiet site's own file has its lines.
+    let q = lines(&quiet);
+    assert_eq!(by_host(&q), HashMap::from([("quiet.test".into(), 300)]));
+
+    // Its lines from before the reload are nowhere.
     for f in [
         &shop_old,
         &shop,
