@@ -88,20 +88,7 @@ fn prometheus_metrics_count_requests_and_pass_promtool() {
     assert!(metric(&text, "peregrine_http_received_bytes_total") > 0.0);
     assert!(text.contains("le=\"+Inf\""));
 
-    let dir = tempdir("promtool");
-    let file = dir.join("metrics.txt");
-    std::fs::write(&file, &text).unwrap();
-    let out = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::fs::File::open(&file).unwrap())
-        .output()
-        .expect("promtool (Debian package prometheus) must be installed for this test");
-    assert!(
-        out.status.success(),
-        "promtool: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    promtool_check(&text);
 }
 
 fn refused_request(s: &Server) {

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::Command;
+
 use std::time::Duration;
 
 const CONFIG: &str = r#"workers = 2
@@ -138,19 +138,7 @@ fn check_metrics(s: &Server) {
         })
         .sum();
     assert_eq!(total, 2.0);
-    let file = tempdir("promtool").join("metrics.txt");
-    std::fs::write(&file, &text).unwrap();
-    let out = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::fs::File::open(&file).unwrap())
-        .output()
-        .expect("promtool (Debian package prometheus) must be installed for this test");
-    assert!(
-        out.status.success(),
-        "promtool: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    promtool_check(&text);
 }
 
 fn check_status(s: &Server) {

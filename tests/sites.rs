@@ -4,7 +4,7 @@
 //! matching rule, error page, header rule and listing.
 
 mod common;
-use common::pki::{Leaf, Pki};
+use common::pki::{Leaf, Pki, Tls, tls_connect};
 use common::*;
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
@@ -13,8 +13,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, ClientConnection, StreamOwned};
+use rustls::ClientConfig;
 
 const ALL: &[&rustls::SupportedProtocolVersion] =
     &[&rustls::version::TLS13, &rustls::version::TLS12];
@@ -176,17 +175,8 @@ fn get(addr: SocketAddr, host: &str, path: &str) -> Resp {
     )
 }
 
-type Tls = StreamOwned<ClientConnection, TcpStream>;
-
 fn tls(addr: SocketAddr, sni: &str, cfg: &Arc<ClientConfig>) -> Tls {
-    let tcp = TcpStream::connect(addr).unwrap();
-    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let name = ServerName::try_from(sni.to_string()).unwrap();
-    let mut s = StreamOwned::new(ClientConnection::new(cfg.clone(), name).unwrap(), tcp);
-    while s.conn.is_handshaking() {
-        s.conn.complete_io(&mut s.sock).unwrap();
-    }
-    s
+    tls_connect(addr, sni, cfg).unwrap()
 }
 
 fn tls_get(s: &mut Tls, host: &str, path: &str) -> Resp {

@@ -11,30 +11,13 @@ use std::time::Duration;
 use common::pki::{Leaf, Pki};
 use rcgen::KeyPair;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::{ClientConfig, RootCertStore};
 
 const ALL: &[&rustls::SupportedProtocolVersion] =
     &[&rustls::version::TLS13, &rustls::version::TLS12];
 
-type Tls = StreamOwned<ClientConnection, TcpStream>;
-
-fn connect(
-    addr: std::net::SocketAddr,
-    name: &str,
-    cfg: &Arc<ClientConfig>,
-) -> std::io::Result<Tls> {
-    let tcp = TcpStream::connect(addr)?;
-    tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let conn = ClientConnection::new(cfg.clone(), ServerName::try_from(name.to_string()).unwrap())
-        .unwrap();
-    let mut s = StreamOwned::new(conn, tcp);
-    // Drive the handshake to completion (or failure) now.
-    while s.conn.is_handshaking() {
-        s.conn.complete_io(&mut s.sock)?;
-    }
-    Ok(s)
-}
+use common::pki::{Tls, tls_connect as connect};
 
 /// Connects and sends one request: the error, if the handshake or the
 /// request is refused (a client-certificate alert arrives on the first read).

@@ -369,3 +369,20 @@ pub fn reset(s: TcpStream) {
     let sock = socket2::Socket::from(s);
     sock.set_linger(Some(Duration::ZERO)).unwrap();
 }
+
+/// `promtool check metrics` passes on `text` (a `/metrics` answer).
+pub fn promtool_check(text: &str) {
+    let file = tempdir("promtool").join("metrics.txt");
+    std::fs::write(&file, text).unwrap();
+    let out = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(&file).unwrap())
+        .output()
+        .expect("promtool (Debian package prometheus) must be installed for this test");
+    assert!(
+        out.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

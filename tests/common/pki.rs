@@ -103,3 +103,24 @@ impl Pki {
         Arc::new(cfg)
     }
 }
+
+/// A TLS client connection over TCP.
+pub type Tls = rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>;
+
+/// Connects to `addr` with SNI `name` and completes the handshake (or fails
+/// with its error).
+pub fn tls_connect(
+    addr: std::net::SocketAddr,
+    name: &str,
+    cfg: &Arc<ClientConfig>,
+) -> std::io::Result<Tls> {
+    let tcp = std::net::TcpStream::connect(addr)?;
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    let server = rustls::pki_types::ServerName::try_from(name.to_string()).unwrap();
+    let conn = rustls::ClientConnection::new(cfg.clone(), server).unwrap();
+    let mut s = rustls::StreamOwned::new(conn, tcp);
+    while s.conn.is_handshaking() {
+        s.conn.complete_io(&mut s.sock)?;
+    }
+    Ok(s)
+}

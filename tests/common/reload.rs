@@ -10,9 +10,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::pki::{Leaf, Pki};
+pub use super::pki::{Tls, tls_connect};
 use super::*;
-use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 pub const TOKEN: &str = "reload-test-token-0123456789";
 
@@ -266,20 +265,6 @@ impl Load {
 
 pub const ALL: &[&rustls::SupportedProtocolVersion] =
     &[&rustls::version::TLS13, &rustls::version::TLS12];
-
-pub type Tls = StreamOwned<ClientConnection, TcpStream>;
-
-pub fn tls_connect(addr: SocketAddr, name: &str, cfg: &Arc<ClientConfig>) -> std::io::Result<Tls> {
-    let tcp = TcpStream::connect(addr)?;
-    tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let conn = ClientConnection::new(cfg.clone(), ServerName::try_from(name.to_string()).unwrap())
-        .unwrap();
-    let mut s = StreamOwned::new(conn, tcp);
-    while s.conn.is_handshaking() {
-        s.conn.complete_io(&mut s.sock)?;
-    }
-    Ok(s)
-}
 
 pub fn tls_ask(c: &mut Tls, host: &str) -> std::io::Result<Resp> {
     write!(c, "GET /v HTTP/1.1\r\nHost: {host}\r\n\r\n")?;
