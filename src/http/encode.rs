@@ -15,10 +15,6 @@ const SERVER_DATE: &str = concat!(
     "\r\nDate: "
 );
 
-/// Room for the fixed parts of a head: the status line, `Server`, `Date`'s
-/// name and line end, the framing and `Connection` fields, the empty line.
-const HEAD_FIXED: usize = 64 + SERVER_DATE.len() + 2 + 48 + 26 + 2;
-
 /// What the `Connection` header must say.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Persist {
@@ -133,14 +129,6 @@ pub fn encode_head(
     framing: Framing,
 ) {
     let status = resp.status;
-    // One reservation for the whole head, so the appends below only copy.
-    let fields: usize = resp
-        .headers
-        .iter()
-        .map(|(n, v)| n.len() + v.len() + 4)
-        .sum();
-    let ct = resp.content_type.as_ref().map_or(0, |c| c.len() + 16);
-    out.reserve(HEAD_FIXED + date.len() + ct + fields + extra.len());
     match status {
         200 => out.extend_from_slice(b"HTTP/1.1 200 OK\r\n"),
         _ => {
