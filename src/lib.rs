@@ -85,5 +85,6 @@ pub mod runtime;
 pub mod server;
 pub mod site;
 pub mod tls;
+pub mod upstream;
 
 pub use server::{Running, Server};

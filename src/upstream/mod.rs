@@ -1,0 +1,5 @@
+//! Upstream servers: the `[[upstream]]` groups proxied to, their per-core
+//! connection pools, balancers and health.
+#![forbid(unsafe_code)]
+
+pub mod spec;
