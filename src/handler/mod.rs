@@ -12,6 +12,7 @@ pub mod glob;
 pub mod listing;
 pub mod mime;
 pub mod path;
+pub mod proxy;
 pub mod redirect;
 pub mod respond;
 pub mod router;

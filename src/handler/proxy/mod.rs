@@ -1,0 +1,3 @@
+//! The reverse proxy handler.
+
+pub mod headers;
