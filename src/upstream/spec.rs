@@ -57,6 +57,47 @@ pub enum Policy {
     Cookie,
 }
 
+impl Policy {
+    /// Every policy, in the order the documentation lists them.
+    pub const ALL: [Policy; 10] = [
+        Policy::RoundRobin,
+        Policy::LeastRequests,
+        Policy::LeastTime,
+        Policy::Random,
+        Policy::RandomTwo,
+        Policy::First,
+        Policy::IpHash,
+        Policy::UriHash,
+        Policy::Header,
+        Policy::Cookie,
+    ];
+
+    /// Its name in the configuration file (`lb_policy`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Policy::RoundRobin => "round_robin",
+            Policy::LeastRequests => "least_requests",
+            Policy::LeastTime => "least_time",
+            Policy::Random => "random",
+            Policy::RandomTwo => "random_two",
+            Policy::First => "first",
+            Policy::IpHash => "ip_hash",
+            Policy::UriHash => "uri_hash",
+            Policy::Header => "header",
+            Policy::Cookie => "cookie",
+        }
+    }
+
+    /// Whether it maps a key to a server by hashing (and falls back to round
+    /// robin when a request has no key).
+    pub fn is_hash(self) -> bool {
+        matches!(
+            self,
+            Policy::IpHash | Policy::UriHash | Policy::Header | Policy::Cookie
+        )
+    }
+}
+
 /// How hash policies map keys to servers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -136,6 +177,28 @@ pub enum RetryOn {
     Http503,
     /// The upstream answered 504.
     Http504,
+}
+
+impl RetryOn {
+    /// Every condition.
+    pub const ALL: [RetryOn; 5] = [
+        RetryOn::ConnectError,
+        RetryOn::Timeout,
+        RetryOn::Http502,
+        RetryOn::Http503,
+        RetryOn::Http504,
+    ];
+
+    /// Its name in the configuration file (`retry.on`).
+    pub fn name(self) -> &'static str {
+        match self {
+            RetryOn::ConnectError => "connect_error",
+            RetryOn::Timeout => "timeout",
+            RetryOn::Http502 => "http_502",
+            RetryOn::Http503 => "http_503",
+            RetryOn::Http504 => "http_504",
+        }
+    }
 }
 
 /// Retries (`retry = { … }`).
@@ -228,8 +291,11 @@ pub struct UpstreamSpec {
     pub passive: Passive,
     /// Retries.
     pub retry: Retry,
-    /// A recovered server's weight ramps from 0 over this (zero: off).
+    /// A recovered server's weight ramps from a tenth to the full weight
+    /// over this (zero: off).
     pub slow_start: Duration,
+    /// Session affinity by cookie (`sticky = { cookie = "…" }`).
+    pub sticky: Option<Sticky>,
     /// Most connections to one server per core (0: unlimited).
     pub max_conns: u32,
     /// Connection reuse.
@@ -238,6 +304,15 @@ pub struct UpstreamSpec {
     pub timeouts: UpstreamTimeouts,
     /// Where it was written.
     pub origin: Origin,
+}
+
+/// Session affinity (`sticky = { cookie = "PGAFFINITY" }`): the response
+/// sets a cookie naming the server, and later
+/// requests that carry it go to that server while it is usable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sticky {
+    /// The cookie's name.
+    pub cookie: String,
 }
 
 /// A header rule applied to requests (`header_up`) or responses
