@@ -2,4 +2,5 @@
 //! connection pools, balancers and health.
 #![forbid(unsafe_code)]
 
+pub mod balance;
 pub mod spec;
