@@ -3,4 +3,6 @@
 #![forbid(unsafe_code)]
 
 pub mod balance;
+pub mod health;
 pub mod spec;
+pub mod sticky;
