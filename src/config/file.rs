@@ -25,6 +25,7 @@ struct Raw {
     access_log: Option<RawAccessLog>,
     tls: Option<Spanned<super::tls::RawTls>>,
     site: Option<Vec<Spanned<super::site::RawSite>>>,
+    upstream: Option<Vec<Spanned<super::upstream::RawUpstream>>>,
 }
 
 #[derive(Deserialize)]
@@ -170,7 +171,7 @@ impl Ctx<'_> {
             + 1
     }
 
-    fn int(
+    pub(super) fn int(
         &self,
         v: &Option<Spanned<i64>>,
         key: &str,
@@ -471,8 +472,12 @@ pub fn parse(text: &str, file: Option<&Path>) -> Result<Config, ConfigError> {
     if let Some(t) = &raw.tls {
         c.tls = Some(super::tls::settings(&cx, t, file)?);
     }
+    if let Some(u) = &raw.upstream {
+        c.upstreams = super::upstream::upstreams(&cx, u, file)?;
+    }
     if let Some(s) = &raw.site {
         c.sites = super::site::sites(&cx, s, file)?;
+        super::upstream::check_routes(&c)?;
         if let Some(r) = &raw.root {
             return Err(cx.err(
                 r.span(),

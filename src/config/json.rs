@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::Config;
 use crate::http::MinRate;
 use crate::site::spec::{HandlerSpec, Route, Rules, Site, StatusMatch};
+use crate::upstream::spec::{Address, HashKind, HeaderOps, UpstreamSpec};
 
 fn secs(d: Duration) -> Value {
     json!(d.as_secs_f64())
@@ -93,6 +94,21 @@ fn route(r: &Route) -> Value {
             name.clone(),
             json!({ "options": serde_json::to_value(&options.0).unwrap_or(Value::Null) }),
         ),
+        HandlerSpec::Proxy(p) => (
+            "proxy".into(),
+            json!({
+                "upstream": p.upstream, "preserve_host": p.preserve_host,
+                "strip_prefix": p.strip_prefix, "prefix": p.prefix,
+                "header_up": header_ops(&p.header_up), "header_down": header_ops(&p.header_down),
+                "trusted_proxies": p.trusted_proxies.iter()
+                    .map(|c| format!("{}/{}", c.addr, c.prefix)).collect::<Vec<_>>(),
+                "forwarded": p.forwarded, "via": p.via,
+                "buffering": {
+                    "response": if p.buffer_response { "buffer" } else { "stream" },
+                    "max_memory": p.max_memory,
+                },
+            }),
+        ),
     };
     o.insert("handler".into(), handler.into());
     if let Value::Object(m) = more {
@@ -100,6 +116,57 @@ fn route(r: &Route) -> Value {
     }
     rules(&r.rules, o);
     v
+}
+
+fn header_ops(h: &HeaderOps) -> Value {
+    json!({ "set": pairs(&h.set), "add": pairs(&h.add), "remove": h.remove })
+}
+
+fn upstream(u: &UpstreamSpec) -> Value {
+    let h = &u.health;
+    let p = &u.passive;
+    let k = &u.keepalive;
+    let t = &u.timeouts;
+    json!({
+        "name": u.name,
+        "servers": u.servers.iter().map(|s| json!({
+            "address": s.name,
+            "resolved": match &s.address { Address::Tcp(a) => a.to_string() },
+            "weight": s.weight,
+            "backup": s.backup,
+        })).collect::<Vec<_>>(),
+        "lb_policy": u.policy.name(),
+        "lb_key": u.lb_key,
+        "hash": match u.hash { HashKind::Rendezvous => "rendezvous" },
+        "health": {
+            "uri": h.uri, "interval": secs(h.interval), "timeout": secs(h.timeout),
+            "passes": h.passes, "fails": h.fails,
+            "expect_status": h.expect_status.iter()
+                .map(|(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") })
+                .collect::<Vec<_>>().join(","),
+            "expect_body": h.expect_body,
+        },
+        "passive": {
+            "max_fails": p.max_fails, "fail_timeout": secs(p.fail_timeout),
+            "unhealthy_status": p.unhealthy_status,
+        },
+        "retry": {
+            "tries": u.retry.tries,
+            "on": u.retry.on.iter().map(|o| o.name()).collect::<Vec<_>>(),
+            "non_idempotent": u.retry.non_idempotent,
+        },
+        "slow_start": secs(u.slow_start),
+        "sticky": u.sticky.as_ref().map(|s| json!({ "cookie": s.cookie })),
+        "max_conns": u.max_conns,
+        "keepalive": {
+            "idle": k.idle, "max_requests": k.max_requests,
+            "lifetime": secs(k.lifetime), "idle_timeout": secs(k.idle_timeout),
+        },
+        "timeouts": {
+            "connect": secs(t.connect), "response_head": secs(t.response_head),
+            "read_idle": secs(t.read_idle), "send_idle": secs(t.send_idle),
+        },
+    })
 }
 
 fn site(s: &Site) -> Value {
@@ -204,6 +271,7 @@ pub fn render(c: &Config) -> Value {
         },
         "tls": tls,
         "site": c.sites.iter().map(site).collect::<Vec<_>>(),
+        "upstream": c.upstreams.iter().map(upstream).collect::<Vec<_>>(),
     })
 }
 

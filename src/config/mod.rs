@@ -4,11 +4,14 @@
 
 mod file;
 pub mod json;
+mod proxy;
 mod rate;
 mod route;
 mod site;
 mod site_log;
 mod tls;
+mod upstream;
+mod upstream_checks;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -104,6 +107,8 @@ pub struct Config {
     /// Sites, from `[[site]]` tables; empty: one default site made of
     /// `root` and `builtins` (the flat configuration).
     pub sites: Vec<crate::site::Site>,
+    /// `[[upstream]]` groups that proxy routes send requests to.
+    pub upstreams: Vec<crate::upstream::spec::UpstreamSpec>,
     /// The file this configuration came from.
     pub source: Option<PathBuf>,
 }
@@ -130,6 +135,7 @@ impl Default for Config {
             }),
             tls: None,
             sites: Vec::new(),
+            upstreams: Vec::new(),
             source: None,
         }
     }

@@ -35,10 +35,21 @@ pub(super) struct RawRoute {
     dotfiles: Option<Spanned<bool>>,
     // named handlers
     options: Option<Spanned<toml::Table>>,
+    // proxy
+    pub(super) upstream: Option<Spanned<String>>,
+    pub(super) preserve_host: Option<Spanned<bool>>,
+    pub(super) strip_prefix: Option<Spanned<String>>,
+    pub(super) prefix: Option<Spanned<String>>,
+    pub(super) header_up: Option<Spanned<super::proxy::RawHeaderOps>>,
+    pub(super) header_down: Option<Spanned<super::proxy::RawHeaderOps>>,
+    pub(super) trusted_proxies: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(super) forwarded: Option<Spanned<bool>>,
+    pub(super) via: Option<Spanned<bool>>,
+    pub(super) buffering: Option<Spanned<super::proxy::RawBuffering>>,
 }
 
 /// Handler names that come with later features.
-const NOT_YET: &[&str] = &["proxy", "fastcgi"];
+const NOT_YET: &[&str] = &["fastcgi"];
 
 /// The keys each handler takes besides the common ones.
 fn handler_keys(handler: &str) -> &'static [&'static str] {
@@ -47,6 +58,7 @@ fn handler_keys(handler: &str) -> &'static [&'static str] {
         "redirect" => &["to", "status"],
         "respond" => &["status", "body", "headers"],
         "builtins" => &[],
+        "proxy" => super::proxy::KEYS,
         _ => &["options"],
     }
 }
@@ -78,7 +90,7 @@ pub(super) fn route(
         return Err(cx.err(
             rt.span(),
             &k("handler"),
-            "is required: files, redirect, respond, builtins, or a registered name",
+            "is required: files, redirect, respond, builtins, proxy, or a registered name",
         ));
     };
     let handler = h.get_ref().as_str();
@@ -86,7 +98,7 @@ pub(super) fn route(
         return Err(cx.err(
             h.span(),
             &k("handler"),
-            format!("{handler:?} is not available yet (use files, redirect, respond, builtins, or a registered name)"),
+            format!("{handler:?} is not available yet (use files, redirect, respond, builtins, proxy, or a registered name)"),
         ));
     }
     if handler.is_empty()
@@ -100,7 +112,7 @@ pub(super) fn route(
             format!("{handler:?} is not a handler name"),
         ));
     }
-    let present: [(&str, Option<std::ops::Range<usize>>); 10] = [
+    let present: [(&str, Option<std::ops::Range<usize>>); 20] = [
         ("status", r.status.as_ref().map(Spanned::span)),
         ("body", r.body.as_ref().map(Spanned::span)),
         ("headers", r.headers.as_ref().map(Spanned::span)),
@@ -111,6 +123,19 @@ pub(super) fn route(
         ("hide", r.hide.as_ref().map(Spanned::span)),
         ("dotfiles", r.dotfiles.as_ref().map(Spanned::span)),
         ("options", r.options.as_ref().map(Spanned::span)),
+        ("upstream", r.upstream.as_ref().map(Spanned::span)),
+        ("preserve_host", r.preserve_host.as_ref().map(Spanned::span)),
+        ("strip_prefix", r.strip_prefix.as_ref().map(Spanned::span)),
+        ("prefix", r.prefix.as_ref().map(Spanned::span)),
+        ("header_up", r.header_up.as_ref().map(Spanned::span)),
+        ("header_down", r.header_down.as_ref().map(Spanned::span)),
+        (
+            "trusted_proxies",
+            r.trusted_proxies.as_ref().map(Spanned::span),
+        ),
+        ("forwarded", r.forwarded.as_ref().map(Spanned::span)),
+        ("via", r.via.as_ref().map(Spanned::span)),
+        ("buffering", r.buffering.as_ref().map(Spanned::span)),
     ];
     let allowed = handler_keys(handler);
     if let Some((name, Some(span))) = present
@@ -212,6 +237,7 @@ pub(super) fn route(
             }
         }
         "builtins" => HandlerSpec::Builtins,
+        "proxy" => HandlerSpec::Proxy(super::proxy::proxy(cx, rt, &key)?),
         name => HandlerSpec::Named {
             name: name.to_string(),
             options: Options(
@@ -237,6 +263,7 @@ pub(super) fn route(
                 ("path", r.path.as_ref().map(Spanned::span)),
                 ("root", r.root.as_ref().map(Spanned::span)),
                 ("errors", r.errors.as_ref().map(Spanned::span)),
+                ("upstream", r.upstream.as_ref().map(Spanned::span)),
             ]
             .into_iter()
             .filter_map(|(k, s)| s.map(|s| (k, cx.line(s.start))))

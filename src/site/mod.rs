@@ -223,6 +223,9 @@ fn router(s: &Site, named: &Registry) -> Result<Router, String> {
                 })
                 .map_err(|m| err(&route.origin, format!("handler {name:?}: {m}")))?
             }
+            HandlerSpec::Proxy(_) => {
+                return Err(err(&route.origin, "proxy handler not wired yet".into()));
+            }
         };
         r = r.route_with(route.path.clone(), handler, opts);
     }

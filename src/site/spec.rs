@@ -151,6 +151,8 @@ pub enum HandlerSpec {
         /// The route's `options` table, handed to the factory.
         options: Options,
     },
+    /// Requests sent on to a server of an `[[upstream]]` group.
+    Proxy(crate::upstream::spec::ProxySpec),
 }
 
 /// Settings of the `files` handler.
