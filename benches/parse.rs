@@ -80,6 +80,8 @@ fn parse(c: &mut Criterion) {
                 extra_headers: b"",
                 peer: None,
                 listener: 0,
+                waker: None,
+                upstreams: None,
                 pool: &mut pool,
             };
             let _ = conn.feed(black_box(&batch), &mut svc, &mut env, &mut out);

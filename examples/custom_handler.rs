@@ -13,7 +13,7 @@ use peregrine::server::Server;
 struct Hello;
 
 impl Handler for Hello {
-    fn handle(&mut self, _req: &RequestHead, cx: &mut Ctx<'_>) -> Reply {
+    fn handle(&mut self, _req: &RequestHead, cx: &mut Ctx<'_, '_>) -> Reply {
         let name = cx.rest.trim_start_matches('/');
         let name = if name.is_empty() { "stranger" } else { name };
         Response::new(200)
@@ -29,7 +29,7 @@ impl Handler for Hello {
 struct Counter(u64);
 
 impl Handler for Counter {
-    fn handle(&mut self, _req: &RequestHead, _cx: &mut Ctx<'_>) -> Reply {
+    fn handle(&mut self, _req: &RequestHead, _cx: &mut Ctx<'_, '_>) -> Reply {
         self.0 += 1;
         Response::new(200)
             .content_type("text/plain")

@@ -99,7 +99,7 @@ impl peregrine::handler::Handler for Hello {
     fn handle(
         &mut self,
         _req: &peregrine::exchange::RequestHead,
-        cx: &mut peregrine::handler::Ctx<'_>,
+        cx: &mut peregrine::handler::Ctx<'_, '_>,
     ) -> peregrine::exchange::Reply {
         self.calls += 1;
         let body = format!(

@@ -29,7 +29,7 @@ fn json(status: u16, v: &serde_json::Value) -> Response {
 pub(super) struct Effective(pub Arc<Reloader>);
 
 impl Handler for Effective {
-    fn handle(&mut self, _req: &RequestHead, _cx: &mut Ctx<'_>) -> Reply {
+    fn handle(&mut self, _req: &RequestHead, _cx: &mut Ctx<'_, '_>) -> Reply {
         let e = self.0.effective();
         let listeners: Vec<serde_json::Value> = e
             .listeners
@@ -61,7 +61,7 @@ impl Handler for Reload {
         Methods::of(&[Method::Post])
     }
 
-    fn handle(&mut self, _req: &RequestHead, _cx: &mut Ctx<'_>) -> Reply {
+    fn handle(&mut self, _req: &RequestHead, _cx: &mut Ctx<'_, '_>) -> Reply {
         let (tx, rx) = mpsc::channel();
         let reloader = self.0.clone();
         let spawned = std::thread::Builder::new()
@@ -111,7 +111,7 @@ impl Task for Waiting {
 pub(super) struct Healthz;
 
 impl Handler for Healthz {
-    fn handle(&mut self, _req: &RequestHead, _cx: &mut Ctx<'_>) -> Reply {
+    fn handle(&mut self, _req: &RequestHead, _cx: &mut Ctx<'_, '_>) -> Reply {
         Response::new(200)
             .content_type("text/plain")
             .header("Cache-Control", "no-store")
@@ -125,7 +125,7 @@ impl Handler for Healthz {
 pub(super) struct Readyz(pub Arc<Lifecycle>);
 
 impl Handler for Readyz {
-    fn handle(&mut self, _req: &RequestHead, _cx: &mut Ctx<'_>) -> Reply {
+    fn handle(&mut self, _req: &RequestHead, _cx: &mut Ctx<'_, '_>) -> Reply {
         let (status, body): (u16, &'static [u8]) = if self.0.ready() {
             (200, b"ready\n")
         } else if self.0.draining.load(std::sync::atomic::Ordering::Acquire) {

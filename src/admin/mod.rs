@@ -143,7 +143,7 @@ fn bearer(req: &RequestHead) -> Option<&[u8]> {
 macro_rules! respond_now {
     ($t:ty) => {
         impl Handler for $t {
-            fn handle(&mut self, req: &RequestHead, _cx: &mut Ctx<'_>) -> Reply {
+            fn handle(&mut self, req: &RequestHead, _cx: &mut Ctx<'_, '_>) -> Reply {
                 Reply::Ready(self.respond(req))
             }
         }
@@ -160,7 +160,7 @@ impl<H: Handler> Handler for Guard<H> {
         self.inner.methods()
     }
 
-    fn handle(&mut self, req: &RequestHead, cx: &mut Ctx<'_>) -> Reply {
+    fn handle(&mut self, req: &RequestHead, cx: &mut Ctx<'_, '_>) -> Reply {
         match self.access.refusal(req, self.token) {
             Some(r) => r.into(),
             None => self.inner.handle(req, cx),

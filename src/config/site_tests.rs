@@ -169,7 +169,7 @@ fn handlers_are_checked() {
     .unwrap();
     assert_eq!(
         Generation::build(&c, &[]).unwrap_err().to_string(),
-        "p.toml:5: site[0].route[0].handler: unknown handler \"mine\" (known: files, redirect, respond, builtins)"
+        "p.toml:5: site[0].route[0].handler: unknown handler \"mine\" (known: files, redirect, respond, builtins, proxy)"
     );
     let g = Generation::build(&c, &["mine"]).unwrap();
     match &g.plan.sites[0].routes[0].handler {

@@ -107,6 +107,10 @@ pub struct Cx<'a> {
     pub peer: Option<SocketAddr>,
     /// Index of the listener the connection was accepted on.
     pub listener: u16,
+    /// The connection, for wake-ups from the worker's upstream engine.
+    pub waker: Option<crate::exchange::Waker>,
+    /// The worker's upstream engine.
+    pub upstreams: Option<&'a mut crate::upstream::Hub>,
 }
 
 impl std::fmt::Debug for Cx<'_> {

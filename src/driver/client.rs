@@ -30,6 +30,14 @@ pub struct ClientSettings {
     pub response_timeout: Duration,
     /// What a response head may hold.
     pub limits: ResponseLimits,
+    /// Response body bytes held for the owner ([`ClientConn::take_body`])
+    /// before receiving pauses; 0: bodies are counted and dropped (the load
+    /// generator). With it, `response_timeout` bounds the wait for a head
+    /// since the last progress, and `read_idle` the time between two reads
+    /// of a body (neither runs while the owner has not taken what arrived).
+    pub deliver: usize,
+    /// Longest quiet time inside a delivered response body.
+    pub read_idle: Duration,
 }
 
 impl Default for ClientSettings {
@@ -38,6 +46,8 @@ impl Default for ClientSettings {
             connect_timeout: Duration::from_secs(10),
             response_timeout: Duration::from_secs(60),
             limits: ResponseLimits::default(),
+            deliver: 0,
+            read_idle: Duration::from_secs(60),
         }
     }
 }
@@ -145,6 +155,10 @@ impl fmt::Display for ClientEnd {
 pub enum ClientEvent {
     /// The connect completed; queued requests go out.
     Connected,
+    /// (Delivering bodies only.) The head of the oldest request's response
+    /// arrived: see [`ClientConn::head`]; its body follows in
+    /// [`ClientConn::take_body`].
+    Head,
     /// This many bytes arrived (heads and framing included).
     Received(usize),
     /// A response is complete.
@@ -203,6 +217,14 @@ pub struct ClientConn {
     body_len: u64,
     head_at: Option<Instant>,
     events: VecDeque<ClientEvent>,
+    /// Delivered body bytes the owner has not taken.
+    body: Vec<u8>,
+    /// The last send or receive that moved bytes.
+    progress: Instant,
+    /// Bytes of the send in flight.
+    in_flight: usize,
+    /// Bytes received in all.
+    received: u64,
 }
 
 impl ClientConn {
@@ -223,6 +245,10 @@ impl ClientConn {
             body_len: 0,
             head_at: None,
             events: VecDeque::new(),
+            body: Vec::new(),
+            progress: now,
+            in_flight: 0,
+            received: 0,
         }
     }
 
@@ -241,6 +267,52 @@ impl ClientConn {
         self.out.extend_from_slice(bytes);
         self.waiting.push_back(Waiting { req, queued: now });
         true
+    }
+
+    /// Queues more bytes of the request in progress (its body), behind
+    /// what is queued. False when the connection has ended.
+    pub fn send_more(&mut self, bytes: &[u8]) -> bool {
+        if self.state == State::Closed {
+            return false;
+        }
+        self.out.extend_from_slice(bytes);
+        true
+    }
+
+    /// Bytes queued or being sent and not yet taken by the socket.
+    pub fn unsent(&self) -> usize {
+        self.out.len() + self.in_flight
+    }
+
+    /// The head of the response being read (or of the last one read).
+    pub fn head(&self) -> &crate::http::client::ResponseHead {
+        self.reader.head()
+    }
+
+    /// Moves the delivered body bytes waiting into `into` (swapping buffers
+    /// when `into` is empty, so nothing is copied); receiving resumes.
+    pub fn take_body(&mut self, into: &mut Vec<u8>) {
+        if into.is_empty() {
+            std::mem::swap(into, &mut self.body);
+        } else {
+            into.extend_from_slice(&self.body);
+            self.body.clear();
+        }
+    }
+
+    /// Sets how many delivered body bytes are held before receiving pauses.
+    pub fn set_deliver(&mut self, n: usize) {
+        self.settings.deliver = n.max(1);
+    }
+
+    /// Delivered body bytes waiting to be taken.
+    pub fn body_waiting(&self) -> usize {
+        self.body.len()
+    }
+
+    /// Bytes received on this connection in all (heads and framing too).
+    pub fn received(&self) -> u64 {
+        self.received
     }
 
     /// Ends the connection now; the unanswered requests are reported lost.
@@ -285,6 +357,9 @@ impl ClientConn {
             return;
         }
         self.events.push_back(ClientEvent::Received(data.len()));
+        self.progress = now;
+        self.received += data.len() as u64;
+        let deliver = self.settings.deliver > 0;
         let mut rest = data;
         loop {
             let p = match self.reader.feed(rest) {
@@ -299,8 +374,16 @@ impl ClientConn {
                 Event::Head => {
                     self.head_at = Some(now);
                     self.body_len = 0;
+                    if deliver {
+                        self.events.push_back(ClientEvent::Head);
+                    }
                 }
-                Event::Body(r) => self.body_len += r.len() as u64,
+                Event::Body(r) => {
+                    self.body_len += r.len() as u64;
+                    if deliver {
+                        self.body.extend_from_slice(&rest[r]);
+                    }
+                }
                 Event::Complete { reuse } => {
                     self.respond(!reuse, now);
                     if !reuse {
@@ -335,8 +418,10 @@ impl ClientConn {
     }
 
     /// A send of `buf` moved `n` bytes (the buffer comes back).
-    pub fn on_sent(&mut self, mut buf: Vec<u8>, n: usize) {
+    pub fn on_sent(&mut self, mut buf: Vec<u8>, n: usize, now: Instant) {
         self.sending = false;
+        self.in_flight = 0;
+        self.progress = now;
         if self.state == State::Closed {
             return;
         }
@@ -360,6 +445,7 @@ impl ClientConn {
     /// A send failed with this errno: the peer is gone.
     pub fn on_send_failed(&mut self, errno: i32) {
         self.sending = false;
+        self.in_flight = 0;
         self.end(ClientEnd::SendFailed(errno));
     }
 
@@ -392,6 +478,7 @@ impl ClientConn {
         if self.state == State::Open && !self.sending && !self.out.is_empty() {
             self.sending = true;
             let buf = std::mem::replace(&mut self.out, std::mem::take(&mut self.spare));
+            self.in_flight = buf.len();
             return Some(Action::Send { buf, from: 0 });
         }
         None
@@ -401,6 +488,15 @@ impl ClientConn {
     pub fn deadline(&self) -> Option<Instant> {
         match self.state {
             State::Connecting { since } => Some(since + self.settings.connect_timeout),
+            State::Open if self.settings.deliver > 0 => {
+                if self.waiting.is_empty() || self.body.len() >= self.settings.deliver {
+                    None
+                } else if self.head_at.is_some() {
+                    Some(self.progress + self.settings.read_idle)
+                } else {
+                    Some(self.progress + self.settings.response_timeout)
+                }
+            }
             State::Open => self
                 .waiting
                 .front()
@@ -412,6 +508,7 @@ impl ClientConn {
     /// Whether the executor should keep a receive armed.
     pub fn wants_recv(&self) -> bool {
         self.state == State::Open
+            && (self.settings.deliver == 0 || self.body.len() < self.settings.deliver)
     }
 
     /// Whether the connection has ended: the executor frees the slot once its
@@ -460,6 +557,7 @@ impl ClientConn {
         self.reader.reset();
         self.out = Vec::new();
         self.spare = Vec::new();
+        // Delivered body bytes stay for the owner to take.
         self.events.push_back(ClientEvent::Closed { why, lost });
     }
 }

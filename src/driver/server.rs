@@ -34,6 +34,8 @@ macro_rules! env {
             peer: $cx.peer,
             listener: $cx.listener,
             pool: &mut *$cx.exchanges,
+            waker: $cx.waker,
+            upstreams: $cx.upstreams.as_deref_mut(),
         }
     };
 }
@@ -240,6 +242,16 @@ impl ServerConn {
             && !self.writing()
             && self.http.wake_at().is_some_and(|w| w <= cx.now)
         {
+            self.resume(cx);
+        }
+        self.settle();
+    }
+
+    /// Something the exchange waits for happened elsewhere on the worker
+    /// (an upstream response arrived): poll it again, unless a write is in
+    /// flight (it is polled when that completes).
+    pub fn on_wake(&mut self, cx: &mut Cx<'_>) {
+        if self.phase == Phase::Open && !self.writing() {
             self.resume(cx);
         }
         self.settle();

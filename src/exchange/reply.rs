@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use super::body::RequestBody;
 use crate::http::response::Text;
 use crate::http::{FileBody, Response};
+use crate::upstream::Hub;
 
 /// A handler's answer to an exchange.
 #[non_exhaustive]
@@ -91,22 +92,53 @@ pub trait Task {
     fn cancel(&mut self) {}
 }
 
-/// The worker facade handlers and sources use: the current time, and a
-/// wake-up at a later time on the worker's own ring. Nothing blocks.
+/// Names the connection an exchange runs on, so that something happening
+/// elsewhere on the worker (an upstream response arriving) can have the
+/// exchange polled again. Made by the executor; a stale one (the connection
+/// ended) wakes nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Waker {
+    /// The connection's slot.
+    pub slot: u32,
+    /// The generation of its occupant.
+    pub generation: u32,
+}
+
+/// The worker facade handlers and sources use: the current time, a wake-up
+/// at a later time on the worker's own ring, and the worker's upstream
+/// connections. Nothing blocks.
 #[derive(Debug)]
-pub struct Io {
+pub struct Io<'a> {
     now: Instant,
     wake: Option<Instant>,
     site: Option<u16>,
+    waker: Option<Waker>,
+    upstreams: Option<&'a mut Hub>,
 }
 
-impl Io {
-    /// A facade at `now` with no wake-up asked for.
-    pub fn new(now: Instant) -> Io {
+impl Io<'static> {
+    /// A facade at `now` with no wake-up asked for and no upstreams.
+    pub fn new(now: Instant) -> Io<'static> {
         Io {
             now,
             wake: None,
             site: None,
+            waker: None,
+            upstreams: None,
+        }
+    }
+}
+
+impl<'a> Io<'a> {
+    /// A facade for the exchange on the connection `waker` names, with the
+    /// worker's upstream connections.
+    pub fn with_upstreams(now: Instant, waker: Option<Waker>, hub: Option<&'a mut Hub>) -> Io<'a> {
+        Io {
+            now,
+            wake: None,
+            site: None,
+            waker,
+            upstreams: hub,
         }
     }
 
@@ -139,5 +171,16 @@ impl Io {
     /// The site named by [`Io::set_site`], if any.
     pub fn site(&self) -> Option<u16> {
         self.site
+    }
+
+    /// The exchange's connection, for wake-ups from elsewhere on the worker.
+    pub fn waker(&self) -> Option<Waker> {
+        self.waker
+    }
+
+    /// The worker's upstream connections (none in unit tests and on workers
+    /// without them).
+    pub fn upstreams(&mut self) -> Option<&mut Hub> {
+        self.upstreams.as_deref_mut()
     }
 }

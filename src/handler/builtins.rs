@@ -9,7 +9,7 @@ use crate::http::{Body, Method, Methods, Response};
 pub struct Plaintext;
 
 impl Handler for Plaintext {
-    fn handle(&mut self, _req: &RequestHead, _cx: &mut Ctx<'_>) -> Reply {
+    fn handle(&mut self, _req: &RequestHead, _cx: &mut Ctx<'_, '_>) -> Reply {
         Reply::Ready(
             Response::new(200)
                 .content_type("text/plain")
@@ -23,7 +23,7 @@ impl Handler for Plaintext {
 pub struct Json;
 
 impl Handler for Json {
-    fn handle(&mut self, _req: &RequestHead, _cx: &mut Ctx<'_>) -> Reply {
+    fn handle(&mut self, _req: &RequestHead, _cx: &mut Ctx<'_, '_>) -> Reply {
         Reply::Ready(
             Response::new(200)
                 .content_type("application/json")
@@ -47,7 +47,7 @@ impl Handler for Echo {
         true
     }
 
-    fn handle(&mut self, req: &RequestHead, _cx: &mut Ctx<'_>) -> Reply {
+    fn handle(&mut self, req: &RequestHead, _cx: &mut Ctx<'_, '_>) -> Reply {
         let ct = req
             .header_str("content-type")
             .filter(|v| !v.bytes().any(|b| b.is_ascii_control()))
@@ -93,7 +93,7 @@ impl BodySource for EchoBody {
 pub struct TlsInfoHandler;
 
 impl Handler for TlsInfoHandler {
-    fn handle(&mut self, req: &RequestHead, _cx: &mut Ctx<'_>) -> Reply {
+    fn handle(&mut self, req: &RequestHead, _cx: &mut Ctx<'_, '_>) -> Reply {
         let v = match req.tls() {
             None => serde_json::json!({ "tls": false }),
             Some(t) => serde_json::json!({

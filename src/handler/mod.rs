@@ -31,7 +31,7 @@ pub use stream::{Delay, Sse, Stream};
 
 /// Where a request was routed, and the worker facade for answering later.
 #[derive(Debug)]
-pub struct Ctx<'a> {
+pub struct Ctx<'a, 'io> {
     /// The route prefix that matched, e.g. `/static`.
     pub prefix: &'a str,
     /// The rest of the (still percent-encoded) path after the prefix, starting
@@ -39,7 +39,7 @@ pub struct Ctx<'a> {
     pub rest: &'a str,
     /// The current time, and wake-ups on the worker's ring for replies that
     /// come later ([`Reply::Pending`], [`Reply::Stream`]).
-    pub io: &'a mut Io,
+    pub io: &'a mut Io<'io>,
 }
 
 /// Something that answers requests for a route.
@@ -58,7 +58,7 @@ pub trait Handler {
 
     /// Looks at the head of a request that has a body, before a byte of it is
     /// read: a response here (413, 403, …) refuses the body.
-    fn admit(&mut self, req: &RequestHead, cx: &Ctx<'_>) -> Option<Response> {
+    fn admit(&mut self, req: &RequestHead, cx: &Ctx<'_, '_>) -> Option<Response> {
         let _ = (req, cx);
         None
     }
@@ -66,5 +66,5 @@ pub trait Handler {
     /// Answers a request whose method is in [`Handler::methods`]: a response
     /// now (`Response` converts into [`Reply::Ready`]), a streamed body, or a
     /// task that answers later. Never blocks.
-    fn handle(&mut self, req: &RequestHead, cx: &mut Ctx<'_>) -> Reply;
+    fn handle(&mut self, req: &RequestHead, cx: &mut Ctx<'_, '_>) -> Reply;
 }

@@ -48,7 +48,7 @@ impl Handler for Redirect {
         Methods::ANY
     }
 
-    fn handle(&mut self, req: &RequestHead, cx: &mut Ctx<'_>) -> Reply {
+    fn handle(&mut self, req: &RequestHead, cx: &mut Ctx<'_, '_>) -> Reply {
         Reply::Ready(self.answer(req, cx.rest))
     }
 }
@@ -99,11 +99,11 @@ impl Handler for HttpsRedirect {
         true
     }
 
-    fn admit(&mut self, req: &RequestHead, _cx: &Ctx<'_>) -> Option<Response> {
+    fn admit(&mut self, req: &RequestHead, _cx: &Ctx<'_, '_>) -> Option<Response> {
         Some(self.answer(req))
     }
 
-    fn handle(&mut self, req: &RequestHead, _cx: &mut Ctx<'_>) -> Reply {
+    fn handle(&mut self, req: &RequestHead, _cx: &mut Ctx<'_, '_>) -> Reply {
         Reply::Ready(self.answer(req))
     }
 }

@@ -62,7 +62,7 @@ impl Handler for Respond {
         Methods::ANY
     }
 
-    fn handle(&mut self, _req: &RequestHead, _cx: &mut Ctx<'_>) -> Reply {
+    fn handle(&mut self, _req: &RequestHead, _cx: &mut Ctx<'_, '_>) -> Reply {
         let body = if self.body.is_empty() {
             Body::Empty
         } else {

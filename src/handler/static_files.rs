@@ -110,7 +110,7 @@ fn io_error(e: &io::Error) -> Response {
 }
 
 impl Handler for StaticFiles {
-    fn handle(&mut self, req: &RequestHead, cx: &mut Ctx<'_>) -> Reply {
+    fn handle(&mut self, req: &RequestHead, cx: &mut Ctx<'_, '_>) -> Reply {
         Reply::Ready(self.respond(req, cx.rest))
     }
 }

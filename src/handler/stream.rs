@@ -43,7 +43,7 @@ fn number(query: Option<&str>, name: &str, default: u64, max: u64) -> Result<u64
 pub struct Delay;
 
 impl Handler for Delay {
-    fn handle(&mut self, req: &RequestHead, cx: &mut Ctx<'_>) -> Reply {
+    fn handle(&mut self, req: &RequestHead, cx: &mut Ctx<'_, '_>) -> Reply {
         let ms = match number(req.query(), "ms", 0, MAX_DELAY_MS) {
             Ok(ms) => ms,
             Err(r) => return Reply::Ready(r),
@@ -82,7 +82,7 @@ impl Task for DelayTask {
 pub struct Stream;
 
 impl Handler for Stream {
-    fn handle(&mut self, req: &RequestHead, cx: &mut Ctx<'_>) -> Reply {
+    fn handle(&mut self, req: &RequestHead, cx: &mut Ctx<'_, '_>) -> Reply {
         let q = req.query();
         let parsed = (|| {
             Ok::<_, Response>((
@@ -117,7 +117,7 @@ impl Handler for Stream {
 pub struct Sse;
 
 impl Handler for Sse {
-    fn handle(&mut self, req: &RequestHead, cx: &mut Ctx<'_>) -> Reply {
+    fn handle(&mut self, req: &RequestHead, cx: &mut Ctx<'_, '_>) -> Reply {
         let q = req.query();
         let parsed = (|| {
             Ok::<_, Response>((

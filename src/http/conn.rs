@@ -479,7 +479,7 @@ impl Conn {
         let decoder = match head.framing {
             Framing::None => {
                 ex.body = RequestBody::empty();
-                let mut io = Io::new(env.now);
+                let mut io = Io::with_upstreams(env.now, env.waker, env.upstreams.as_deref_mut());
                 let reply = call(svc, &ex.head, &mut io);
                 ex.wake = io.wake();
                 ex.site = io.site();
@@ -493,7 +493,7 @@ impl Conn {
             ),
         };
         ex.body = RequestBody::new(decoder.remaining_hint());
-        let mut io = Io::new(env.now);
+        let mut io = Io::with_upstreams(env.now, env.waker, env.upstreams.as_deref_mut());
         let (keep, reply) = match svc.check(&ex.head, &mut io) {
             Admit::Answer(resp) => {
                 // A client waiting for 100 Continue will not send the body; others

@@ -126,7 +126,7 @@ pub(super) fn drive(ex: &mut Exchange, env: &mut Env<'_>, out: &mut Vec<u8>) -> 
             begin(ex, reply, env, out)
         }
         Producing::Task(t) => {
-            let mut io = Io::new(env.now);
+            let mut io = Io::with_upstreams(env.now, env.waker, env.upstreams.as_deref_mut());
             let body = &mut ex.body;
             match catch_unwind(AssertUnwindSafe(|| t.poll(&mut io, body))) {
                 Ok(Some(reply)) => {
@@ -274,10 +274,11 @@ fn pull_from(ex: &mut Exchange, s: &mut StreamOut, env: &mut Env<'_>, out: &mut 
         s.crlf_due = false;
     }
     let max = OUT_HIGH_WATER.saturating_sub(out.len()).max(1024);
-    let mut io = Io::new(env.now);
+    let mut io = Io::with_upstreams(env.now, env.waker, env.upstreams.as_deref_mut());
     let body = &mut ex.body;
     let source = &mut s.source;
     let polled = catch_unwind(AssertUnwindSafe(|| source.poll_chunk(&mut io, body, max)));
+    let wake = io.wake();
     let chunk = match polled {
         Ok(c) => c,
         // A panic before the head: a 500; after it, the body cannot be
@@ -292,7 +293,7 @@ fn pull_from(ex: &mut Exchange, s: &mut StreamOut, env: &mut Env<'_>, out: &mut 
         match chunk {
             // Nothing to say yet while the request body still arrives.
             Chunk::Pending if !ex.body.is_complete() => {
-                ex.wake = io.wake();
+                ex.wake = wake;
                 return Drive::Wait;
             }
             Chunk::Failed(_) => {
@@ -324,7 +325,7 @@ fn pull_from(ex: &mut Exchange, s: &mut StreamOut, env: &mut Env<'_>, out: &mut 
             })
         }
         Chunk::Pending => {
-            ex.wake = io.wake();
+            ex.wake = wake;
             Drive::Wait
         }
         Chunk::End => {

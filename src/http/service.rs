@@ -68,6 +68,10 @@ pub struct Env<'a> {
     /// Finished exchanges kept for their buffers, shared by a worker's
     /// connections (an idle connection holds none).
     pub pool: &'a mut ExchangePool,
+    /// The connection, for wake-ups from the worker's upstream engine.
+    pub waker: Option<crate::exchange::Waker>,
+    /// The worker's upstream engine.
+    pub upstreams: Option<&'a mut crate::upstream::Hub>,
 }
 
 impl std::fmt::Debug for Env<'_> {

@@ -70,6 +70,8 @@ fn run(chunks: &[&[u8]]) -> (Vec<u8>, bool) {
             extra_headers: b"",
             peer: None,
             listener: 0,
+            waker: None,
+            upstreams: None,
             pool: &mut pool,
         };
         let mut step = conn.feed(c, &mut Echo, &mut env, &mut out);

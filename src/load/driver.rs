@@ -483,6 +483,7 @@ impl ClientApp for Driver {
                 self.try_send(io, i, now);
             }
             ClientEvent::Received(n) => self.stats.bytes += n as u64,
+            ClientEvent::Head => {}
             ClientEvent::Response(r) => {
                 self.record(&r);
                 let c = &mut self.conns[i];

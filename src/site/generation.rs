@@ -27,10 +27,14 @@ pub struct Generation {
     pub warnings: Vec<String>,
     /// Per listener: HTTPS.
     pub(super) tls_listener: Vec<bool>,
+    /// The `[[upstream]]` groups, in the file's order.
+    pub upstreams: Vec<Arc<crate::upstream::Upstream>>,
+    /// Worker threads (which core checks which upstream server).
+    pub workers: usize,
 }
 
 /// The built-in handler names.
-pub const BUILT_IN: &[&str] = &["files", "redirect", "respond", "builtins"];
+pub const BUILT_IN: &[&str] = &["files", "redirect", "respond", "builtins", "proxy"];
 
 impl Generation {
     /// Builds and checks the generation for `c`: every named handler is one
@@ -68,7 +72,23 @@ impl Generation {
                 }
             }
         }
+        let upstreams = c
+            .upstreams
+            .iter()
+            .enumerate()
+            .map(|(i, u)| {
+                let before =
+                    previous.and_then(|g| g.upstreams.iter().find(|p| p.spec.name == u.name));
+                Arc::new(crate::upstream::Upstream::new(
+                    u.clone(),
+                    i,
+                    before.map(|a| &**a),
+                ))
+            })
+            .collect();
         Ok(Generation {
+            upstreams,
+            workers: c.workers,
             tls_listener: plan.listeners.iter().map(|l| l.tls).collect(),
             plan,
             tls,

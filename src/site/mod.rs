@@ -76,7 +76,7 @@ impl Sites {
             .plan
             .sites
             .iter()
-            .map(|s| router(s, named))
+            .map(|s| router(s, named, &generation.upstreams))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Sites {
             generation,
@@ -169,7 +169,11 @@ fn join(base: &str, tail: &str) -> String {
 }
 
 /// The router of one site.
-fn router(s: &Site, named: &Registry) -> Result<Router, String> {
+fn router(
+    s: &Site,
+    named: &Registry,
+    upstreams: &[Arc<crate::upstream::Upstream>],
+) -> Result<Router, String> {
     let wants_pages =
         !s.rules.errors.is_empty() || s.routes.iter().any(|r| !r.rules.errors.is_empty());
     let pages: Option<PageCache> = match (&s.root, wants_pages) {
@@ -223,8 +227,12 @@ fn router(s: &Site, named: &Registry) -> Result<Router, String> {
                 })
                 .map_err(|m| err(&route.origin, format!("handler {name:?}: {m}")))?
             }
-            HandlerSpec::Proxy(_) => {
-                return Err(err(&route.origin, "proxy handler not wired yet".into()));
+            HandlerSpec::Proxy(p) => {
+                let up = upstreams
+                    .iter()
+                    .find(|u| u.spec.name == p.upstream)
+                    .ok_or_else(|| err(&route.origin, format!("no upstream {:?}", p.upstream)))?;
+                Box::new(crate::handler::proxy::Proxy::new(p.clone(), up.clone()))
             }
         };
         r = r.route_with(route.path.clone(), handler, opts);

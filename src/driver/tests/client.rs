@@ -74,7 +74,7 @@ impl Client {
             if !hold && let Some(buf) = self.inflight.take() {
                 self.wire.extend_from_slice(&buf);
                 let n = buf.len();
-                self.conn.on_sent(buf, n);
+                self.conn.on_sent(buf, n, self.now);
             }
             match self.conn.poll_action() {
                 Some(Action::Connect { addr: a }) => {
@@ -185,7 +185,7 @@ fn requests_queued_during_a_send_follow_it() {
     let buf = c.inflight.take().unwrap();
     assert_eq!(buf, b"first");
     c.wire.extend_from_slice(&buf[..3]);
-    c.conn.on_sent(buf, 3);
+    c.conn.on_sent(buf, 3, c.now);
     c.pump(false);
     assert_eq!(c.wire, b"firstsecondthird");
 }

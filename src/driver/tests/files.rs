@@ -41,6 +41,8 @@ macro_rules! local_cx {
             handshakes_left: &mut $budget,
             peer: None,
             listener: 0,
+            waker: None,
+            upstreams: None,
         }
     };
 }

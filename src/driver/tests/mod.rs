@@ -90,6 +90,8 @@ macro_rules! cx {
             handshakes_left: &mut $h.budget,
             peer: None,
             listener: 0,
+            waker: None,
+            upstreams: None,
         }
     };
 }

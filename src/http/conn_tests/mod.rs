@@ -180,6 +180,8 @@ macro_rules! harness_env {
             extra_headers: b"",
             peer: None,
             listener: 0,
+            waker: None,
+            upstreams: None,
             pool: &mut $h.pool,
         }
     };

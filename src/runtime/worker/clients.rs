@@ -31,6 +31,11 @@ pub struct ConnId {
 }
 
 impl ConnId {
+    /// The slot and generation.
+    pub(super) fn parts(self) -> (usize, u32) {
+        (self.slot as usize, self.generation)
+    }
+
     /// A name for unit tests of owners.
     #[cfg(test)]
     pub fn for_tests(slot: u32) -> ConnId {
@@ -182,7 +187,7 @@ impl<S: Service> Worker<S> {
     }
 
     /// Carries out what the owner's calls asked for on its connections.
-    fn drive_touched(&mut self) {
+    pub(super) fn drive_touched(&mut self) {
         while let Some((slot, generation)) = self.touched.pop() {
             if self
                 .conns

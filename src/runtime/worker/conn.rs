@@ -20,7 +20,7 @@ use crate::tls::TlsSession;
 /// Builds a driver [`crate::driver::Cx`] from disjoint worker fields, so the
 /// slot's driver can be borrowed beside it.
 macro_rules! cx {
-    ($w:expr, $role:expr, $listener:expr, $peer:expr) => {
+    ($w:expr, $role:expr, $listener:expr, $peer:expr, $slot:expr, $gen:expr) => {
         crate::driver::Cx {
             now: $w.now,
             date: $w.date.get(),
@@ -41,6 +41,11 @@ macro_rules! cx {
             handshakes_left: &mut $w.handshakes_left,
             peer: $peer,
             listener: $listener,
+            waker: Some(crate::exchange::Waker {
+                slot: $slot as u32,
+                generation: $gen,
+            }),
+            upstreams: Some(&mut $w.hub),
         }
     };
 }
@@ -52,8 +57,9 @@ macro_rules! with_driver {
     ($w:expr, $slot:expr, |$d:ident, $cx:ident| $call:expr) => {{
         let c = &mut $w.conns[$slot];
         let (role, listener, peer) = (c.role, c.listener, c.peer.as_deref().copied());
+        let generation = c.generation;
         if let super::slot::Driver::Server($d) = &mut c.driver {
-            let mut $cx = super::conn::cx!($w, role, listener, peer);
+            let mut $cx = super::conn::cx!($w, role, listener, peer, $slot, generation);
             $call;
         }
         $w.drive($slot);
@@ -154,7 +160,8 @@ impl<S: Service> Worker<S> {
                         }
                         let (role, listener, peer) =
                             (c.role, c.listener, c.peer.as_deref().copied());
-                        let mut cx = cx!(self, role, listener, peer);
+                        let generation = c.generation;
+                        let mut cx = cx!(self, role, listener, peer, slot, generation);
                         d.on_recv(data, &mut cx);
                     }
                     Driver::Client(o) => o.conn.on_recv(data, self.now),
@@ -197,7 +204,7 @@ impl<S: Service> Worker<S> {
                     self.obs.stats.counters.bytes_out += n as u64;
                 }
                 if let Driver::Client(o) = &mut self.conns[slot].driver {
-                    o.conn.on_sent(buf, n);
+                    o.conn.on_sent(buf, n, self.now);
                     self.drive(slot);
                 } else {
                     with_driver!(self, slot, |d, cx| d.on_sent(buf, n, &mut cx));
@@ -248,7 +255,15 @@ impl<S: Service> Worker<S> {
             self.act(slot, a);
         }
         if let Driver::Client(_) = self.conns[slot].driver {
-            self.take_events(slot);
+            if self.is_hub_conn(slot) {
+                self.hub_events(slot);
+                // What the hub moved may call for a send.
+                while let Some(a) = self.conns[slot].driver.poll_action() {
+                    self.act(slot, a);
+                }
+            } else {
+                self.take_events(slot);
+            }
         }
         let c = &mut self.conns[slot];
         if c.closing || c.driver.is_closed() {

@@ -21,6 +21,7 @@ impl<S: Service> Worker<S> {
     /// names any more stay open, unused, until the worker ends. On an error
     /// (a file that cannot be opened) nothing changes.
     pub fn bind_sites(&mut self, g: &Generation) -> std::io::Result<()> {
+        self.hub.install(&g.upstreams, g.workers, self.now);
         let mut opened = Vec::new();
         let mut outputs = Vec::with_capacity(g.logs.outputs.len());
         for c in &g.logs.outputs {

@@ -15,6 +15,7 @@ mod reload;
 mod slot;
 mod spec;
 mod time;
+mod upstream;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -120,6 +121,8 @@ pub struct Worker<S: Service> {
     client_events: Vec<(ConnId, u64, crate::driver::ClientEvent)>,
     /// When the client application asked to be polled next.
     app_due: Option<Instant>,
+    /// The upstream engine: proxied exchanges and their connections.
+    hub: crate::upstream::Hub,
     /// The client application is finished: its connections' events are dropped.
     clients_done: bool,
     control: Arc<Control>,
@@ -212,6 +215,7 @@ impl<S: Service> Worker<S> {
             touched: Vec::new(),
             client_events: Vec::new(),
             app_due: None,
+            hub: crate::upstream::Hub::new(spec.id),
             clients_done: false,
             control: spec.control,
             wake_buf: Box::new(0),
@@ -269,10 +273,10 @@ impl<S: Service> Worker<S> {
             // A client application's next due time too.
             let wait = if self.deferred.is_empty() {
                 let wake = self.wakes.peek().map(|Reverse((t, _, _))| *t);
-                let due = match (wake, self.app_due) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
+                let due = [wake, self.app_due, self.hub_due()]
+                    .into_iter()
+                    .flatten()
+                    .min();
                 due.map(|t| t.saturating_duration_since(Instant::now()))
             } else {
                 Some(Duration::ZERO)
@@ -289,6 +293,7 @@ impl<S: Service> Worker<S> {
                 self.dispatch(*c);
             }
             self.cqes = cqes;
+            self.run_hub();
             self.rearm_starved();
             if let Some(a) = app.as_deref_mut()
                 && !self.clients_done

@@ -1,0 +1,1002 @@
+//! One worker's upstream engine: its groups (balancer, idle pool, health
+//! view), its upstream connections and the proxied exchanges on them.
+//!
+//! Sans-IO like the drivers: the proxy handler starts exchanges and takes
+//! their responses through [`Hub`] methods; the executor carries out the
+//! [`Cmd`]s the hub queues (connect, drive, close) and hands it every event
+//! of its connections with the connection's driver ([`Hub::on_event`],
+//! [`Hub::sync`]); the hub names the server connections to poll again
+//! ([`Hub::take_wakes`]). Nothing here is shared with other cores but the
+//! health cells an active check publishes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+
+use super::balance::{Balancer, Pick};
+use super::exchange::{Dropped, Exchange, ExchangeId, Failure, Phase, Ticket, UpBody};
+use super::health::{Checker, HealthCells};
+use super::spec::{Address, RetryOn, UpstreamSpec};
+use super::stats::ServerStats;
+use crate::driver::{ClientConn, ClientEnd, ClientEvent, ClientSettings, Request};
+use crate::exchange::{RequestBody, Waker};
+use crate::http::client::ResponseHead;
+use crate::runtime::worker::ConnId;
+
+/// Keys of hub connections carry this bit (the executor routes their
+/// events to the hub).
+pub const HUB_KEY: u64 = 1 << 63;
+/// Keys of health-check connections carry this bit too.
+const CHECK_KEY: u64 = 1 << 62;
+/// Request bytes queued on an upstream connection before the request body
+/// is no longer taken from the client.
+const UP_WINDOW: usize = 64 * 1024;
+/// How often idle connections are looked at.
+const SWEEP: Duration = Duration::from_secs(1);
+
+/// An `[[upstream]]` group as a configuration generation holds it: shared by
+/// every worker.
+#[derive(Debug)]
+pub struct Upstream {
+    /// Its settings.
+    pub spec: UpstreamSpec,
+    /// Active-check verdicts, one per server, written by the core that
+    /// checks the server and read by all.
+    pub health: Arc<HealthCells>,
+    /// Its position in the generation (which core checks which server).
+    pub position: usize,
+}
+
+impl Upstream {
+    /// The group for `spec`; `previous` keeps its health cells when the
+    /// servers are the same.
+    pub fn new(spec: UpstreamSpec, position: usize, previous: Option<&Upstream>) -> Upstream {
+        let health = match previous {
+            Some(p) if p.spec.servers == spec.servers => p.health.clone(),
+            _ => HealthCells::new(spec.servers.len()),
+        };
+        Upstream {
+            spec,
+            health,
+            position,
+        }
+    }
+}
+
+/// What the hub asks the executor to do.
+#[derive(Debug)]
+pub enum Cmd {
+    /// Open a connection; its events come back with `key`. Answer with
+    /// [`Hub::bound`] (or [`Hub::connect_failed`]).
+    Connect {
+        /// The hub's key for it.
+        key: u64,
+        /// Where to.
+        addr: SocketAddr,
+        /// Its timeouts and limits.
+        settings: ClientSettings,
+    },
+    /// Drive the connection: [`Hub::sync`] has something to move.
+    Touch(ConnId),
+    /// Close the connection.
+    Close(ConnId),
+}
+
+/// One upstream connection of the hub.
+#[derive(Debug)]
+struct UpConn {
+    generation: u32,
+    id: Option<ConnId>,
+    group: usize,
+    server: usize,
+    exchange: Option<usize>,
+    /// Requests it has carried.
+    uses: u32,
+    born: Instant,
+    /// In the idle pool since.
+    idle_since: Option<Instant>,
+    /// The connect completed.
+    open: bool,
+    /// A health check's connection.
+    check: bool,
+    /// (Checks) the request has been handed over.
+    handed: bool,
+    /// To be closed as soon as the executor names it.
+    doomed: bool,
+}
+
+/// A server's active-check state, on the core that checks it.
+#[derive(Debug)]
+struct Check {
+    checker: Checker,
+    next: Instant,
+    conn: Option<usize>,
+    body: Vec<u8>,
+}
+
+/// One server of a group, on this core.
+#[derive(Debug)]
+pub(super) struct Server {
+    pub addr: SocketAddr,
+    /// Connections open (idle included).
+    pub open: u32,
+    /// The last active verdict applied to the balancer.
+    seen: Option<bool>,
+    check: Option<Check>,
+    pub stats: ServerStats,
+}
+
+/// One group on this core.
+#[derive(Debug)]
+pub(super) struct Group {
+    pub shared: Arc<Upstream>,
+    pub balancer: Balancer,
+    /// Idle connections, most recently used last.
+    idle: Vec<usize>,
+    pub servers: Vec<Server>,
+    /// Part of the current generation.
+    pub live: bool,
+}
+
+/// What [`Hub::take_head`] found.
+#[derive(Debug)]
+pub enum HeadPoll {
+    /// Not yet.
+    Pending,
+    /// The response head.
+    Head(Box<ResponseHead>),
+    /// No response: answer the client with the failure's status.
+    Failed(Failure),
+}
+
+/// What [`Hub::take_body`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BodyPoll {
+    /// Bytes were moved (or none are there yet: the exchange's connection is
+    /// polled again when some come).
+    More,
+    /// The body is complete and everything was taken.
+    End,
+    /// The body cannot be completed.
+    Failed(Failure),
+}
+
+/// What the handler says about an exchange it starts.
+#[derive(Clone, Copy, Debug)]
+pub struct Start<'a> {
+    /// The group (its index from [`Hub::group_of`]).
+    pub group: usize,
+    /// The balancer's inputs.
+    pub pick: &'a Pick<'a>,
+    /// A HEAD request.
+    pub head_request: bool,
+    /// GET, HEAD, PUT, DELETE, OPTIONS, TRACE (RFC 9110 §9.2.2).
+    pub idempotent: bool,
+    /// How the request body goes up.
+    pub body: UpBody,
+    /// How far ahead of the client the response is read.
+    pub window: usize,
+    /// The connection to poll again when something happens.
+    pub waker: Option<Waker>,
+}
+
+/// One worker's upstream engine.
+#[derive(Debug)]
+pub struct Hub {
+    pub(super) groups: Vec<Group>,
+    conns: Slab<UpConn>,
+    exchanges: Slab<Exchange>,
+    cmds: Vec<Cmd>,
+    wakes: Vec<Waker>,
+    dropped: Dropped,
+    worker: usize,
+    workers: usize,
+    next_gen: u32,
+    next_sweep: Option<Instant>,
+}
+
+impl Hub {
+    /// The engine of worker `worker`.
+    pub fn new(worker: usize) -> Hub {
+        Hub {
+            groups: Vec::new(),
+            conns: Slab::new(),
+            exchanges: Slab::new(),
+            cmds: Vec::new(),
+            wakes: Vec::new(),
+            dropped: Dropped::default(),
+            worker,
+            workers: 1,
+            next_gen: 0,
+            next_sweep: None,
+        }
+    }
+
+    /// Takes the groups of a new generation: a group whose settings did not
+    /// change keeps its pool, balancer and checks; others start afresh, and
+    /// the old ones finish what they carry.
+    pub fn install(&mut self, upstreams: &[Arc<Upstream>], workers: usize, now: Instant) {
+        self.workers = workers.max(1);
+        for g in &mut self.groups {
+            g.live = false;
+        }
+        for u in upstreams {
+            if let Some(g) = self
+                .groups
+                .iter_mut()
+                .find(|g| Arc::ptr_eq(&g.shared, u) || g.shared.spec == u.spec)
+            {
+                g.shared = u.clone();
+                g.live = true;
+                continue;
+            }
+            let position = self.groups.len();
+            let servers = u
+                .spec
+                .servers
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let Address::Tcp(addr) = s.address;
+                    let checks_here = u.spec.health.uri.is_some()
+                        && (u.position + i) % self.workers == self.worker % self.workers;
+                    Server {
+                        addr,
+                        open: 0,
+                        seen: None,
+                        check: checks_here.then(|| Check {
+                            checker: Checker::new(&u.spec.health),
+                            next: now,
+                            conn: None,
+                            body: Vec::new(),
+                        }),
+                        stats: ServerStats::default(),
+                    }
+                })
+                .collect();
+            let seed = (self.worker as u64) << 32 | position as u64;
+            self.groups.push(Group {
+                shared: u.clone(),
+                balancer: Balancer::new(&u.spec, seed ^ 0x9e37_79b9_7f4a_7c15),
+                idle: Vec::new(),
+                servers,
+                live: true,
+            });
+        }
+        // Groups no longer configured stop checking and keep no idle
+        // connections.
+        for gi in 0..self.groups.len() {
+            if !self.groups[gi].live {
+                for s in &mut self.groups[gi].servers {
+                    s.check = None;
+                }
+                for c in std::mem::take(&mut self.groups[gi].idle) {
+                    self.close(c);
+                }
+            }
+        }
+        self.next_sweep.get_or_insert(now + SWEEP);
+    }
+
+    /// The index of the group `u` is, on this worker.
+    pub fn group_of(&self, u: &Arc<Upstream>) -> Option<usize> {
+        self.groups
+            .iter()
+            .position(|g| g.live && Arc::ptr_eq(&g.shared, u))
+    }
+
+    // ---- the handler's side ------------------------------------------------
+
+    /// Starts an exchange: picks a server, and `head` encodes the request
+    /// head for it (`head(server_name, out)`). Fails at once when no server
+    /// is usable.
+    pub fn start(
+        &mut self,
+        s: &Start<'_>,
+        head: impl FnOnce(&str, &mut Vec<u8>),
+        now: Instant,
+    ) -> Result<Ticket, Failure> {
+        self.apply_health(s.group, now);
+        let g = &mut self.groups[s.group];
+        let Some(server) = g.balancer.pick(s.pick, now) else {
+            return Err(Failure::NoServer);
+        };
+        let mut bytes = Vec::with_capacity(512);
+        head(&g.shared.spec.servers[server].name, &mut bytes);
+        self.next_gen = self.next_gen.wrapping_add(1);
+        let generation = self.next_gen;
+        let index = self.exchanges.insert(Exchange {
+            generation,
+            group: s.group,
+            server,
+            conn: None,
+            waker: s.waker,
+            phase: Phase::Waiting,
+            up_queue: bytes.clone(),
+            head: bytes,
+            head_request: s.head_request,
+            idempotent: s.idempotent,
+            up_body: s.body,
+            handed: false,
+            body_started: false,
+            body_done: s.body == UpBody::None,
+            resp: None,
+            body: Vec::new(),
+            attempts: 1,
+            tried: Vec::new(),
+            stale_retry: false,
+            attempt_at: now,
+            window: s.window,
+            client_ip: s.pick.client_ip,
+        });
+        self.assign(index, server, false, now);
+        Ok(Ticket::new(
+            ExchangeId {
+                index: index as u32,
+                generation,
+            },
+            self.dropped.clone(),
+        ))
+    }
+
+    fn exchange(&mut self, id: ExchangeId) -> Option<&mut Exchange> {
+        self.exchanges
+            .get_mut(id.index as usize)
+            .filter(|e| e.generation == id.generation)
+    }
+
+    /// Moves request body bytes the client sent towards the upstream, while
+    /// fewer than 64 KiB wait to go.
+    pub fn forward(&mut self, t: &Ticket, body: &mut RequestBody) {
+        let Some(e) = self.exchange(t.id) else { return };
+        if e.body_done || matches!(e.phase, Phase::Failed(_)) {
+            return;
+        }
+        let before = e.up_queue.len();
+        while e.up_queue.len() < UP_WINDOW && body.available() > 0 {
+            let room = UP_WINDOW - e.up_queue.len();
+            match e.up_body {
+                UpBody::Chunked => {
+                    let n = body.available().min(room);
+                    let piece = &body.peek()[..n];
+                    crate::http::client::chunk(&mut e.up_queue, piece);
+                    body.consume(n);
+                }
+                _ => {
+                    body.take_into(&mut e.up_queue, room);
+                }
+            }
+        }
+        if body.is_finished() {
+            e.body_done = true;
+            if e.up_body == UpBody::Chunked {
+                crate::http::client::last_chunk(&mut e.up_queue, &[]);
+            }
+        }
+        if e.up_queue.len() != before
+            && let Some(c) = e.conn
+            && let Some(id) = self.conns[c].id
+        {
+            self.cmds.push(Cmd::Touch(id));
+        }
+    }
+
+    /// The response head, once it is there (taken once), or the failure.
+    pub fn take_head(&mut self, t: &Ticket) -> HeadPoll {
+        let Some(e) = self.exchange(t.id) else {
+            return HeadPoll::Failed(Failure::Closed);
+        };
+        if let Some(h) = e.resp.take() {
+            return HeadPoll::Head(h);
+        }
+        match e.phase {
+            Phase::Failed(f) => HeadPoll::Failed(f),
+            _ => HeadPoll::Pending,
+        }
+    }
+
+    /// Moves the response body bytes that arrived into `into`.
+    pub fn take_body(&mut self, t: &Ticket, into: &mut Vec<u8>) -> BodyPoll {
+        let Some(e) = self.exchange(t.id) else {
+            return BodyPoll::Failed(Failure::Closed);
+        };
+        let had = !e.body.is_empty();
+        if into.is_empty() {
+            std::mem::swap(into, &mut e.body);
+        } else {
+            into.append(&mut e.body);
+        }
+        let state = match e.phase {
+            Phase::Done => BodyPoll::End,
+            Phase::Failed(f) => BodyPoll::Failed(f),
+            _ => BodyPoll::More,
+        };
+        // Room was made: the connection may have more for us.
+        if had
+            && state == BodyPoll::More
+            && let Some(c) = e.conn
+            && let Some(id) = self.conns[c].id
+        {
+            self.cmds.push(Cmd::Touch(id));
+        }
+        state
+    }
+
+    /// The name of the server an exchange went to (as configured).
+    pub fn server_name(&self, t: &Ticket) -> Option<&str> {
+        let e = self.exchanges.get(t.id.index as usize)?;
+        let g = self.groups.get(e.group)?;
+        Some(&g.shared.spec.servers.get(e.server)?.name)
+    }
+
+    // ---- the executor's side -----------------------------------------------
+
+    /// Takes the commands queued.
+    pub fn take_cmds(&mut self, into: &mut Vec<Cmd>) {
+        into.append(&mut self.cmds);
+    }
+
+    /// Takes the server connections to poll again.
+    pub fn take_wakes(&mut self, into: &mut Vec<Waker>) {
+        into.append(&mut self.wakes);
+    }
+
+    /// Whether anything waits for the executor.
+    pub fn has_work(&self) -> bool {
+        !self.cmds.is_empty()
+            || !self.wakes.is_empty()
+            || self.dropped.try_borrow().is_ok_and(|d| !d.is_empty())
+    }
+
+    fn conn_key(&self, c: usize) -> u64 {
+        let u = &self.conns[c];
+        let check = if u.check { CHECK_KEY } else { 0 };
+        HUB_KEY | check | (u64::from(u.generation & 0x3fff_ffff) << 32) | c as u64
+    }
+
+    fn conn_of(&self, key: u64) -> Option<usize> {
+        let c = (key & 0xffff_ffff) as usize;
+        let generation = ((key >> 32) & 0x3fff_ffff) as u32;
+        self.conns
+            .get(c)
+            .filter(|u| u.generation & 0x3fff_ffff == generation)
+            .map(|_| c)
+    }
+
+    /// The executor opened the connection for `key`.
+    pub fn bound(&mut self, key: u64, id: ConnId) {
+        if let Some(c) = self.conn_of(key) {
+            self.conns[c].id = Some(id);
+            if self.conns[c].doomed {
+                self.cmds.push(Cmd::Close(id));
+            }
+        }
+    }
+
+    /// The executor could not even make a socket for `key`.
+    pub fn connect_failed(&mut self, key: u64, errno: i32, now: Instant) {
+        if let Some(c) = self.conn_of(key) {
+            self.ended(c, ClientEnd::ConnectFailed(errno), now);
+        }
+    }
+
+    /// An event of a hub connection, with its driver.
+    pub fn on_event(&mut self, key: u64, d: &mut ClientConn, ev: ClientEvent, now: Instant) {
+        let Some(c) = self.conn_of(key) else { return };
+        if self.conns[c].check {
+            return self.on_check_event(c, d, ev, now);
+        }
+        match ev {
+            ClientEvent::Connected => self.conns[c].open = true,
+            ClientEvent::Received(_) => {}
+            ClientEvent::Head => self.on_head(c, d, now),
+            ClientEvent::Response(r) => self.on_response(c, d, r.last, now),
+            ClientEvent::Closed { why, .. } => {
+                if let Some(e) = self.conns[c].exchange {
+                    d.take_body(&mut self.exchanges[e].body);
+                }
+                self.ended(c, why, now);
+            }
+        }
+    }
+
+    /// Moves what waits between a hub connection's driver and its exchange:
+    /// request bytes up (within the send window), response bytes down (when
+    /// the handler took the last ones).
+    pub fn sync(&mut self, key: u64, d: &mut ClientConn, now: Instant) {
+        let Some(c) = self.conn_of(key) else { return };
+        if self.conns[c].check {
+            return self.sync_check(c, d, now);
+        }
+        let Some(ei) = self.conns[c].exchange else {
+            return;
+        };
+        let e = &mut self.exchanges[ei];
+        let mut wake = false;
+        if !e.up_queue.is_empty() && d.is_open() && d.unsent() < UP_WINDOW {
+            if e.handed {
+                d.send_more(&e.up_queue);
+                e.body_started = true;
+            } else {
+                let req = Request {
+                    tag: ei as u64,
+                    head: e.head_request,
+                };
+                d.request(&e.up_queue, req, now);
+                e.handed = true;
+                e.body_started = e.up_queue.len() > e.head.len();
+                if e.phase == Phase::Waiting {
+                    e.phase = Phase::Sent;
+                }
+            }
+            e.up_queue.clear();
+            wake = !e.body_done;
+        }
+        d.set_deliver(e.window);
+        if e.body.is_empty() && d.body_waiting() > 0 {
+            d.take_body(&mut e.body);
+            wake = true;
+        }
+        if wake {
+            self.wake(ei);
+        }
+    }
+
+    fn wake(&mut self, ei: usize) {
+        if let Some(w) = self.exchanges[ei].waker {
+            self.wakes.push(w);
+        }
+    }
+
+    fn on_head(&mut self, c: usize, d: &mut ClientConn, now: Instant) {
+        let Some(ei) = self.conns[c].exchange else {
+            return;
+        };
+        let status = d.head().status;
+        let (gi, server) = (self.conns[c].group, self.conns[c].server);
+        let spec = &self.groups[gi].shared.spec;
+        let unhealthy = spec.passive.unhealthy_status.contains(&status);
+        let retry_kind = match status {
+            502 => Some(RetryOn::Http502),
+            503 => Some(RetryOn::Http503),
+            504 => Some(RetryOn::Http504),
+            _ => None,
+        };
+        let retryable = retry_kind.is_some_and(|k| spec.retry.on.contains(&k));
+        if unhealthy {
+            self.groups[gi].balancer.failed(server, now);
+        }
+        let e = &mut self.exchanges[ei];
+        let head_time = now.saturating_duration_since(e.attempt_at);
+        self.groups[gi].servers[server].stats.head_time(head_time);
+        if retryable && self.may_retry(ei, false) {
+            // This answer is dropped; the connection with it.
+            let e = &mut self.exchanges[ei];
+            e.conn = None;
+            self.conns[c].exchange = None;
+            self.groups[gi].balancer.finished(server, Some(head_time));
+            self.close(c);
+            self.retry(ei, false, Failure::Closed, now);
+            return;
+        }
+        let e = &mut self.exchanges[ei];
+        e.resp = Some(Box::new(d.head().clone()));
+        e.phase = Phase::Body;
+        d.take_body(&mut e.body);
+        self.wake(ei);
+    }
+
+    fn on_response(&mut self, c: usize, d: &mut ClientConn, last: bool, now: Instant) {
+        let Some(ei) = self.conns[c].exchange.take() else {
+            return;
+        };
+        let (gi, server) = (self.conns[c].group, self.conns[c].server);
+        let e = &mut self.exchanges[ei];
+        d.take_body(&mut e.body);
+        e.phase = Phase::Done;
+        e.conn = None;
+        let reusable = !last && e.body_done && e.up_queue.is_empty() && d.unsent() == 0;
+        let status = d.head().status;
+        let g = &mut self.groups[gi];
+        g.balancer
+            .finished(server, Some(now.saturating_duration_since(e.attempt_at)));
+        g.servers[server].stats.response(status);
+        self.wake(ei);
+        self.release(c, reusable, now);
+    }
+
+    /// Puts a connection whose exchange ended back in the pool, or closes it.
+    fn release(&mut self, c: usize, reusable: bool, now: Instant) {
+        let u = &mut self.conns[c];
+        u.uses += 1;
+        let gi = u.group;
+        let g = &self.groups[gi];
+        let k = &g.shared.spec.keepalive;
+        let max_idle = k.idle;
+        let keep = reusable
+            && g.live
+            && k.idle > 0
+            && u.uses < k.max_requests
+            && now.saturating_duration_since(u.born) < k.lifetime;
+        if !keep {
+            return self.close(c);
+        }
+        u.idle_since = Some(now);
+        let g = &mut self.groups[gi];
+        g.idle.push(c);
+        if g.idle.len() > max_idle {
+            let oldest = g.idle.remove(0);
+            self.close(oldest);
+        }
+    }
+
+    /// Asks the executor to close a connection (its `Closed` event follows).
+    fn close(&mut self, c: usize) {
+        let u = &mut self.conns[c];
+        match u.id {
+            Some(id) => self.cmds.push(Cmd::Close(id)),
+            None => u.doomed = true,
+        }
+        let gi = u.group;
+        self.groups[gi].idle.retain(|&i| i != c);
+    }
+
+    /// A connection ended: its exchange, if any, fails or is retried.
+    fn ended(&mut self, c: usize, why: ClientEnd, now: Instant) {
+        let u = self.conns.remove(c);
+        let g = &mut self.groups[u.group];
+        g.idle.retain(|&i| i != c);
+        let s = &mut g.servers[u.server];
+        s.open = s.open.saturating_sub(1);
+        let Some(ei) = u.exchange else { return };
+        let e = &mut self.exchanges[ei];
+        e.conn = None;
+        if matches!(e.phase, Phase::Done | Phase::Failed(_)) {
+            return;
+        }
+        let f = match why {
+            ClientEnd::ConnectFailed(errno) => Failure::Connect(errno),
+            ClientEnd::ConnectTimeout => Failure::ConnectTimeout,
+            ClientEnd::ResponseTimeout if e.phase == Phase::Body => Failure::ReadTimeout,
+            ClientEnd::ResponseTimeout => Failure::HeadTimeout,
+            ClientEnd::Malformed(_) | ClientEnd::Unsolicited => Failure::Invalid,
+            ClientEnd::SendFailed(_) if e.phase != Phase::Body => Failure::Send,
+            ClientEnd::Upgraded => Failure::Upgraded,
+            _ => Failure::Closed,
+        };
+        let server = e.server;
+        let before_head = e.phase != Phase::Body;
+        // A pooled connection the server had closed: nothing of this request
+        // reached it.
+        let stale = u.uses > 0 && before_head && matches!(f, Failure::Closed | Failure::Send);
+        let g = &mut self.groups[u.group];
+        g.balancer.finished(server, None);
+        g.servers[server].stats.failure(f);
+        if !stale && why != ClientEnd::Local {
+            g.balancer.failed(server, now);
+        }
+        if before_head && self.may_retry_after(ei, f, stale) {
+            return self.retry(ei, stale, f, now);
+        }
+        self.exchanges[ei].phase = Phase::Failed(f);
+        self.wake(ei);
+    }
+
+    /// Whether an exchange may be sent again (nothing of it is lost and the
+    /// method allows it).
+    fn may_retry(&self, ei: usize, stale: bool) -> bool {
+        let e = &self.exchanges[ei];
+        let spec = &self.groups[e.group].shared.spec.retry;
+        let resendable = !e.body_started;
+        let method_ok = e.idempotent || spec.non_idempotent || !e.handed;
+        let budget = if stale {
+            !e.stale_retry
+        } else {
+            e.attempts < spec.tries
+        };
+        resendable && method_ok && budget
+    }
+
+    fn may_retry_after(&self, ei: usize, f: Failure, stale: bool) -> bool {
+        if stale {
+            return self.may_retry(ei, true);
+        }
+        let e = &self.exchanges[ei];
+        let on = &self.groups[e.group].shared.spec.retry.on;
+        let listed = match f {
+            Failure::Connect(_) => on.contains(&RetryOn::ConnectError),
+            f if f.is_timeout() => on.contains(&RetryOn::Timeout),
+            _ => false,
+        };
+        listed && self.may_retry(ei, false)
+    }
+
+    /// Sends an exchange again: on a fresh connection to the same server
+    /// after a stale pooled one, else to a server not tried yet.
+    fn retry(&mut self, ei: usize, stale: bool, f: Failure, now: Instant) {
+        let e = &mut self.exchanges[ei];
+        if stale {
+            e.stale_retry = true;
+        } else {
+            e.attempts += 1;
+            e.tried.push(e.server);
+        }
+        if e.handed {
+            e.up_queue = e.head.clone();
+            e.handed = false;
+        }
+        e.phase = Phase::Waiting;
+        e.attempt_at = now;
+        let (gi, server) = (e.group, e.server);
+        let next = if stale {
+            Some(server)
+        } else {
+            self.apply_health(gi, now);
+            let e = &self.exchanges[ei];
+            let pick = Pick {
+                client_ip: e.client_ip,
+                uri: "",
+                key: None,
+                sticky: None,
+                exclude: &e.tried,
+            };
+            self.groups[gi].balancer.pick(&pick, now)
+        };
+        match next {
+            Some(s) => {
+                self.exchanges[ei].server = s;
+                self.assign(ei, s, stale, now);
+            }
+            // No other server: the last failure is the answer.
+            None => {
+                self.exchanges[ei].phase = Phase::Failed(f);
+                self.wake(ei);
+            }
+        }
+    }
+
+    /// Puts an exchange on a connection to `server`: an idle one unless
+    /// `fresh`, else a new one.
+    fn assign(&mut self, ei: usize, server: usize, fresh: bool, now: Instant) {
+        let gi = self.exchanges[ei].group;
+        self.groups[gi].balancer.started(server);
+        self.groups[gi].servers[server].stats.requests += 1;
+        let idle = if fresh {
+            None
+        } else {
+            let g = &self.groups[gi];
+            g.idle.iter().rposition(|&c| self.conns[c].server == server)
+        };
+        let c = match idle {
+            Some(pos) => {
+                let c = self.groups[gi].idle.remove(pos);
+                self.conns[c].idle_since = None;
+                if let Some(id) = self.conns[c].id {
+                    self.cmds.push(Cmd::Touch(id));
+                }
+                c
+            }
+            None => self.open(gi, server, false, now),
+        };
+        self.conns[c].exchange = Some(ei);
+        self.exchanges[ei].conn = Some(c);
+    }
+
+    /// A new connection to a server (a check's when `check`).
+    fn open(&mut self, gi: usize, server: usize, check: bool, now: Instant) -> usize {
+        self.next_gen = self.next_gen.wrapping_add(1);
+        let spec = &self.groups[gi].shared.spec;
+        let settings = if check {
+            ClientSettings {
+                connect_timeout: spec.health.timeout,
+                response_timeout: spec.health.timeout,
+                read_idle: spec.health.timeout,
+                deliver: 64 * 1024,
+                ..ClientSettings::default()
+            }
+        } else {
+            ClientSettings {
+                connect_timeout: spec.timeouts.connect,
+                response_timeout: spec.timeouts.response_head,
+                read_idle: spec.timeouts.read_idle,
+                deliver: 64 * 1024,
+                ..ClientSettings::default()
+            }
+        };
+        let c = self.conns.insert(UpConn {
+            generation: self.next_gen,
+            id: None,
+            group: gi,
+            server,
+            exchange: None,
+            uses: 0,
+            born: now,
+            idle_since: None,
+            open: false,
+            check,
+            handed: false,
+            doomed: false,
+        });
+        let s = &mut self.groups[gi].servers[server];
+        s.open += 1;
+        let addr = s.addr;
+        let key = self.conn_key(c);
+        self.cmds.push(Cmd::Connect {
+            key,
+            addr,
+            settings,
+        });
+        c
+    }
+
+    /// Applies the active-check verdicts published since last looked at.
+    fn apply_health(&mut self, gi: usize, now: Instant) {
+        let g = &mut self.groups[gi];
+        for (i, s) in g.servers.iter_mut().enumerate() {
+            let v = g.shared.health.get(i);
+            if v != s.seen {
+                s.seen = v;
+                if let Some(up) = v {
+                    g.balancer.set_active(i, up, now);
+                }
+            }
+        }
+    }
+
+    /// Exchanges whose handler side is gone: their connections are released
+    /// (closed when the response did not end), their slots freed.
+    pub fn collect(&mut self) {
+        let gone: Vec<ExchangeId> = match self.dropped.try_borrow_mut() {
+            Ok(mut d) if !d.is_empty() => std::mem::take(&mut *d),
+            _ => return,
+        };
+        for id in gone {
+            if self.exchange(id).is_none() {
+                continue;
+            }
+            let e = self.exchanges.remove(id.index as usize);
+            if let Some(c) = e.conn {
+                let g = &mut self.groups[e.group];
+                g.balancer.finished(e.server, None);
+                self.conns[c].exchange = None;
+                self.close(c);
+            }
+        }
+    }
+
+    // ---- time ----------------------------------------------------------------
+
+    /// When [`Hub::tick`] is due next.
+    pub fn due(&self) -> Option<Instant> {
+        let checks = self
+            .groups
+            .iter()
+            .flat_map(|g| g.servers.iter())
+            .filter_map(|s| s.check.as_ref())
+            .filter(|c| c.conn.is_none())
+            .map(|c| c.next)
+            .min();
+        match (checks, self.next_sweep) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Starts the checks that are due and closes connections idle too long.
+    pub fn tick(&mut self, now: Instant) {
+        if self.next_sweep.is_some_and(|t| t <= now) {
+            self.next_sweep = Some(now + SWEEP);
+            let mut stale = Vec::new();
+            for g in &self.groups {
+                let k = &g.shared.spec.keepalive;
+                for &c in &g.idle {
+                    let u = &self.conns[c];
+                    let idle_for = u.idle_since.map_or(Duration::ZERO, |t| now - t);
+                    if idle_for >= k.idle_timeout || now - u.born >= k.lifetime {
+                        stale.push(c);
+                    }
+                }
+            }
+            for c in stale {
+                self.close(c);
+            }
+        }
+        for gi in 0..self.groups.len() {
+            for si in 0..self.groups[gi].servers.len() {
+                let due = self.groups[gi].servers[si]
+                    .check
+                    .as_ref()
+                    .is_some_and(|c| c.conn.is_none() && c.next <= now);
+                if due {
+                    let c = self.open(gi, si, true, now);
+                    let interval = self.groups[gi].shared.spec.health.interval;
+                    if let Some(ch) = self.groups[gi].servers[si].check.as_mut() {
+                        ch.conn = Some(c);
+                        ch.next = now + interval;
+                        ch.body.clear();
+                    }
+                }
+            }
+        }
+    }
+
+    // ---- health checks -------------------------------------------------------
+
+    fn sync_check(&mut self, c: usize, d: &mut ClientConn, now: Instant) {
+        let u = &mut self.conns[c];
+        if !u.handed && d.is_open() {
+            u.handed = true;
+            let g = &self.groups[u.group];
+            let spec = &g.shared.spec;
+            let uri = spec.health.uri.as_deref().unwrap_or("/");
+            let host = &spec.servers[u.server].name;
+            let req = format!(
+                "GET {uri} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: peregrine-health-check\r\nConnection: close\r\n\r\n"
+            );
+            d.request(
+                req.as_bytes(),
+                Request {
+                    tag: 0,
+                    head: false,
+                },
+                now,
+            );
+        }
+        let (gi, si) = (u.group, u.server);
+        if let Some(ch) = self.groups[gi].servers[si].check.as_mut()
+            && ch.body.len() < 64 * 1024
+        {
+            d.take_body(&mut ch.body);
+        }
+    }
+
+    fn on_check_event(&mut self, c: usize, d: &mut ClientConn, ev: ClientEvent, now: Instant) {
+        let (gi, si) = (self.conns[c].group, self.conns[c].server);
+        match ev {
+            ClientEvent::Response(r) => {
+                let g = &mut self.groups[gi];
+                let health = &g.shared.spec.health;
+                let pass = match g.servers[si].check.as_mut() {
+                    Some(ch) => {
+                        d.take_body(&mut ch.body);
+                        super::health::passes(health, r.status, &ch.body)
+                    }
+                    None => false,
+                };
+                self.verdict(gi, si, pass, now);
+                self.close(c);
+            }
+            ClientEvent::Closed { .. } => {
+                let answered = self.groups[gi].servers[si]
+                    .check
+                    .as_ref()
+                    .is_some_and(|ch| ch.conn != Some(c));
+                if !answered {
+                    self.verdict(gi, si, false, now);
+                }
+                self.conns.remove(c);
+                let s = &mut self.groups[gi].servers[si];
+                s.open = s.open.saturating_sub(1);
+            }
+            _ => {}
+        }
+    }
+
+    fn verdict(&mut self, gi: usize, si: usize, pass: bool, now: Instant) {
+        let g = &mut self.groups[gi];
+        g.servers[si].stats.checks(pass);
+        let Some(ch) = g.servers[si].check.as_mut() else {
+            return;
+        };
+        ch.conn = None;
+        let first = g.shared.health.get(si).is_none();
+        if let Some(up) = ch.checker.record(pass) {
+            g.shared.health.set(si, up);
+        } else if first && pass {
+            g.shared.health.set(si, true);
+        }
+        self.apply_health(gi, now);
+    }
+}

@@ -1,0 +1,69 @@
+//! The reverse proxy end to end: a Peregrine upstream with the built-in
+//! handlers behind a Peregrine proxy, over real sockets with curl.
+
+mod common;
+
+use std::process::Command;
+
+fn curl(args: &[&str]) -> (String, String) {
+    let o = Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", ""));
+    (body.to_string(), code.to_string())
+}
+
+#[test]
+fn proxies_gets_bodies_and_failures() {
+    let up = common::Server::start(&["--builtins"]);
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_addr = dead.local_addr().unwrap();
+    drop(dead);
+    let config = format!(
+        r#"
+[[upstream]]
+name = "app"
+servers = ["{up}"]
+[[upstream]]
+name = "gone"
+servers = ["{dead_addr}"]
+[[site]]
+name = "front"
+hosts = ["localhost"]
+default = true
+[[site.route]]
+path = "/gone"
+handler = "proxy"
+upstream = "gone"
+[[site.route]]
+path = "/"
+handler = "proxy"
+upstream = "app"
+"#,
+        up = up.addr
+    );
+    let px = common::Server::with_config(&config, &[]);
+    let base = format!("http://{}", px.addr);
+    for _ in 0..3 {
+        let (body, code) = curl(&[&format!("{base}/plaintext")]);
+        assert_eq!((body.as_str(), code.as_str()), ("Hello, World!", "200"));
+    }
+    // A body streams up and back.
+    let data = "x".repeat(100_000);
+    let (body, code) = curl(&["--data-binary", &data, &format!("{base}/echo")]);
+    assert_eq!(code, "200");
+    assert_eq!(body.len(), data.len());
+    // An unknown-length response is chunked through.
+    let (body, code) = curl(&[
+        "-N",
+        &format!("{base}/stream?chunks=4&size=3&interval_ms=5"),
+    ]);
+    assert_eq!((body.len(), code.as_str()), (12, "200"));
+    // A server that refuses connections: 502 with the reason.
+    let (body, code) = curl(&[&format!("{base}/gone/x")]);
+    assert_eq!(code, "502", "{body}");
+    assert!(body.contains("cannot connect"), "{body}");
+}
