@@ -25,6 +25,11 @@ use crate::exchange::{RequestBody, Waker};
 use crate::http::client::ResponseHead;
 use crate::runtime::worker::ConnId;
 
+#[path = "checks.rs"]
+mod checks;
+#[path = "retry.rs"]
+mod retry;
+
 /// Keys of hub connections carry this bit (the executor routes their
 /// events to the hub).
 pub const HUB_KEY: u64 = 1 << 63;
@@ -35,6 +40,8 @@ const CHECK_KEY: u64 = 1 << 62;
 const UP_WINDOW: usize = 64 * 1024;
 /// How often idle connections are looked at.
 const SWEEP: Duration = Duration::from_secs(1);
+/// Most of a health check's response body looked at.
+const CHECK_BODY: usize = 64 * 1024;
 
 /// An `[[upstream]]` group as a configuration generation holds it: shared by
 /// every worker.
@@ -643,120 +650,6 @@ impl Hub {
         self.groups[gi].idle.retain(|&i| i != c);
     }
 
-    /// A connection ended: its exchange, if any, fails or is retried.
-    fn ended(&mut self, c: usize, why: ClientEnd, now: Instant) {
-        let u = self.conns.remove(c);
-        let g = &mut self.groups[u.group];
-        g.idle.retain(|&i| i != c);
-        let s = &mut g.servers[u.server];
-        s.open = s.open.saturating_sub(1);
-        let Some(ei) = u.exchange else { return };
-        let e = &mut self.exchanges[ei];
-        e.conn = None;
-        if matches!(e.phase, Phase::Done | Phase::Failed(_)) {
-            return;
-        }
-        let f = match why {
-            ClientEnd::ConnectFailed(errno) => Failure::Connect(errno),
-            ClientEnd::ConnectTimeout => Failure::ConnectTimeout,
-            ClientEnd::ResponseTimeout if e.phase == Phase::Body => Failure::ReadTimeout,
-            ClientEnd::ResponseTimeout => Failure::HeadTimeout,
-            ClientEnd::Malformed(_) | ClientEnd::Unsolicited => Failure::Invalid,
-            ClientEnd::SendFailed(_) if e.phase != Phase::Body => Failure::Send,
-            ClientEnd::Upgraded => Failure::Upgraded,
-            _ => Failure::Closed,
-        };
-        let server = e.server;
-        let before_head = e.phase != Phase::Body;
-        // A pooled connection the server had closed: nothing of this request
-        // reached it.
-        let stale = u.uses > 0 && before_head && matches!(f, Failure::Closed | Failure::Send);
-        let g = &mut self.groups[u.group];
-        g.balancer.finished(server, None);
-        g.servers[server].stats.failure(f);
-        if !stale && why != ClientEnd::Local {
-            g.balancer.failed(server, now);
-        }
-        if before_head && self.may_retry_after(ei, f, stale) {
-            return self.retry(ei, stale, f, now);
-        }
-        self.exchanges[ei].phase = Phase::Failed(f);
-        self.wake(ei);
-    }
-
-    /// Whether an exchange may be sent again (nothing of it is lost and the
-    /// method allows it).
-    fn may_retry(&self, ei: usize, stale: bool) -> bool {
-        let e = &self.exchanges[ei];
-        let spec = &self.groups[e.group].shared.spec.retry;
-        let resendable = !e.body_started;
-        let method_ok = e.idempotent || spec.non_idempotent || !e.handed;
-        let budget = if stale {
-            !e.stale_retry
-        } else {
-            e.attempts < spec.tries
-        };
-        resendable && method_ok && budget
-    }
-
-    fn may_retry_after(&self, ei: usize, f: Failure, stale: bool) -> bool {
-        if stale {
-            return self.may_retry(ei, true);
-        }
-        let e = &self.exchanges[ei];
-        let on = &self.groups[e.group].shared.spec.retry.on;
-        let listed = match f {
-            Failure::Connect(_) => on.contains(&RetryOn::ConnectError),
-            f if f.is_timeout() => on.contains(&RetryOn::Timeout),
-            _ => false,
-        };
-        listed && self.may_retry(ei, false)
-    }
-
-    /// Sends an exchange again: on a fresh connection to the same server
-    /// after a stale pooled one, else to a server not tried yet.
-    fn retry(&mut self, ei: usize, stale: bool, f: Failure, now: Instant) {
-        let e = &mut self.exchanges[ei];
-        if stale {
-            e.stale_retry = true;
-        } else {
-            e.attempts += 1;
-            e.tried.push(e.server);
-        }
-        if e.handed {
-            e.up_queue = e.head.clone();
-            e.handed = false;
-        }
-        e.phase = Phase::Waiting;
-        e.attempt_at = now;
-        let (gi, server) = (e.group, e.server);
-        let next = if stale {
-            Some(server)
-        } else {
-            self.apply_health(gi, now);
-            let e = &self.exchanges[ei];
-            let pick = Pick {
-                client_ip: e.client_ip,
-                uri: "",
-                key: None,
-                sticky: None,
-                exclude: &e.tried,
-            };
-            self.groups[gi].balancer.pick(&pick, now)
-        };
-        match next {
-            Some(s) => {
-                self.exchanges[ei].server = s;
-                self.assign(ei, s, stale, now);
-            }
-            // No other server: the last failure is the answer.
-            None => {
-                self.exchanges[ei].phase = Phase::Failed(f);
-                self.wake(ei);
-            }
-        }
-    }
-
     /// Puts an exchange on a connection to `server`: an idle one unless
     /// `fresh`, else a new one.
     fn assign(&mut self, ei: usize, server: usize, fresh: bool, now: Instant) {
@@ -793,7 +686,7 @@ impl Hub {
                 connect_timeout: spec.health.timeout,
                 response_timeout: spec.health.timeout,
                 read_idle: spec.health.timeout,
-                deliver: 64 * 1024,
+                deliver: CHECK_BODY,
                 ..ClientSettings::default()
             }
         } else {
@@ -864,139 +757,5 @@ impl Hub {
                 self.close(c);
             }
         }
-    }
-
-    // ---- time ----------------------------------------------------------------
-
-    /// When [`Hub::tick`] is due next.
-    pub fn due(&self) -> Option<Instant> {
-        let checks = self
-            .groups
-            .iter()
-            .flat_map(|g| g.servers.iter())
-            .filter_map(|s| s.check.as_ref())
-            .filter(|c| c.conn.is_none())
-            .map(|c| c.next)
-            .min();
-        match (checks, self.next_sweep) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    /// Starts the checks that are due and closes connections idle too long.
-    pub fn tick(&mut self, now: Instant) {
-        if self.next_sweep.is_some_and(|t| t <= now) {
-            self.next_sweep = Some(now + SWEEP);
-            let mut stale = Vec::new();
-            for g in &self.groups {
-                let k = &g.shared.spec.keepalive;
-                for &c in &g.idle {
-                    let u = &self.conns[c];
-                    let idle_for = u.idle_since.map_or(Duration::ZERO, |t| now - t);
-                    if idle_for >= k.idle_timeout || now - u.born >= k.lifetime {
-                        stale.push(c);
-                    }
-                }
-            }
-            for c in stale {
-                self.close(c);
-            }
-        }
-        for gi in 0..self.groups.len() {
-            for si in 0..self.groups[gi].servers.len() {
-                let due = self.groups[gi].servers[si]
-                    .check
-                    .as_ref()
-                    .is_some_and(|c| c.conn.is_none() && c.next <= now);
-                if due {
-                    let c = self.open(gi, si, true, now);
-                    let interval = self.groups[gi].shared.spec.health.interval;
-                    if let Some(ch) = self.groups[gi].servers[si].check.as_mut() {
-                        ch.conn = Some(c);
-                        ch.next = now + interval;
-                        ch.body.clear();
-                    }
-                }
-            }
-        }
-    }
-
-    // ---- health checks -------------------------------------------------------
-
-    fn sync_check(&mut self, c: usize, d: &mut ClientConn, now: Instant) {
-        let u = &mut self.conns[c];
-        if !u.handed && d.is_open() {
-            u.handed = true;
-            let g = &self.groups[u.group];
-            let spec = &g.shared.spec;
-            let uri = spec.health.uri.as_deref().unwrap_or("/");
-            let host = &spec.servers[u.server].name;
-            let req = format!(
-                "GET {uri} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: peregrine-health-check\r\nConnection: close\r\n\r\n"
-            );
-            d.request(
-                req.as_bytes(),
-                Request {
-                    tag: 0,
-                    head: false,
-                },
-                now,
-            );
-        }
-        let (gi, si) = (u.group, u.server);
-        if let Some(ch) = self.groups[gi].servers[si].check.as_mut()
-            && ch.body.len() < 64 * 1024
-        {
-            d.take_body(&mut ch.body);
-        }
-    }
-
-    fn on_check_event(&mut self, c: usize, d: &mut ClientConn, ev: ClientEvent, now: Instant) {
-        let (gi, si) = (self.conns[c].group, self.conns[c].server);
-        match ev {
-            ClientEvent::Response(r) => {
-                let g = &mut self.groups[gi];
-                let health = &g.shared.spec.health;
-                let pass = match g.servers[si].check.as_mut() {
-                    Some(ch) => {
-                        d.take_body(&mut ch.body);
-                        super::health::passes(health, r.status, &ch.body)
-                    }
-                    None => false,
-                };
-                self.verdict(gi, si, pass, now);
-                self.close(c);
-            }
-            ClientEvent::Closed { .. } => {
-                let answered = self.groups[gi].servers[si]
-                    .check
-                    .as_ref()
-                    .is_some_and(|ch| ch.conn != Some(c));
-                if !answered {
-                    self.verdict(gi, si, false, now);
-                }
-                self.conns.remove(c);
-                let s = &mut self.groups[gi].servers[si];
-                s.open = s.open.saturating_sub(1);
-            }
-            _ => {}
-        }
-    }
-
-    fn verdict(&mut self, gi: usize, si: usize, pass: bool, now: Instant) {
-        let g = &mut self.groups[gi];
-        g.servers[si].stats.checks(pass);
-        let Some(ch) = g.servers[si].check.as_mut() else {
-            return;
-        };
-        ch.conn = None;
-        let first = g.shared.health.get(si).is_none();
-        if let Some(up) = ch.checker.record(pass) {
-            g.shared.health.set(si, up);
-        } else if first && pass {
-            g.shared.health.set(si, true);
-        }
-        self.apply_health(gi, now);
     }
 }

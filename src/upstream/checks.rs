@@ -1,0 +1,149 @@
+//! The hub's clock: active health checks (one connection per check, from
+//! the core that checks the server) and the sweep of idle connections.
+
+use std::time::{Duration, Instant};
+
+use super::{CHECK_BODY, Hub, SWEEP};
+use crate::driver::{ClientConn, ClientEvent, Request};
+
+impl Hub {
+    // ---- time ----------------------------------------------------------------
+
+    /// When [`Hub::tick`] is due next.
+    pub fn due(&self) -> Option<Instant> {
+        let checks = self
+            .groups
+            .iter()
+            .flat_map(|g| g.servers.iter())
+            .filter_map(|s| s.check.as_ref())
+            .filter(|c| c.conn.is_none())
+            .map(|c| c.next)
+            .min();
+        match (checks, self.next_sweep) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Starts the checks that are due and closes connections idle too long.
+    pub fn tick(&mut self, now: Instant) {
+        if self.next_sweep.is_some_and(|t| t <= now) {
+            self.next_sweep = Some(now + SWEEP);
+            let mut stale = Vec::new();
+            for g in &self.groups {
+                let k = &g.shared.spec.keepalive;
+                for &c in &g.idle {
+                    let u = &self.conns[c];
+                    let idle_for = u.idle_since.map_or(Duration::ZERO, |t| now - t);
+                    if idle_for >= k.idle_timeout || now - u.born >= k.lifetime {
+                        stale.push(c);
+                    }
+                }
+            }
+            for c in stale {
+                self.close(c);
+            }
+        }
+        for gi in 0..self.groups.len() {
+            for si in 0..self.groups[gi].servers.len() {
+                let due = self.groups[gi].servers[si]
+                    .check
+                    .as_ref()
+                    .is_some_and(|c| c.conn.is_none() && c.next <= now);
+                if due {
+                    let c = self.open(gi, si, true, now);
+                    let interval = self.groups[gi].shared.spec.health.interval;
+                    if let Some(ch) = self.groups[gi].servers[si].check.as_mut() {
+                        ch.conn = Some(c);
+                        ch.next = now + interval;
+                        ch.body.clear();
+                    }
+                }
+            }
+        }
+    }
+
+    // ---- health checks -------------------------------------------------------
+
+    pub(super) fn sync_check(&mut self, c: usize, d: &mut ClientConn, now: Instant) {
+        let u = &mut self.conns[c];
+        if !u.handed && d.is_open() {
+            u.handed = true;
+            let g = &self.groups[u.group];
+            let spec = &g.shared.spec;
+            let uri = spec.health.uri.as_deref().unwrap_or("/");
+            let host = &spec.servers[u.server].name;
+            let req = format!(
+                "GET {uri} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: peregrine-health-check\r\nConnection: close\r\n\r\n"
+            );
+            d.request(
+                req.as_bytes(),
+                Request {
+                    tag: 0,
+                    head: false,
+                },
+                now,
+            );
+        }
+        let (gi, si) = (u.group, u.server);
+        if let Some(ch) = self.groups[gi].servers[si].check.as_mut()
+            && ch.body.len() < CHECK_BODY
+        {
+            d.take_body(&mut ch.body);
+        }
+    }
+
+    pub(super) fn on_check_event(
+        &mut self,
+        c: usize,
+        d: &mut ClientConn,
+        ev: ClientEvent,
+        now: Instant,
+    ) {
+        let (gi, si) = (self.conns[c].group, self.conns[c].server);
+        match ev {
+            ClientEvent::Response(r) => {
+                let g = &mut self.groups[gi];
+                let health = &g.shared.spec.health;
+                let pass = match g.servers[si].check.as_mut() {
+                    Some(ch) => {
+                        d.take_body(&mut ch.body);
+                        crate::upstream::health::passes(health, r.status, &ch.body)
+                    }
+                    None => false,
+                };
+                self.verdict(gi, si, pass, now);
+                self.close(c);
+            }
+            ClientEvent::Closed { .. } => {
+                let answered = self.groups[gi].servers[si]
+                    .check
+                    .as_ref()
+                    .is_some_and(|ch| ch.conn != Some(c));
+                if !answered {
+                    self.verdict(gi, si, false, now);
+                }
+                self.conns.remove(c);
+                let s = &mut self.groups[gi].servers[si];
+                s.open = s.open.saturating_sub(1);
+            }
+            _ => {}
+        }
+    }
+
+    fn verdict(&mut self, gi: usize, si: usize, pass: bool, now: Instant) {
+        let g = &mut self.groups[gi];
+        g.servers[si].stats.checks(pass);
+        let Some(ch) = g.servers[si].check.as_mut() else {
+            return;
+        };
+        ch.conn = None;
+        let first = g.shared.health.get(si).is_none();
+        if let Some(up) = ch.checker.record(pass) {
+            g.shared.health.set(si, up);
+        } else if first && pass {
+            g.shared.health.set(si, true);
+        }
+        self.apply_health(gi, now);
+    }
+}
