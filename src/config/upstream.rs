@@ -58,6 +58,7 @@ struct RawTimeouts {
     response_head: Option<Spanned<Secs>>,
     read_idle: Option<Spanned<Secs>>,
     send_idle: Option<Spanned<Secs>>,
+    tunnel_idle: Option<Spanned<Secs>>,
 }
 
 /// The cookie `sticky = {}` sets when it names none.
@@ -263,6 +264,7 @@ fn upstream(
             ),
             (&t.read_idle, "read_idle", &mut timeouts.read_idle),
             (&t.send_idle, "send_idle", &mut timeouts.send_idle),
+            (&t.tunnel_idle, "tunnel_idle", &mut timeouts.tunnel_idle),
         ];
         for (raw, name, slot) in fields {
             if let Some(d) = cx.secs(raw, &k(&format!("timeouts.{name}")), ms)? {

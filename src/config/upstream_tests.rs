@@ -149,6 +149,7 @@ fn every_upstream_key() {
             response_head: ms(20_000),
             read_idle: ms(15_000),
             send_idle: ms(60_000),
+            tunnel_idle: ms(300_000),
         }
     );
     assert_eq!(u.origin.key, "upstream[0]");

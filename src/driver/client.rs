@@ -38,6 +38,12 @@ pub struct ClientSettings {
     pub deliver: usize,
     /// Longest quiet time inside a delivered response body.
     pub read_idle: Duration,
+    /// Longest time queued request bytes may wait for the socket to take
+    /// any of them (a peer that stopped reading).
+    pub send_idle: Duration,
+    /// Longest quiet time, both ways, of a connection switched to another
+    /// protocol (see [`Request::upgrade`]).
+    pub tunnel_idle: Duration,
 }
 
 impl Default for ClientSettings {
@@ -48,6 +54,8 @@ impl Default for ClientSettings {
             limits: ResponseLimits::default(),
             deliver: 0,
             read_idle: Duration::from_secs(60),
+            send_idle: Duration::from_secs(60),
+            tunnel_idle: Duration::from_secs(300),
         }
     }
 }
@@ -59,6 +67,11 @@ pub struct Request {
     pub tag: u64,
     /// A HEAD request: its response has no body, whatever its framing says.
     pub head: bool,
+    /// The request asks to switch protocols: a `101` answer (when bodies
+    /// are delivered) turns the connection into a tunnel whose bytes are the
+    /// response's body until the peer closes, and whose queued bytes go out
+    /// as they are.
+    pub upgrade: bool,
 }
 
 /// A complete response and its request.
@@ -225,6 +238,11 @@ pub struct ClientConn {
     in_flight: usize,
     /// Bytes received in all.
     received: u64,
+    /// The last send that moved bytes (or when bytes were queued behind
+    /// none).
+    sent_at: Instant,
+    /// A `101` switched the connection: it is a tunnel now.
+    tunnel: bool,
 }
 
 impl ClientConn {
@@ -249,6 +267,8 @@ impl ClientConn {
             progress: now,
             in_flight: 0,
             received: 0,
+            sent_at: now,
+            tunnel: false,
         }
     }
 
@@ -264,6 +284,9 @@ impl ClientConn {
         if self.waiting.is_empty() {
             self.reader.set_head_request(req.head);
         }
+        if self.unsent() == 0 {
+            self.sent_at = now;
+        }
         self.out.extend_from_slice(bytes);
         self.waiting.push_back(Waiting { req, queued: now });
         true
@@ -271,9 +294,12 @@ impl ClientConn {
 
     /// Queues more bytes of the request in progress (its body), behind
     /// what is queued. False when the connection has ended.
-    pub fn send_more(&mut self, bytes: &[u8]) -> bool {
+    pub fn send_more(&mut self, bytes: &[u8], now: Instant) -> bool {
         if self.state == State::Closed {
             return false;
+        }
+        if self.unsent() == 0 {
+            self.sent_at = now;
         }
         self.out.extend_from_slice(bytes);
         true
@@ -390,6 +416,16 @@ impl ClientConn {
                         return self.end(ClientEnd::NotReusable);
                     }
                 }
+                Event::Upgraded
+                    if deliver && self.waiting.front().is_some_and(|w| w.req.upgrade) =>
+                {
+                    // The bytes after the head are the new protocol's.
+                    self.reader.tunnel();
+                    self.tunnel = true;
+                    self.head_at = Some(now);
+                    self.body_len = 0;
+                    self.events.push_back(ClientEvent::Head);
+                }
                 Event::Upgraded => return self.end(ClientEnd::Upgraded),
             }
             rest = &rest[p.consumed..];
@@ -422,6 +458,9 @@ impl ClientConn {
         self.sending = false;
         self.in_flight = 0;
         self.progress = now;
+        if n > 0 {
+            self.sent_at = now;
+        }
         if self.state == State::Closed {
             return;
         }
@@ -489,12 +528,19 @@ impl ClientConn {
         match self.state {
             State::Connecting { since } => Some(since + self.settings.connect_timeout),
             State::Open if self.settings.deliver > 0 => {
-                if self.waiting.is_empty() || self.body.len() >= self.settings.deliver {
+                let send = (self.unsent() > 0).then(|| self.sent_at + self.settings.send_idle);
+                let read = if self.waiting.is_empty() || self.body.len() >= self.settings.deliver {
                     None
+                } else if self.tunnel {
+                    Some(self.progress + self.settings.tunnel_idle)
                 } else if self.head_at.is_some() {
                     Some(self.progress + self.settings.read_idle)
                 } else {
                     Some(self.progress + self.settings.response_timeout)
+                };
+                match (send, read) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
                 }
             }
             State::Open => self

@@ -241,6 +241,21 @@ impl RequestHead {
             })
     }
 
+    /// The protocol an HTTP/1.1 request asks to switch to (RFC 9110
+    /// §7.8): its `Upgrade` value, when `Connection` lists `upgrade`.
+    pub fn upgrade_requested(&self) -> Option<&[u8]> {
+        if self.version != Version::Http11 {
+            return None;
+        }
+        let listed = self
+            .headers()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("connection"))
+            .flat_map(|(_, v)| v.split(|b| *b == b','))
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"upgrade"));
+        let value = self.header("upgrade")?.trim_ascii();
+        (listed && !value.is_empty()).then_some(value)
+    }
+
     /// The TLS session facts, when the request came over TLS.
     pub fn tls(&self) -> Option<&TlsInfo> {
         self.tls.as_deref()

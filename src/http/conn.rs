@@ -69,6 +69,9 @@ enum Reading {
     ExpectHead { since: Option<Instant> },
     /// A request body.
     Body(Box<BodyRead>),
+    /// After `101 Switching Protocols`: every byte goes through to the
+    /// exchange's handler until the connection ends.
+    Tunnel,
     /// Finished: input is ignored.
     #[default]
     Closed,
@@ -98,6 +101,8 @@ pub struct Exchange {
     pub(super) wake: Option<Instant>,
     /// The site that answers, as the service said (see [`Io::set_site`]).
     pub(super) site: Option<u16>,
+    /// The response switched protocols: input goes to the handler as it is.
+    pub(super) tunnel: bool,
 }
 
 /// Where a parsed head came from.
@@ -196,6 +201,7 @@ impl Conn {
         match (&self.read, &self.ex) {
             (Reading::Body(r), Some(ex)) if r.keep && ex.body.room() == 0 => Waiting::Handler,
             (Reading::Body(r), _) => Waiting::Body(r.last),
+            (Reading::Tunnel, _) => Waiting::Handler,
             (_, Some(_)) => Waiting::Handler,
             (Reading::ExpectHead { since: None }, None) => Waiting::Idle,
             (Reading::ExpectHead { since: Some(t) }, None) => Waiting::Head(*t),
@@ -213,6 +219,12 @@ impl Conn {
     /// to produce.
     pub fn is_closed(&self) -> bool {
         matches!(self.read, Reading::Closed) && self.ex.is_none()
+    }
+
+    /// Whether the connection switched protocols and now carries bytes
+    /// through to a handler.
+    pub fn is_tunnel(&self) -> bool {
+        matches!(self.read, Reading::Tunnel)
     }
 
     /// The protocol error that ended the connection, if one did.
@@ -321,7 +333,23 @@ impl Conn {
                     Drive::Wait => {}
                 }
             }
+            if self.ex.as_ref().is_some_and(|e| e.tunnel) && !self.is_tunnel() {
+                self.read = Reading::Tunnel;
+            }
             match &mut self.read {
+                Reading::Tunnel => {
+                    let Some(ex) = self.ex.as_mut() else {
+                        self.read = Reading::Closed;
+                        continue;
+                    };
+                    let room = ex.body.room();
+                    if room == 0 || pos == buf.len() {
+                        return (pos, Step::NeedInput);
+                    }
+                    let n = room.min(buf.len() - pos);
+                    ex.body.sink().extend_from_slice(&buf[pos..pos + n]);
+                    pos += n;
+                }
                 Reading::Closed => {
                     return if self.ex.is_some() {
                         (buf.len(), Step::NeedInput)
@@ -450,6 +478,7 @@ impl Conn {
                 producing: Producing::Done,
                 wake: None,
                 site: None,
+                tunnel: false,
             })
         });
         fill_head(&mut ex.head, &head.req, env);
@@ -457,6 +486,7 @@ impl Conn {
         ex.head_only = head.req.method == Method::Head;
         ex.wake = None;
         ex.site = None;
+        ex.tunnel = false;
         ex.persist = Persist::KeepAlive;
         ex.producing = Producing::Done;
         self.read = Reading::ExpectHead { since: None };

@@ -84,6 +84,9 @@ pub enum Framing {
     /// Neither: the body ends when the connection closes (HTTP/1.0, length
     /// unknown).
     Close,
+    /// After `101 Switching Protocols`: the bytes that follow belong to the
+    /// new protocol, both ways, until either side closes.
+    Tunnel,
 }
 
 /// Appends the head of `resp` to `out`, then its in-memory body unless
@@ -157,8 +160,13 @@ pub fn encode_head(
                 out.extend_from_slice(b"\r\n");
             }
             Framing::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
-            Framing::Close => {}
+            Framing::Close | Framing::Tunnel => {}
         }
+    }
+    // A switch says `Connection: upgrade` among the handler's headers.
+    if framing == Framing::Tunnel {
+        out.extend_from_slice(b"\r\n");
+        return;
     }
     match persist {
         Persist::KeepAlive => {}

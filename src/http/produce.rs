@@ -151,7 +151,10 @@ pub(super) fn drive(ex: &mut Exchange, env: &mut Env<'_>, out: &mut Vec<u8>) -> 
 }
 
 fn persist_for(ex: &Exchange, resp: &Response, env: &Env<'_>, framing: Framing) -> Persist {
-    let keep = ex.head.keep_alive && !resp.close && !env.draining && framing != Framing::Close;
+    let keep = ex.head.keep_alive
+        && !resp.close
+        && !env.draining
+        && !matches!(framing, Framing::Close | Framing::Tunnel);
     match (keep, ex.head.version) {
         (false, _) => Persist::Close,
         (true, Version::Http10) => Persist::KeepAlive10,
@@ -203,6 +206,32 @@ pub(super) fn begin(
                 _ => Drive::More,
             }
         }
+        Reply::Stream(head, mut source) if head.status == 101 => {
+            // Only a request that asked to switch, carried no body and is
+            // not a HEAD may be switched (RFC 9110 §15.2.2).
+            if ex.head.upgrade_requested().is_none()
+                || ex.head_only
+                || ex.body.declared_len().is_some_and(|n| n > 0)
+                || !ex.body.is_complete()
+            {
+                let _ = catch_unwind(AssertUnwindSafe(|| source.stop()));
+                let resp = Response::error(502, Some("a switch of protocols nobody asked for"));
+                return begin(ex, Reply::Ready(resp.close()), env, out);
+            }
+            // From here on the request body is what the client sends through.
+            ex.body = crate::exchange::RequestBody::new(None);
+            ex.tunnel = true;
+            ex.producing = Producing::Stream(Box::new(StreamOut {
+                head: Some(Box::new(head)),
+                source,
+                framing: Framing::Tunnel,
+                sent: 0,
+                crlf_due: false,
+                ticket: Ticket::NONE,
+                ended: false,
+            }));
+            Drive::More
+        }
         Reply::Stream(head, source) => {
             let framing = match source.content_length() {
                 Some(n) => Framing::Length(n),
@@ -238,7 +267,7 @@ fn write_head(ex: &mut Exchange, s: &mut StreamOut, env: &mut Env<'_>, out: &mut
     let persist = persist_for(ex, &head, env, s.framing);
     encode_head(out, &head, env.date, env.extra_headers, persist, s.framing);
     ex.persist = persist;
-    let sends_body = !ex.head_only && allows_body(head.status);
+    let sends_body = !ex.head_only && (allows_body(head.status) || s.framing == Framing::Tunnel);
     s.ticket = env.obs.served(&Served {
         req: Some(&ex.head),
         peer: env.peer,
@@ -292,7 +321,7 @@ fn pull_from(ex: &mut Exchange, s: &mut StreamOut, env: &mut Env<'_>, out: &mut 
     if s.head.is_some() {
         match chunk {
             // Nothing to say yet while the request body still arrives.
-            Chunk::Pending if !ex.body.is_complete() => {
+            Chunk::Pending if !ex.body.is_complete() && s.framing != Framing::Tunnel => {
                 ex.wake = wake;
                 return Drive::Wait;
             }
@@ -359,7 +388,7 @@ fn emit(s: &mut StreamOut, b: &[u8], out: &mut Vec<u8>) -> Drive {
     }
     match s.framing {
         Framing::Chunked => chunk(out, b),
-        Framing::Length(_) | Framing::Close => out.extend_from_slice(b),
+        Framing::Length(_) | Framing::Close | Framing::Tunnel => out.extend_from_slice(b),
     }
     s.sent += b.len() as u64;
     Drive::More

@@ -354,6 +354,7 @@ impl Driver {
             let req = Request {
                 tag,
                 head: self.head,
+                upgrade: false,
             };
             if !io.request(id, &self.shared.opts.request, req) {
                 // The connection ended this tick; its end is reported next.

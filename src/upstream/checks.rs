@@ -81,6 +81,7 @@ impl Hub {
                 Request {
                     tag: 0,
                     head: false,
+                    upgrade: false,
                 },
                 now,
             );

@@ -132,6 +132,9 @@ pub enum UpBody {
     Length,
     /// Re-chunked as it arrives.
     Chunked,
+    /// The request asks to switch protocols: after a `101`, what the client
+    /// sends goes through as it is.
+    Tunnel,
 }
 
 /// Where the exchange is.

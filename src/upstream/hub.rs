@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use slab::Slab;
 
 use super::balance::Balancer;
-use super::exchange::{Dropped, Exchange, ExchangeId, Failure, Phase};
+use super::exchange::{Dropped, Exchange, ExchangeId, Failure, Phase, UpBody};
 use super::health::{Checker, HealthCells};
 use super::spec::{Address, RetryOn, UpstreamSpec};
 use super::stats::ServerStats;
@@ -341,12 +341,13 @@ impl Hub {
         let mut wake = false;
         if !e.up_queue.is_empty() && d.is_open() && d.unsent() < UP_WINDOW {
             if e.handed {
-                d.send_more(&e.up_queue);
+                d.send_more(&e.up_queue, now);
                 e.body_started = true;
             } else {
                 let req = Request {
                     tag: ei as u64,
                     head: e.head_request,
+                    upgrade: e.up_body == UpBody::Tunnel,
                 };
                 d.request(&e.up_queue, req, now);
                 e.handed = true;
@@ -511,6 +512,8 @@ impl Hub {
                 connect_timeout: spec.timeouts.connect,
                 response_timeout: spec.timeouts.response_head,
                 read_idle: spec.timeouts.read_idle,
+                send_idle: spec.timeouts.send_idle,
+                tunnel_idle: spec.timeouts.tunnel_idle,
                 deliver: 64 * 1024,
                 ..ClientSettings::default()
             }

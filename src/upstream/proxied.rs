@@ -117,6 +117,10 @@ impl Hub {
         if e.body_done || matches!(e.phase, Phase::Failed(_)) {
             return;
         }
+        // A tunnel carries nothing before the switch.
+        if e.up_body == UpBody::Tunnel && e.phase != Phase::Body {
+            return;
+        }
         let before = e.up_queue.len();
         while e.up_queue.len() < UP_WINDOW && body.available() > 0 {
             let room = UP_WINDOW - e.up_queue.len();
@@ -132,7 +136,7 @@ impl Hub {
                 }
             }
         }
-        if body.is_finished() {
+        if body.is_finished() && e.up_body != UpBody::Tunnel {
             e.body_done = true;
             if e.up_body == UpBody::Chunked {
                 crate::http::client::last_chunk(&mut e.up_queue, &[]);

@@ -259,6 +259,9 @@ pub struct UpstreamTimeouts {
     pub read_idle: Duration,
     /// Between two sends of the request body (default 60 s).
     pub send_idle: Duration,
+    /// Quiet time, both ways, of a switched connection (a WebSocket;
+    /// default 300 s).
+    pub tunnel_idle: Duration,
 }
 
 impl Default for UpstreamTimeouts {
@@ -268,6 +271,7 @@ impl Default for UpstreamTimeouts {
             response_head: Duration::from_secs(60),
             read_idle: Duration::from_secs(60),
             send_idle: Duration::from_secs(60),
+            tunnel_idle: Duration::from_secs(300),
         }
     }
 }

@@ -37,7 +37,11 @@ fn settings() -> ClientSettings {
 }
 
 fn get(tag: u64) -> Request {
-    Request { tag, head: false }
+    Request {
+        tag,
+        head: false,
+        upgrade: false,
+    }
 }
 
 const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -303,7 +307,15 @@ fn bad_and_unasked_responses_end_the_connection() {
 #[test]
 fn head_responses_have_no_body() {
     let mut c = Client::open();
-    c.conn.request(GET, Request { tag: 1, head: true }, c.now);
+    c.conn.request(
+        GET,
+        Request {
+            tag: 1,
+            head: true,
+            upgrade: false,
+        },
+        c.now,
+    );
     c.conn.request(GET, get(2), c.now);
     c.pump(false);
     c.recv(b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\n");
@@ -379,4 +391,96 @@ fn chunked_bodies_count_their_decoded_bytes() {
         r.iter().map(|r| (r.tag, r.body_len)).collect::<Vec<_>>(),
         [(1, 3), (2, 2)]
     );
+}
+
+/// A client that delivers bodies (as the proxy's connections do).
+fn delivering() -> Client {
+    let mut c = Client::open();
+    c.conn = ClientConn::new(
+        addr(),
+        7,
+        ClientSettings {
+            deliver: 64 * 1024,
+            tunnel_idle: Duration::from_secs(30),
+            send_idle: Duration::from_secs(2),
+            ..settings()
+        },
+        c.now,
+    );
+    c.connecting = false;
+    let _ = c.conn.poll_action();
+    c.conn.on_connected(Ok(()));
+    c.pump(false);
+    c
+}
+
+const UPGRADE: Request = Request {
+    tag: 3,
+    head: false,
+    upgrade: true,
+};
+
+#[test]
+fn a_101_to_an_upgrade_request_becomes_a_tunnel() {
+    let mut c = delivering();
+    assert!(c.conn.request(GET, UPGRADE, c.now));
+    c.pump(false);
+    c.recv(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\nfirst");
+    assert!(c.events.contains(&ClientEvent::Head));
+    assert_eq!(c.conn.head().status, 101);
+    let mut body = Vec::new();
+    c.conn.take_body(&mut body);
+    assert_eq!(body, b"first");
+    // Bytes both ways, unframed; a quiet tunnel lives for tunnel_idle.
+    assert!(c.conn.send_more(b"up", c.now));
+    c.pump(false);
+    assert!(c.wire.ends_with(b"up"));
+    c.at(20.0);
+    c.recv(b"HTTP/1.1 200 OK\r\n\r\n");
+    c.conn.take_body(&mut body);
+    assert_eq!(body, b"firstHTTP/1.1 200 OK\r\n\r\n");
+    c.at(45.0);
+    assert_eq!(c.closed_with(), None);
+    // The peer's close ends it as a complete response.
+    c.conn.on_eof(false, c.now);
+    c.pump(false);
+    let r = c.responses();
+    assert_eq!(r.len(), 1);
+    assert_eq!((r[0].status, r[0].tag, r[0].last), (101, 3, true));
+    assert_eq!(c.closed_with(), Some((ClientEnd::PeerClosed, 0)));
+}
+
+#[test]
+fn a_quiet_tunnel_times_out_and_an_unasked_101_ends_it() {
+    let mut c = delivering();
+    assert!(c.conn.request(GET, UPGRADE, c.now));
+    c.pump(false);
+    c.recv(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n");
+    c.at(29.0);
+    assert_eq!(c.closed_with(), None);
+    c.at(31.0);
+    assert_eq!(c.closed_with(), Some((ClientEnd::ResponseTimeout, 1)));
+    // A 101 to a request that did not ask for it.
+    let mut c = delivering();
+    c.request(1);
+    c.recv(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n");
+    assert_eq!(c.closed_with(), Some((ClientEnd::Upgraded, 1)));
+}
+
+#[test]
+fn request_bytes_the_peer_does_not_take_time_out() {
+    let mut c = delivering();
+    assert!(c.conn.request(GET, get(1), c.now));
+    // The send never completes: the socket takes nothing. The send idle
+    // time (2 s) ends it before the response timeout (3 s).
+    c.pump(true);
+    let at = |c: &mut Client, secs: f64| {
+        c.now = c.t0 + Duration::from_secs_f64(secs);
+        c.conn.on_timer(c.now);
+        c.pump(true);
+    };
+    at(&mut c, 1.5);
+    assert_eq!(c.closed_with(), None);
+    at(&mut c, 2.5);
+    assert_eq!(c.closed_with(), Some((ClientEnd::ResponseTimeout, 1)));
 }

@@ -38,6 +38,9 @@ pub struct Forward<'a> {
     pub body: BodyFraming,
     /// The name this proxy gives itself in `Via`.
     pub via_name: &'a str,
+    /// The protocol the client asks to switch to (its `Upgrade` value),
+    /// passed on with `Connection: upgrade`.
+    pub upgrade: Option<&'a [u8]>,
 }
 
 /// Hop-by-hop fields (RFC 9110 §7.6.1 and the older names still seen),
@@ -223,6 +226,11 @@ pub fn upstream_request(
         });
     }
     f.finish();
+    if let Some(v) = ctx.upgrade.filter(|v| valid_value(v)) {
+        out.extend_from_slice(b"Upgrade: ");
+        out.extend_from_slice(v);
+        out.extend_from_slice(b"\r\nConnection: upgrade\r\n");
+    }
 
     match ctx.body {
         BodyFraming::None => {}
@@ -436,6 +444,13 @@ pub fn client_response(up: &ResponseHead, spec: &ProxySpec, via_name: &str) -> R
             resp = put(resp, name, value);
         }
     }
+    // A switch names its protocol to the client too.
+    if status == 101
+        && let Some(v) = up.header_str("upgrade")
+    {
+        resp = put(resp, "Upgrade", v.trim());
+        resp = put(resp, "Connection", "upgrade");
+    }
     if spec.via {
         let via = format!("{} {via_name}", protocol(up.version));
         resp = put(resp, "Via", &via);
@@ -480,3 +495,7 @@ fn put(resp: Response, name: &str, value: &str) -> Response {
 #[cfg(test)]
 #[path = "headers_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "headers_upgrade_tests.rs"]
+mod upgrade_tests;

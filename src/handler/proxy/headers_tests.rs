@@ -4,7 +4,7 @@ use crate::http::encode::{Framing, Persist, SERVER, encode_head};
 use crate::http::parse::{header_buf, parse_head};
 use crate::upstream::spec::Cidr;
 
-fn spec() -> ProxySpec {
+pub(super) fn spec() -> ProxySpec {
     ProxySpec {
         upstream: "app".into(),
         preserve_host: true,
@@ -41,6 +41,7 @@ const CTX: Forward<'static> = Forward {
     server_host: "127.0.0.1:9001",
     body: BodyFraming::None,
     via_name: "peregrine",
+    upgrade: None,
 };
 
 const UNTRUSTED: &str = "203.0.113.7:5000";
@@ -435,7 +436,7 @@ fn the_head_sent_up_parses() {
     assert_eq!(&out[head.len..], b"hi");
 }
 
-fn response(version: Version, status: u16, fields: &[(&str, &[u8])]) -> ResponseHead {
+pub(super) fn response(version: Version, status: u16, fields: &[(&str, &[u8])]) -> ResponseHead {
     let mut h = ResponseHead::new(version, status, "Whatever");
     for (n, v) in fields {
         h.push_header(n, v);

@@ -94,7 +94,15 @@ impl Handler for Proxy {
         let Some(group) = hub.group_of(&self.upstream) else {
             return failed(Failure::NoServer);
         };
-        let (body_framing, up_body) = framing(req);
+        let (body_framing, mut up_body) = framing(req);
+        // A switch of protocols (a WebSocket) is asked for only by a request
+        // without a body; its tunnel opens once the upstream answers 101.
+        let upgrade = req
+            .upgrade_requested()
+            .filter(|_| body_framing == BodyFraming::None);
+        if upgrade.is_some() {
+            up_body = UpBody::Tunnel;
+        }
         let us = &self.upstream.spec;
         let key = match us.policy {
             Policy::Header => req.header(&us.lb_key),
@@ -136,6 +144,7 @@ impl Handler for Proxy {
                 server_host: server,
                 body: body_framing,
                 via_name: VIA_NAME,
+                upgrade,
             };
             headers::upstream_request(req, spec, &fwd, out);
         };

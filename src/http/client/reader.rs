@@ -161,6 +161,15 @@ impl ResponseReader {
         self.reuse = false;
     }
 
+    /// After [`Event::Upgraded`]: the bytes that follow are read as a body
+    /// that ends with the connection (a tunnel's), reported as `Body` and,
+    /// at [`ResponseReader::eof`], as a complete response.
+    pub fn tunnel(&mut self) {
+        if matches!(self.state, State::Upgraded) {
+            self.state = State::UntilClose;
+        }
+    }
+
     /// Reads from `input` up to the next event (see [`Event`]).
     pub fn feed(&mut self, input: &[u8]) -> Result<Progress, ClientError> {
         let r = self.step(input);

@@ -39,6 +39,12 @@ impl Service for Echo {
                 Reply::Stream(Response::new(200), Box::new(EchoBody { len }))
             }
             "/collect" => Reply::Pending(Box::new(Collect(Vec::new()))),
+            "/switch" => Reply::Stream(
+                Response::new(101)
+                    .header("Upgrade", "echo")
+                    .header("Connection", "upgrade"),
+                Box::new(EchoBody { len: None }),
+            ),
             "/delay" => Reply::Pending(Box::new(Later {
                 at: io.now() + Duration::from_millis(100),
                 cancelled: self.cancelled.clone(),
@@ -530,3 +536,4 @@ fn observer_sees_every_response() {
 }
 
 mod exchanges;
+mod tunnel;

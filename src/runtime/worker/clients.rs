@@ -297,6 +297,7 @@ mod tests {
                     let req = Request {
                         tag: 9,
                         head: false,
+                        upgrade: false,
                     };
                     assert!(io.request(id, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", req));
                 }

@@ -1,0 +1,217 @@
+//! WebSockets through the reverse proxy: the `Upgrade` handshake goes to a
+//! real upstream (the stdlib upstream's `/ws` echo), and after its `101`
+//! frames go through both ways, unframed by the proxy, across a reload.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// The stdlib upstream (`tests/upstream.py`), stopped on drop.
+struct PyUpstream {
+    child: Child,
+    port: u16,
+}
+
+impl PyUpstream {
+    fn start(name: &str) -> PyUpstream {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/upstream.py");
+        let mut child = Command::new("python3")
+            .args([script, "--port", "0", "--name", name])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 runs");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .strip_prefix("PORT ")
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no port line: {line:?}"));
+        PyUpstream { child, port }
+    }
+}
+
+impl Drop for PyUpstream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn config(up: u16, tunnel_idle: &str, tag: &str) -> String {
+    format!(
+        r#"
+[[upstream]]
+name = "app"
+servers = ["127.0.0.1:{up}"]
+timeouts = {{ tunnel_idle = "{tunnel_idle}" }}
+[[site]]
+name = "front"
+hosts = ["localhost"]
+default = true
+[[site.route]]
+path = "/tag"
+handler = "respond"
+body = "{tag}"
+[[site.route]]
+path = "/"
+handler = "proxy"
+upstream = "app"
+"#
+    )
+}
+
+/// A masked client frame.
+fn frame(op: u8, data: &[u8]) -> Vec<u8> {
+    let mask = [0x37, 0xfa, 0x21, 0x3d];
+    let mut f = vec![0x80 | op];
+    match data.len() {
+        n if n < 126 => f.push(0x80 | n as u8),
+        n if n < 1 << 16 => {
+            f.push(0x80 | 126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            f.push(0x80 | 127);
+            f.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    f.extend_from_slice(&mask);
+    f.extend(data.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    f
+}
+
+/// Reads one unmasked server frame: (opcode, payload).
+fn read_frame(s: &mut impl Read) -> (u8, Vec<u8>) {
+    let mut h = [0u8; 2];
+    s.read_exact(&mut h).unwrap();
+    let len = match h[1] & 0x7f {
+        126 => {
+            let mut b = [0u8; 2];
+            s.read_exact(&mut b).unwrap();
+            u16::from_be_bytes(b) as usize
+        }
+        127 => {
+            let mut b = [0u8; 8];
+            s.read_exact(&mut b).unwrap();
+            u64::from_be_bytes(b) as usize
+        }
+        n => n as usize,
+    };
+    assert_eq!(h[1] & 0x80, 0, "server frames are not masked");
+    let mut data = vec![0u8; len];
+    s.read_exact(&mut data).unwrap();
+    (h[0] & 0x0f, data)
+}
+
+/// Opens a WebSocket through the proxy; returns the stream and the head.
+fn open(addr: std::net::SocketAddr) -> (BufReader<TcpStream>, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(
+        b"GET /ws HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .unwrap();
+    let mut r = BufReader::new(s);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(r.read_line(&mut line).unwrap() > 0, "closed in the head");
+        head.push_str(&line);
+        if line == "\r\n" {
+            return (r, head);
+        }
+    }
+}
+
+fn send(r: &mut BufReader<TcpStream>, bytes: &[u8]) {
+    r.get_mut().write_all(bytes).unwrap();
+}
+
+fn closed(r: &mut BufReader<TcpStream>) -> bool {
+    let mut b = [0u8; 1];
+    matches!(r.read(&mut b), Ok(0) | Err(_))
+}
+
+#[test]
+fn websocket_echo_through_the_proxy_survives_a_reload() {
+    let up = PyUpstream::start("ws-up");
+    let dir = common::tempdir("ws");
+    let path = dir.join("peregrine.toml");
+    std::fs::write(&path, config(up.port, "2s", "one")).unwrap();
+    let px = common::Server::start(&["--config", path.to_str().unwrap()]);
+
+    let (mut ws, head) = open(px.addr);
+    assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+    let lower = head.to_ascii_lowercase();
+    assert!(lower.contains("\r\nupgrade: websocket\r\n"), "{head}");
+    assert!(lower.contains("\r\nconnection: upgrade\r\n"), "{head}");
+    // RFC 6455's example key and its accept value.
+    assert!(head.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+    assert!(head.contains("X-Upstream: ws-up"), "{head}");
+    assert!(!lower.contains("content-length") && !lower.contains("transfer-encoding"));
+
+    // Text, a 200 KB binary frame (more than the proxy's windows), a ping.
+    send(&mut ws, &frame(0x1, b"hello"));
+    assert_eq!(read_frame(&mut ws), (0x1, b"hello".to_vec()));
+    let big: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    send(&mut ws, &frame(0x2, &big));
+    let (op, got) = read_frame(&mut ws);
+    assert_eq!(op, 0x2);
+    assert!(got == big, "the big frame came back changed");
+    send(&mut ws, &frame(0x9, b"p"));
+    assert_eq!(read_frame(&mut ws), (0xA, b"p".to_vec()));
+
+    // A reload (another body for /tag) leaves the open tunnel alone.
+    std::fs::write(&path, config(up.port, "2s", "two")).unwrap();
+    px.signal("HUP");
+    let mut tag = String::new();
+    for _ in 0..50 {
+        tag = common::get(&px, "/tag").text();
+        if tag == "two" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(tag, "two", "the reload took effect");
+    send(&mut ws, &frame(0x1, b"after reload"));
+    assert_eq!(read_frame(&mut ws), (0x1, b"after reload".to_vec()));
+
+    // A close is echoed, then the upstream ends and so does the tunnel.
+    send(&mut ws, &frame(0x8, &[0x03, 0xe8]));
+    assert_eq!(read_frame(&mut ws), (0x8, vec![0x03, 0xe8]));
+    assert!(closed(&mut ws));
+
+    // A quiet tunnel ends after tunnel_idle (2 s here).
+    let (mut ws, head) = open(px.addr);
+    assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+    let t = std::time::Instant::now();
+    assert!(closed(&mut ws));
+    let quiet = t.elapsed();
+    assert!(
+        quiet >= Duration::from_millis(1500) && quiet < Duration::from_secs(9),
+        "{quiet:?}"
+    );
+
+    // A handshake the upstream refuses is an ordinary answer, and the
+    // connection is then HTTP again.
+    let mut s = px.connect();
+    s.write_all(b"GET /other HTTP/1.1\r\nHost: localhost\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\nGET /tag HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let first = common::read_response(&mut s, false).unwrap();
+    assert_eq!(first.status, 200);
+    assert_eq!(first.text(), "ws-up GET /other\n");
+    let second = common::read_response(&mut s, false).unwrap();
+    assert_eq!(second.text(), "two");
+    // CONNECT is refused.
+    let mut s = px.connect();
+    s.write_all(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
+        .unwrap();
+    assert_eq!(common::read_response(&mut s, false).unwrap().status, 405);
+}
