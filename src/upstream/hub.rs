@@ -57,6 +57,8 @@ pub struct Upstream {
     pub health: Arc<HealthCells>,
     /// Its position in the generation (which core checks which server).
     pub position: usize,
+    /// With `sticky`: the cookie value naming each server.
+    pub sticky_values: Vec<String>,
 }
 
 impl Upstream {
@@ -67,10 +69,21 @@ impl Upstream {
             Some(p) if p.spec.servers == spec.servers => p.health.clone(),
             _ => HealthCells::new(spec.servers.len()),
         };
+        let sticky_values = match &spec.sticky {
+            Some(_) => {
+                let secret = super::sticky::process_secret();
+                spec.servers
+                    .iter()
+                    .map(|s| super::sticky::cookie_value(secret, &s.name))
+                    .collect()
+            }
+            None => Vec::new(),
+        };
         Upstream {
             spec,
             health,
             position,
+            sticky_values,
         }
     }
 }

@@ -191,6 +191,12 @@ impl Hub {
         state
     }
 
+    /// The index of the server an exchange went to (the last one tried).
+    pub fn server_of(&self, t: &Ticket) -> Option<usize> {
+        let e = self.exchanges.get(t.id.index as usize)?;
+        (e.generation == t.id.generation).then_some(e.server)
+    }
+
     /// The name of the server an exchange went to (as configured).
     pub fn server_name(&self, t: &Ticket) -> Option<&str> {
         let e = self.exchanges.get(t.id.index as usize)?;

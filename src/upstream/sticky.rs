@@ -4,7 +4,42 @@
 //! one without the secret. The secret is the server process's own, so
 //! values last as long as it does (and across reloads).
 
+use std::sync::OnceLock;
+
 use aws_lc_rs::hmac;
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+
+/// The process's secret, drawn once from the system's random source.
+pub fn process_secret() -> &'static [u8; 32] {
+    static SECRET: OnceLock<[u8; 32]> = OnceLock::new();
+    SECRET.get_or_init(|| {
+        let mut s = [0u8; 32];
+        SystemRandom::new()
+            .fill(&mut s)
+            .expect("the system random source works");
+        s
+    })
+}
+
+/// The index of the value in `values` that `given` equals (hex in either
+/// case), comparing every one in full so the time taken does not tell how
+/// much of a guess was right.
+pub fn find(values: &[String], given: &[u8]) -> Option<usize> {
+    if given.len() != VALUE_LEN {
+        return None;
+    }
+    let mut found = None;
+    for (i, v) in values.iter().enumerate() {
+        let diff = v
+            .bytes()
+            .zip(given)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b.to_ascii_lowercase()));
+        if diff == 0 && found.is_none() {
+            found = Some(i);
+        }
+    }
+    found
+}
 
 /// Bytes of the MAC kept in a value.
 const MAC_LEN: usize = 16;
@@ -118,5 +153,23 @@ mod tests {
         assert_eq!(server_for(&SECRET, &bad, &names), None);
         let gone = cookie_value(&SECRET, "app9:9001");
         assert_eq!(server_for(&SECRET, gone.as_bytes(), &names), None);
+    }
+
+    #[test]
+    fn find_matches_whole_values_in_either_case() {
+        let secret = process_secret();
+        assert_eq!(secret, process_secret(), "drawn once");
+        let values: Vec<String> = ["a:1", "b:2", "c:3"]
+            .iter()
+            .map(|n| cookie_value(secret, n))
+            .collect();
+        assert_eq!(find(&values, values[1].as_bytes()), Some(1));
+        let upper = values[2].to_ascii_uppercase();
+        assert_eq!(find(&values, upper.as_bytes()), Some(2));
+        assert_eq!(find(&values, &values[0].as_bytes()[..31]), None);
+        let mut wrong = values[0].clone().into_bytes();
+        wrong[31] = if wrong[31] == b'0' { b'1' } else { b'0' };
+        assert_eq!(find(&values, &wrong), None);
+        assert_eq!(find(&values, b"a:1"), None);
     }
 }

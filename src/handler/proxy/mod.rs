@@ -22,7 +22,7 @@ use crate::exchange::{BodySource, Chunk, Io, Reply, RequestBody, RequestHead, Ta
 use crate::http::{Method, Methods, Response};
 use crate::upstream::balance::Pick;
 use crate::upstream::spec::{Policy, ProxySpec};
-use crate::upstream::{BodyPoll, Failure, HeadPoll, Start, Ticket, UpBody, Upstream};
+use crate::upstream::{BodyPoll, Failure, HeadPoll, Start, Ticket, UpBody, Upstream, sticky};
 
 /// The name this server gives itself in `Via`.
 const VIA_NAME: &str = "peregrine";
@@ -109,6 +109,10 @@ impl Handler for Proxy {
             Policy::Cookie => cookie(req, &us.lb_key),
             _ => None,
         };
+        // The server a valid affinity cookie names.
+        let sticky = us.sticky.as_ref().map(|s| {
+            cookie(req, &s.cookie).and_then(|v| sticky::find(&self.upstream.sticky_values, v))
+        });
         let pick = Pick {
             client_ip: req.peer.map(|p| p.ip()).map(|ip| match ip {
                 IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
@@ -116,7 +120,7 @@ impl Handler for Proxy {
             }),
             uri: req.target(),
             key,
-            sticky: None,
+            sticky: sticky.flatten(),
             exclude: &[],
         };
         let start = Start {
@@ -153,6 +157,11 @@ impl Handler for Proxy {
                 ticket: Some(ticket),
                 spec: self.spec.clone(),
                 head_request: start.head_request,
+                sticky: sticky.map(|from| Affinity {
+                    upstream: self.upstream.clone(),
+                    from,
+                    secure: scheme == "https",
+                }),
             })),
             Err(f) => failed(f),
         }
@@ -164,6 +173,29 @@ struct Waiting {
     ticket: Option<Ticket>,
     spec: Rc<ProxySpec>,
     head_request: bool,
+    sticky: Option<Affinity>,
+}
+
+/// A group with session affinity, and the server the request's cookie
+/// named (if it named one).
+struct Affinity {
+    upstream: Arc<Upstream>,
+    from: Option<usize>,
+    secure: bool,
+}
+
+impl Affinity {
+    /// The `Set-Cookie` value when the answer came from a server other
+    /// than the one the cookie named.
+    fn set_cookie(&self, server: Option<usize>) -> Option<String> {
+        let server = server.filter(|s| Some(*s) != self.from)?;
+        let name = &self.upstream.spec.sticky.as_ref()?.cookie;
+        let value = self.upstream.sticky_values.get(server)?;
+        let secure = if self.secure { "; Secure" } else { "" };
+        Some(format!(
+            "{name}={value}; Path=/; HttpOnly; SameSite=Lax{secure}"
+        ))
+    }
 }
 
 impl Task for Waiting {
@@ -177,7 +209,12 @@ impl Task for Waiting {
             HeadPoll::Pending => None,
             HeadPoll::Failed(f) => Some(failed(f)),
             HeadPoll::Head(h) => {
-                let resp = headers::client_response(&h, &self.spec, VIA_NAME);
+                let mut resp = headers::client_response(&h, &self.spec, VIA_NAME);
+                if let Some(a) = &self.sticky
+                    && let Some(c) = a.set_cookie(hub.server_of(t))
+                {
+                    resp = resp.header("Set-Cookie", c);
+                }
                 let chunked = h.header("transfer-encoding").is_some();
                 let length = if chunked {
                     None

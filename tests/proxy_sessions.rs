@@ -1,6 +1,8 @@
-//! WebSockets through the reverse proxy: the `Upgrade` handshake goes to a
-//! real upstream (the stdlib upstream's `/ws` echo), and after its `101`
-//! frames go through both ways, unframed by the proxy, across a reload.
+//! Sessions through the reverse proxy. WebSockets: the `Upgrade` handshake
+//! goes to a real upstream (the stdlib upstream's `/ws` echo), and after its
+//! `101` frames go through both ways, unframed by the proxy, across a
+//! reload. Sticky sessions: an affinity cookie keeps a client on its server
+//! while that server is up.
 
 mod common;
 
@@ -214,4 +216,73 @@ fn websocket_echo_through_the_proxy_survives_a_reload() {
     s.write_all(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
         .unwrap();
     assert_eq!(common::read_response(&mut s, false).unwrap().status, 405);
+}
+
+/// One GET with an optional cookie: (upstream name, Set-Cookie value).
+fn get_with(px: &common::Server, cookie: Option<&str>) -> (String, Option<String>) {
+    let mut s = px.connect();
+    let cookie = cookie.map_or(String::new(), |c| format!("Cookie: theme=dark; {c}\r\n"));
+    write!(
+        s,
+        "GET /who HTTP/1.1\r\nHost: localhost\r\n{cookie}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let r = common::read_response(&mut s, false).unwrap();
+    assert_eq!(r.status, 200, "{}", r.head);
+    let name = r.text().split(' ').next().unwrap().to_string();
+    (name, r.header("set-cookie"))
+}
+
+#[test]
+fn sticky_cookie_keeps_a_client_on_its_server() {
+    let a = PyUpstream::start("a");
+    let b = PyUpstream::start("b");
+    let config = format!(
+        r#"
+[[upstream]]
+name = "app"
+servers = ["127.0.0.1:{}", "127.0.0.1:{}"]
+sticky = {{ cookie = "AFF" }}
+retry = {{ tries = 2 }}
+[[site]]
+name = "front"
+hosts = ["localhost"]
+default = true
+[[site.route]]
+path = "/"
+handler = "proxy"
+upstream = "app"
+"#,
+        a.port, b.port
+    );
+    let px = common::Server::with_config(&config, &[]);
+    // Without a cookie: round robin, and each answer names its server.
+    let (first, set) = get_with(&px, None);
+    let set = set.expect("a Set-Cookie for a new client");
+    assert!(set.starts_with("AFF="), "{set}");
+    assert!(set.contains("; Path=/; HttpOnly; SameSite=Lax"), "{set}");
+    let value = set.split(';').next().unwrap().to_string();
+    let hex = value.strip_prefix("AFF=").unwrap();
+    assert_eq!(hex.len(), 32);
+    assert!(!hex.contains("127.0.0.1") && hex.bytes().all(|b| b.is_ascii_hexdigit()));
+    // With it: the same server every time, and no new cookie.
+    for _ in 0..10 {
+        assert_eq!(get_with(&px, Some(&value)), (first.clone(), None));
+    }
+    // Both servers are reached by new clients, each with its own value.
+    let (second, other) = get_with(&px, None);
+    assert_ne!(second, first);
+    let other = other.expect("a cookie for the other server");
+    assert_ne!(other.split(';').next().unwrap(), value);
+    // A forged or stale value is ignored and replaced.
+    let (_, set) = get_with(&px, Some("AFF=00000000000000000000000000000000"));
+    assert!(set.is_some());
+    // The cookie's server gone: the other answers and the cookie moves.
+    let (gone, stays) = if first == "a" { (a, b) } else { (b, a) };
+    drop(gone);
+    let (name, set) = get_with(&px, Some(&value));
+    assert_ne!(name, first);
+    let moved = set.expect("the cookie moves to the server that answered");
+    assert_ne!(moved.split(';').next().unwrap(), value);
+    drop(stays);
 }
