@@ -66,4 +66,14 @@ upstream = "app"
     let (body, code) = curl(&[&format!("{base}/gone/x")]);
     assert_eq!(code, "502", "{body}");
     assert!(body.contains("cannot connect"), "{body}");
+    // Pooled upstream connections do not hold a stopping server up.
+    let mut px = px;
+    px.signal("TERM");
+    let t = std::time::Instant::now();
+    assert_eq!(px.wait_exit(std::time::Duration::from_secs(8)), Some(0));
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        t.elapsed()
+    );
 }

@@ -176,6 +176,8 @@ pub struct Hub {
     workers: usize,
     next_gen: u32,
     next_sweep: Option<Instant>,
+    /// The worker is stopping: no checks, no connection kept idle.
+    draining: bool,
 }
 
 impl Hub {
@@ -192,6 +194,26 @@ impl Hub {
             workers: 1,
             next_gen: 0,
             next_sweep: None,
+            draining: false,
+        }
+    }
+
+    /// The worker is stopping: checks end and idle connections close now,
+    /// busy ones when their exchange ends, so nothing keeps the worker up.
+    pub fn drain(&mut self) {
+        self.draining = true;
+        for gi in 0..self.groups.len() {
+            self.retire(gi);
+        }
+    }
+
+    /// A group stops checking and closes its idle connections.
+    fn retire(&mut self, gi: usize) {
+        for s in &mut self.groups[gi].servers {
+            s.check = None;
+        }
+        for c in std::mem::take(&mut self.groups[gi].idle) {
+            self.close(c);
         }
     }
 
@@ -249,13 +271,8 @@ impl Hub {
         // Groups no longer configured stop checking and keep no idle
         // connections.
         for gi in 0..self.groups.len() {
-            if !self.groups[gi].live {
-                for s in &mut self.groups[gi].servers {
-                    s.check = None;
-                }
-                for c in std::mem::take(&mut self.groups[gi].idle) {
-                    self.close(c);
-                }
+            if !self.groups[gi].live || self.draining {
+                self.retire(gi);
             }
         }
         self.next_sweep.get_or_insert(now + SWEEP);
@@ -455,6 +472,7 @@ impl Hub {
         let max_idle = k.idle;
         let keep = reusable
             && g.live
+            && !self.draining
             && k.idle > 0
             && u.uses < k.max_requests
             && now.saturating_duration_since(u.born) < k.lifetime;

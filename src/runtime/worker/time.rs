@@ -135,6 +135,7 @@ impl<S: Service> Worker<S> {
         self.draining = true;
         self.drain_deadline = self.now_ms + self.shutdown_timeout.as_millis() as u64;
         self.close_listeners();
+        self.hub.drain();
         for slot in self.open_slots() {
             with_driver!(self, slot, |d, cx| d.drain(&mut cx));
         }
