@@ -120,6 +120,7 @@ pub fn render(reg: &Registry, snaps: &[Snapshot]) -> Value {
         "totals": totals,
         "workers": workers,
         "sites": sites(&total.stats.sites),
+        "upstreams": super::upstream::status(&total.upstreams),
         "percentiles": curve(&total.stats.latency),
     })
 }
@@ -149,6 +150,7 @@ mod tests {
         assert!((2.0..2.01).contains(&max), "{max}");
         assert_eq!(v["percentiles"].as_array().unwrap().len(), 14);
         assert_eq!(v["sites"], json!({}));
+        assert_eq!(v["upstreams"], json!([]));
         snaps[0].stats.sites = vec![SiteCounts::new("shop")];
         snaps[0].stats.sites[0].status = [0, 1, 0, 2, 0];
         snaps[1].stats.sites = vec![SiteCounts::new("shop"), SiteCounts::new("blog")];
