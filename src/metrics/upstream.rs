@@ -209,7 +209,7 @@ pub fn prometheus(o: &mut String, all: &[UpstreamReport]) {
         o,
         n,
         "histogram",
-        "Time from sending a request to an upstream server to its response head.",
+        "Time from the start of an attempt on an upstream server (a new connection's connect included) to its response head.",
     );
     for (l, s) in &servers {
         let mut below = 0;
