@@ -161,4 +161,39 @@ mod tests {
         assert_eq!(v["sites"]["shop"]["status"]["4xx"], 2);
         assert_eq!(v["sites"]["blog"]["requests"], 0);
     }
+
+    #[test]
+    fn upstreams_are_summed_over_the_workers() {
+        use super::super::upstream::{Health, ServerReport, UpstreamReport};
+        let reg = Registry::new(2, None);
+        let mut snaps = reg.snapshots();
+        for (i, s) in snaps.iter_mut().enumerate() {
+            let mut server = ServerReport {
+                name: "10.0.0.1:80".into(),
+                weight: 2,
+                backup: false,
+                live: true,
+                health: if i == 0 { Health::Up } else { Health::Down },
+                open: 1,
+                idle: 0,
+                stats: Default::default(),
+            };
+            server.stats.requests = 3;
+            server.stats.response(200);
+            s.upstreams = vec![UpstreamReport {
+                name: "app".into(),
+                policy: "least_time",
+                live: true,
+                servers: vec![server],
+            }];
+        }
+        let v = render(&reg, &snaps);
+        let s = &v["upstreams"][0]["servers"][0];
+        assert_eq!(v["upstreams"][0]["policy"], "least_time");
+        assert_eq!(s["requests"], 6);
+        assert_eq!(s["responses"]["2xx"], 2);
+        assert_eq!(s["connections"]["open"], 2);
+        assert_eq!(s["health"], "down", "one worker has it out");
+        assert!(v["workers"][0].get("upstreams").is_none());
+    }
 }
