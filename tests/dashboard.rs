@@ -272,6 +272,61 @@ fn dashboard_renders_the_status_numbers() {
         v["sites"]["default"]["requests"].as_u64().unwrap()
     );
     assert_eq!(int(&dom, "site-0-4xx"), 5);
+    // No upstreams: no upstream table.
+    let at = dom.find("id=\"upstreams-card\"").expect("upstream card");
+    let tag = &dom[dom[..at].rfind('<').unwrap()..at + dom[at..].find('>').unwrap()];
+    assert!(tag.contains("hidden"), "upstream card shown: {tag}");
+}
+
+#[test]
+fn dashboard_shows_the_upstreams_with_their_health() {
+    chromium();
+    let up = Server::start(&["--builtins"]);
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_addr = dead.local_addr().unwrap();
+    drop(dead);
+    let config = format!(
+        "[[upstream]]\nname = \"app\"\nservers = [\"{}\", \"{dead_addr}\"]\n\
+         [[site]]\nname = \"front\"\nhosts = [\"localhost\"]\ndefault = true\n\
+         [[site.route]]\npath = \"/\"\nhandler = \"proxy\"\nupstream = \"app\"\n",
+        up.addr
+    );
+    let server = Server::with_config(&config, &["--workers", "1"]);
+    for _ in 0..4 {
+        assert_eq!(get(&server, "/plaintext").status, 200);
+    }
+    // The dead server got one request (then sent on) and is out.
+    let v = wait_status(&server, |v| {
+        let s = &v["upstreams"][0]["servers"];
+        s[0]["requests"] == 4 && s[1]["health"] == "down"
+    });
+    let dom = rendered_dom(&format!("http://{}/", server.admin.unwrap()));
+    assert!(data_updated(&dom).is_some(), "never rendered /status");
+    assert_eq!(text_of(&dom, "upstream-0-name"), "app");
+    let servers = v["upstreams"][0]["servers"].as_array().unwrap();
+    for (j, s) in servers.iter().enumerate() {
+        let id = |k: &str| format!("upstream-0-{j}-{k}");
+        assert_eq!(
+            text_of(&dom, &id("address")),
+            s["address"].as_str().unwrap()
+        );
+        assert_eq!(text_of(&dom, &id("health")), s["health"].as_str().unwrap());
+        for k in ["requests", "failed"] {
+            assert_eq!(int(&dom, &id(k)), s[k].as_u64().unwrap(), "{}", id(k));
+        }
+        assert_eq!(
+            int(&dom, &id("2xx")),
+            s["responses"]["2xx"].as_u64().unwrap()
+        );
+        assert_eq!(
+            int(&dom, &id("open")),
+            s["connections"]["open"].as_u64().unwrap()
+        );
+    }
+    assert_eq!(text_of(&dom, "upstream-0-0-health"), "up");
+    assert_eq!(int(&dom, "upstream-0-0-2xx"), 4);
+    assert_eq!(text_of(&dom, "upstream-0-1-health"), "down");
+    assert_eq!(int(&dom, "upstream-0-1-failed"), 1);
 }
 
 #[test]

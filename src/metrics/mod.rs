@@ -7,6 +7,7 @@ pub mod hgrm;
 pub mod prometheus;
 mod recorder;
 pub mod status;
+pub mod upstream;
 
 pub use recorder::Recorder;
 
@@ -322,6 +323,8 @@ pub struct Snapshot {
     pub stats: Stats,
     /// Connection states.
     pub gauges: Gauges,
+    /// The worker's upstream groups and servers.
+    pub upstreams: Vec<upstream::UpstreamReport>,
 }
 
 /// Where one worker publishes snapshots and readers pick them up.
@@ -395,6 +398,7 @@ impl Registry {
                         taken: now,
                         stats: Stats::default(),
                         gauges: Gauges::default(),
+                        upstreams: Vec::new(),
                     }))
                 })
                 .collect(),
@@ -428,6 +432,7 @@ pub fn merge(snaps: &[Snapshot]) -> Snapshot {
             .unwrap_or_else(SystemTime::now),
         stats: Stats::default(),
         gauges: Gauges::default(),
+        upstreams: Vec::new(),
     };
     for s in snaps {
         let _ = total.stats.latency.add(&s.stats.latency);
@@ -436,6 +441,7 @@ pub fn merge(snaps: &[Snapshot]) -> Snapshot {
         total.stats.counters.add(&s.stats.counters);
         add_sites(&mut total.stats.sites, &s.stats.sites);
         total.gauges.add(&s.gauges);
+        upstream::add_upstreams(&mut total.upstreams, &s.upstreams);
     }
     total
 }
@@ -465,6 +471,7 @@ mod tests {
                 writing: 0,
                 waiting: 1,
             },
+            upstreams: Vec::new(),
         };
         a.sites = vec![SiteCounts::new("shop"), SiteCounts::new("blog")];
         a.sites[0].status = [0, 3, 0, 1, 0];

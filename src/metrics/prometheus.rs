@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use hdrhistogram::Histogram;
 
+use super::upstream::add_upstreams;
 use super::{CloseReason, PARSE_ERROR_KINDS, Registry, SiteCounts, Snapshot, add_sites};
 
 /// Histogram bucket bounds in seconds.
@@ -15,7 +16,7 @@ pub const BUCKETS: [f64; 17] = [
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
 /// `v` as a label value: `\`, `"` and line feeds escaped.
-fn label(v: &str) -> String {
+pub(super) fn label(v: &str) -> String {
     let mut o = String::with_capacity(v.len());
     for c in v.chars() {
         match c {
@@ -55,7 +56,16 @@ fn sites(out: &mut String, snaps: &[Snapshot]) {
     }
 }
 
-fn head(out: &mut String, name: &str, kind: &str, help: &str) {
+/// Upstream servers, summed over the workers.
+fn upstreams(out: &mut String, snaps: &[Snapshot]) {
+    let mut all = Vec::new();
+    for s in snaps {
+        add_upstreams(&mut all, &s.upstreams);
+    }
+    super::upstream::prometheus(out, &all);
+}
+
+pub(super) fn head(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
@@ -188,6 +198,7 @@ pub fn render(reg: &Registry, snaps: &[Snapshot]) -> String {
         }
     }
     sites(&mut o, snaps);
+    upstreams(&mut o, snaps);
     histogram(
         &mut o,
         "peregrine_http_request_duration_seconds",

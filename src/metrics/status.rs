@@ -120,6 +120,7 @@ pub fn render(reg: &Registry, snaps: &[Snapshot]) -> Value {
         "totals": totals,
         "workers": workers,
         "sites": sites(&total.stats.sites),
+        "upstreams": super::upstream::status(&total.upstreams),
         "percentiles": curve(&total.stats.latency),
     })
 }
@@ -149,6 +150,7 @@ mod tests {
         assert!((2.0..2.01).contains(&max), "{max}");
         assert_eq!(v["percentiles"].as_array().unwrap().len(), 14);
         assert_eq!(v["sites"], json!({}));
+        assert_eq!(v["upstreams"], json!([]));
         snaps[0].stats.sites = vec![SiteCounts::new("shop")];
         snaps[0].stats.sites[0].status = [0, 1, 0, 2, 0];
         snaps[1].stats.sites = vec![SiteCounts::new("shop"), SiteCounts::new("blog")];
@@ -158,5 +160,40 @@ mod tests {
         assert_eq!(v["sites"]["shop"]["status"]["2xx"], 2);
         assert_eq!(v["sites"]["shop"]["status"]["4xx"], 2);
         assert_eq!(v["sites"]["blog"]["requests"], 0);
+    }
+
+    #[test]
+    fn upstreams_are_summed_over_the_workers() {
+        use super::super::upstream::{Health, ServerReport, UpstreamReport};
+        let reg = Registry::new(2, None);
+        let mut snaps = reg.snapshots();
+        for (i, s) in snaps.iter_mut().enumerate() {
+            let mut server = ServerReport {
+                name: "10.0.0.1:80".into(),
+                weight: 2,
+                backup: false,
+                live: true,
+                health: if i == 0 { Health::Up } else { Health::Down },
+                open: 1,
+                idle: 0,
+                stats: Default::default(),
+            };
+            server.stats.requests = 3;
+            server.stats.response(200);
+            s.upstreams = vec![UpstreamReport {
+                name: "app".into(),
+                policy: "least_time",
+                live: true,
+                servers: vec![server],
+            }];
+        }
+        let v = render(&reg, &snaps);
+        let s = &v["upstreams"][0]["servers"][0];
+        assert_eq!(v["upstreams"][0]["policy"], "least_time");
+        assert_eq!(s["requests"], 6);
+        assert_eq!(s["responses"]["2xx"], 2);
+        assert_eq!(s["connections"]["open"], 2);
+        assert_eq!(s["health"], "down", "one worker has it out");
+        assert!(v["workers"][0].get("upstreams").is_none());
     }
 }

@@ -28,6 +28,8 @@ use crate::runtime::worker::ConnId;
 mod checks;
 #[path = "proxied.rs"]
 mod proxied;
+#[path = "report.rs"]
+mod report;
 #[path = "retry.rs"]
 mod retry;
 

@@ -150,7 +150,8 @@ impl<S: Service> Worker<S> {
             .collect()
     }
 
-    /// Copies measurements and connection states into the shared slot.
+    /// Copies measurements, connection states and the upstream engine's
+    /// figures into the shared slot.
     pub(super) fn publish(&mut self) {
         self.published_ms = self.now_ms;
         let Some(slot) = &self.slot else { return };
@@ -168,5 +169,6 @@ impl<S: Service> Worker<S> {
         snap.taken = SystemTime::now();
         snap.gauges = g;
         self.obs.stats.publish(&mut snap.stats);
+        self.hub.report(self.now, &mut snap.upstreams);
     }
 }
