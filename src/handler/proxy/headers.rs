@@ -116,6 +116,25 @@ fn protocol(version: Version) -> &'static str {
 }
 
 /// The peer's address, IPv4-mapped IPv6 written as IPv4.
+/// Writes an address as text: IPv4 dotted without the formatter (this is
+/// on every proxied request), IPv6 through it.
+fn write_ip(o: &mut Vec<u8>, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut b = itoa::Buffer::new();
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    o.push(b'.');
+                }
+                o.extend_from_slice(b.format(octet).as_bytes());
+            }
+        }
+        IpAddr::V6(v6) => {
+            let _ = write!(o, "{v6}");
+        }
+    }
+}
+
 fn client_ip(head: &RequestHead) -> Option<IpAddr> {
     head.peer.map(|p| match p.ip() {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
@@ -184,7 +203,8 @@ pub fn upstream_request(
             .map(|(_, v)| v.trim_ascii())
             .filter(|v| !v.is_empty())
     };
-    let has = |name| prior(name).next().is_some();
+    // (Nothing is looked for when the peer is not trusted.)
+    let has = |name| trusted && prior(name).next().is_some();
 
     // Trust needs a peer, so without one nothing is extended.
     if let Some(ip) = ip {
@@ -194,7 +214,7 @@ pub fn upstream_request(
                 join(o, prior("x-forwarded-for"));
                 o.extend_from_slice(b", ");
             }
-            let _ = write!(o, "{ip}");
+            write_ip(o, ip);
         });
     }
     if has("x-forwarded-proto") {
