@@ -1,7 +1,9 @@
 //! HTTPS with rustls: certificates (with SNI), protocol versions, ALPN,
 //! session resumption, client certificates, HSTS and the HTTP→HTTPS redirect.
 //! The per-connection session is sans-IO ([`TlsSession`]); the worker feeds it
-//! ciphertext from the ring and sends what it seals.
+//! ciphertext from the ring and sends what it seals. Connections to upstream
+//! servers have the client side ([`TlsClient`], configured per group by
+//! [`client_config`]).
 //!
 //! Kernel TLS is not used yet. Where it would fit: once a session's handshake
 //! is done, its traffic secrets (`dangerous_extract_secrets`) could be handed
@@ -9,6 +11,7 @@
 //! plaintext (and splice file bodies) while the kernel encrypts.
 #![forbid(unsafe_code)]
 
+mod client;
 mod conn;
 mod files;
 pub mod pem;
@@ -24,6 +27,7 @@ use rustls::server::{ClientHello, ProducesTickets, ResolvesServerCert, WebPkiCli
 use rustls::sign::CertifiedKey;
 use rustls::{InconsistentKeys, RootCertStore, ServerConfig};
 
+pub use client::{Connector, SYSTEM_BUNDLES, TlsClient, TlsFailure, client_config};
 pub use conn::{Fed, TlsError, TlsSession};
 pub use files::Source;
 

@@ -1,0 +1,382 @@
+//! The client side of TLS, for connections to upstream servers: the rustls
+//! configuration of a group (trust roots, verification, ALPN), and one
+//! session, sans-IO: ciphertext in → plaintext out, plaintext in →
+//! ciphertext out. Wraps `rustls::ClientConnection`; no sockets, no clock.
+
+use std::fmt;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{
+    AlertDescription, CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct,
+    RootCertStore, SignatureScheme,
+};
+
+use super::conn::Fed;
+use super::files::{self, Source};
+use super::pem;
+
+/// Where the system's trust roots are looked for, after `SSL_CERT_FILE`:
+/// the bundles of Debian and its kin, Fedora and RHEL, openSUSE, Alpine and
+/// the BSDs.
+pub const SYSTEM_BUNDLES: [&str; 5] = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
+
+/// Why a TLS session to an upstream server failed, in terms an operator
+/// can act on (small and `Copy`, as connection ends are).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TlsFailure {
+    /// The certificate is not valid for the name verified (`server_name`).
+    NameMismatch,
+    /// The certificate does not chain to a trusted root (`ca`).
+    UnknownIssuer,
+    /// The certificate has expired.
+    Expired,
+    /// The certificate is not valid yet.
+    NotYetValid,
+    /// The certificate was revoked.
+    Revoked,
+    /// The certificate is unusable for another reason (bad encoding or
+    /// signature, wrong purpose).
+    BadCertificate,
+    /// The server refused the handshake with this alert.
+    Alert(AlertDescription),
+    /// The server offers nothing acceptable here (version, cipher suite,
+    /// ALPN `http/1.1`).
+    Incompatible,
+    /// What the server sent is not TLS, or breaks the protocol.
+    Protocol,
+    /// The server closed the connection during the handshake.
+    Closed,
+}
+
+impl TlsFailure {
+    /// The failure a rustls error means.
+    pub fn of(e: &rustls::Error) -> TlsFailure {
+        use rustls::Error as E;
+        match e {
+            E::InvalidCertificate(c) => match c {
+                CertificateError::NotValidForName
+                | CertificateError::NotValidForNameContext { .. } => TlsFailure::NameMismatch,
+                CertificateError::UnknownIssuer => TlsFailure::UnknownIssuer,
+                CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                    TlsFailure::Expired
+                }
+                CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                    TlsFailure::NotYetValid
+                }
+                CertificateError::Revoked => TlsFailure::Revoked,
+                _ => TlsFailure::BadCertificate,
+            },
+            E::AlertReceived(a) => TlsFailure::Alert(*a),
+            E::PeerIncompatible(_) | E::NoApplicationProtocol => TlsFailure::Incompatible,
+            _ => TlsFailure::Protocol,
+        }
+    }
+}
+
+impl fmt::Display for TlsFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TLS handshake failed: ")?;
+        match self {
+            TlsFailure::NameMismatch => {
+                f.write_str("the certificate is not valid for the server name")
+            }
+            TlsFailure::UnknownIssuer => {
+                f.write_str("the certificate is not signed by a trusted CA")
+            }
+            TlsFailure::Expired => f.write_str("the certificate has expired"),
+            TlsFailure::NotYetValid => f.write_str("the certificate is not valid yet"),
+            TlsFailure::Revoked => f.write_str("the certificate was revoked"),
+            TlsFailure::BadCertificate => f.write_str("the certificate cannot be used"),
+            TlsFailure::Alert(a) => write!(f, "the server sent the alert {a:?}"),
+            TlsFailure::Incompatible => {
+                f.write_str("no protocol version, cipher suite or ALPN protocol in common")
+            }
+            TlsFailure::Protocol => f.write_str("the server does not speak TLS correctly"),
+            TlsFailure::Closed => f.write_str("the server closed the connection"),
+        }
+    }
+}
+
+/// What a connection needs to start its session: the group's configuration
+/// and the name this server is verified for.
+#[derive(Clone, Debug)]
+pub struct Connector {
+    /// The group's configuration.
+    pub config: Arc<ClientConfig>,
+    /// Sent as SNI (a DNS name; an IP address is not sent) and verified.
+    pub name: ServerName<'static>,
+}
+
+/// One client session, sans-IO.
+pub struct TlsClient {
+    conn: ClientConnection,
+}
+
+impl fmt::Debug for TlsClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsClient")
+            .field("handshaking", &self.conn.is_handshaking())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TlsClient {
+    /// A session for `c`; its first flight (the ClientHello) waits in
+    /// [`TlsClient::flush`].
+    pub fn new(c: &Connector) -> Result<TlsClient, rustls::Error> {
+        let mut conn = ClientConnection::new(c.config.clone(), c.name.clone())?;
+        // The caller bounds what it queues (one request send at a time).
+        conn.set_buffer_limit(None);
+        Ok(TlsClient { conn })
+    }
+
+    /// Whether the handshake is still in progress.
+    pub fn is_handshaking(&self) -> bool {
+        self.conn.is_handshaking()
+    }
+
+    /// The ALPN protocol agreed, once the handshake is done.
+    pub fn alpn(&self) -> Option<&[u8]> {
+        self.conn.alpn_protocol()
+    }
+
+    /// Feeds ciphertext. Plaintext is appended to `plain`; handshake
+    /// messages to send are appended to `wire`.
+    pub fn feed(
+        &mut self,
+        mut cipher: &[u8],
+        plain: &mut Vec<u8>,
+        wire: &mut Vec<u8>,
+    ) -> Result<Fed, TlsFailure> {
+        let mut fed = Fed::default();
+        let was_handshaking = self.conn.is_handshaking();
+        while !cipher.is_empty() {
+            match self.conn.read_tls(&mut cipher) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(_) => {
+                    // The plaintext buffer is full: drain it and go on.
+                    self.drain(plain, &mut fed);
+                    if self.conn.read_tls(&mut cipher).is_err() {
+                        break;
+                    }
+                }
+            }
+            match self.conn.process_new_packets() {
+                Ok(state) => fed.closed |= state.peer_has_closed(),
+                Err(e) => {
+                    self.flush(wire);
+                    return Err(TlsFailure::of(&e));
+                }
+            }
+            self.drain(plain, &mut fed);
+        }
+        if was_handshaking && !self.conn.is_handshaking() {
+            fed.handshake_done = true;
+        }
+        self.flush(wire);
+        Ok(fed)
+    }
+
+    fn drain(&mut self, plain: &mut Vec<u8>, fed: &mut Fed) {
+        loop {
+            let start = plain.len();
+            plain.resize(start + 16 * 1024, 0);
+            match self.conn.reader().read(&mut plain[start..]) {
+                Ok(n) => {
+                    plain.truncate(start + n);
+                    fed.plaintext += n;
+                    if n == 0 {
+                        fed.closed = true;
+                        return;
+                    }
+                }
+                Err(_) => {
+                    plain.truncate(start);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Encrypts `plain` and appends the records to `wire` (before the
+    /// handshake is done they wait in the session and go after it).
+    pub fn seal(&mut self, plain: &[u8], wire: &mut Vec<u8>) {
+        if !plain.is_empty() {
+            // With no buffer limit the writer takes everything.
+            let _ = self.conn.writer().write_all(plain);
+        }
+        self.flush(wire);
+    }
+
+    /// Queues `close_notify` and appends it to `wire`.
+    pub fn close(&mut self, wire: &mut Vec<u8>) {
+        self.conn.send_close_notify();
+        self.flush(wire);
+    }
+
+    /// Appends what the session has to send to `wire`.
+    pub fn flush(&mut self, wire: &mut Vec<u8>) {
+        while self.conn.wants_write() {
+            if self.conn.write_tls(wire).is_err() {
+                break;
+            }
+        }
+    }
+}
+
+/// The crypto provider in use (aws-lc-rs).
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// The trust roots of `ca`, every certificate in it well-formed; `key` is
+/// the configuration key, for messages.
+fn roots_from(ca: &Path, key: &str) -> Result<RootCertStore, String> {
+    let src = Source { key, path: ca };
+    let mut roots = RootCertStore::empty();
+    for c in pem::certificates(src, &files::read(src)?, false)? {
+        roots
+            .add(c)
+            .map_err(|e| format!("{src}: not usable as a trust root: {e}"))?;
+    }
+    Ok(roots)
+}
+
+/// The system's trust roots: the bundle `SSL_CERT_FILE` names, else the
+/// first of [`SYSTEM_BUNDLES`] present. Certificates of it that cannot be
+/// parsed are skipped (as `rustls-native-certs` does); one usable one is
+/// needed.
+fn system_roots(key: &str) -> Result<RootCertStore, String> {
+    let from_env = std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from);
+    let path = match from_env {
+        Some(p) => p,
+        None => SYSTEM_BUNDLES
+            .iter()
+            .map(Path::new)
+            .find(|p| p.is_file())
+            .ok_or_else(|| {
+                format!(
+                    "{key}: no system trust roots found (looked for SSL_CERT_FILE and {}); set ca = \"…\"",
+                    SYSTEM_BUNDLES.join(", ")
+                )
+            })?
+            .to_path_buf(),
+    };
+    let src = Source { key, path: &path };
+    let data = files::read(src)?;
+    let mut roots = RootCertStore::empty();
+    let certs = CertificateDer::pem_slice_iter(&data).filter_map(Result::ok);
+    let (added, _) = roots.add_parsable_certificates(certs);
+    if added == 0 {
+        return Err(format!(
+            "{src}: holds no usable CA certificate (system trust roots); set ca = \"…\""
+        ));
+    }
+    Ok(roots)
+}
+
+/// Builds a group's client configuration: roots from `ca` (else the
+/// system's), the certificate verified unless `verify` is false, ALPN
+/// `http/1.1`, TLS 1.2 and 1.3. Errors name `key` (the group's) and the
+/// file: `upstream[0].ca: ca.pem: PEM block 1 is truncated …`.
+pub fn client_config(
+    ca: Option<&Path>,
+    verify: bool,
+    key: &str,
+) -> Result<Arc<ClientConfig>, String> {
+    let provider = provider();
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("{key}.tls: {e}"))?;
+    let mut cfg = if verify {
+        let roots = match ca {
+            Some(p) => roots_from(p, &format!("{key}.ca"))?,
+            None => system_roots(&format!("{key}.tls"))?,
+        };
+        let v = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
+            .map_err(|e| format!("{key}.ca: {e}"))?;
+        builder.with_webpki_verifier(v).with_no_client_auth()
+    } else {
+        if let Some(p) = ca {
+            // Read anyway, so a wrong path is reported even while unused.
+            roots_from(p, &format!("{key}.ca"))?;
+        }
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
+            .with_no_client_auth()
+    };
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(cfg))
+}
+
+/// `tls_verify = false`: any certificate is accepted (the handshake's
+/// signatures are still checked, so the server holds the key of the
+/// certificate it sent — but nothing says whose certificate it is).
+#[derive(Debug)]
+struct NoVerify(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+#[path = "client_tests.rs"]
+mod tests;
