@@ -17,7 +17,8 @@
 //!    │   token · bufring · timer · listener · observe · logfile · sys                │
 //!    │ driver/    sans-IO connection drivers: deadlines per reason, TLS + HTTP,      │
 //!    │            pausing, file bodies, lingering; the client side (connect, HTTP/1  │
-//!    │            client role, response deadlines) — tested in simulated time        │
+//!    │            client role, response deadlines, a TLS layer under it; TCP or      │
+//!    │            Unix sockets) — tested in simulated time                           │
 //!    │ http/      sans-IO HTTP/1.1 codec (server and client roles): parse · body     │
 //!    │            decoding · response framing · the exchange loop; `now` passed in   │
 //!    │ exchange/  RequestHead, streaming RequestBody, Reply, BodySource, Task, Io    │

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::Config;
 use crate::http::MinRate;
 use crate::site::spec::{HandlerSpec, Route, Rules, Site, StatusMatch};
-use crate::upstream::spec::{Address, HashKind, HeaderOps, UpstreamSpec};
+use crate::upstream::spec::{HashKind, HeaderOps, UpstreamSpec};
 
 fn secs(d: Duration) -> Value {
     json!(d.as_secs_f64())
@@ -131,7 +131,7 @@ fn upstream(u: &UpstreamSpec) -> Value {
         "name": u.name,
         "servers": u.servers.iter().map(|s| json!({
             "address": s.name,
-            "resolved": match &s.address { Address::Tcp(a) => a.to_string() },
+            "resolved": s.address.to_string(),
             "weight": s.weight,
             "backup": s.backup,
         })).collect::<Vec<_>>(),
@@ -166,6 +166,11 @@ fn upstream(u: &UpstreamSpec) -> Value {
             "connect": secs(t.connect), "response_head": secs(t.response_head),
             "read_idle": secs(t.read_idle), "send_idle": secs(t.send_idle),
         },
+        "tls": u.tls.as_ref().map(|t| json!({
+            "server_name": t.server_name.as_ref().map(|n| n.to_str().into_owned()),
+            "ca": t.ca.as_ref().map(|p| p.display().to_string()),
+            "tls_verify": t.verify,
+        })),
     })
 }
 

@@ -12,6 +12,7 @@ mod site_log;
 mod tls;
 mod upstream;
 mod upstream_checks;
+mod upstream_tls;
 
 use std::fmt;
 use std::net::SocketAddr;

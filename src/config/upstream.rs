@@ -13,6 +13,7 @@ use super::ConfigError;
 use super::file::{Ctx, Secs};
 use super::site::origin;
 use super::upstream_checks::{RawHealth, RawPassive, RawRetry, health, passive, retry};
+use super::upstream_tls::{RawTlsKeys, tls};
 use crate::upstream::spec::{
     Address, HashKind, Keepalive, Policy, ServerSpec, Sticky, UpstreamSpec, UpstreamTimeouts,
 };
@@ -34,6 +35,9 @@ pub(super) struct RawUpstream {
     keepalive: Option<Spanned<RawKeepalive>>,
     timeouts: Option<Spanned<RawTimeouts>>,
     tls: Option<Spanned<Value>>,
+    server_name: Option<Spanned<String>>,
+    ca: Option<Spanned<String>>,
+    tls_verify: Option<Spanned<Value>>,
 }
 
 #[derive(Deserialize)]
@@ -123,13 +127,6 @@ fn upstream(
 ) -> Result<UpstreamSpec, ConfigError> {
     let k = |key: &str| format!("upstream[{i}].{key}");
     let r = u.get_ref();
-    if let Some(t) = &r.tls {
-        return Err(cx.err(
-            t.span(),
-            &k("tls"),
-            "TLS to upstream servers is not supported yet; use plain HTTP servers",
-        ));
-    }
     let name = match &r.name {
         None => return Err(cx.err(u.span(), &k("name"), "is required")),
         Some(n) => {
@@ -147,7 +144,7 @@ fn upstream(
     };
     let servers = match &r.servers {
         None => return Err(cx.err(u.span(), &k("servers"), "is required")),
-        Some(list) => servers(cx, list, &k("servers"))?,
+        Some(list) => servers(cx, list, &k("servers"), file)?,
     };
     let policy = match &r.lb_policy {
         None => Policy::default(),
@@ -283,10 +280,28 @@ fn upstream(
         ("sticky", r.sticky.as_ref().map(Spanned::span)),
         ("keepalive", r.keepalive.as_ref().map(Spanned::span)),
         ("timeouts", r.timeouts.as_ref().map(Spanned::span)),
+        ("tls", r.tls.as_ref().map(Spanned::span)),
+        ("server_name", r.server_name.as_ref().map(Spanned::span)),
+        ("ca", r.ca.as_ref().map(Spanned::span)),
+        ("tls_verify", r.tls_verify.as_ref().map(Spanned::span)),
     ]
     .into_iter()
     .filter_map(|(k, s)| s.map(|s| (k, cx.line(s.start))))
     .collect();
+    let keys = RawTlsKeys {
+        tls: &r.tls,
+        server_name: &r.server_name,
+        ca: &r.ca,
+        tls_verify: &r.tls_verify,
+    };
+    let tls = tls(
+        cx,
+        &format!("upstream[{i}]"),
+        u.span(),
+        keys,
+        &servers,
+        file,
+    )?;
     Ok(UpstreamSpec {
         name,
         servers,
@@ -301,6 +316,7 @@ fn upstream(
         max_conns: max_conns.unwrap_or(0) as u32,
         keepalive,
         timeouts,
+        tls,
         origin: crate::site::spec::Origin {
             lines,
             ..origin(cx, u.span(), format!("upstream[{i}]"), file)
@@ -312,11 +328,12 @@ fn servers(
     cx: &Ctx<'_>,
     list: &Spanned<Vec<Spanned<Value>>>,
     key: &str,
+    file: Option<&Path>,
 ) -> Result<Vec<ServerSpec>, ConfigError> {
     let mut out: Vec<ServerSpec> = Vec::new();
     for (j, v) in list.get_ref().iter().enumerate() {
         let k = format!("{key}[{j}]");
-        let s = server(cx, v, &k)?;
+        let s = server(cx, v, &k, file)?;
         if out.iter().any(|o| o.name == s.name) {
             return Err(cx.err(v.span(), &k, format!("{:?} is listed twice", s.name)));
         }
@@ -335,7 +352,12 @@ fn servers(
     Ok(out)
 }
 
-fn server(cx: &Ctx<'_>, v: &Spanned<Value>, key: &str) -> Result<ServerSpec, ConfigError> {
+fn server(
+    cx: &Ctx<'_>,
+    v: &Spanned<Value>,
+    key: &str,
+    file: Option<&Path>,
+) -> Result<ServerSpec, ConfigError> {
     let span = v.span();
     let (name, weight, backup) = match v.get_ref() {
         Value::String(s) => (s.clone(), 1, false),
@@ -345,7 +367,7 @@ fn server(cx: &Ctx<'_>, v: &Spanned<Value>, key: &str) -> Result<ServerSpec, Con
                 .find(|n| !["address", "weight", "backup"].contains(&n.as_str()))
             {
                 let m = if bad == "tls" {
-                    "TLS to upstream servers is not supported yet; use plain HTTP servers".into()
+                    "TLS is set for the whole group: tls = true in the [[upstream]] table".into()
                 } else {
                     format!("unknown key {bad:?} (a server takes address, weight and backup)")
                 };
@@ -390,7 +412,7 @@ fn server(cx: &Ctx<'_>, v: &Spanned<Value>, key: &str) -> Result<ServerSpec, Con
             ));
         }
     };
-    let address = address(&name).map_err(|m| cx.err(span, key, m))?;
+    let address = address(&name, file).map_err(|m| cx.err(span, key, m))?;
     Ok(ServerSpec {
         name,
         address,
@@ -399,19 +421,31 @@ fn server(cx: &Ctx<'_>, v: &Spanned<Value>, key: &str) -> Result<ServerSpec, Con
     })
 }
 
-/// Reads a server address: an IP and port, or a host name and port resolved
-/// now (its first address).
-pub(super) fn address(s: &str) -> Result<Address, String> {
-    if s.starts_with("unix:") {
-        return Err(format!(
-            "{s:?}: unix-socket upstream servers are not supported yet; use host:port"
-        ));
+/// The longest Unix socket path (`sun_path` holds 108 bytes, a NUL included).
+const UNIX_PATH_MAX: usize = 107;
+
+/// Reads a server address: an IP and port, a host name and port resolved
+/// now (its first address), or `unix:` and a socket path (a relative one is
+/// resolved against the file's directory).
+pub(super) fn address(s: &str, file: Option<&Path>) -> Result<Address, String> {
+    if let Some(path) = s.strip_prefix("unix:") {
+        if path.is_empty() {
+            return Err(format!(
+                "{s:?}: write the socket's path, like \"unix:/run/app.sock\""
+            ));
+        }
+        let p = super::file::relative(path, file);
+        let n = p.as_os_str().len();
+        if n > UNIX_PATH_MAX {
+            return Err(format!(
+                "{s:?}: the socket path is {n} bytes long; a Unix socket path holds at most {UNIX_PATH_MAX}"
+            ));
+        }
+        return Ok(Address::Unix(p));
     }
     if let Some((scheme, _)) = s.split_once("://") {
         return Err(if scheme.eq_ignore_ascii_case("https") {
-            format!(
-                "{s:?}: TLS to upstream servers is not supported yet; use host:port over plain HTTP"
-            )
+            format!("{s:?}: write host:port, and tls = true in the [[upstream]] table")
         } else {
             format!("{s:?}: write host:port, without a scheme")
         });

@@ -95,7 +95,9 @@ fn every_upstream_key() {
         u.servers[1].address,
         Address::Tcp("[::1]:9002".parse().unwrap())
     );
-    let Address::Tcp(local) = u.servers[2].address;
+    let Address::Tcp(local) = u.servers[2].address else {
+        panic!("{:?}", u.servers[2].address)
+    };
     assert!(local.ip().is_loopback() && local.port() == 9003, "{local}");
     let flags: Vec<(u32, bool)> = u.servers.iter().map(|s| (s.weight, s.backup)).collect();
     assert_eq!(flags, [(1, false), (3, false), (1, true)]);
@@ -357,8 +359,8 @@ fn group_errors_name_key_and_line() {
             "p.toml:4: upstream[0].timeouts.send_idle: must be a duration",
         ),
         (
-            "tls = true",
-            "p.toml:4: upstream[0].tls: TLS to upstream servers is not supported yet",
+            "tls = 1",
+            "p.toml:4: upstream[0].tls: must be true or false",
         ),
     ];
     for (rest, want) in cases {
@@ -424,12 +426,12 @@ fn server_errors_name_the_entry() {
             "upstream[0].servers[0]: \"a b:80\": \"a b\" is not a host name or IP address",
         ),
         (
-            "\"unix:/run/app.sock\"",
-            "upstream[0].servers[0]: \"unix:/run/app.sock\": unix-socket upstream servers are not supported yet",
+            "\"unix:\"",
+            "upstream[0].servers[0]: \"unix:\": write the socket's path, like \"unix:/run/app.sock\"",
         ),
         (
             "\"https://a:443\"",
-            "upstream[0].servers[0]: \"https://a:443\": TLS to upstream servers is not supported yet",
+            "upstream[0].servers[0]: \"https://a:443\": write host:port, and tls = true in the [[upstream]] table",
         ),
         (
             "\"http://a:80\"",
@@ -437,7 +439,7 @@ fn server_errors_name_the_entry() {
         ),
         (
             "{ address = \"127.0.0.1:1\", tls = true }",
-            "upstream[0].servers[0].tls: TLS to upstream servers is not supported yet",
+            "upstream[0].servers[0].tls: TLS is set for the whole group: tls = true in the [[upstream]] table",
         ),
         (
             "{ address = \"127.0.0.1:1\", weight = 0 }",
@@ -511,3 +513,6 @@ fn shown_in_the_effective_configuration() {
 
 #[path = "proxy_tests.rs"]
 mod proxy;
+
+#[path = "upstream_tls_tests.rs"]
+mod transports;

@@ -21,7 +21,7 @@ pub enum Action {
     /// [`super::ClientConn::on_connected`].
     Connect {
         /// The peer.
-        addr: SocketAddr,
+        addr: crate::upstream::spec::Address,
     },
     /// Send `buf[from..]`; the buffer comes back with `on_sent`.
     Send {

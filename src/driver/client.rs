@@ -13,12 +13,13 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::action::Action;
 use crate::http::client::{ClientError, Event, ResponseLimits, ResponseReader};
 use crate::metrics::CloseReason;
+use crate::tls::TlsFailure;
+use crate::upstream::spec::Address;
 
 /// The timeouts and limits an outgoing connection keeps to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,6 +101,8 @@ pub struct Response {
 pub enum ClientEnd {
     /// The connect failed with this errno.
     ConnectFailed(i32),
+    /// The TLS handshake failed (counted as a failed connect).
+    Tls(TlsFailure),
     /// The connect did not complete within the connect timeout.
     ConnectTimeout,
     /// The peer closed between responses (or after the last one).
@@ -133,6 +136,7 @@ impl ClientEnd {
             }
             ClientEnd::ConnectTimeout | ClientEnd::ResponseTimeout => CloseReason::Timeout,
             ClientEnd::Truncated
+            | ClientEnd::Tls(_)
             | ClientEnd::Malformed(_)
             | ClientEnd::Upgraded
             | ClientEnd::Unsolicited => CloseReason::Error,
@@ -148,6 +152,7 @@ impl fmt::Display for ClientEnd {
         let os = |e: i32| std::io::Error::from_raw_os_error(e);
         match self {
             ClientEnd::ConnectFailed(e) => os(*e).fmt(f),
+            ClientEnd::Tls(t) => t.fmt(f),
             ClientEnd::ConnectTimeout => f.write_str("connect timed out"),
             ClientEnd::PeerClosed => f.write_str("closed by the peer"),
             ClientEnd::NotReusable => f.write_str("the response ended the connection"),
@@ -208,7 +213,7 @@ struct Waiting {
 #[derive(Debug)]
 pub struct ClientConn {
     state: State,
-    addr: SocketAddr,
+    addr: Address,
     /// The owner's key for this connection (the executor hands it back with
     /// every event).
     owner: u64,
@@ -247,7 +252,7 @@ pub struct ClientConn {
 
 impl ClientConn {
     /// A connection to `addr` starting at `now`, for the owner's `owner` key.
-    pub fn new(addr: SocketAddr, owner: u64, settings: ClientSettings, now: Instant) -> ClientConn {
+    pub fn new(addr: Address, owner: u64, settings: ClientSettings, now: Instant) -> ClientConn {
         ClientConn {
             state: State::Connecting { since: now },
             addr,
@@ -375,6 +380,11 @@ impl ClientConn {
             }
             Err(e) => self.end(ClientEnd::ConnectFailed(e)),
         }
+    }
+
+    /// The transport under it failed (a TLS handshake): it ends with `why`.
+    pub fn on_transport_failed(&mut self, why: ClientEnd) {
+        self.end(why);
     }
 
     /// Bytes arrived.
@@ -512,7 +522,9 @@ impl ClientConn {
         }
         if self.connect_due {
             self.connect_due = false;
-            return Some(Action::Connect { addr: self.addr });
+            return Some(Action::Connect {
+                addr: self.addr.clone(),
+            });
         }
         if self.state == State::Open && !self.sending && !self.out.is_empty() {
             self.sending = true;

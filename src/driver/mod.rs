@@ -13,11 +13,13 @@
 //! deadlines named for what they wait for. [`ClientConn`] is one outgoing
 //! connection: a connect, then the HTTP/1 codec's client role, with connect
 //! and response deadlines; its owner queues requests and reads
-//! [`ClientEvent`]s.
+//! [`ClientEvent`]s. [`ClientTls`] is the TLS transport under it, for
+//! upstream servers reached over TLS.
 #![forbid(unsafe_code)]
 
 mod action;
 mod client;
+mod client_tls;
 mod deadline;
 mod expiry;
 mod file;
@@ -30,6 +32,7 @@ mod tls;
 mod tests;
 
 pub use client::{ClientConn, ClientEnd, ClientEvent, ClientSettings, Request, Response};
+pub use client_tls::ClientTls;
 pub use deadline::{MinRate, Reason, Settings};
 pub use pool::BufPool;
 pub use server::{Action, Cx, Gauge, ServerConn};

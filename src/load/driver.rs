@@ -255,7 +255,7 @@ impl Driver {
     }
 
     fn connect(&mut self, io: &mut dyn ClientIo, i: usize, now: u64) {
-        match io.connect(self.shared.addr, i as u64, self.settings.clone()) {
+        match io.connect(self.shared.addr.into(), i as u64, self.settings.clone()) {
             Ok(id) => self.conns[i].link = Link::Connecting(id),
             Err(e) => {
                 self.connect_failed(i, &e.to_string());
@@ -286,7 +286,7 @@ impl Driver {
     /// error of the kind its end says (at least one error for a failure).
     fn closed(&mut self, io: &mut dyn ClientIo, i: usize, why: ClientEnd, lost: u64, now: u64) {
         let failure = match why {
-            ClientEnd::ConnectFailed(_) => {
+            ClientEnd::ConnectFailed(_) | ClientEnd::Tls(_) => {
                 self.connect_failed(i, &why.to_string());
                 None
             }

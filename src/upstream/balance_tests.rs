@@ -32,6 +32,7 @@ fn group(servers: &[(u32, bool)], policy: Policy) -> UpstreamSpec {
         max_conns: 0,
         keepalive: Default::default(),
         timeouts: Default::default(),
+        tls: None,
         origin: Default::default(),
     }
 }

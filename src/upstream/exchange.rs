@@ -18,6 +18,8 @@ pub enum Failure {
     NoServer,
     /// The connect failed (502), with its errno.
     Connect(i32),
+    /// The TLS handshake failed (502; counted as a connect error).
+    Tls(crate::tls::TlsFailure),
     /// The connect timed out (504).
     ConnectTimeout,
     /// No response head within the timeout (504).
@@ -49,7 +51,7 @@ impl Failure {
     pub fn name(self) -> &'static str {
         match self {
             Failure::NoServer => "no_server",
-            Failure::Connect(_) => "connect_error",
+            Failure::Connect(_) | Failure::Tls(_) => "connect_error",
             Failure::ConnectTimeout => "connect_timeout",
             Failure::HeadTimeout => "head_timeout",
             Failure::ReadTimeout => "read_timeout",
@@ -78,6 +80,7 @@ impl fmt::Display for Failure {
                 "cannot connect to the upstream server: {}",
                 std::io::Error::from_raw_os_error(*e)
             ),
+            Failure::Tls(t) => write!(f, "cannot connect to the upstream server: {t}"),
             Failure::ConnectTimeout => f.write_str("the upstream server did not accept in time"),
             Failure::HeadTimeout => f.write_str("the upstream server did not answer in time"),
             Failure::ReadTimeout => f.write_str("the upstream response stalled"),

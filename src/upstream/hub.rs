@@ -9,7 +9,6 @@
 //! ([`Hub::take_wakes`]). Nothing here is shared with other cores but the
 //! health cells an active check publishes.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -99,7 +98,9 @@ pub enum Cmd {
         /// The hub's key for it.
         key: u64,
         /// Where to.
-        addr: SocketAddr,
+        addr: Address,
+        /// TLS over it, when the group has `tls = true`.
+        tls: Option<crate::tls::Connector>,
         /// Its timeouts and limits.
         settings: ClientSettings,
     },
@@ -144,7 +145,7 @@ struct Check {
 /// One server of a group, on this core.
 #[derive(Debug)]
 pub(super) struct Server {
-    pub addr: SocketAddr,
+    pub addr: Address,
     /// Connections open (idle included).
     pub open: u32,
     /// The last active verdict applied to the balancer.
@@ -244,7 +245,7 @@ impl Hub {
                 .iter()
                 .enumerate()
                 .map(|(i, s)| {
-                    let Address::Tcp(addr) = s.address;
+                    let addr = s.address.clone();
                     let checks_here = u.spec.health.uri.is_some()
                         && (u.position + i) % self.workers == self.worker % self.workers;
                     Server {
@@ -565,13 +566,16 @@ impl Hub {
             handed: false,
             doomed: false,
         });
+        // The generation's: a reload's trust roots serve the next connection.
+        let tls = self.groups[gi].shared.spec.connector(server);
         let s = &mut self.groups[gi].servers[server];
         s.open += 1;
-        let addr = s.addr;
+        let addr = s.addr.clone();
         let key = self.conn_key(c);
         self.cmds.push(Cmd::Connect {
             key,
             addr,
+            tls,
             settings,
         });
         c

@@ -67,7 +67,7 @@ impl Hub {
             return Err(Failure::NoServer);
         };
         let mut bytes = Vec::with_capacity(512);
-        head(&g.shared.spec.servers[server].name, &mut bytes);
+        head(g.shared.spec.servers[server].host_header(), &mut bytes);
         self.next_gen = self.next_gen.wrapping_add(1);
         let generation = self.next_gen;
         let index = self.exchanges.insert(Exchange {

@@ -126,6 +126,7 @@ mod tests {
             max_conns: 0,
             keepalive: Default::default(),
             timeouts: Default::default(),
+            tls: None,
             origin: Default::default(),
         }
     }

@@ -25,6 +25,7 @@ impl Hub {
         }
         let f = match why {
             ClientEnd::ConnectFailed(errno) => Failure::Connect(errno),
+            ClientEnd::Tls(t) => Failure::Tls(t),
             ClientEnd::ConnectTimeout => Failure::ConnectTimeout,
             ClientEnd::ResponseTimeout if e.phase == Phase::Body => Failure::ReadTimeout,
             ClientEnd::ResponseTimeout => Failure::HeadTimeout,
@@ -73,7 +74,7 @@ impl Hub {
         let e = &self.exchanges[ei];
         let on = &self.groups[e.group].shared.spec.retry.on;
         let listed = match f {
-            Failure::Connect(_) => on.contains(&RetryOn::ConnectError),
+            Failure::Connect(_) | Failure::Tls(_) => on.contains(&RetryOn::ConnectError),
             f if f.is_timeout() => on.contains(&RetryOn::Timeout),
             _ => false,
         };

@@ -3,7 +3,11 @@
 //! Workers build their pools and balancers from it.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+use rustls::pki_types::ServerName;
 
 use crate::site::spec::Origin;
 
@@ -14,6 +18,23 @@ pub enum Address {
     /// A TCP address (`host:port` resolved when the configuration is loaded,
     /// or `[v6]:port`).
     Tcp(SocketAddr),
+    /// A Unix-domain stream socket (`unix:/path`).
+    Unix(PathBuf),
+}
+
+impl From<SocketAddr> for Address {
+    fn from(a: SocketAddr) -> Address {
+        Address::Tcp(a)
+    }
+}
+
+impl std::fmt::Display for Address {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Address::Tcp(a) => a.fmt(f),
+            Address::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
 }
 
 /// One server of a group.
@@ -27,6 +48,78 @@ pub struct ServerSpec {
     pub weight: u32,
     /// Only used when no primary server is up.
     pub backup: bool,
+}
+
+impl ServerSpec {
+    /// The `Host` sent when the client's is not (`preserve_host = false`, or
+    /// a request without one): the address as written, or `localhost` for a
+    /// Unix socket, which has no host (as nginx sends).
+    pub fn host_header(&self) -> &str {
+        match self.address {
+            Address::Unix(_) => "localhost",
+            Address::Tcp(_) => &self.name,
+        }
+    }
+
+    /// The host part of the address as written (`app.internal` of
+    /// `app.internal:8443`, `::1` of `[::1]:8443`); `None` for a Unix socket.
+    pub fn host(&self) -> Option<&str> {
+        if let Address::Unix(_) = self.address {
+            return None;
+        }
+        let (host, _) = self.name.rsplit_once(':')?;
+        Some(host.trim_start_matches('[').trim_end_matches(']'))
+    }
+}
+
+/// TLS towards the servers of a group (`tls = true`).
+#[derive(Clone, Debug)]
+pub struct UpstreamTls {
+    /// Trust roots, verification and ALPN `http/1.1`, built once when the
+    /// configuration is loaded and shared by every worker (with its session
+    /// cache, so reconnects resume).
+    pub config: Arc<rustls::ClientConfig>,
+    /// `server_name`: sent as SNI and verified against the certificate, for
+    /// every server of the group. `None`: each server's own host, a name or
+    /// an IP address (an IP is verified against the certificate's IP
+    /// addresses and sent without SNI).
+    pub server_name: Option<ServerName<'static>>,
+    /// `ca`: the PEM bundle of trusted roots; `None`: the system's roots.
+    pub ca: Option<PathBuf>,
+    /// `tls_verify`: the certificate is verified (default true).
+    pub verify: bool,
+}
+
+/// Settings are compared by what was written: `config` is built from them.
+impl PartialEq for UpstreamTls {
+    fn eq(&self, o: &UpstreamTls) -> bool {
+        self.server_name == o.server_name && self.ca == o.ca && self.verify == o.verify
+    }
+}
+
+impl Eq for UpstreamTls {}
+
+impl UpstreamTls {
+    /// The name sent and verified for `server`: `server_name`, else its
+    /// host. A server with neither (a Unix socket, which the configuration
+    /// allows only without verification) sends no SNI.
+    pub fn name_for(&self, server: &ServerSpec) -> ServerName<'static> {
+        if let Some(n) = &self.server_name {
+            return n.clone();
+        }
+        server
+            .host()
+            .and_then(|h| ServerName::try_from(h.to_string()).ok())
+            .unwrap_or(ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()))
+    }
+
+    /// What a connection to `server` needs to start its session.
+    pub fn connector(&self, server: &ServerSpec) -> crate::tls::Connector {
+        crate::tls::Connector {
+            config: self.config.clone(),
+            name: self.name_for(server),
+        }
+    }
 }
 
 /// How a group picks a server.
@@ -306,8 +399,18 @@ pub struct UpstreamSpec {
     pub keepalive: Keepalive,
     /// Timeouts.
     pub timeouts: UpstreamTimeouts,
+    /// TLS to the servers (`tls = true`); `None`: plain HTTP.
+    pub tls: Option<UpstreamTls>,
     /// Where it was written.
     pub origin: Origin,
+}
+
+impl UpstreamSpec {
+    /// What a connection to server `i` needs for TLS; `None`: plain.
+    pub fn connector(&self, i: usize) -> Option<crate::tls::Connector> {
+        let t = self.tls.as_ref()?;
+        Some(t.connector(self.servers.get(i)?))
+    }
 }
 
 /// Session affinity (`sticky = { cookie = "PGAFFINITY" }`): the response

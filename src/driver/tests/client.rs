@@ -1,7 +1,6 @@
 //! The client driver in simulated time: an in-memory executor, scripted
 //! peers, and the server driver itself as a peer.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::Harness;
@@ -9,6 +8,7 @@ use crate::driver::{
     Action, ClientConn, ClientEnd, ClientEvent, ClientSettings, Request, Response,
 };
 use crate::http::client::ClientError;
+use crate::upstream::spec::Address;
 
 /// The executor's side, in memory: what the driver asked for, and the time.
 struct Client {
@@ -24,8 +24,8 @@ struct Client {
     events: Vec<ClientEvent>,
 }
 
-fn addr() -> SocketAddr {
-    "127.0.0.1:8080".parse().unwrap()
+fn addr() -> Address {
+    Address::Tcp("127.0.0.1:8080".parse().unwrap())
 }
 
 fn settings() -> ClientSettings {

@@ -17,10 +17,31 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use super::Worker;
 use super::slot::{Driver, Outgoing, Role, Slot};
-use crate::driver::{ClientConn, ClientEvent, ClientSettings, Request};
+use crate::driver::{ClientConn, ClientEvent, ClientSettings, ClientTls, Request};
 use crate::http::Service;
 use crate::runtime::ring::Cqe;
 use crate::runtime::token::{Token, next_gen};
+use crate::tls::Connector;
+use crate::upstream::spec::Address;
+
+/// Where an outgoing connection goes: an address, and the TLS session to
+/// run over it, if any.
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// The peer: TCP or a Unix-domain socket.
+    pub addr: Address,
+    /// TLS over the connection (`None`: plain).
+    pub tls: Option<Connector>,
+}
+
+impl From<SocketAddr> for Target {
+    fn from(a: SocketAddr) -> Target {
+        Target {
+            addr: Address::Tcp(a),
+            tls: None,
+        }
+    }
+}
 
 /// An outgoing connection: its slot and the generation of its occupant, so a
 /// name kept after the connection ended never reaches the next one.
@@ -51,15 +72,11 @@ pub trait ClientIo {
     /// The worker's loop time (taken once per loop tick).
     fn now(&self) -> Instant;
 
-    /// Opens a connection to `addr`; its events come back with `key`, the
-    /// last of them `Closed`. Fails at once only when no socket can be made
-    /// (out of descriptors, for instance).
-    fn connect(
-        &mut self,
-        addr: SocketAddr,
-        key: u64,
-        settings: ClientSettings,
-    ) -> io::Result<ConnId>;
+    /// Opens a connection to `to`; its events come back with `key`, the
+    /// last of them `Closed` (a TLS connection's `Connected` comes once its
+    /// handshake is done). Fails at once only when no socket or session can
+    /// be made (out of descriptors, for instance).
+    fn connect(&mut self, to: Target, key: u64, settings: ClientSettings) -> io::Result<ConnId>;
 
     /// Queues a request (its encoded bytes) on a connection; it goes out once
     /// the connection is open. False, and nothing queued, when the connection
@@ -98,17 +115,22 @@ impl<S: Service> ClientIo for Worker<S> {
         self.now
     }
 
-    fn connect(
-        &mut self,
-        addr: SocketAddr,
-        key: u64,
-        settings: ClientSettings,
-    ) -> io::Result<ConnId> {
-        let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-        sock.set_tcp_nodelay(true)?;
+    fn connect(&mut self, to: Target, key: u64, settings: ClientSettings) -> io::Result<ConnId> {
+        let sock = match &to.addr {
+            Address::Tcp(a) => {
+                let s = Socket::new(Domain::for_address(*a), Type::STREAM, Some(Protocol::TCP))?;
+                s.set_tcp_nodelay(true)?;
+                s
+            }
+            Address::Unix(_) => Socket::new(Domain::UNIX, Type::STREAM, None)?,
+        };
+        let tls = match &to.tls {
+            Some(c) => Some(Box::new(ClientTls::new(c).map_err(io::Error::other)?)),
+            None => None,
+        };
         let fd = OwnedFd::from(sock);
         self.generation = next_gen(self.generation);
-        let driver = ClientConn::new(addr, key, settings, self.now);
+        let driver = ClientConn::new(to.addr, key, settings, self.now);
         let generation = self.generation;
         let slot = self.conns.insert(Slot::new(
             fd,
@@ -117,6 +139,7 @@ impl<S: Service> ClientIo for Worker<S> {
             Driver::Client(Box::new(Outgoing {
                 conn: driver,
                 connect: None,
+                tls,
             })),
         ));
         self.touched.push((slot, generation));
@@ -164,7 +187,7 @@ impl<S: Service> Worker<S> {
         let Some(connect) = o.connect.take() else {
             return;
         };
-        o.conn.on_connected(connect.complete(cqe.res));
+        o.on_connected(connect.complete(cqe.res));
         self.drive(slot);
     }
 
@@ -292,7 +315,7 @@ mod tests {
                 self.started = true;
                 for (key, a) in self.addrs.iter().enumerate() {
                     let id = io
-                        .connect(*a, key as u64, ClientSettings::default())
+                        .connect((*a).into(), key as u64, ClientSettings::default())
                         .unwrap();
                     let req = Request {
                         tag: 9,

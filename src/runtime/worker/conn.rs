@@ -164,7 +164,7 @@ impl<S: Service> Worker<S> {
                         let mut cx = cx!(self, role, listener, peer, slot, generation);
                         d.on_recv(data, &mut cx);
                     }
-                    Driver::Client(o) => o.conn.on_recv(data, self.now),
+                    Driver::Client(o) => o.on_recv(data, self.now),
                 }
                 self.bufs.recycle(h);
                 self.drive(slot);
@@ -204,7 +204,7 @@ impl<S: Service> Worker<S> {
                     self.obs.stats.counters.bytes_out += n as u64;
                 }
                 if let Driver::Client(o) = &mut self.conns[slot].driver {
-                    o.conn.on_sent(buf, n, self.now);
+                    o.on_sent(buf, n, self.now);
                     self.drive(slot);
                 } else {
                     with_driver!(self, slot, |d, cx| d.on_sent(buf, n, &mut cx));
@@ -320,9 +320,14 @@ impl<S: Service> Worker<S> {
                 };
                 assert!(o.connect.is_none(), "a second connect in flight");
                 let tok = Token::new(Op::Connect, slot, generation).pack();
-                let (connect, e) = Connect::start(c.fd.as_fd(), addr, tok);
-                o.connect = Some(connect);
-                self.push(e);
+                match Connect::start(c.fd.as_fd(), &addr, tok) {
+                    Ok((connect, e)) => {
+                        o.connect = Some(connect);
+                        self.push(e);
+                    }
+                    // Its Close is the driver's next action.
+                    Err(e) => o.on_connected(Err(e.raw_os_error().unwrap_or(libc::EINVAL))),
+                }
             }
             Action::Send { buf, from } => {
                 // A driver asks for one operation of a kind at a time; a

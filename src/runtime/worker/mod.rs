@@ -40,7 +40,7 @@ use crate::http::date::DateCache;
 use crate::http::{Limits, Service};
 use crate::metrics::Slot as MetricsSlot;
 
-pub use clients::{ClientApp, ClientIo, ConnId, Next};
+pub use clients::{ClientApp, ClientIo, ConnId, Next, Target};
 use listeners::Listener;
 use reload::Staged;
 pub use reload::{Bind, Order, Rebuild, Update};

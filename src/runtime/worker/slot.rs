@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 use std::time::Instant;
 
-use crate::driver::{Action, BufPool, ClientConn, ServerConn, Settings};
+use crate::driver::{Action, BufPool, ClientConn, ClientTls, ServerConn, Settings};
 use crate::runtime::op::connect::Connect;
 use crate::runtime::op::read::Read;
 use crate::runtime::op::send::Send;
@@ -164,6 +164,57 @@ pub struct Outgoing {
     pub conn: ClientConn,
     /// The connect in flight, owning the address the kernel reads.
     pub connect: Option<Connect>,
+    /// The TLS transport under `conn`, when the upstream is reached over
+    /// TLS; what the socket does goes through it.
+    pub tls: Option<Box<ClientTls>>,
+}
+
+impl Outgoing {
+    /// The socket's connect completed.
+    pub fn on_connected(&mut self, res: Result<(), i32>) {
+        match &mut self.tls {
+            Some(t) => t.on_connected(&mut self.conn, res),
+            None => self.conn.on_connected(res),
+        }
+    }
+
+    /// Bytes arrived on the socket.
+    pub fn on_recv(&mut self, data: &[u8], now: Instant) {
+        match &mut self.tls {
+            Some(t) => t.on_recv(&mut self.conn, data, now),
+            None => self.conn.on_recv(data, now),
+        }
+    }
+
+    /// A send of `buf` moved `n` bytes.
+    pub fn on_sent(&mut self, buf: Vec<u8>, n: usize, now: Instant) {
+        match &mut self.tls {
+            Some(t) => t.on_sent(&mut self.conn, buf, n, now),
+            None => self.conn.on_sent(buf, n, now),
+        }
+    }
+
+    /// The peer shut its side, or the connection reset.
+    pub fn on_eof(&mut self, reset: bool, now: Instant) {
+        match &mut self.tls {
+            Some(t) => t.on_eof(&mut self.conn, reset, now),
+            None => self.conn.on_eof(reset, now),
+        }
+    }
+
+    fn poll_action(&mut self) -> Option<Action> {
+        match &mut self.tls {
+            Some(t) => t.poll_action(&mut self.conn),
+            None => self.conn.poll_action(),
+        }
+    }
+
+    fn wants_recv(&self) -> bool {
+        match &self.tls {
+            Some(t) => t.wants_recv(&self.conn),
+            None => self.conn.wants_recv(),
+        }
+    }
 }
 
 impl Driver {
@@ -172,7 +223,7 @@ impl Driver {
     pub fn poll_action(&mut self) -> Option<Action> {
         match self {
             Driver::Server(d) => d.poll_action(),
-            Driver::Client(d) => d.conn.poll_action(),
+            Driver::Client(d) => d.poll_action(),
         }
     }
 
@@ -190,7 +241,7 @@ impl Driver {
     pub fn wants_recv(&self) -> bool {
         match self {
             Driver::Server(d) => d.wants_recv(),
-            Driver::Client(d) => d.conn.wants_recv(),
+            Driver::Client(d) => d.wants_recv(),
         }
     }
 
@@ -208,7 +259,7 @@ impl Driver {
     pub fn on_eof(&mut self, reset: bool, now: Instant) {
         match self {
             Driver::Server(d) => d.on_eof(reset),
-            Driver::Client(d) => d.conn.on_eof(reset, now),
+            Driver::Client(d) => d.on_eof(reset, now),
         }
     }
 

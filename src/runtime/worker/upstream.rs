@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use super::Worker;
-use super::clients::ClientIo;
+use super::clients::{ClientIo, Target};
 use super::conn::with_driver;
 use super::slot::Driver;
 use crate::driver::ClientEvent;
@@ -33,8 +33,9 @@ impl<S: Service> Worker<S> {
                     Cmd::Connect {
                         key,
                         addr,
+                        tls,
                         settings,
-                    } => match self.connect(addr, key, settings) {
+                    } => match self.connect(Target { addr, tls }, key, settings) {
                         Ok(id) => self.hub.bound(key, id),
                         Err(e) => {
                             let errno = e.raw_os_error().unwrap_or(libc::EMFILE);

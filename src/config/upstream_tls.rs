@@ -1,0 +1,129 @@
+//! The TLS keys of an `[[upstream]]` table: `tls`, `server_name`, `ca` and
+//! `tls_verify`. The group's rustls configuration is built here, once, when
+//! the file is loaded (and again on each reload), so an unreadable CA file or
+//! a bad PEM block is an error that names its key and line.
+
+use std::ops::Range;
+use std::path::Path;
+
+use rustls::pki_types::ServerName;
+use toml::{Spanned, Value};
+
+use super::ConfigError;
+use super::file::{Ctx, relative};
+use crate::upstream::spec::{ServerSpec, UpstreamTls};
+
+/// The TLS keys as written.
+pub(super) struct RawTlsKeys<'a> {
+    pub tls: &'a Option<Spanned<Value>>,
+    pub server_name: &'a Option<Spanned<String>>,
+    pub ca: &'a Option<Spanned<String>>,
+    pub tls_verify: &'a Option<Spanned<Value>>,
+}
+
+fn boolean(
+    cx: &Ctx<'_>,
+    v: &Option<Spanned<Value>>,
+    key: &str,
+) -> Result<Option<bool>, ConfigError> {
+    match v {
+        None => Ok(None),
+        Some(s) => match s.get_ref() {
+            Value::Boolean(b) => Ok(Some(*b)),
+            _ => Err(cx.err(s.span(), key, "must be true or false")),
+        },
+    }
+}
+
+/// The group's TLS settings; `None` without `tls = true`. `group` is the
+/// group's key (`upstream[0]`), `span` where the table starts.
+pub(super) fn tls(
+    cx: &Ctx<'_>,
+    group: &str,
+    span: Range<usize>,
+    raw: RawTlsKeys<'_>,
+    servers: &[ServerSpec],
+    file: Option<&Path>,
+) -> Result<Option<UpstreamTls>, ConfigError> {
+    let k = |key: &str| format!("{group}.{key}");
+    let on = boolean(cx, raw.tls, &k("tls"))?.unwrap_or(false);
+    let verify = boolean(cx, raw.tls_verify, &k("tls_verify"))?;
+    if !on {
+        let stray = [
+            ("server_name", raw.server_name.as_ref().map(Spanned::span)),
+            ("ca", raw.ca.as_ref().map(Spanned::span)),
+            ("tls_verify", raw.tls_verify.as_ref().map(Spanned::span)),
+        ];
+        if let Some((key, Some(at))) = stray.into_iter().find(|(_, s)| s.is_some()) {
+            return Err(cx.err(at, &k(key), "applies only with tls = true"));
+        }
+        return Ok(None);
+    }
+    let verify = verify.unwrap_or(true);
+    let tls_span = raw.tls.as_ref().map_or(span, Spanned::span);
+    let server_name = match raw.server_name {
+        None => None,
+        Some(n) => Some(ServerName::try_from(n.get_ref().clone()).map_err(|_| {
+            cx.err(
+                n.span(),
+                &k("server_name"),
+                format!("{:?} is not a DNS name or an IP address", n.get_ref()),
+            )
+        })?),
+    };
+    if server_name.is_none() && verify {
+        for (j, s) in servers.iter().enumerate() {
+            match s.host() {
+                None => {
+                    return Err(cx.err(
+                        tls_span,
+                        &k("server_name"),
+                        format!(
+                            "is required with tls = true when a server is a Unix socket ({} is servers[{j}]): \
+                             there is no host name to verify the certificate against",
+                            s.name
+                        ),
+                    ));
+                }
+                Some(h) if ServerName::try_from(h).is_err() => {
+                    return Err(cx.err(
+                        tls_span,
+                        &k("server_name"),
+                        format!(
+                            "is required: {h:?} (servers[{j}]) is not a name a certificate can be verified for"
+                        ),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    if let Some(c) = raw.ca
+        && c.get_ref().is_empty()
+    {
+        return Err(cx.err(c.span(), &k("ca"), "must be a file name"));
+    }
+    let ca = raw
+        .ca
+        .as_ref()
+        .map(|c| (c.span(), relative(c.get_ref(), file)));
+    let config = crate::tls::client_config(ca.as_ref().map(|(_, p)| p.as_path()), verify, group)
+        .map_err(|m| {
+            // The message starts with the key at fault.
+            let ca_key = k("ca");
+            match (m.strip_prefix(&format!("{ca_key}: ")), &ca) {
+                (Some(rest), Some((at, _))) => cx.err(at.clone(), &ca_key, rest),
+                _ => {
+                    let tls_key = k("tls");
+                    let rest = m.strip_prefix(&format!("{tls_key}: ")).unwrap_or(&m);
+                    cx.err(tls_span.clone(), &tls_key, rest)
+                }
+            }
+        })?;
+    Ok(Some(UpstreamTls {
+        config,
+        server_name,
+        ca: ca.map(|(_, p)| p),
+        verify,
+    }))
+}
