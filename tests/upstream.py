@@ -2,9 +2,11 @@
 """An HTTP/1.1 upstream for end-to-end proxy tests that misbehaves on cue.
 
     python3 tests/upstream.py --port 0 --name NAME [--fail-health]
+    python3 tests/upstream.py --unix PATH --name NAME [--fail-health]
 
 Binds 127.0.0.1 (port 0: any free one), prints `PORT <n>` as its first line
-of output and serves until killed: one thread per connection, keep-alive,
+of output (with --unix: listens on a Unix-domain socket at PATH instead,
+replacing a stale one, and prints `UNIX <path>`) and serves until killed: one thread per connection, keep-alive,
 pipelined requests answered in order, request bodies read by Content-Length
 or chunked (`Expect: 100-continue` is answered). Every answer but the raw
 ones (/garbage, /smuggle) carries `X-Upstream: NAME`. HEAD gets no body.
@@ -39,6 +41,7 @@ import base64
 import hashlib
 import http
 import json
+import os
 import signal
 import socketserver
 import struct
@@ -335,6 +338,10 @@ class Server(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
 
 
+class UnixServer(socketserver.ThreadingUnixStreamServer):
+    daemon_threads = True
+
+
 def toggle_health(_sig, _frame):
     with LOCK:
         STATE["healthy"] = not STATE["healthy"]
@@ -345,13 +352,22 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--name", default="upstream")
+    parser.add_argument("--unix", metavar="PATH")
     parser.add_argument("--fail-health", action="store_true")
     args = parser.parse_args()
     NAME = args.name
     STATE["healthy"] = not args.fail_health
     signal.signal(signal.SIGUSR1, toggle_health)
-    with Server(("127.0.0.1", args.port), Handler) as server:
-        print(f"PORT {server.server_address[1]}", flush=True)
+    if args.unix:
+        if os.path.exists(args.unix):
+            os.unlink(args.unix)
+        server = UnixServer(args.unix, Handler)
+        first = f"UNIX {args.unix}"
+    else:
+        server = Server(("127.0.0.1", args.port), Handler)
+        first = f"PORT {server.server_address[1]}"
+    with server:
+        print(first, flush=True)
         try:
             server.serve_forever()
         except KeyboardInterrupt:
