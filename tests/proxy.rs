@@ -24,6 +24,8 @@ fn proxies_gets_bodies_and_failures() {
     drop(dead);
     let config = format!(
         r#"
+[access_log]
+format = "json"
 [[upstream]]
 name = "app"
 servers = ["{up}"]
@@ -66,6 +68,33 @@ upstream = "app"
     let (body, code) = curl(&[&format!("{base}/gone/x")]);
     assert_eq!(code, "502", "{body}");
     assert!(body.contains("cannot connect"), "{body}");
+    // The access log names the server that answered, and why none did.
+    let mut log = String::new();
+    for _ in 0..50 {
+        log = px.stdout_text();
+        if log.contains("connect_error") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ok = lines
+        .iter()
+        .find(|v| v["target"] == "/plaintext")
+        .expect("a line");
+    assert_eq!(ok["upstream"], up.addr.to_string());
+    assert!(ok.get("upstream_error").is_none());
+    let gone = lines
+        .iter()
+        .find(|v| v["target"] == "/gone/x")
+        .expect("a line");
+    assert_eq!(gone["status"], 502);
+    assert_eq!(gone["upstream_error"], "connect_error");
+    assert_eq!(gone["upstream"], dead_addr.to_string());
     // Pooled upstream connections do not hold a stopping server up.
     let mut px = px;
     px.signal("TERM");

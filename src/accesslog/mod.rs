@@ -163,6 +163,14 @@ impl Formatter {
                         field(b, "user_agent", v);
                     }
                 }
+                if let Some(u) = ev.upstream {
+                    if let Some(s) = &u.server {
+                        field(b, "upstream", s.as_bytes());
+                    }
+                    if let Some(f) = u.failure {
+                        field(b, "upstream_error", f.as_bytes());
+                    }
+                }
                 if let Some(e) = ev.error {
                     field(b, "error", e.to_string().as_bytes());
                 }
@@ -280,6 +288,7 @@ mod tests {
             file: false,
             stream: false,
             site: None,
+            upstream: None,
         };
         let mut f = Formatter::new(format);
         let p = f.start(&ev, Some("10.1.2.3:5555".parse().unwrap()), 784111777);
@@ -310,6 +319,7 @@ mod tests {
             file: false,
             stream: true,
             site: None,
+            upstream: None,
         };
         for (format, want) in [
             (Format::Combined, " 200 4096 \""),
@@ -362,6 +372,7 @@ mod tests {
             file: false,
             stream: false,
             site: None,
+            upstream: None,
         };
         let mut f = Formatter::new(Format::Json);
         let p = f.start(&ev, None, 0);
@@ -377,5 +388,38 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "- - - [01/Jan/1970:00:00:00 +0000] \"-\" 400 20 \"-\" \"-\" 3\n"
         );
+    }
+
+    #[test]
+    fn json_names_the_upstream_and_its_failure() {
+        let limits = Limits::default();
+        let mut storage = header_buf();
+        let raw = b"GET /api HTTP/1.1\r\nHost: x\r\n\r\n";
+        let head = parse_head(raw, &mut storage, &limits).unwrap().unwrap();
+        let req = head.req.to_head();
+        let note = crate::exchange::UpstreamNote {
+            server: Some("10.0.0.7:9001".into()),
+            failure: Some("head_timeout"),
+        };
+        let ev = Served {
+            req: Some(&req),
+            peer: None,
+            status: 504,
+            body_len: 0,
+            started: Instant::now(),
+            error: None,
+            file: false,
+            stream: false,
+            site: None,
+            upstream: Some(&note),
+        };
+        let mut f = Formatter::new(Format::Json);
+        let p = f.start(&ev, None, 784111777);
+        let mut out = Vec::new();
+        f.finish(p, 0, Duration::from_micros(250), &mut out);
+        let v: serde_json::Value = serde_json::from_slice(out.trim_ascii_end()).unwrap();
+        assert_eq!(v["upstream"], "10.0.0.7:9001");
+        assert_eq!(v["upstream_error"], "head_timeout");
+        assert_eq!(v["status"], 504);
     }
 }

@@ -18,4 +18,4 @@ mod reply;
 
 pub use body::RequestBody;
 pub use head::RequestHead;
-pub use reply::{BodySource, Chunk, Io, Reply, Task, Waker};
+pub use reply::{BodySource, Chunk, Io, Reply, Task, UpstreamNote, Waker};

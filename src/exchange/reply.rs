@@ -104,6 +104,16 @@ pub struct Waker {
     pub generation: u32,
 }
 
+/// What the access log says about a proxied exchange: the server that
+/// answered (as configured) and the failure that ended it, if one did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UpstreamNote {
+    /// The server's address as the configuration writes it.
+    pub server: Option<std::rc::Rc<str>>,
+    /// The failure's name (`connect_error`, `head_timeout`, …).
+    pub failure: Option<&'static str>,
+}
+
 /// The worker facade handlers and sources use: the current time, a wake-up
 /// at a later time on the worker's own ring, and the worker's upstream
 /// connections. Nothing blocks.
@@ -112,6 +122,7 @@ pub struct Io<'a> {
     now: Instant,
     wake: Option<Instant>,
     site: Option<u16>,
+    upstream: Option<UpstreamNote>,
     waker: Option<Waker>,
     upstreams: Option<&'a mut Hub>,
 }
@@ -123,6 +134,7 @@ impl Io<'static> {
             now,
             wake: None,
             site: None,
+            upstream: None,
             waker: None,
             upstreams: None,
         }
@@ -137,6 +149,7 @@ impl<'a> Io<'a> {
             now,
             wake: None,
             site: None,
+            upstream: None,
             waker,
             upstreams: hub,
         }
@@ -171,6 +184,17 @@ impl<'a> Io<'a> {
     /// The site named by [`Io::set_site`], if any.
     pub fn site(&self) -> Option<u16> {
         self.site
+    }
+
+    /// Says which upstream server answered (or why none did), for the
+    /// access log.
+    pub fn set_upstream(&mut self, note: UpstreamNote) {
+        self.upstream = Some(note);
+    }
+
+    /// The note of [`Io::set_upstream`], if any (taken).
+    pub fn take_upstream(&mut self) -> Option<UpstreamNote> {
+        self.upstream.take()
     }
 
     /// The exchange's connection, for wake-ups from elsewhere on the worker.

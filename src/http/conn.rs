@@ -103,6 +103,8 @@ pub struct Exchange {
     pub(super) site: Option<u16>,
     /// The response switched protocols: input goes to the handler as it is.
     pub(super) tunnel: bool,
+    /// Which upstream server answered, for the access log.
+    pub(super) upstream: Option<crate::exchange::UpstreamNote>,
 }
 
 /// Where a parsed head came from.
@@ -479,6 +481,7 @@ impl Conn {
                 wake: None,
                 site: None,
                 tunnel: false,
+                upstream: None,
             })
         });
         fill_head(&mut ex.head, &head.req, env);
@@ -487,6 +490,7 @@ impl Conn {
         ex.wake = None;
         ex.site = None;
         ex.tunnel = false;
+        ex.upstream = None;
         ex.persist = Persist::KeepAlive;
         ex.producing = Producing::Done;
         self.read = Reading::ExpectHead { since: None };
@@ -513,6 +517,7 @@ impl Conn {
                 let reply = call(svc, &ex.head, &mut io);
                 ex.wake = io.wake();
                 ex.site = io.site();
+                ex.upstream = io.take_upstream();
                 self.ex = Some(ex);
                 return self.start(reply, env, out);
             }
@@ -545,6 +550,7 @@ impl Conn {
             }
         };
         ex.site = io.site();
+        ex.upstream = io.take_upstream();
         self.read = Reading::Body(Box::new(BodyRead {
             decoder,
             last: env.now,
@@ -592,6 +598,7 @@ impl Conn {
             file: false,
             stream: false,
             site: None,
+            upstream: None,
         });
         self.abandon(env.obs);
         self.finish();

@@ -128,7 +128,11 @@ pub(super) fn drive(ex: &mut Exchange, env: &mut Env<'_>, out: &mut Vec<u8>) -> 
         Producing::Task(t) => {
             let mut io = Io::with_upstreams(env.now, env.waker, env.upstreams.as_deref_mut());
             let body = &mut ex.body;
-            match catch_unwind(AssertUnwindSafe(|| t.poll(&mut io, body))) {
+            let polled = catch_unwind(AssertUnwindSafe(|| t.poll(&mut io, body)));
+            if let Some(n) = io.take_upstream() {
+                ex.upstream = Some(n);
+            }
+            match polled {
                 Ok(Some(reply)) => {
                     ex.wake = None;
                     ex.producing = Producing::Reply(Some(reply));
@@ -197,6 +201,7 @@ pub(super) fn begin(
                 file,
                 stream: false,
                 site: ex.site,
+                upstream: ex.upstream.as_ref(),
             });
             match resp.body {
                 Body::File(body) if file => Drive::File(FileStep {
@@ -281,6 +286,7 @@ fn write_head(ex: &mut Exchange, s: &mut StreamOut, env: &mut Env<'_>, out: &mut
         file: false,
         stream: sends_body,
         site: ex.site,
+        upstream: ex.upstream.as_ref(),
     });
 }
 

@@ -108,6 +108,8 @@ pub struct Served<'a> {
     /// as the service said through [`Io::set_site`]; `None` for answers
     /// given before a site was chosen (protocol refusals, `OPTIONS *`).
     pub site: Option<u16>,
+    /// For a proxied exchange: the upstream server and failure.
+    pub upstream: Option<&'a crate::exchange::UpstreamNote>,
 }
 
 /// Watches responses as they are produced: metrics, access logs.

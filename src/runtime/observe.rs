@@ -250,6 +250,7 @@ access_log = "off"
             file: false,
             stream: false,
             site,
+            upstream: None,
         };
         o.served(&ev);
     }
@@ -305,6 +306,7 @@ access_log = "off"
             file: true,
             stream: false,
             site: Some(0),
+            upstream: None,
         });
         assert_ne!(t, Ticket::NONE);
         assert!(o.logs[1].buf.is_empty());

@@ -146,6 +146,8 @@ struct Check {
 #[derive(Debug)]
 pub(super) struct Server {
     pub addr: Address,
+    /// Its address as configured, for access-log lines.
+    pub label: std::rc::Rc<str>,
     /// Connections open (idle included).
     pub open: u32,
     /// The last active verdict applied to the balancer.
@@ -250,6 +252,7 @@ impl Hub {
                         && (u.position + i) % self.workers == self.worker % self.workers;
                     Server {
                         addr,
+                        label: s.name.as_str().into(),
                         open: 0,
                         seen: None,
                         check: checks_here.then(|| Check {

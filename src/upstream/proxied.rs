@@ -197,6 +197,14 @@ impl Hub {
         (e.generation == t.id.generation).then_some(e.server)
     }
 
+    /// The server an exchange went to, as configured (for the access log).
+    pub fn server_label(&self, t: &Ticket) -> Option<std::rc::Rc<str>> {
+        let e = self.exchanges.get(t.id.index as usize)?;
+        let g = self.groups.get(e.group)?;
+        (e.generation == t.id.generation)
+            .then(|| g.servers.get(e.server).map(|s| s.label.clone()))?
+    }
+
     /// The name of the server an exchange went to (as configured).
     pub fn server_name(&self, t: &Ticket) -> Option<&str> {
         let e = self.exchanges.get(t.id.index as usize)?;

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use headers::{BodyFraming, Forward};
 
 use super::{Ctx, Handler};
-use crate::exchange::{BodySource, Chunk, Io, Reply, RequestBody, RequestHead, Task};
+use crate::exchange::{BodySource, Chunk, Io, Reply, RequestBody, RequestHead, Task, UpstreamNote};
 use crate::http::{Method, Methods, Response};
 use crate::upstream::balance::Pick;
 use crate::upstream::spec::{Policy, ProxySpec};
@@ -44,8 +44,12 @@ impl Proxy {
     }
 }
 
-/// The answer when nothing came from upstream.
-fn failed(f: Failure) -> Reply {
+/// The answer when nothing came from upstream; the access log says why.
+fn failed(f: Failure, io: &mut Io, server: Option<Rc<str>>) -> Reply {
+    io.set_upstream(UpstreamNote {
+        server,
+        failure: Some(f.name()),
+    });
     Reply::Ready(Response::error(f.status(), Some(&f.to_string())))
 }
 
@@ -89,10 +93,10 @@ impl Handler for Proxy {
         let now = cx.io.now();
         let waker = cx.io.waker();
         let Some(hub) = cx.io.upstreams() else {
-            return failed(Failure::NoServer);
+            return failed(Failure::NoServer, cx.io, None);
         };
         let Some(group) = hub.group_of(&self.upstream) else {
-            return failed(Failure::NoServer);
+            return failed(Failure::NoServer, cx.io, None);
         };
         let (body_framing, mut up_body) = framing(req);
         // A switch of protocols (a WebSocket) is asked for only by a request
@@ -163,7 +167,7 @@ impl Handler for Proxy {
                     secure: scheme == "https",
                 }),
             })),
-            Err(f) => failed(f),
+            Err(f) => failed(f, cx.io, None),
         }
     }
 }
@@ -201,14 +205,18 @@ impl Affinity {
 impl Task for Waiting {
     fn poll(&mut self, io: &mut Io, body: &mut RequestBody) -> Option<Reply> {
         let Some(hub) = io.upstreams() else {
-            return Some(failed(Failure::NoServer));
+            return Some(failed(Failure::NoServer, io, None));
         };
         let t = self.ticket.as_ref()?;
         hub.forward(t, body);
         match hub.take_head(t) {
             HeadPoll::Pending => None,
-            HeadPoll::Failed(f) => Some(failed(f)),
+            HeadPoll::Failed(f) => {
+                let server = hub.server_label(t);
+                Some(failed(f, io, server))
+            }
             HeadPoll::Head(h) => {
+                let server = hub.server_label(t);
                 let mut resp = headers::client_response(&h, &self.spec, VIA_NAME);
                 if let Some(a) = &self.sticky
                     && let Some(c) = a.set_cookie(hub.server_of(t))
@@ -231,6 +239,10 @@ impl Task for Waiting {
                     pending: Vec::new(),
                     ended: None,
                 };
+                io.set_upstream(UpstreamNote {
+                    server,
+                    failure: None,
+                });
                 Some(Reply::Stream(resp, Box::new(source)))
             }
         }
