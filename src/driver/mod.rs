@@ -19,6 +19,7 @@
 
 mod action;
 mod client;
+mod client_end;
 mod client_tls;
 mod deadline;
 mod expiry;

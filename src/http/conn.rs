@@ -458,109 +458,6 @@ impl Conn {
         }
     }
 
-    fn on_head<S: Service + ?Sized>(
-        &mut self,
-        head: Head<'_>,
-        at: Arrival,
-        svc: &mut S,
-        env: &mut Env<'_>,
-        out: &mut Vec<u8>,
-    ) -> Option<FileStep> {
-        let Arrival {
-            more_input,
-            started,
-        } = at;
-        let mut ex = env.pool.take().unwrap_or_else(|| {
-            Box::new(Exchange {
-                head: RequestHead::default(),
-                body: RequestBody::default(),
-                started,
-                persist: Persist::KeepAlive,
-                head_only: false,
-                producing: Producing::Done,
-                wake: None,
-                site: None,
-                tunnel: false,
-                upstream: None,
-            })
-        });
-        fill_head(&mut ex.head, &head.req, env);
-        ex.started = started;
-        ex.head_only = head.req.method == Method::Head;
-        ex.wake = None;
-        ex.site = None;
-        ex.tunnel = false;
-        ex.upstream = None;
-        ex.persist = Persist::KeepAlive;
-        ex.producing = Producing::Done;
-        self.read = Reading::ExpectHead { since: None };
-        let req = &ex.head;
-        if req.method == Method::Options && req.target() == "*" {
-            let allow = svc.methods().with(Method::Options).allow_header();
-            let resp = Response::new(200).header("Allow", allow);
-            ex.body = RequestBody::empty();
-            self.ex = Some(ex);
-            return self.start(Reply::Ready(resp), env, out);
-        }
-        if req.method == Method::Connect {
-            let allow = svc.methods().allow_header();
-            let resp =
-                Response::error(405, Some("CONNECT is not supported")).header("Allow", allow);
-            ex.body = RequestBody::empty();
-            self.ex = Some(ex);
-            return self.start(Reply::Ready(resp.close()), env, out);
-        }
-        let decoder = match head.framing {
-            Framing::None => {
-                ex.body = RequestBody::empty();
-                let mut io = Io::with_upstreams(env.now, env.waker, env.upstreams.as_deref_mut());
-                let reply = call(svc, &ex.head, &mut io);
-                ex.wake = io.wake();
-                ex.site = io.site();
-                ex.upstream = io.take_upstream();
-                self.ex = Some(ex);
-                return self.start(reply, env, out);
-            }
-            Framing::Length(n) => Decoder::length(n),
-            Framing::Chunked => Decoder::chunked(
-                env.limits.max_request_body_size,
-                env.limits.max_request_headers_total_size,
-            ),
-        };
-        ex.body = RequestBody::new(decoder.remaining_hint());
-        let mut io = Io::with_upstreams(env.now, env.waker, env.upstreams.as_deref_mut());
-        let (keep, reply) = match svc.check(&ex.head, &mut io) {
-            Admit::Answer(resp) => {
-                // A client waiting for 100 Continue will not send the body; others
-                // will, and it is read and dropped.
-                let resp = if head.expect_continue && !more_input {
-                    resp.close()
-                } else {
-                    resp
-                };
-                (false, Reply::Ready(resp))
-            }
-            admit => {
-                if head.expect_continue && !more_input {
-                    out.extend_from_slice(CONTINUE);
-                }
-                let reply = call(svc, &ex.head, &mut io);
-                ex.wake = io.wake();
-                (matches!(admit, Admit::Read), reply)
-            }
-        };
-        ex.site = io.site();
-        ex.upstream = io.take_upstream();
-        self.read = Reading::Body(Box::new(BodyRead {
-            decoder,
-            last: env.now,
-            started,
-            keep,
-        }));
-        self.ex = Some(ex);
-        self.start(reply, env, out)
-    }
-
     /// Starts producing `reply` for the exchange in progress.
     /// A ready response is encoded at once (its file body, if any, is the
     /// caller's next step); a stream or task is driven by the loop.
@@ -605,21 +502,8 @@ impl Conn {
     }
 }
 
-/// Copies a parsed head into an owned one (reusing its buffers).
-fn fill_head(dst: &mut RequestHead, src: &Request<'_>, env: &Env<'_>) {
-    src.fill(dst);
-    dst.peer = env.peer;
-    dst.listener = env.listener;
-    dst.tls = env.tls.cloned();
-}
-
-/// Calls the service, answering 500 if it panics.
-fn call<S: Service + ?Sized>(svc: &mut S, req: &RequestHead, io: &mut Io) -> Reply {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| svc.call(req, io))) {
-        Ok(r) => r,
-        Err(_) => Reply::Ready(Response::error(500, None).close()),
-    }
-}
+#[path = "conn_head.rs"]
+mod head;
 
 #[cfg(test)]
 #[path = "conn_tests/mod.rs"]

@@ -16,8 +16,8 @@ use slab::Slab;
 
 use super::balance::Balancer;
 use super::exchange::{Dropped, Exchange, ExchangeId, Failure, Phase, UpBody};
-use super::health::{Checker, HealthCells};
-use super::spec::{Address, RetryOn, UpstreamSpec};
+use super::health::Checker;
+use super::spec::{Address, RetryOn};
 use super::stats::ServerStats;
 use crate::driver::{ClientConn, ClientEnd, ClientEvent, ClientSettings, Request};
 use crate::exchange::Waker;
@@ -47,47 +47,7 @@ const SWEEP: Duration = Duration::from_secs(1);
 /// Most of a health check's response body looked at.
 const CHECK_BODY: usize = 64 * 1024;
 
-/// An `[[upstream]]` group as a configuration generation holds it: shared by
-/// every worker.
-#[derive(Debug)]
-pub struct Upstream {
-    /// Its settings.
-    pub spec: UpstreamSpec,
-    /// Active-check verdicts, one per server, written by the core that
-    /// checks the server and read by all.
-    pub health: Arc<HealthCells>,
-    /// Its position in the generation (which core checks which server).
-    pub position: usize,
-    /// With `sticky`: the cookie value naming each server.
-    pub sticky_values: Vec<String>,
-}
-
-impl Upstream {
-    /// The group for `spec`; `previous` keeps its health cells when the
-    /// servers are the same.
-    pub fn new(spec: UpstreamSpec, position: usize, previous: Option<&Upstream>) -> Upstream {
-        let health = match previous {
-            Some(p) if p.spec.servers == spec.servers => p.health.clone(),
-            _ => HealthCells::new(spec.servers.len()),
-        };
-        let sticky_values = match &spec.sticky {
-            Some(_) => {
-                let secret = super::sticky::process_secret();
-                spec.servers
-                    .iter()
-                    .map(|s| super::sticky::cookie_value(secret, &s.name))
-                    .collect()
-            }
-            None => Vec::new(),
-        };
-        Upstream {
-            spec,
-            health,
-            position,
-            sticky_values,
-        }
-    }
-}
+pub use super::shared::Upstream;
 
 /// What the hub asks the executor to do.
 #[derive(Debug)]

@@ -13,6 +13,7 @@ pub mod balance;
 pub mod exchange;
 pub mod health;
 pub mod hub;
+pub mod shared;
 pub mod spec;
 pub mod stats;
 pub mod sticky;
