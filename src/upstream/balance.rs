@@ -343,7 +343,9 @@ impl Balancer {
 
     /// Lowest average time to the head times the requests in flight plus
     /// one, per unit of weight; ties share by round robin. A server not yet
-    /// measured counts as fast as the fastest measured one.
+    /// measured is tried first (else a lighter one behind a slow heavy one
+    /// would never get the sample that shows it fast); while that first
+    /// request is in flight it counts as fast as the fastest measured one.
     fn least_time(&mut self, backup: bool, p: &Pick<'_>, now: Instant) -> Option<usize> {
         let mut prior: Option<f64> = None;
         for i in 0..self.servers.len() {
@@ -356,7 +358,8 @@ impl Balancer {
         let prior = prior.unwrap_or(1.0);
         let score = move |b: &Balancer, i: usize| {
             let s = &b.servers[i];
-            s.ewma.unwrap_or(prior) * (f64::from(s.in_flight) + 1.0) / b.eff(s, now) as f64
+            let unmeasured = if s.in_flight == 0 { 0.0 } else { prior };
+            s.ewma.unwrap_or(unmeasured) * (f64::from(s.in_flight) + 1.0) / b.eff(s, now) as f64
         };
         let mut best: Option<f64> = None;
         for i in 0..self.servers.len() {

@@ -145,6 +145,33 @@ fn least_time_prefers_the_fast_and_counts_in_flight() {
 }
 
 #[test]
+fn least_time_measures_a_light_server_behind_a_slow_heavy_one() {
+    let now = Instant::now();
+    let p = Pick::default();
+    let ms = Duration::from_millis;
+    let mut b = Balancer::new(&weights(&[3, 1], Policy::LeastTime), 1);
+    let first = b.pick(&p, now).unwrap();
+    assert_eq!(first, 0, "nothing measured: the weights decide");
+    b.started(0);
+    b.finished(0, Some(ms(30)));
+    // Server 1 has no sample yet: it is tried rather than counted as fast
+    // as server 0 (which its weight of 1 against 3 would always lose).
+    assert_eq!(b.pick(&p, now), Some(1));
+    b.started(1);
+    // Its first request is in flight: it counts as the fastest measured
+    // one, so others are not all piled onto it meanwhile.
+    assert_eq!(b.pick(&p, now), Some(0));
+    b.finished(1, Some(ms(1)));
+    // Measured fast, it takes the load.
+    for _ in 0..20 {
+        let s = b.pick(&p, now).unwrap();
+        assert_eq!(s, 1);
+        b.started(s);
+        b.finished(s, Some(ms(1)));
+    }
+}
+
+#[test]
 fn random_two_takes_the_less_loaded() {
     let now = Instant::now();
     let p = Pick::default();
