@@ -212,8 +212,10 @@ impl Balancer {
         }
     }
 
-    /// The active checks' verdict on `server`. A server coming back up
-    /// starts its slow start now.
+    /// The active checks' verdict on `server`. A server coming back up is
+    /// usable at once, whatever passive failures counted during the outage
+    /// (the checks that passed since are the newer evidence), and starts
+    /// its slow start now.
     pub fn set_active(&mut self, server: usize, up: bool, now: Instant) {
         let ramp = !self.slow_start.is_zero();
         let Some(s) = self.servers.get_mut(server) else {
@@ -222,6 +224,7 @@ impl Balancer {
         if up && !s.active_up {
             s.fails = 0;
             s.window = None;
+            s.down_until = None;
             if ramp {
                 s.ramp_from = Some(now);
             }

@@ -364,6 +364,15 @@ fn passive_failures_take_a_server_out_for_fail_timeout() {
     assert!(!b.is_usable(0, t0 + s(21)));
     let c = counts(&mut b, 10, &p, t0 + s(22));
     assert_eq!((c[0], c[1]), (5, 5));
+    // Taken out by failures, then down and up again by the active checks:
+    // back at once, not at the end of the passive time-out.
+    b.failed(0, t0 + s(30));
+    b.failed(0, t0 + s(30));
+    b.set_active(0, true, t0 + s(31));
+    assert!(!b.is_usable(0, t0 + s(31)), "no flip: still out");
+    b.set_active(0, false, t0 + s(31));
+    b.set_active(0, true, t0 + s(32));
+    assert!(b.is_usable(0, t0 + s(32)), "the checks brought it back");
     // max_fails = 0: never out.
     spec.passive.max_fails = 0;
     let mut b = Balancer::new(&spec, 1);
