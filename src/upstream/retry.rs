@@ -89,6 +89,8 @@ impl Hub {
         } else {
             e.attempts += 1;
             e.tried.push(e.server);
+            // The next server's pooled connection may be stale too.
+            e.stale_retry = false;
         }
         if e.handed {
             e.up_queue = e.head.clone();
@@ -122,5 +124,195 @@ impl Hub {
                 self.wake(ei);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use crate::driver::{Action, ClientConn, ClientEvent};
+    use crate::upstream::balance::Pick;
+    use crate::upstream::hub::{Cmd, HeadPoll, Hub, Start, Upstream};
+    use crate::upstream::spec::{Address, ServerSpec, UpstreamSpec};
+    use crate::upstream::{Ticket, UpBody};
+
+    /// A hub and the drivers of its connections, connected by hand.
+    struct Sim {
+        hub: Hub,
+        conns: HashMap<u64, (SocketAddr, ClientConn)>,
+        now: Instant,
+    }
+
+    impl Sim {
+        fn new(servers: usize, tries: u32) -> Sim {
+            let now = Instant::now();
+            let mut spec = UpstreamSpec {
+                name: "g".into(),
+                servers: (0..servers)
+                    .map(|i| {
+                        let addr = SocketAddr::from(([127, 0, 0, 1], 9000 + i as u16));
+                        ServerSpec {
+                            name: addr.to_string(),
+                            address: Address::Tcp(addr),
+                            weight: 1,
+                            backup: false,
+                        }
+                    })
+                    .collect(),
+                policy: Default::default(),
+                lb_key: String::new(),
+                hash: Default::default(),
+                health: Default::default(),
+                passive: Default::default(),
+                retry: Default::default(),
+                slow_start: Default::default(),
+                sticky: None,
+                max_conns: 0,
+                keepalive: Default::default(),
+                timeouts: Default::default(),
+                origin: Default::default(),
+            };
+            spec.retry.tries = tries;
+            spec.passive.max_fails = 0;
+            let mut hub = Hub::new(0);
+            hub.install(&[Arc::new(Upstream::new(spec, 0, None))], 1, now);
+            Sim {
+                hub,
+                conns: HashMap::new(),
+                now,
+            }
+        }
+
+        fn start(&mut self) -> Ticket {
+            let pick = Pick::default();
+            let s = Start {
+                group: 0,
+                pick: &pick,
+                head_request: false,
+                idempotent: true,
+                body: UpBody::None,
+                window: 64 * 1024,
+                waker: None,
+            };
+            let head = |host: &str, out: &mut Vec<u8>| {
+                out.extend_from_slice(format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes());
+            };
+            self.hub.start(&s, head, self.now).unwrap()
+        }
+
+        /// The connects the hub asked for since last asked: (key, address).
+        fn connects(&mut self) -> Vec<(u64, SocketAddr)> {
+            let mut cmds = Vec::new();
+            self.hub.take_cmds(&mut cmds);
+            cmds.into_iter()
+                .filter_map(|c| match c {
+                    Cmd::Connect {
+                        key,
+                        addr,
+                        settings,
+                    } => {
+                        let d = ClientConn::new(addr, key, settings, self.now);
+                        self.conns.insert(key, (addr, d));
+                        Some((key, addr))
+                    }
+                    _ => None,
+                })
+                .collect()
+        }
+
+        /// Hands the hub the events of connection `key`, then syncs it.
+        fn pump(&mut self, key: u64) {
+            let Some((_, d)) = self.conns.get_mut(&key) else {
+                return;
+            };
+            while let Some(ev) = d.poll_event() {
+                let closed = matches!(ev, ClientEvent::Closed { .. });
+                self.hub.on_event(key, d, ev, self.now);
+                if closed {
+                    self.conns.remove(&key);
+                    return;
+                }
+            }
+            self.hub.sync(key, d, self.now);
+            // Whatever it sends goes out whole.
+            while let Some(a) = d.poll_action() {
+                if let Action::Send { buf, from } = a {
+                    let n = buf.len() - from;
+                    d.on_sent(buf, n, self.now);
+                }
+            }
+        }
+
+        fn with(&mut self, key: u64, f: impl FnOnce(&mut ClientConn, Instant)) {
+            let now = self.now;
+            f(&mut self.conns.get_mut(&key).unwrap().1, now);
+            self.pump(key);
+        }
+
+        /// Keys of the connections to `addr`.
+        fn keys_to(&self, addr: SocketAddr) -> Vec<u64> {
+            self.conns
+                .iter()
+                .filter(|(_, (a, _))| *a == addr)
+                .map(|(k, _)| *k)
+                .collect()
+        }
+    }
+
+    #[test]
+    fn each_server_tried_gets_its_own_stale_connection_retry() {
+        let mut sim = Sim::new(3, 3);
+        // One answered request per server: each leaves a pooled connection.
+        for _ in 0..3 {
+            let t = sim.start();
+            let (key, _) = sim.connects()[0];
+            sim.with(key, |d, _| d.on_connected(Ok(())));
+            sim.with(key, |d, now| {
+                d.on_recv(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", now)
+            });
+            drop(t);
+            sim.hub.collect();
+        }
+        for g in &sim.hub.groups {
+            assert_eq!(g.idle.len(), 3, "one pooled connection per server");
+        }
+        // Every server went away: the next request meets a closed pooled
+        // connection, the fresh one is refused, and so on to the next server.
+        let t = sim.start();
+        let mut tried = Vec::new();
+        for _ in 0..3 {
+            assert!(matches!(sim.hub.take_head(&t), HeadPoll::Pending));
+            let e = &sim.hub.exchanges[t.id.index as usize];
+            let addr = match sim.hub.groups[0].shared.spec.servers[e.server].address {
+                Address::Tcp(a) => a,
+            };
+            tried.push(addr);
+            let pooled = sim.keys_to(addr);
+            assert_eq!(pooled.len(), 1, "one connection to {addr}");
+            let c = e.conn.unwrap();
+            assert!(sim.hub.conns[c].uses > 0, "the pooled connection is used");
+            sim.pump(pooled[0]);
+            sim.with(pooled[0], |d, now| d.on_eof(false, now));
+            let fresh = sim.connects();
+            assert_eq!(
+                fresh.iter().map(|c| c.1).collect::<Vec<_>>(),
+                vec![addr],
+                "a fresh connection to the same server"
+            );
+            sim.hub
+                .connect_failed(fresh[0].0, libc::ECONNREFUSED, sim.now);
+            sim.conns.remove(&fresh[0].0);
+        }
+        tried.sort();
+        tried.dedup();
+        assert_eq!(tried.len(), 3, "each server was tried once");
+        assert!(
+            matches!(sim.hub.take_head(&t), HeadPoll::Failed(f) if f.name() == "connect_error"),
+            "three tries, then the last failure is the answer"
+        );
     }
 }
