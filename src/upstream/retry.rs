@@ -148,7 +148,7 @@ mod tests {
     }
 
     impl Sim {
-        fn new(servers: usize, tries: u32) -> Sim {
+        fn new(servers: usize, tries: u32, max_fails: u32) -> Sim {
             let now = Instant::now();
             let mut spec = UpstreamSpec {
                 name: "g".into(),
@@ -177,7 +177,7 @@ mod tests {
                 origin: Default::default(),
             };
             spec.retry.tries = tries;
-            spec.passive.max_fails = 0;
+            spec.passive.max_fails = max_fails;
             let mut hub = Hub::new(0);
             hub.install(&[Arc::new(Upstream::new(spec, 0, None))], 1, now);
             Sim {
@@ -264,8 +264,27 @@ mod tests {
     }
 
     #[test]
+    fn a_core_that_missed_a_check_flip_still_lifts_a_passive_time_out() {
+        let mut sim = Sim::new(2, 2, 1);
+        let now = sim.now;
+        let g = &mut sim.hub.groups[0];
+        g.shared.health.set(0, true);
+        // This core sees the server up, then takes it out on a failure.
+        sim.hub.apply_health(0, now);
+        let g = &mut sim.hub.groups[0];
+        g.balancer.failed(0, now);
+        assert!(!g.balancer.is_usable(0, now));
+        // The checking core sees it go down and come back; this one does not
+        // look in between.
+        g.shared.health.set(0, false);
+        g.shared.health.set(0, true);
+        sim.hub.apply_health(0, now);
+        assert!(sim.hub.groups[0].balancer.is_usable(0, now));
+    }
+
+    #[test]
     fn each_server_tried_gets_its_own_stale_connection_retry() {
-        let mut sim = Sim::new(3, 3);
+        let mut sim = Sim::new(3, 3, 0);
         // One answered request per server: each leaves a pooled connection.
         for _ in 0..3 {
             let t = sim.start();
