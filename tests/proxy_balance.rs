@@ -263,10 +263,8 @@ fn retries_follow_the_rules() {
         assert_eq!((r.status, r.text().as_str()), (200, "live"));
     }
     let (last, _) = py.count();
-    assert!(
-        last - after_posts - 1 >= 1,
-        "no POST reached the stalling server"
-    );
+    let stalled_posts = last - after_posts - 1;
+    assert!(stalled_posts >= 1, "no POST reached the stalling server");
     // Even so, a request whose body went up is not sent again: the body
     // is not kept.
     let mut codes = Tally::default();

@@ -306,9 +306,7 @@ mod tests {
         for _ in 0..3 {
             assert!(matches!(sim.hub.take_head(&t), HeadPoll::Pending));
             let e = &sim.hub.exchanges[t.id.index as usize];
-            let addr = match sim.hub.groups[0].shared.spec.servers[e.server].address {
-                Address::Tcp(a) => a,
-            };
+            let addr = sim.hub.groups[0].servers[e.server].addr;
             tried.push(addr);
             let pooled = sim.keys_to(addr);
             assert_eq!(pooled.len(), 1, "one connection to {addr}");
