@@ -1,6 +1,6 @@
 //! Load balancing through the reverse proxy with real upstreams: each
-//! policy's distribution over two Peregrine upstreams weighted 3:1, the
-//! retry rules (a GET is sent again, a POST once sent is not), passive
+//! policy's distribution over two Peregrine upstreams weighted 3:1, nginx
+//! and Peregrine in one group, the retry rules (a GET is sent again, a POST once sent is not), passive
 //! health by response status, and a single-server group that is never
 //! taken out.
 
@@ -185,6 +185,22 @@ fn each_policy_spreads_by_weight() {
         t.add(if r.text() == "b" { "b" } else { "a" });
     }
     assert!(t.get("b") >= 270, "least_time: {t:?}");
+}
+
+#[test]
+fn nginx_and_peregrine_share_a_group() {
+    let nginx = Nginx::start();
+    let peer_addr = free_addr();
+    let _p = peer("peregrine", peer_addr);
+    let keys = r#"health = { uri = "/healthz", interval = "500ms" }"#;
+    let px = common::Server::with_config(
+        &proxy_config(1, &[("app", list(&[nginx.addr, peer_addr]), keys)]),
+        &[],
+    );
+    // 2,400 requests, half of them to nginx: more than the 1,000 it serves
+    // on one connection before it closes it (keepalive_requests).
+    let t = tally(&ask_all(px.addr, &vec!["/app/x".to_string(); 2400], &[], 2));
+    assert_eq!((t.get("nginx"), t.get("peregrine")), (1200, 1200), "{t:?}");
 }
 
 #[test]

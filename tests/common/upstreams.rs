@@ -338,3 +338,59 @@ impl Load {
         recs
     }
 }
+
+/// nginx as an upstream (`/usr/sbin/nginx`, no root needed): `/` answers
+/// `nginx`, `/healthz` `ok`; stopped on drop.
+pub struct Nginx {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Nginx {
+    pub fn start() -> Nginx {
+        let dir = super::tempdir("nginx");
+        let addr = free_addr();
+        let d = dir.display();
+        let conf = format!(
+            r#"daemon off;
+master_process off;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    server {{
+        listen {addr};
+        default_type text/plain;
+        location / {{ return 200 "nginx"; }}
+        location = /healthz {{ return 200 "ok"; }}
+    }}
+}}
+"#
+        );
+        std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+        let child = Command::new("nginx")
+            .args(["-p", &d.to_string(), "-c"])
+            .arg(dir.join("nginx.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx runs");
+        let up = wait_for(Duration::from_secs(10), || TcpStream::connect(addr).is_ok());
+        assert!(up, "nginx did not listen on {addr}: {d}/error.log");
+        Nginx { child, addr }
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
