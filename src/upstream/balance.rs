@@ -493,4 +493,4 @@ fn unit(h: u64) -> f64 {
 
 #[cfg(test)]
 #[path = "balance_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -36,7 +36,7 @@ fn group(servers: &[(u32, bool)], policy: Policy) -> UpstreamSpec {
     }
 }
 
-fn weights(w: &[u32], policy: Policy) -> UpstreamSpec {
+pub(crate) fn weights(w: &[u32], policy: Policy) -> UpstreamSpec {
     group(&w.iter().map(|&w| (w, false)).collect::<Vec<_>>(), policy)
 }
 
