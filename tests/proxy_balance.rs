@@ -7,7 +7,6 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use common::upstreams::*;
 
@@ -370,5 +369,4 @@ fn passive_health_by_status_and_the_single_server() {
         let r = Client::new(px.addr).get("/solo/x").unwrap();
         assert_eq!((r.status, r.text().as_str()), (200, "solo"));
     }
-    let _ = Duration::ZERO;
 }
