@@ -212,8 +212,10 @@ impl Balancer {
         }
     }
 
-    /// The active checks' verdict on `server`. A server coming back up
-    /// starts its slow start now.
+    /// The active checks' verdict on `server`. A server coming back up is
+    /// usable at once, whatever passive failures counted during the outage
+    /// (the checks that passed since are the newer evidence), and starts
+    /// its slow start now.
     pub fn set_active(&mut self, server: usize, up: bool, now: Instant) {
         let ramp = !self.slow_start.is_zero();
         let Some(s) = self.servers.get_mut(server) else {
@@ -222,6 +224,7 @@ impl Balancer {
         if up && !s.active_up {
             s.fails = 0;
             s.window = None;
+            s.down_until = None;
             if ramp {
                 s.ramp_from = Some(now);
             }
@@ -343,7 +346,9 @@ impl Balancer {
 
     /// Lowest average time to the head times the requests in flight plus
     /// one, per unit of weight; ties share by round robin. A server not yet
-    /// measured counts as fast as the fastest measured one.
+    /// measured is tried first (else a lighter one behind a slow heavy one
+    /// would never get the sample that shows it fast); while that first
+    /// request is in flight it counts as fast as the fastest measured one.
     fn least_time(&mut self, backup: bool, p: &Pick<'_>, now: Instant) -> Option<usize> {
         let mut prior: Option<f64> = None;
         for i in 0..self.servers.len() {
@@ -356,7 +361,8 @@ impl Balancer {
         let prior = prior.unwrap_or(1.0);
         let score = move |b: &Balancer, i: usize| {
             let s = &b.servers[i];
-            s.ewma.unwrap_or(prior) * (f64::from(s.in_flight) + 1.0) / b.eff(s, now) as f64
+            let unmeasured = if s.in_flight == 0 { 0.0 } else { prior };
+            s.ewma.unwrap_or(unmeasured) * (f64::from(s.in_flight) + 1.0) / b.eff(s, now) as f64
         };
         let mut best: Option<f64> = None;
         for i in 0..self.servers.len() {
@@ -487,4 +493,4 @@ fn unit(h: u64) -> f64 {
 
 #[cfg(test)]
 #[path = "balance_tests.rs"]
-mod tests;
+pub(crate) mod tests;

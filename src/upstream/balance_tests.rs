@@ -37,7 +37,7 @@ fn group(servers: &[(u32, bool)], policy: Policy) -> UpstreamSpec {
     }
 }
 
-fn weights(w: &[u32], policy: Policy) -> UpstreamSpec {
+pub(crate) fn weights(w: &[u32], policy: Policy) -> UpstreamSpec {
     group(&w.iter().map(|&w| (w, false)).collect::<Vec<_>>(), policy)
 }
 
@@ -143,6 +143,33 @@ fn least_time_prefers_the_fast_and_counts_in_flight() {
     b.finished(0, Some(ms(50)));
     b.started(0);
     assert_eq!(b.pick(&p, now), Some(1));
+}
+
+#[test]
+fn least_time_measures_a_light_server_behind_a_slow_heavy_one() {
+    let now = Instant::now();
+    let p = Pick::default();
+    let ms = Duration::from_millis;
+    let mut b = Balancer::new(&weights(&[3, 1], Policy::LeastTime), 1);
+    let first = b.pick(&p, now).unwrap();
+    assert_eq!(first, 0, "nothing measured: the weights decide");
+    b.started(0);
+    b.finished(0, Some(ms(30)));
+    // Server 1 has no sample yet: it is tried rather than counted as fast
+    // as server 0 (which its weight of 1 against 3 would always lose).
+    assert_eq!(b.pick(&p, now), Some(1));
+    b.started(1);
+    // Its first request is in flight: it counts as the fastest measured
+    // one, so others are not all piled onto it meanwhile.
+    assert_eq!(b.pick(&p, now), Some(0));
+    b.finished(1, Some(ms(1)));
+    // Measured fast, it takes the load.
+    for _ in 0..20 {
+        let s = b.pick(&p, now).unwrap();
+        assert_eq!(s, 1);
+        b.started(s);
+        b.finished(s, Some(ms(1)));
+    }
 }
 
 #[test]
@@ -338,6 +365,15 @@ fn passive_failures_take_a_server_out_for_fail_timeout() {
     assert!(!b.is_usable(0, t0 + s(21)));
     let c = counts(&mut b, 10, &p, t0 + s(22));
     assert_eq!((c[0], c[1]), (5, 5));
+    // Taken out by failures, then down and up again by the active checks:
+    // back at once, not at the end of the passive time-out.
+    b.failed(0, t0 + s(30));
+    b.failed(0, t0 + s(30));
+    b.set_active(0, true, t0 + s(31));
+    assert!(!b.is_usable(0, t0 + s(31)), "no flip: still out");
+    b.set_active(0, false, t0 + s(31));
+    b.set_active(0, true, t0 + s(32));
+    assert!(b.is_usable(0, t0 + s(32)), "the checks brought it back");
     // max_fails = 0: never out.
     spec.passive.max_fails = 0;
     let mut b = Balancer::new(&spec, 1);

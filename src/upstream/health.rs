@@ -8,44 +8,63 @@
 //! ([`super::balance::Balancer::set_active`]).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::spec::Health;
 
-const UNKNOWN: u8 = 0;
-const UP: u8 = 1;
-const DOWN: u8 = 2;
+const UNKNOWN: u32 = 0;
+const UP: u32 = 1;
+const DOWN: u32 = 2;
+/// The low bits of a cell hold the verdict; the rest count its changes.
+const STATE: u32 = 3;
 
 /// The active checks' verdict on each server of a group, shared by the
-/// cores.
+/// cores, with a count of its changes: a core that looks only now and then
+/// still learns that a server went down and came back in between.
 #[derive(Debug)]
 pub struct HealthCells {
-    cells: Vec<AtomicU8>,
+    cells: Vec<AtomicU32>,
 }
 
 impl HealthCells {
     /// Cells for `n` servers, none with a verdict yet.
     pub fn new(n: usize) -> Arc<HealthCells> {
         Arc::new(HealthCells {
-            cells: (0..n).map(|_| AtomicU8::new(UNKNOWN)).collect(),
+            cells: (0..n).map(|_| AtomicU32::new(UNKNOWN)).collect(),
         })
     }
 
     /// The verdict on server `i`: `Some(true)` up, `Some(false)` down,
     /// `None` none yet (or no such server).
     pub fn get(&self, i: usize) -> Option<bool> {
+        self.read(i).0
+    }
+
+    /// The verdict on server `i` and how many times it has changed.
+    pub fn read(&self, i: usize) -> (Option<bool>, u32) {
         // Each cell stands alone: no other memory is published with it.
-        match self.cells.get(i)?.load(Ordering::Relaxed) {
+        let Some(c) = self.cells.get(i) else {
+            return (None, 0);
+        };
+        let v = c.load(Ordering::Relaxed);
+        let state = match v & STATE {
             UP => Some(true),
             DOWN => Some(false),
             _ => None,
-        }
+        };
+        (state, v >> 2)
     }
 
     /// Records the verdict on server `i` (ignored when there is none).
+    /// Only the core that checks the server writes its cell.
     pub fn set(&self, i: usize, up: bool) {
         if let Some(c) = self.cells.get(i) {
-            c.store(if up { UP } else { DOWN }, Ordering::Relaxed);
+            let state = if up { UP } else { DOWN };
+            let v = c.load(Ordering::Relaxed);
+            if v & STATE != state {
+                let changes = (v >> 2).wrapping_add(1);
+                c.store(changes << 2 | state, Ordering::Relaxed);
+            }
         }
     }
 
@@ -141,6 +160,14 @@ mod tests {
         assert_eq!(cells.get(1), Some(true));
         cells.set(7, true);
         assert_eq!(cells.get(7), None, "no such server");
+        // Changes are counted; a verdict repeated is no change.
+        assert_eq!(cells.read(1), (Some(true), 2));
+        cells.set(1, true);
+        assert_eq!(cells.read(1), (Some(true), 2));
+        cells.set(1, false);
+        cells.set(1, true);
+        assert_eq!(cells.read(1), (Some(true), 4));
+        assert_eq!(cells.read(0), (None, 0));
         fn shared<T: Send + Sync>() {}
         shared::<HealthCells>();
     }

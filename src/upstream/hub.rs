@@ -110,8 +110,9 @@ pub(super) struct Server {
     pub label: std::rc::Rc<str>,
     /// Connections open (idle included).
     pub open: u32,
-    /// The last active verdict applied to the balancer.
-    seen: Option<bool>,
+    /// The last active verdict applied to the balancer, and the count of
+    /// changes it was read with.
+    seen: (Option<bool>, u32),
     check: Option<Check>,
     pub stats: ServerStats,
 }
@@ -214,7 +215,7 @@ impl Hub {
                         addr,
                         label: s.name.as_str().into(),
                         open: 0,
-                        seen: None,
+                        seen: (None, 0),
                         check: checks_here.then(|| Check {
                             checker: Checker::new(&u.spec.health),
                             next: now,
@@ -548,10 +549,15 @@ impl Hub {
     fn apply_health(&mut self, gi: usize, now: Instant) {
         let g = &mut self.groups[gi];
         for (i, s) in g.servers.iter_mut().enumerate() {
-            let v = g.shared.health.get(i);
+            let v = g.shared.health.read(i);
             if v != s.seen {
+                // Up then and up now, but changed: it was down in between.
+                let missed_down = v.0 == Some(true) && s.seen.0 == Some(true);
                 s.seen = v;
-                if let Some(up) = v {
+                if missed_down {
+                    g.balancer.set_active(i, false, now);
+                }
+                if let Some(up) = v.0 {
                     g.balancer.set_active(i, up, now);
                 }
             }

@@ -90,6 +90,8 @@ impl Hub {
         } else {
             e.attempts += 1;
             e.tried.push(e.server);
+            // The next server's pooled connection may be stale too.
+            e.stale_retry = false;
         }
         if e.handed {
             e.up_queue = e.head.clone();
@@ -125,3 +127,7 @@ impl Hub {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "hub_tests.rs"]
+mod tests;

@@ -4,6 +4,7 @@
 
 pub mod pki;
 pub mod reload;
+pub mod upstreams;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

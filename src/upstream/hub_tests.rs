@@ -1,0 +1,179 @@
+//! The hub driven by hand in simulated time: its connections' drivers are
+//! fed the bytes, ends and refusals a real executor would hand them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::driver::{Action, ClientConn, ClientEvent};
+use crate::upstream::balance::Pick;
+use crate::upstream::balance::tests::weights;
+use crate::upstream::hub::{Cmd, HeadPoll, Hub, Start, Upstream};
+use crate::upstream::spec::Policy;
+use crate::upstream::{Ticket, UpBody};
+
+/// A hub and the drivers of its connections, connected by hand.
+struct Sim {
+    hub: Hub,
+    conns: HashMap<u64, ClientConn>,
+    now: Instant,
+}
+
+impl Sim {
+    /// `servers` servers of weight 1, round robin.
+    fn new(servers: usize, tries: u32, max_fails: u32) -> Sim {
+        let now = Instant::now();
+        let mut spec = weights(&vec![1; servers], Policy::RoundRobin);
+        spec.retry.tries = tries;
+        spec.passive.max_fails = max_fails;
+        let mut hub = Hub::new(0);
+        hub.install(&[Arc::new(Upstream::new(spec, 0, None))], 1, now);
+        Sim {
+            hub,
+            conns: HashMap::new(),
+            now,
+        }
+    }
+
+    fn start(&mut self) -> Ticket {
+        let pick = Pick::default();
+        let s = Start {
+            group: 0,
+            pick: &pick,
+            head_request: false,
+            idempotent: true,
+            body: UpBody::None,
+            window: 64 * 1024,
+            waker: None,
+        };
+        let head = |host: &str, out: &mut Vec<u8>| {
+            out.extend_from_slice(format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes());
+        };
+        self.hub.start(&s, head, self.now).unwrap()
+    }
+
+    /// The server a hub connection goes to.
+    fn server_of(&self, key: u64) -> usize {
+        self.hub.conns[self.hub.conn_of(key).unwrap()].server
+    }
+
+    /// The connects the hub asked for since last asked: (key, server).
+    fn connects(&mut self) -> Vec<(u64, usize)> {
+        let mut cmds = Vec::new();
+        self.hub.take_cmds(&mut cmds);
+        let mut keys = Vec::new();
+        for c in cmds {
+            if let Cmd::Connect {
+                key,
+                addr,
+                settings,
+                ..
+            } = c
+            {
+                let d = ClientConn::new(addr, key, settings, self.now);
+                self.conns.insert(key, d);
+                keys.push((key, self.server_of(key)));
+            }
+        }
+        keys
+    }
+
+    /// Hands the hub the events of connection `key`, then syncs it and
+    /// sends what it has to send.
+    fn pump(&mut self, key: u64) {
+        let Some(d) = self.conns.get_mut(&key) else {
+            return;
+        };
+        while let Some(ev) = d.poll_event() {
+            let closed = matches!(ev, ClientEvent::Closed { .. });
+            self.hub.on_event(key, d, ev, self.now);
+            if closed {
+                self.conns.remove(&key);
+                return;
+            }
+        }
+        self.hub.sync(key, d, self.now);
+        while let Some(a) = d.poll_action() {
+            if let Action::Send { buf, from } = a {
+                let n = buf.len() - from;
+                d.on_sent(buf, n, self.now);
+            }
+        }
+    }
+
+    fn with(&mut self, key: u64, f: impl FnOnce(&mut ClientConn, Instant)) {
+        let now = self.now;
+        f(self.conns.get_mut(&key).unwrap(), now);
+        self.pump(key);
+    }
+}
+
+#[test]
+fn a_core_that_missed_a_check_flip_still_lifts_a_passive_time_out() {
+    let mut sim = Sim::new(2, 2, 1);
+    let now = sim.now;
+    let g = &mut sim.hub.groups[0];
+    g.shared.health.set(0, true);
+    // This core sees the server up, then takes it out on a failure.
+    sim.hub.apply_health(0, now);
+    let g = &mut sim.hub.groups[0];
+    g.balancer.failed(0, now);
+    assert!(!g.balancer.is_usable(0, now));
+    // The checking core sees it go down and come back; this one does not
+    // look in between.
+    g.shared.health.set(0, false);
+    g.shared.health.set(0, true);
+    sim.hub.apply_health(0, now);
+    assert!(sim.hub.groups[0].balancer.is_usable(0, now));
+}
+
+#[test]
+fn each_server_tried_gets_its_own_stale_connection_retry() {
+    let mut sim = Sim::new(3, 3, 0);
+    // One answered request per server: each leaves a pooled connection.
+    for _ in 0..3 {
+        let t = sim.start();
+        let (key, _) = sim.connects()[0];
+        sim.with(key, |d, _| d.on_connected(Ok(())));
+        sim.with(key, |d, now| {
+            d.on_recv(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", now)
+        });
+        drop(t);
+        sim.hub.collect();
+    }
+    assert_eq!(
+        sim.hub.groups[0].idle.len(),
+        3,
+        "one pooled connection per server"
+    );
+    // Every server went away: the next request meets a closed pooled
+    // connection, the fresh one is refused, and so on to the next server.
+    let t = sim.start();
+    let mut tried = Vec::new();
+    for _ in 0..3 {
+        assert!(matches!(sim.hub.take_head(&t), HeadPoll::Pending));
+        let e = &sim.hub.exchanges[t.id.index as usize];
+        let (server, c) = (e.server, e.conn.unwrap());
+        tried.push(server);
+        assert!(sim.hub.conns[c].uses > 0, "the pooled connection is used");
+        let pooled = sim.hub.conn_key(c);
+        sim.pump(pooled);
+        sim.with(pooled, |d, now| d.on_eof(false, now));
+        let fresh = sim.connects();
+        assert_eq!(
+            fresh.iter().map(|c| c.1).collect::<Vec<_>>(),
+            vec![server],
+            "a fresh connection to the same server"
+        );
+        sim.hub
+            .connect_failed(fresh[0].0, libc::ECONNREFUSED, sim.now);
+        sim.conns.remove(&fresh[0].0);
+    }
+    tried.sort();
+    tried.dedup();
+    assert_eq!(tried.len(), 3, "each server was tried once");
+    assert!(
+        matches!(sim.hub.take_head(&t), HeadPoll::Failed(f) if f.name() == "connect_error"),
+        "three tries, then the last failure is the answer"
+    );
+}
