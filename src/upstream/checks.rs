@@ -132,6 +132,16 @@ impl Hub {
         }
     }
 
+    /// A check's connection could not even be made: the check failed, and
+    /// the next one is due as usual.
+    pub(super) fn check_unconnected(&mut self, c: usize, now: Instant) {
+        let (gi, si) = (self.conns[c].group, self.conns[c].server);
+        self.verdict(gi, si, false, now);
+        self.conns.remove(c);
+        let s = &mut self.groups[gi].servers[si];
+        s.open = s.open.saturating_sub(1);
+    }
+
     fn verdict(&mut self, gi: usize, si: usize, pass: bool, now: Instant) {
         let g = &mut self.groups[gi];
         g.servers[si].stats.checks(pass);

@@ -298,8 +298,10 @@ impl Hub {
 
     /// The executor could not even make a socket for `key`.
     pub fn connect_failed(&mut self, key: u64, errno: i32, now: Instant) {
-        if let Some(c) = self.conn_of(key) {
-            self.ended(c, ClientEnd::ConnectFailed(errno), now);
+        match self.conn_of(key) {
+            Some(c) if self.conns[c].check => self.check_unconnected(c, now),
+            Some(c) => self.ended(c, ClientEnd::ConnectFailed(errno), now),
+            None => {}
         }
     }
 

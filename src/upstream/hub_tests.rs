@@ -177,3 +177,33 @@ fn each_server_tried_gets_its_own_stale_connection_retry() {
         "three tries, then the last failure is the answer"
     );
 }
+
+#[test]
+fn a_check_whose_socket_cannot_be_made_fails_and_checks_go_on() {
+    let mut now = Instant::now();
+    let mut spec = weights(&[1, 1], Policy::RoundRobin);
+    spec.health.uri = Some("/healthz".into());
+    let mut hub = Hub::new(0);
+    hub.install(&[Arc::new(Upstream::new(spec, 0, None))], 1, now);
+    let check_keys = |hub: &mut Hub| {
+        let mut cmds = Vec::new();
+        hub.take_cmds(&mut cmds);
+        cmds.into_iter()
+            .filter_map(|c| match c {
+                Cmd::Connect { key, .. } => Some(key),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    hub.tick(now);
+    let first = check_keys(&mut hub);
+    assert_eq!(first.len(), 2, "one check per server");
+    // No socket at all (out of descriptors): each check fails at once.
+    for k in &first {
+        hub.connect_failed(*k, libc::EMFILE, now);
+    }
+    // And the next round is asked for when it is due.
+    now += std::time::Duration::from_secs(3);
+    hub.tick(now);
+    assert_eq!(check_keys(&mut hub).len(), 2, "checks go on");
+}
