@@ -32,11 +32,16 @@ impl Hub {
             let mut stale = Vec::new();
             for g in &self.groups {
                 let k = &g.shared.spec.keepalive;
+                // Oldest first: beyond the idle limit, those unused since the
+                // last sweep go.
+                let mut excess = g.idle.len().saturating_sub(k.idle);
                 for &c in &g.idle {
                     let u = &self.conns[c];
                     let idle_for = u.idle_since.map_or(Duration::ZERO, |t| now - t);
-                    if idle_for >= k.idle_timeout || now - u.born >= k.lifetime {
+                    let unused = excess > 0 && idle_for >= SWEEP;
+                    if unused || idle_for >= k.idle_timeout || now - u.born >= k.lifetime {
                         stale.push(c);
+                        excess = excess.saturating_sub(1);
                     }
                 }
             }

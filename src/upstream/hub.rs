@@ -42,6 +42,9 @@ const CHECK_KEY: u64 = 1 << 62;
 /// Request bytes queued on an upstream connection before the request body
 /// is no longer taken from the client.
 const UP_WINDOW: usize = 64 * 1024;
+/// How many times `keepalive.idle` connections a burst may leave idle until
+/// the next sweep.
+const IDLE_BURST: usize = 4;
 /// How often idle connections are looked at.
 const SWEEP: Duration = Duration::from_secs(1);
 /// Most of a health check's response body looked at.
@@ -451,7 +454,10 @@ impl Hub {
         u.idle_since = Some(now);
         let g = &mut self.groups[gi];
         g.idle.push(c);
-        if g.idle.len() > max_idle {
+        // Past the idle limit, connections left by a burst stay until the
+        // sweep finds them unused (closing them at once would make the next
+        // burst connect again); past IDLE_BURST times it, the oldest goes now.
+        if g.idle.len() > max_idle.saturating_mul(IDLE_BURST) {
             let oldest = g.idle.remove(0);
             self.close(oldest);
         }

@@ -22,10 +22,14 @@ struct Sim {
 impl Sim {
     /// `servers` servers of weight 1, round robin.
     fn new(servers: usize, tries: u32, max_fails: u32) -> Sim {
-        let now = Instant::now();
         let mut spec = weights(&vec![1; servers], Policy::RoundRobin);
         spec.retry.tries = tries;
         spec.passive.max_fails = max_fails;
+        Sim::with_spec(spec)
+    }
+
+    fn with_spec(spec: crate::upstream::spec::UpstreamSpec) -> Sim {
+        let now = Instant::now();
         let mut hub = Hub::new(0);
         hub.install(&[Arc::new(Upstream::new(spec, 0, None))], 1, now);
         Sim {
@@ -206,4 +210,44 @@ fn a_check_whose_socket_cannot_be_made_fails_and_checks_go_on() {
     now += std::time::Duration::from_secs(3);
     hub.tick(now);
     assert_eq!(check_keys(&mut hub).len(), 2, "checks go on");
+}
+
+#[test]
+fn a_burst_keeps_its_connections_until_the_sweep_finds_them_unused() {
+    let mut spec = weights(&[1], Policy::RoundRobin);
+    spec.keepalive.idle = 2;
+    let mut sim = Sim::with_spec(spec);
+    // Ten requests at once: ten connections.
+    let tickets: Vec<Ticket> = (0..10).map(|_| sim.start()).collect();
+    let keys = sim.connects();
+    assert_eq!(keys.len(), 10);
+    for (key, _) in keys {
+        sim.with(key, |d, _| d.on_connected(Ok(())));
+        sim.with(key, |d, now| {
+            d.on_recv(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", now)
+        });
+    }
+    drop(tickets);
+    sim.hub.collect();
+    // Up to four times the idle limit stays for the next burst.
+    assert_eq!(sim.hub.groups[0].idle.len(), 8);
+    // Used again within the second: nothing is closed.
+    sim.now += std::time::Duration::from_millis(500);
+    let again: Vec<Ticket> = (0..8).map(|_| sim.start()).collect();
+    assert!(sim.connects().is_empty(), "the burst reuses what it left");
+    let keys: Vec<u64> = sim.conns.keys().copied().collect();
+    for key in keys {
+        sim.pump(key);
+        sim.with(key, |d, now| {
+            d.on_recv(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", now)
+        });
+    }
+    drop(again);
+    sim.hub.collect();
+    assert_eq!(sim.hub.groups[0].idle.len(), 8);
+    sim.hub.collect();
+    // Unused for a sweep: back to the limit.
+    sim.now += std::time::Duration::from_millis(1500);
+    sim.hub.tick(sim.now);
+    assert_eq!(sim.hub.groups[0].idle.len(), 2);
 }
