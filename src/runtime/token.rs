@@ -31,6 +31,9 @@ pub enum Op {
     PollOut = 11,
     /// Connecting an outgoing connection.
     Connect = 12,
+    /// Receive on an outgoing connection (into the larger buffers of
+    /// [`super::worker`]'s second ring).
+    RecvUp = 13,
 }
 
 /// A decoded `user_data`.
@@ -76,6 +79,7 @@ impl Token {
             10 => Op::SpliceOut,
             11 => Op::PollOut,
             12 => Op::Connect,
+            13 => Op::RecvUp,
             _ => return None,
         };
         Some(Token {

@@ -137,9 +137,14 @@ impl<S: Service> Worker<S> {
 
     pub(super) fn on_recv(&mut self, t: Token, cqe: Cqe) {
         let (r, more) = op::recv::complete(cqe.res, cqe.flags, self.multishot_recv);
+        let up = t.op == Op::RecvUp;
         let Some(slot) = self.slot_of(t) else {
             if let Some(h) = op::recv::buffer(cqe.flags) {
-                self.bufs.recycle(h);
+                if up {
+                    self.upbufs.recycle(h);
+                } else {
+                    self.bufs.recycle(h);
+                }
             }
             return;
         };
@@ -151,7 +156,11 @@ impl<S: Service> Worker<S> {
                 if self.obs.metrics {
                     self.obs.stats.counters.bytes_in += h.len() as u64;
                 }
-                let data = self.bufs.get(&h);
+                let data = if up {
+                    self.upbufs.get(&h)
+                } else {
+                    self.bufs.get(&h)
+                };
                 let c = &mut self.conns[slot];
                 match &mut c.driver {
                     Driver::Server(d) => {
@@ -166,7 +175,11 @@ impl<S: Service> Worker<S> {
                     }
                     Driver::Client(o) => o.on_recv(data, self.now),
                 }
-                self.bufs.recycle(h);
+                if up {
+                    self.upbufs.recycle(h);
+                } else {
+                    self.bufs.recycle(h);
+                }
                 self.drive(slot);
             }
             Received::Eof => {
@@ -274,7 +287,7 @@ impl<S: Service> Worker<S> {
         match c.ops.recv {
             Recv::Idle if wants => self.arm_recv(slot),
             Recv::Armed if !wants => {
-                let tok = Token::new(Op::Recv, slot, c.generation).pack();
+                let tok = Token::new(recv_op(&c.driver), slot, c.generation).pack();
                 c.ops.recv = Recv::Cancelling;
                 self.cancel(tok, Some(slot));
             }
@@ -436,7 +449,7 @@ impl<S: Service> Worker<S> {
             Op::Connect,
             matches!(&c.driver, Driver::Client(o) if o.connect.is_some()),
         );
-        add(Op::Recv, c.ops.recv == Recv::Armed);
+        add(recv_op(&c.driver), c.ops.recv == Recv::Armed);
         add(Op::Send, c.ops.send.is_some());
         add(Op::Read, c.ops.read.is_some());
         add(Op::SpliceIn, c.ops.splice_in.is_some());
@@ -452,11 +465,17 @@ impl<S: Service> Worker<S> {
 
     fn arm_recv(&mut self, slot: usize) {
         let c = &mut self.conns[slot];
-        let tok = Token::new(Op::Recv, slot, c.generation).pack();
+        let op = recv_op(&c.driver);
+        let tok = Token::new(op, slot, c.generation).pack();
+        let ring = if op == Op::RecvUp {
+            &self.upbufs
+        } else {
+            &self.bufs
+        };
         let e = op::recv::entry(
             c.fd.as_fd(),
-            self.bufs.bgid(),
-            self.bufs.buf_size(),
+            ring.bgid(),
+            ring.buf_size(),
             self.multishot_recv,
             tok,
         );
@@ -488,5 +507,14 @@ impl<S: Service> Worker<S> {
         {
             self.pipes.push(*p);
         }
+    }
+}
+
+/// The receive operation of a connection: outgoing ones use the ring of
+/// larger buffers.
+fn recv_op(d: &Driver) -> Op {
+    match d {
+        Driver::Server(_) => Op::Recv,
+        Driver::Client(_) => Op::RecvUp,
     }
 }

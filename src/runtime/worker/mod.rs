@@ -61,6 +61,10 @@ const PIPE_SIZE: usize = 1 << 20;
 /// TLS handshake steps a worker runs per loop tick; more wait for the next
 /// tick, so a burst of handshakes cannot stall the connections already served.
 const HANDSHAKE_BUDGET: u32 = 32;
+/// Receive buffers for outgoing connections: count and size (4 MiB of
+/// address space, touched only as responses arrive).
+const UP_BUFFER_COUNT: u16 = 128;
+const UP_BUFFER_SIZE: u32 = 32 * 1024;
 
 /// The worker's event loop state: an executor that maps completions to
 /// connection drivers and their actions to ring operations.
@@ -69,6 +73,9 @@ pub struct Worker<S: Service> {
     // before the buffer memory it points at.
     ring: Ring,
     bufs: BufRing,
+    /// Receive buffers of outgoing connections: larger, since what comes
+    /// back from an upstream is mostly response bodies.
+    upbufs: BufRing,
     conns: Slab<Slot>,
     /// Slots closing (their operations being cancelled): not counted against
     /// the connection limit.
@@ -166,6 +173,7 @@ impl<S: Service> Worker<S> {
                 format!("cannot register a provided buffer ring (needs Linux 5.19+, kernel {}): {e}", sys::kernel_release()),
             )
         })?;
+        let upbufs = BufRing::new(&ring, 1, UP_BUFFER_COUNT, UP_BUFFER_SIZE)?;
         let now = Instant::now();
         let listeners = spec
             .listeners
@@ -176,6 +184,7 @@ impl<S: Service> Worker<S> {
         let mut w = Worker {
             ring,
             bufs,
+            upbufs,
             conns: Slab::with_capacity(1024),
             closing: 0,
             listener_keys: listeners.len() as u32,
@@ -342,7 +351,7 @@ impl<S: Service> Worker<S> {
         };
         match t.op {
             Op::Accept => self.on_accept(t, cqe),
-            Op::Recv => self.on_recv(t, cqe),
+            Op::Recv | Op::RecvUp => self.on_recv(t, cqe),
             Op::Send => self.on_send(t, cqe),
             Op::Read => self.on_read(t, cqe),
             Op::SpliceIn => self.on_splice_in(t, cqe),
