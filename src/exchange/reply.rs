@@ -79,6 +79,10 @@ pub trait BodySource {
     /// The exchange ended before the body did (the client went away): release
     /// what is held.
     fn stop(&mut self) {}
+
+    /// The buffer of a [`Chunk::Bytes`], handed back emptied once its bytes
+    /// are framed, for the source to fill again (no reallocation per piece).
+    fn recycle(&mut self, _buf: Vec<u8>) {}
 }
 
 /// An answer that comes later ([`Reply::Pending`]).

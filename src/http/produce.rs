@@ -340,7 +340,21 @@ fn pull_from(ex: &mut Exchange, s: &mut StreamOut, env: &mut Env<'_>, out: &mut 
         }
     }
     match chunk {
-        Chunk::Bytes(b) => emit(s, &b, out),
+        // Unframed bytes into an empty output: the buffer itself goes out.
+        Chunk::Bytes(mut b)
+            if out.is_empty() && s.framing != Framing::Chunked && !overruns(s, b.len() as u64) =>
+        {
+            s.sent += b.len() as u64;
+            std::mem::swap(out, &mut b);
+            let _ = catch_unwind(AssertUnwindSafe(|| s.source.recycle(b)));
+            Drive::More
+        }
+        Chunk::Bytes(mut b) => {
+            let d = emit(s, &b, out);
+            b.clear();
+            let _ = catch_unwind(AssertUnwindSafe(|| s.source.recycle(b)));
+            d
+        }
         Chunk::Static(b) => emit(s, b, out),
         Chunk::File(f) => {
             if f.len == 0 {

@@ -263,6 +263,12 @@ impl BodySource for Forwarding {
         self.length
     }
 
+    fn recycle(&mut self, buf: Vec<u8>) {
+        if self.pending.is_empty() && self.pending.capacity() < buf.capacity() {
+            self.pending = buf;
+        }
+    }
+
     fn poll_chunk(&mut self, io: &mut Io, body: &mut RequestBody, _max: usize) -> Chunk {
         if let Some(end) = self.ended {
             return match end {
