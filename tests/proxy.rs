@@ -3,19 +3,6 @@
 
 mod common;
 
-use std::process::Command;
-
-fn curl(args: &[&str]) -> (String, String) {
-    let o = Command::new("curl")
-        .args(["-s", "-w", "\n%{http_code}"])
-        .args(args)
-        .output()
-        .expect("curl runs");
-    let text = String::from_utf8_lossy(&o.stdout).to_string();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", ""));
-    (body.to_string(), code.to_string())
-}
-
 #[test]
 fn proxies_gets_bodies_and_failures() {
     let up = common::Server::start(&["--builtins"]);
@@ -50,22 +37,22 @@ upstream = "app"
     let px = common::Server::with_config(&config, &[]);
     let base = format!("http://{}", px.addr);
     for _ in 0..3 {
-        let (body, code) = curl(&[&format!("{base}/plaintext")]);
+        let (body, code) = common::curl(&[&format!("{base}/plaintext")]);
         assert_eq!((body.as_str(), code.as_str()), ("Hello, World!", "200"));
     }
     // A body streams up and back.
     let data = "x".repeat(100_000);
-    let (body, code) = curl(&["--data-binary", &data, &format!("{base}/echo")]);
+    let (body, code) = common::curl(&["--data-binary", &data, &format!("{base}/echo")]);
     assert_eq!(code, "200");
     assert_eq!(body.len(), data.len());
     // An unknown-length response is chunked through.
-    let (body, code) = curl(&[
+    let (body, code) = common::curl(&[
         "-N",
         &format!("{base}/stream?chunks=4&size=3&interval_ms=5"),
     ]);
     assert_eq!((body.len(), code.as_str()), (12, "200"));
     // A server that refuses connections: 502 with the reason.
-    let (body, code) = curl(&[&format!("{base}/gone/x")]);
+    let (body, code) = common::curl(&[&format!("{base}/gone/x")]);
     assert_eq!(code, "502", "{body}");
     assert!(body.contains("cannot connect"), "{body}");
     // The access log names the server that answered, and why none did.

@@ -7,42 +7,14 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
+
+use common::upstreams::Py;
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// The stdlib upstream (`tests/upstream.py`), stopped on drop.
-struct PyUpstream {
-    child: Child,
-    port: u16,
-}
-
-impl PyUpstream {
-    fn start(name: &str) -> PyUpstream {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/upstream.py");
-        let mut child = Command::new("python3")
-            .args([script, "--port", "0", "--name", name])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 runs");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .strip_prefix("PORT ")
-            .and_then(|p| p.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no port line: {line:?}"));
-        PyUpstream { child, port }
-    }
-}
-
-impl Drop for PyUpstream {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The stdlib upstream (`tests/upstream.py`) named `name`, on a free port.
+fn py(name: &str) -> Py {
+    Py::start(name, &[])
 }
 
 fn config(up: u16, tunnel_idle: &str, tag: &str) -> String {
@@ -143,10 +115,10 @@ fn closed(r: &mut BufReader<TcpStream>) -> bool {
 
 #[test]
 fn websocket_echo_through_the_proxy_survives_a_reload() {
-    let up = PyUpstream::start("ws-up");
+    let up = py("ws-up");
     let dir = common::tempdir("ws");
     let path = dir.join("peregrine.toml");
-    std::fs::write(&path, config(up.port, "2s", "one")).unwrap();
+    std::fs::write(&path, config(up.addr.port(), "2s", "one")).unwrap();
     let px = common::Server::start(&["--config", path.to_str().unwrap()]);
 
     let (mut ws, head) = open(px.addr);
@@ -171,7 +143,7 @@ fn websocket_echo_through_the_proxy_survives_a_reload() {
     assert_eq!(read_frame(&mut ws), (0xA, b"p".to_vec()));
 
     // A reload (another body for /tag) leaves the open tunnel alone.
-    std::fs::write(&path, config(up.port, "2s", "two")).unwrap();
+    std::fs::write(&path, config(up.addr.port(), "2s", "two")).unwrap();
     px.signal("HUP");
     let mut tag = String::new();
     for _ in 0..50 {
@@ -235,8 +207,8 @@ fn get_with(px: &common::Server, cookie: Option<&str>) -> (String, Option<String
 
 #[test]
 fn sticky_cookie_keeps_a_client_on_its_server() {
-    let a = PyUpstream::start("a");
-    let b = PyUpstream::start("b");
+    let a = py("a");
+    let b = py("b");
     let config = format!(
         r#"
 [[upstream]]
@@ -253,7 +225,8 @@ path = "/"
 handler = "proxy"
 upstream = "app"
 "#,
-        a.port, b.port
+        a.addr.port(),
+        b.addr.port()
     );
     // Two workers: a value set by one core is honoured by the other.
     let px = common::Server::with_config(&format!("workers = 2\n{config}"), &[]);

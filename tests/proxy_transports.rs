@@ -11,18 +11,6 @@ use std::time::Duration;
 
 use common::pki::Pki;
 
-/// `curl -s` with the status code after the body.
-fn curl(args: &[&str]) -> (String, String) {
-    let o = Command::new("curl")
-        .args(["-s", "--max-time", "20", "-w", "\n%{http_code}"])
-        .args(args)
-        .output()
-        .expect("curl runs");
-    let text = String::from_utf8_lossy(&o.stdout).to_string();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", ""));
-    (body.to_string(), code.to_string())
-}
-
 /// A `tests/upstream.py` listening on a Unix socket, killed on drop.
 struct PyUpstream {
     child: Child,
@@ -106,7 +94,7 @@ preserve_host = false
 
     let mut seen = Vec::new();
     for i in 0..4 {
-        let (body, code) = curl(&[&format!("{base}/x{i}")]);
+        let (body, code) = common::curl(&[&format!("{base}/x{i}")]);
         assert_eq!(code, "200", "{body}");
         seen.push(body.split(' ').next().unwrap().to_string());
         assert_eq!(body.split_once(' ').unwrap().1, format!("GET /x{i}\n"));
@@ -114,7 +102,7 @@ preserve_host = false
     assert_eq!(seen, ["ua", "ub", "ua", "ub"], "the two servers take turns");
 
     // A Unix socket has no host: `localhost` goes up, as nginx sends.
-    let (body, code) = curl(&[&format!("{base}/headers")]);
+    let (body, code) = common::curl(&[&format!("{base}/headers")]);
     assert_eq!(code, "200");
     let fields: Vec<(String, String)> = serde_json::from_str(&body).unwrap();
     let host: Vec<&str> = fields
@@ -127,16 +115,16 @@ preserve_host = false
     let data: String = (0..100_000)
         .map(|i| (b'a' + (i % 26) as u8) as char)
         .collect();
-    let (body, code) = curl(&["--data-binary", &data, &format!("{base}/echo")]);
+    let (body, code) = common::curl(&["--data-binary", &data, &format!("{base}/echo")]);
     assert_eq!(code, "200");
     assert!(body == data, "{} bytes came back", body.len());
 
-    let (body, code) = curl(&[&format!("{base}/sick/x")]);
+    let (body, code) = common::curl(&[&format!("{base}/sick/x")]);
     assert_eq!(code, "503", "{body}");
     assert!(body.contains("no upstream server is available"), "{body}");
 
     // No socket at the path: a failed connect, with the reason.
-    let (body, code) = curl(&[&format!("{base}/gone/x")]);
+    let (body, code) = common::curl(&[&format!("{base}/gone/x")]);
     assert_eq!(code, "502", "{body}");
     assert!(
         body.contains("cannot connect to the upstream server"),
@@ -217,11 +205,11 @@ fn an_https_upstream_with_its_certificate_verified() {
     std::thread::sleep(Duration::from_millis(500));
 
     for _ in 0..3 {
-        let (body, code) = curl(&[&format!("{base}/plaintext")]);
+        let (body, code) = common::curl(&[&format!("{base}/plaintext")]);
         assert_eq!((body.as_str(), code.as_str()), ("Hello, World!", "200"));
     }
     // The upstream saw TLS with the name verified as SNI.
-    let (body, code) = curl(&[&format!("{base}/tls-info")]);
+    let (body, code) = common::curl(&[&format!("{base}/tls-info")]);
     assert_eq!(code, "200", "{body}");
     let info: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(info["server_name"], "up.test");
@@ -230,14 +218,14 @@ fn an_https_upstream_with_its_certificate_verified() {
     let data: String = (0..100_000)
         .map(|i| (b'A' + (i % 26) as u8) as char)
         .collect();
-    let (body, code) = curl(&["--data-binary", &data, &format!("{base}/echo")]);
+    let (body, code) = common::curl(&["--data-binary", &data, &format!("{base}/echo")]);
     assert_eq!(code, "200");
     assert!(body == data, "{} bytes came back", body.len());
 
     // An IP address is verified against the certificate's IP addresses.
-    let (body, code) = curl(&[&format!("{base}/by_ip/plaintext")]);
+    let (body, code) = common::curl(&[&format!("{base}/by_ip/plaintext")]);
     assert_eq!((body.as_str(), code.as_str()), ("Hello, World!", "200"));
-    let (body, code) = curl(&[&format!("{base}/unverified/plaintext")]);
+    let (body, code) = common::curl(&[&format!("{base}/unverified/plaintext")]);
     assert_eq!((body.as_str(), code.as_str()), ("Hello, World!", "200"));
 
     let mut fails = vec![
@@ -257,7 +245,7 @@ fn an_https_upstream_with_its_certificate_verified() {
         ));
     }
     for (path, why) in fails {
-        let (body, code) = curl(&[&format!("{base}{path}")]);
+        let (body, code) = common::curl(&[&format!("{base}{path}")]);
         assert_eq!(code, "502", "{path}: {body}");
         assert!(
             body.contains("cannot connect to the upstream server: TLS handshake failed: "),
@@ -266,7 +254,7 @@ fn an_https_upstream_with_its_certificate_verified() {
         assert!(body.contains(why), "{path}: {body}");
     }
     // The proxy still serves after the failures.
-    let (body, code) = curl(&[&format!("{base}/plaintext")]);
+    let (body, code) = common::curl(&[&format!("{base}/plaintext")]);
     assert_eq!((body.as_str(), code.as_str()), ("Hello, World!", "200"));
 }
 
@@ -289,10 +277,10 @@ fn an_ipv6_upstream() {
     );
     let px = common::Server::with_config(&config, &[]);
     let base = format!("http://{}", px.addr);
-    let (body, code) = curl(&[&format!("{base}/plaintext")]);
+    let (body, code) = common::curl(&[&format!("{base}/plaintext")]);
     assert_eq!((body.as_str(), code.as_str()), ("Hello, World!", "200"));
     let data = "z".repeat(100_000);
-    let (body, code) = curl(&["--data-binary", &data, &format!("{base}/echo")]);
+    let (body, code) = common::curl(&["--data-binary", &data, &format!("{base}/echo")]);
     assert_eq!(code, "200");
     assert!(body == data, "{} bytes came back", body.len());
 }

@@ -100,35 +100,18 @@ mod tests {
 
     use super::*;
     use crate::upstream::balance::Pick;
-    use crate::upstream::spec::{Address, Health as Checks, Policy, ServerSpec, UpstreamSpec};
+    use crate::upstream::spec::{Address, Health as Checks, Policy, UpstreamSpec};
     use crate::upstream::{Cmd, Start, UpBody, Upstream};
 
     fn spec(name: &str, ports: &[u16]) -> UpstreamSpec {
-        UpstreamSpec {
-            name: name.into(),
-            servers: ports
-                .iter()
-                .map(|&p| ServerSpec {
-                    name: format!("127.0.0.1:{p}"),
-                    address: Address::Tcp(SocketAddr::from(([127, 0, 0, 1], p))),
-                    weight: u32::from(p % 10) + 1,
-                    backup: false,
-                })
-                .collect(),
-            policy: Default::default(),
-            lb_key: String::new(),
-            hash: Default::default(),
-            health: Default::default(),
-            passive: Default::default(),
-            retry: Default::default(),
-            slow_start: Duration::ZERO,
-            sticky: None,
-            max_conns: 0,
-            keepalive: Default::default(),
-            timeouts: Default::default(),
-            tls: None,
-            origin: Default::default(),
+        let w: Vec<u32> = ports.iter().map(|&p| u32::from(p % 10) + 1).collect();
+        let mut s = crate::upstream::balance::tests::weights(&w, Policy::default());
+        s.name = name.into();
+        for (srv, &p) in s.servers.iter_mut().zip(ports) {
+            srv.name = format!("127.0.0.1:{p}");
+            srv.address = Address::Tcp(SocketAddr::from(([127, 0, 0, 1], p)));
         }
+        s
     }
 
     /// Starts a GET on `group`; the exchange lives while its ticket does.

@@ -387,3 +387,15 @@ pub fn promtool_check(text: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `curl -s` (20 s at most) with `args`: the body and the status code.
+pub fn curl(args: &[&str]) -> (String, String) {
+    let o = Command::new("curl")
+        .args(["-s", "--max-time", "20", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", ""));
+    (body.to_string(), code.to_string())
+}
