@@ -4,7 +4,6 @@
 //! ciphertext out. Wraps `rustls::ClientConnection`; no sockets, no clock.
 
 use std::fmt;
-use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -170,7 +169,7 @@ impl TlsClient {
                 Ok(_) => {}
                 Err(_) => {
                     // The plaintext buffer is full: drain it and go on.
-                    self.drain(plain, &mut fed);
+                    super::records::drain(&mut self.conn, plain, &mut fed);
                     if self.conn.read_tls(&mut cipher).is_err() {
                         break;
                     }
@@ -183,7 +182,7 @@ impl TlsClient {
                     return Err(TlsFailure::of(&e));
                 }
             }
-            self.drain(plain, &mut fed);
+            super::records::drain(&mut self.conn, plain, &mut fed);
         }
         if was_handshaking && !self.conn.is_handshaking() {
             fed.handshake_done = true;
@@ -192,35 +191,10 @@ impl TlsClient {
         Ok(fed)
     }
 
-    fn drain(&mut self, plain: &mut Vec<u8>, fed: &mut Fed) {
-        loop {
-            let start = plain.len();
-            plain.resize(start + 16 * 1024, 0);
-            match self.conn.reader().read(&mut plain[start..]) {
-                Ok(n) => {
-                    plain.truncate(start + n);
-                    fed.plaintext += n;
-                    if n == 0 {
-                        fed.closed = true;
-                        return;
-                    }
-                }
-                Err(_) => {
-                    plain.truncate(start);
-                    return;
-                }
-            }
-        }
-    }
-
     /// Encrypts `plain` and appends the records to `wire` (before the
     /// handshake is done they wait in the session and go after it).
     pub fn seal(&mut self, plain: &[u8], wire: &mut Vec<u8>) {
-        if !plain.is_empty() {
-            // With no buffer limit the writer takes everything.
-            let _ = self.conn.writer().write_all(plain);
-        }
-        self.flush(wire);
+        super::records::seal(&mut self.conn, plain, wire);
     }
 
     /// Queues `close_notify` and appends it to `wire`.
@@ -231,11 +205,7 @@ impl TlsClient {
 
     /// Appends what the session has to send to `wire`.
     pub fn flush(&mut self, wire: &mut Vec<u8>) {
-        while self.conn.wants_write() {
-            if self.conn.write_tls(wire).is_err() {
-                break;
-            }
-        }
+        super::records::flush(&mut self.conn, wire);
     }
 }
 

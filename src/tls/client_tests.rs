@@ -8,6 +8,8 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rustls::ServerConnection;
 use rustls::pki_types::PrivateKeyDer;
 
+use std::io::{Read, Write};
+
 use super::*;
 
 /// A CA that issues server certificates, its PEM in a file of its own.

@@ -1,7 +1,6 @@
 //! One TLS session, sans-IO: ciphertext in → plaintext out, plaintext in →
 //! ciphertext out. Wraps `rustls::ServerConnection`; no sockets, no clock.
 
-use std::io::{Read, Write};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -108,7 +107,7 @@ impl TlsSession {
                 Ok(_) => {}
                 Err(_) => {
                     // The plaintext buffer is full: drain it and go on.
-                    self.drain_plaintext(plain, &mut fed);
+                    super::records::drain(&mut self.conn, plain, &mut fed);
                     if self.conn.read_tls(&mut cipher).is_err() {
                         break;
                     }
@@ -125,7 +124,7 @@ impl TlsSession {
                     return Err(TlsError::Protocol(e));
                 }
             }
-            self.drain_plaintext(plain, &mut fed);
+            super::records::drain(&mut self.conn, plain, &mut fed);
         }
         if was_handshaking && !self.conn.is_handshaking() {
             fed.handshake_done = true;
@@ -135,34 +134,9 @@ impl TlsSession {
         Ok(fed)
     }
 
-    fn drain_plaintext(&mut self, plain: &mut Vec<u8>, fed: &mut Fed) {
-        loop {
-            let start = plain.len();
-            plain.resize(start + 16 * 1024, 0);
-            match self.conn.reader().read(&mut plain[start..]) {
-                Ok(n) => {
-                    plain.truncate(start + n);
-                    fed.plaintext += n;
-                    if n == 0 {
-                        fed.closed = true;
-                        return;
-                    }
-                }
-                Err(_) => {
-                    plain.truncate(start);
-                    return;
-                }
-            }
-        }
-    }
-
     /// Encrypts `plain` and appends the records to `wire`.
     pub fn seal(&mut self, plain: &[u8], wire: &mut Vec<u8>) {
-        if !plain.is_empty() {
-            // With no buffer limit the writer takes everything.
-            let _ = self.conn.writer().write_all(plain);
-        }
-        self.flush(wire);
+        super::records::seal(&mut self.conn, plain, wire);
     }
 
     /// Queues `close_notify` and appends it to `wire`.
@@ -172,11 +146,7 @@ impl TlsSession {
     }
 
     fn flush(&mut self, wire: &mut Vec<u8>) {
-        while self.conn.wants_write() {
-            if self.conn.write_tls(wire).is_err() {
-                break;
-            }
-        }
+        super::records::flush(&mut self.conn, wire);
     }
 
     fn describe(&self) -> TlsInfo {

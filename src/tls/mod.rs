@@ -15,6 +15,7 @@ mod client;
 mod conn;
 mod files;
 pub mod pem;
+mod records;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

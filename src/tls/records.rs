@@ -1,0 +1,50 @@
+//! Moving bytes through a rustls session, the same for the server and the
+//! client side: plaintext out of it, plaintext into it, records out.
+
+use std::io::{Read, Write};
+
+use rustls::ConnectionCommon;
+
+use super::conn::Fed;
+
+/// Reads every plaintext byte the session has into `plain`; a clean end
+/// (`close_notify`) sets `fed.closed`.
+pub(super) fn drain<D>(conn: &mut ConnectionCommon<D>, plain: &mut Vec<u8>, fed: &mut Fed) {
+    loop {
+        let start = plain.len();
+        plain.resize(start + 16 * 1024, 0);
+        match conn.reader().read(&mut plain[start..]) {
+            Ok(n) => {
+                plain.truncate(start + n);
+                fed.plaintext += n;
+                if n == 0 {
+                    fed.closed = true;
+                    return;
+                }
+            }
+            Err(_) => {
+                plain.truncate(start);
+                return;
+            }
+        }
+    }
+}
+
+/// Encrypts `plain` and appends the records to `wire` (before the handshake
+/// is done they wait in the session and go after it).
+pub(super) fn seal<D>(conn: &mut ConnectionCommon<D>, plain: &[u8], wire: &mut Vec<u8>) {
+    if !plain.is_empty() {
+        // With no buffer limit the writer takes everything.
+        let _ = conn.writer().write_all(plain);
+    }
+    flush(conn, wire);
+}
+
+/// Appends what the session has to send to `wire`.
+pub(super) fn flush<D>(conn: &mut ConnectionCommon<D>, wire: &mut Vec<u8>) {
+    while conn.wants_write() {
+        if conn.write_tls(wire).is_err() {
+            break;
+        }
+    }
+}
