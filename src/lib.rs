@@ -23,7 +23,10 @@
 //!    │            decoding · response framing · the exchange loop; `now` passed in   │
 //!    │ exchange/  RequestHead, streaming RequestBody, Reply, BodySource, Task, Io    │
 //!    │ site/      listener + Host/SNI → site → route; header rules, error pages      │
-//!    │ handler/   router + handlers (files, listings, respond, redirect, built-ins)  │
+//!    │ handler/   router + handlers (files, listings, respond, redirect, built-ins, │
+//!    │            proxy: request/response rewriting, streaming, Upgrade tunnels)     │
+//!    │ upstream/  per core: pools, balancers, health checks, retries (the Hub);      │
+//!    │            per generation: the groups, health verdicts shared by atomics      │
 //!    └───────────────────────────────────────────────────────────────────────────────┘
 //!    load/  `peregrine load`: each thread a client application on its own worker
 //! ```
@@ -40,7 +43,11 @@
 //! buffer comes back and the next pipelined request (if any) is answered. A
 //! reply that comes later asks [`exchange::Io`] for a wake-up; a streamed body
 //! is pulled from its [`exchange::BodySource`] as the socket takes it; a file
-//! body is read through the ring in bounded chunks, or spliced.
+//! body is read through the ring in bounded chunks, or spliced. A proxied
+//! request starts an exchange on the worker's [`upstream::Hub`], which picks
+//! a server, takes a pooled connection (or has the executor connect one) and
+//! wakes the server connection as the response head and body arrive; the
+//! body streams back as a `BodySource`, the request body up as it arrives.
 //!
 //! Reload: [`server::Reloader`] builds a new [`site::Generation`] from the
 //! file, binds the addresses it adds, and hands it to each worker's control
