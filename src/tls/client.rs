@@ -157,38 +157,11 @@ impl TlsClient {
     /// messages to send are appended to `wire`.
     pub fn feed(
         &mut self,
-        mut cipher: &[u8],
+        cipher: &[u8],
         plain: &mut Vec<u8>,
         wire: &mut Vec<u8>,
     ) -> Result<Fed, TlsFailure> {
-        let mut fed = Fed::default();
-        let was_handshaking = self.conn.is_handshaking();
-        while !cipher.is_empty() {
-            match self.conn.read_tls(&mut cipher) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(_) => {
-                    // The plaintext buffer is full: drain it and go on.
-                    super::records::drain(&mut self.conn, plain, &mut fed);
-                    if self.conn.read_tls(&mut cipher).is_err() {
-                        break;
-                    }
-                }
-            }
-            match self.conn.process_new_packets() {
-                Ok(state) => fed.closed |= state.peer_has_closed(),
-                Err(e) => {
-                    self.flush(wire);
-                    return Err(TlsFailure::of(&e));
-                }
-            }
-            super::records::drain(&mut self.conn, plain, &mut fed);
-        }
-        if was_handshaking && !self.conn.is_handshaking() {
-            fed.handshake_done = true;
-        }
-        self.flush(wire);
-        Ok(fed)
+        super::records::feed(&mut self.conn, cipher, plain, wire).map_err(|e| TlsFailure::of(&e))
     }
 
     /// Encrypts `plain` and appends the records to `wire` (before the

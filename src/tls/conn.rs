@@ -89,48 +89,21 @@ impl TlsSession {
     /// alert (if any) to send before closing.
     pub fn feed(
         &mut self,
-        mut cipher: &[u8],
+        cipher: &[u8],
         plain: &mut Vec<u8>,
         wire: &mut Vec<u8>,
     ) -> Result<Fed, TlsError> {
-        let mut fed = Fed::default();
         if !self.started && !cipher.is_empty() {
             self.started = true;
             if cipher[0] != HANDSHAKE_RECORD && cipher[0].is_ascii_uppercase() {
                 return Err(TlsError::PlainHttp);
             }
         }
-        let was_handshaking = self.conn.is_handshaking();
-        while !cipher.is_empty() {
-            match self.conn.read_tls(&mut cipher) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(_) => {
-                    // The plaintext buffer is full: drain it and go on.
-                    super::records::drain(&mut self.conn, plain, &mut fed);
-                    if self.conn.read_tls(&mut cipher).is_err() {
-                        break;
-                    }
-                }
-            }
-            match self.conn.process_new_packets() {
-                Ok(state) => {
-                    if state.peer_has_closed() {
-                        fed.closed = true;
-                    }
-                }
-                Err(e) => {
-                    self.flush(wire);
-                    return Err(TlsError::Protocol(e));
-                }
-            }
-            super::records::drain(&mut self.conn, plain, &mut fed);
-        }
-        if was_handshaking && !self.conn.is_handshaking() {
-            fed.handshake_done = true;
+        let fed = super::records::feed(&mut self.conn, cipher, plain, wire)
+            .map_err(TlsError::Protocol)?;
+        if fed.handshake_done {
             self.info = Some(Rc::new(self.describe()));
         }
-        self.flush(wire);
         Ok(fed)
     }
 

@@ -1,11 +1,49 @@
 //! Moving bytes through a rustls session, the same for the server and the
-//! client side: plaintext out of it, plaintext into it, records out.
+//! client side: records in, plaintext out of it, plaintext into it, records
+//! out.
 
 use std::io::{Read, Write};
 
 use rustls::ConnectionCommon;
 
 use super::conn::Fed;
+
+/// Feeds ciphertext: plaintext is appended to `plain`, records to send
+/// (handshake messages, alerts) to `wire`. On a protocol error the alert is
+/// in `wire` and the error is returned.
+pub(super) fn feed<D>(
+    conn: &mut ConnectionCommon<D>,
+    mut cipher: &[u8],
+    plain: &mut Vec<u8>,
+    wire: &mut Vec<u8>,
+) -> Result<Fed, rustls::Error> {
+    let mut fed = Fed::default();
+    let was_handshaking = conn.is_handshaking();
+    while !cipher.is_empty() {
+        match conn.read_tls(&mut cipher) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(_) => {
+                // The plaintext buffer is full: drain it and go on.
+                drain(conn, plain, &mut fed);
+                if conn.read_tls(&mut cipher).is_err() {
+                    break;
+                }
+            }
+        }
+        match conn.process_new_packets() {
+            Ok(state) => fed.closed |= state.peer_has_closed(),
+            Err(e) => {
+                flush(conn, wire);
+                return Err(e);
+            }
+        }
+        drain(conn, plain, &mut fed);
+    }
+    fed.handshake_done = was_handshaking && !conn.is_handshaking();
+    flush(conn, wire);
+    Ok(fed)
+}
 
 /// Reads every plaintext byte the session has into `plain`; a clean end
 /// (`close_notify`) sets `fed.closed`.
