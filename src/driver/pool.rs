@@ -13,7 +13,11 @@ const KEEP: usize = 64;
 
 /// A pool of empty byte buffers.
 #[derive(Debug, Default)]
-pub struct BufPool(Vec<Vec<u8>>, usize);
+pub struct BufPool {
+    bufs: Vec<Vec<u8>>,
+    /// How many of `bufs` are above 64 KiB.
+    large: usize,
+}
 
 impl BufPool {
     /// An empty pool.
@@ -23,11 +27,9 @@ impl BufPool {
 
     /// An empty buffer with some capacity.
     pub fn get(&mut self) -> Vec<u8> {
-        match self.0.pop() {
+        match self.bufs.pop() {
             Some(b) => {
-                if b.capacity() > 64 * 1024 {
-                    self.1 -= 1;
-                }
+                self.large -= usize::from(b.capacity() > 64 * 1024);
                 b
             }
             None => Vec::with_capacity(FRESH),
@@ -39,12 +41,12 @@ impl BufPool {
         let large = buf.capacity() > 64 * 1024;
         if buf.capacity() > 0
             && buf.capacity() <= KEEP_MAX
-            && self.0.len() < KEEP
-            && (!large || self.1 < KEEP_LARGE)
+            && self.bufs.len() < KEEP
+            && (!large || self.large < KEEP_LARGE)
         {
             buf.clear();
-            self.1 += usize::from(large);
-            self.0.push(buf);
+            self.large += usize::from(large);
+            self.bufs.push(buf);
         }
     }
 }
@@ -59,14 +61,14 @@ mod tests {
         for _ in 0..20 {
             p.put(Vec::with_capacity(128 * 1024));
         }
-        assert_eq!(p.0.len(), KEEP_LARGE);
+        assert_eq!(p.bufs.len(), KEEP_LARGE);
         p.put(Vec::with_capacity(512 * 1024));
-        assert_eq!(p.0.len(), KEEP_LARGE, "beyond KEEP_MAX: freed");
+        assert_eq!(p.bufs.len(), KEEP_LARGE, "beyond KEEP_MAX: freed");
         p.put(Vec::with_capacity(4096));
-        assert_eq!(p.0.len(), KEEP_LARGE + 1, "small ones still kept");
+        assert_eq!(p.bufs.len(), KEEP_LARGE + 1, "small ones still kept");
         // Taking large ones back makes room again.
         while p.get().capacity() <= 64 * 1024 {}
         p.put(Vec::with_capacity(128 * 1024));
-        assert_eq!(p.1, KEEP_LARGE);
+        assert_eq!(p.large, KEEP_LARGE);
     }
 }

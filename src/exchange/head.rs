@@ -247,12 +247,13 @@ impl RequestHead {
         if self.version != Version::Http11 {
             return None;
         }
+        // Most requests have no Upgrade field: one pass, then done.
+        let value = self.header("upgrade")?.trim_ascii();
         let listed = self
             .headers()
             .filter(|(n, _)| n.eq_ignore_ascii_case("connection"))
             .flat_map(|(_, v)| v.split(|b| *b == b','))
             .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"upgrade"));
-        let value = self.header("upgrade")?.trim_ascii();
         (listed && !value.is_empty()).then_some(value)
     }
 

@@ -191,24 +191,28 @@ impl Hub {
         state
     }
 
+    /// The exchange a ticket names, while it is that one.
+    fn live(&self, t: &Ticket) -> Option<&Exchange> {
+        self.exchanges
+            .get(t.id.index as usize)
+            .filter(|e| e.generation == t.id.generation)
+    }
+
     /// The index of the server an exchange went to (the last one tried).
     pub fn server_of(&self, t: &Ticket) -> Option<usize> {
-        let e = self.exchanges.get(t.id.index as usize)?;
-        (e.generation == t.id.generation).then_some(e.server)
+        self.live(t).map(|e| e.server)
     }
 
     /// The server an exchange went to, as configured (for the access log).
     pub fn server_label(&self, t: &Ticket) -> Option<std::rc::Rc<str>> {
-        let e = self.exchanges.get(t.id.index as usize)?;
-        let g = self.groups.get(e.group)?;
-        (e.generation == t.id.generation)
-            .then(|| g.servers.get(e.server).map(|s| s.label.clone()))?
-    }
-
-    /// The name of the server an exchange went to (as configured).
-    pub fn server_name(&self, t: &Ticket) -> Option<&str> {
-        let e = self.exchanges.get(t.id.index as usize)?;
-        let g = self.groups.get(e.group)?;
-        Some(&g.shared.spec.servers.get(e.server)?.name)
+        let e = self.live(t)?;
+        Some(
+            self.groups
+                .get(e.group)?
+                .servers
+                .get(e.server)?
+                .label
+                .clone(),
+        )
     }
 }
