@@ -87,6 +87,7 @@ pub mod driver;
 pub mod exchange;
 pub mod handler;
 pub mod http;
+pub mod http2;
 pub mod load;
 pub mod metrics;
 pub mod runtime;

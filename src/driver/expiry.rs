@@ -31,6 +31,7 @@ impl ServerConn {
             State::ExpectRequest { since } => {
                 Some((since + s.request_headers_timeout, Reason::Headers))
             }
+            State::Stalled { since } => Some((since + s.send_timeout, Reason::Send)),
             State::Idle { since } => Some((since + s.keep_alive_timeout, Reason::Idle)),
             State::ReadingBody { last } => {
                 let stall = (last + s.request_body_timeout, Reason::Body);

@@ -152,6 +152,10 @@ impl ServerConn {
     /// A file read put `n` bytes after `buf`'s length (or failed: `n` < 0 is
     /// an errno, 0 means the file shrank).
     pub fn on_read(&mut self, buf: Vec<u8>, n: i32, cx: &mut Cx<'_>) {
+        if self.http.is_h2() {
+            self.h2_on_read(buf, n, cx);
+            return;
+        }
         self.reading = false;
         if !self.is_open() {
             cx.bufs.put(buf);
@@ -264,7 +268,7 @@ impl ServerConn {
 
     /// A file body read or splice returned `res` ≤ 0: an error, or a file that
     /// shrank. The promised length cannot be sent, so the connection ends.
-    fn file_failed(&mut self, res: i32, what: &str, cx: &mut Cx<'_>) {
+    pub(super) fn file_failed(&mut self, res: i32, what: &str, cx: &mut Cx<'_>) {
         let why = if res == 0 {
             "file shrank while being sent".to_string()
         } else {

@@ -69,7 +69,7 @@ pub(super) enum Then {
 /// One accepted connection, sans-IO.
 pub struct ServerConn {
     pub(super) phase: Phase,
-    pub(super) http: crate::http::Conn,
+    pub(super) http: super::proto::Proto,
     pub(super) tls: Option<Box<TlsState>>,
     /// Output not yet handed to a send (empty with no capacity when idle).
     pub(super) out: Vec<u8>,
@@ -111,6 +111,13 @@ pub struct ServerConn {
     pub(super) body_meter: Option<Meter>,
     /// Waiting for the next tick's handshake budget.
     pub(super) deferred: bool,
+    /// The protocol is settled (HTTP/1, or HTTP/2 by ALPN or preface).
+    pub(super) decided: bool,
+    /// The first bytes of a plain connection while they may still become
+    /// the HTTP/2 preface.
+    pub(super) sniff: Vec<u8>,
+    /// An HTTP/2 file read to start, with the buffer it fills.
+    pub(super) h2_read: Option<(crate::http2::FileRead, Vec<u8>)>,
 }
 
 impl std::fmt::Debug for ServerConn {
@@ -130,7 +137,7 @@ impl ServerConn {
     pub fn new(tls: Option<TlsSession>, now: Instant) -> ServerConn {
         ServerConn {
             phase: Phase::Open,
-            http: crate::http::Conn::new(),
+            http: super::proto::Proto::h1(),
             tls: tls.map(|s| Box::new(TlsState::new(s))),
             out: Vec::new(),
             sent: 0,
@@ -153,6 +160,9 @@ impl ServerConn {
             send_meter: Meter::start(now),
             body_meter: None,
             deferred: false,
+            decided: false,
+            sniff: Vec::new(),
+            h2_read: None,
         }
     }
 
@@ -222,6 +232,9 @@ impl ServerConn {
 
     /// Output is all sent: go on with a file, linger, or the next request.
     pub(super) fn after_output(&mut self, cx: &mut Cx<'_>) {
+        if self.h2_read.is_some() {
+            return; // poll_action starts it
+        }
         if self.file.is_some() {
             self.file_next(cx);
             return;
@@ -269,9 +282,13 @@ impl ServerConn {
     /// The server is stopping: an idle connection closes now; one with a
     /// request in progress finishes it first (then closes).
     pub fn drain(&mut self, cx: &mut Cx<'_>) {
-        let _ = cx;
         match self.phase {
             Phase::Lingering { .. } => self.close(CloseReason::Shutdown, None),
+            // HTTP/2 says GOAWAY first; streams in flight finish.
+            Phase::Open if self.http.is_h2() && !self.writing() => {
+                self.resume(cx);
+                self.settle();
+            }
             Phase::Open if !self.writing() && self.http.waiting() == Waiting::Idle => {
                 self.close(CloseReason::Shutdown, None)
             }
@@ -321,6 +338,16 @@ impl ServerConn {
                     self.sending = true;
                     Action::PollOut
                 }
+            });
+        }
+        if !self.sending && self.sent >= self.out.len() && self.h2_read.is_some() {
+            let (r, buf) = self.h2_read.take()?;
+            self.reading = true;
+            return Some(Action::ReadFile {
+                file: r.file,
+                offset: r.offset,
+                len: r.len,
+                buf,
             });
         }
         if !self.sending && self.sent < self.out.len() {
@@ -383,7 +410,7 @@ impl ServerConn {
     }
 
     pub(super) fn writing(&self) -> bool {
-        self.sending || self.reading || self.file.is_some()
+        self.sending || self.reading || self.file.is_some() || self.h2_read.is_some()
     }
 
     /// Response bytes moved: the send deadlines start again.
@@ -395,6 +422,10 @@ impl ServerConn {
     }
 
     /// Receiving pauses while too much input is held, and resumes below half.
+    pub(super) fn settle_recv(&mut self) {
+        self.settle();
+    }
+
     fn settle(&mut self) {
         let held = match self.tls.as_deref() {
             Some(t) => t.pending.len() + self.http.buffered(),
@@ -409,6 +440,15 @@ impl ServerConn {
 
     /// Feeds plain-HTTP input (none: go on after a send, a file or a wake-up).
     fn feed(&mut self, data: &[u8], cx: &mut Cx<'_>) {
+        if !self.decided && !data.is_empty() {
+            self.sniff_h2c(data, cx);
+            return;
+        }
+        self.feed_plain(data, cx);
+    }
+
+    /// Feeds plain input to the protocol chosen.
+    pub(super) fn feed_plain(&mut self, data: &[u8], cx: &mut Cx<'_>) {
         if self.out.capacity() == 0 {
             self.out = cx.bufs.get();
         }
@@ -467,6 +507,14 @@ impl ServerConn {
                 } else {
                     self.start_send(cx.now);
                 }
+            }
+            Step::ReadFile(r) => {
+                self.then = Then::Resume;
+                let mut buf = cx.bufs.get();
+                buf.clear();
+                buf.reserve(r.len);
+                self.start_send(cx.now);
+                self.h2_read = Some((r, buf));
             }
             Step::File(f) => {
                 self.then = Then::Resume;

@@ -34,6 +34,11 @@ pub enum State {
     /// The handler: an answer that comes later, a stream's source, or a body
     /// it has not taken yet. The client is not at fault: no deadline runs.
     Handler,
+    /// An HTTP/2 response waits for the client's flow-control window.
+    Stalled {
+        /// Since when.
+        since: Instant,
+    },
     /// The client to take response bytes.
     Writing,
     /// The client to take a file body, read or spliced piece by piece.
@@ -83,6 +88,7 @@ impl ServerConn {
             },
             Waiting::Body(last) => State::ReadingBody { last },
             Waiting::Handler => State::Handler,
+            Waiting::Stalled(since) => State::Stalled { since },
             Waiting::Done => State::Closing,
         }
     }
@@ -92,9 +98,11 @@ impl ServerConn {
         match self.state() {
             State::Handshaking | State::AwaitingFirst | State::Idle { .. } => Gauge::Waiting,
             State::ExpectRequest { .. } | State::ReadingBody { .. } => Gauge::Reading,
-            State::Handler | State::Writing | State::StreamingFile | State::Closing => {
-                Gauge::Writing
-            }
+            State::Handler
+            | State::Stalled { .. }
+            | State::Writing
+            | State::StreamingFile
+            | State::Closing => Gauge::Writing,
             State::Lingering { .. } | State::Closed => Gauge::Ending,
         }
     }

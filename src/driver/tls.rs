@@ -84,6 +84,9 @@ impl ServerConn {
         }
         let t = self.tls.as_deref_mut().expect("tls");
         let info = t.session.info().cloned();
+        if let Some(i) = info.as_deref() {
+            self.choose_by_alpn(i.alpn.as_deref(), cx);
+        }
         let mut plain_out = cx.bufs.get();
         let was_body = matches!(self.http.waiting(), crate::http::Waiting::Body(_));
         let step = if info.is_some() || !plain_in.is_empty() {

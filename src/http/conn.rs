@@ -41,6 +41,9 @@ pub enum Step {
     Flush,
     /// Send `out`, then this file range, then call [`Conn::feed`] with no input.
     File(FileStep),
+    /// Send `out`, then read this file piece and hand it back
+    /// (HTTP/2: [`crate::http2::H2Conn::file_data`]).
+    ReadFile(crate::http2::FileRead),
     /// Send `out`, then close the connection.
     Close,
 }
@@ -58,6 +61,9 @@ pub enum Waiting {
     /// for its source, or a request body the handler has not taken yet. The
     /// client is not at fault, so no client deadline runs.
     Handler,
+    /// A response has bytes to send but the client's flow-control window
+    /// is closed (HTTP/2) since this time: the send deadline runs.
+    Stalled(Instant),
     /// Nothing: the connection is finished.
     Done,
 }

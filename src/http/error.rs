@@ -49,6 +49,11 @@ pub enum Error {
     HeadersTimeout,
     /// The request body stalled for longer than `request_body_timeout`.
     BodyTimeout,
+    /// An HTTP/2 connection error (a frame that breaks RFC 9113).
+    Http2Protocol,
+    /// An HTTP/2 client that floods: resets, control frames or header
+    /// blocks past their limits (`ENHANCE_YOUR_CALM`).
+    Http2Flood,
 }
 
 impl Error {
@@ -65,7 +70,9 @@ impl Error {
             | Error::BadContentLength
             | Error::BadTransferEncoding
             | Error::EncodingOnHttp10
-            | Error::BadChunk => 400,
+            | Error::BadChunk
+            | Error::Http2Protocol
+            | Error::Http2Flood => 400,
             Error::RequestLineTooLong => 414,
             Error::HeadersTooLarge | Error::TooManyHeaders => 431,
             Error::BodyTooLarge => 413,
@@ -101,6 +108,8 @@ impl fmt::Display for Error {
             Error::BadExpectation => "unsupported expectation",
             Error::HeadersTimeout => "request headers timed out",
             Error::BodyTimeout => "request body timed out",
+            Error::Http2Protocol => "http/2 protocol error",
+            Error::Http2Flood => "http/2 flood",
         })
     }
 }

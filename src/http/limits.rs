@@ -28,6 +28,8 @@ pub struct Limits {
     /// Kestrel `MinResponseDataRate` (240 bytes/s after a 5 s grace): a
     /// client that reads a response slower is disconnected.
     pub min_response_data_rate: MinRate,
+    /// HTTP/2: whether it is offered, and its connection settings.
+    pub http2: crate::http2::Settings,
 }
 
 /// A minimum data rate (Kestrel's `MinDataRate`): while a transfer is under
@@ -82,6 +84,7 @@ impl Default for Limits {
             max_request_body_size: 30_000_000,
             min_request_body_data_rate: MinRate::KESTREL,
             min_response_data_rate: MinRate::KESTREL,
+            http2: crate::http2::Settings::default(),
         }
     }
 }

@@ -116,7 +116,7 @@ pub fn parse_head<'h, 'b: 'h>(
         (None, HostField::Missing) => None,
     };
     let keep_alive = match version {
-        Version::Http11 => !fields.close,
+        Version::Http11 | Version::Http2 => !fields.close,
         Version::Http10 => fields.keep_alive && !fields.close,
     };
     Ok(Some(Head {

@@ -162,7 +162,7 @@ fn persist_for(ex: &Exchange, resp: &Response, env: &Env<'_>, framing: Framing) 
     match (keep, ex.head.version) {
         (false, _) => Persist::Close,
         (true, Version::Http10) => Persist::KeepAlive10,
-        (true, Version::Http11) => Persist::KeepAlive,
+        (true, Version::Http11 | Version::Http2) => Persist::KeepAlive,
     }
 }
 

@@ -11,6 +11,8 @@ pub enum Version {
     Http10,
     /// HTTP/1.1
     Http11,
+    /// HTTP/2
+    Http2,
 }
 
 /// One parsed request. Everything borrows from the connection's input buffer; a

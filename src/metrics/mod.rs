@@ -70,7 +70,7 @@ impl CloseReason {
 }
 
 /// Protocol error kinds, as label values, indexed like [`parse_error_index`].
-pub const PARSE_ERROR_KINDS: [&str; 21] = [
+pub const PARSE_ERROR_KINDS: [&str; 23] = [
     "bad_request_line",
     "bad_target",
     "bad_header",
@@ -92,6 +92,8 @@ pub const PARSE_ERROR_KINDS: [&str; 21] = [
     "bad_expectation",
     "headers_timeout",
     "body_timeout",
+    "http2_protocol",
+    "http2_flood",
 ];
 
 /// The slot of `e` in [`PARSE_ERROR_KINDS`].
@@ -118,6 +120,8 @@ pub fn parse_error_index(e: Error) -> usize {
         Error::BadExpectation => 18,
         Error::HeadersTimeout => 19,
         Error::BodyTimeout => 20,
+        Error::Http2Protocol => 21,
+        Error::Http2Flood => 22,
     }
 }
 

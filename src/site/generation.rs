@@ -61,7 +61,9 @@ impl Generation {
             .filter(|t| t.enabled());
         let logs = LogPlan::new(c.access_log.as_ref(), &plan.sites)?;
         let tls = match &plan.tls {
-            Some(t) => Some(tls::build(t, tickets).map_err(|m| tls_error(c, m))?),
+            Some(t) => {
+                Some(tls::build(t, tickets, c.limits.http2.enabled).map_err(|m| tls_error(c, m))?)
+            }
             None => None,
         };
         let mut warnings = Vec::new();

@@ -255,6 +255,7 @@ impl ResolvesServerCert for Resolver {
 pub fn build(
     s: &Settings,
     tickets: Option<Arc<dyn ProducesTickets>>,
+    h2: bool,
 ) -> Result<Arc<ServerConfig>, String> {
     let provider = provider();
     let default = load_key(&s.cert, &s.key, "tls.", &provider)?;
@@ -304,7 +305,12 @@ pub fn build(
         exact,
         wildcard,
     }));
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // HTTP/2 first when it is on (RFC 9113 §3.2), else HTTP/1.1 only.
+    cfg.alpn_protocols = if h2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
     if s.session_resumption {
         cfg.session_storage = rustls::server::ServerSessionMemoryCache::new(16 * 1024);
         cfg.ticketer = match tickets {

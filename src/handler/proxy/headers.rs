@@ -112,6 +112,7 @@ fn protocol(version: Version) -> &'static str {
     match version {
         Version::Http10 => "1.0",
         Version::Http11 => "1.1",
+        Version::Http2 => "2",
     }
 }
 

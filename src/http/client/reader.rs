@@ -403,7 +403,7 @@ fn framing(
         }
     }
     let mut reuse = match version {
-        Version::Http11 => !close,
+        Version::Http11 | Version::Http2 => !close,
         Version::Http10 => keep_alive && !close,
     };
     let body = if bodiless {

@@ -1,0 +1,152 @@
+//! HTTP/2 under a server connection: choosing it (ALPN `h2` on TLS, the
+//! connection preface on a plain listener), and its file reads, whose
+//! pieces go out as DATA frames.
+
+use super::proto::Proto;
+use super::server::{Cx, ServerConn, env};
+use crate::http::{Env, Step};
+use crate::http2::H2Conn;
+use crate::http2::frame::PREFACE;
+
+/// How the first bytes of a plain connection read.
+enum Sniffed {
+    H2,
+    H1,
+    /// A strict prefix of the preface: wait for more.
+    Unsure,
+}
+
+fn sniffed(b: &[u8]) -> Sniffed {
+    let n = b.len().min(PREFACE.len());
+    if b[..n] != PREFACE[..n] {
+        Sniffed::H1
+    } else if n == PREFACE.len() {
+        Sniffed::H2
+    } else {
+        Sniffed::Unsure
+    }
+}
+
+impl ServerConn {
+    /// Whether the connection speaks HTTP/2.
+    pub fn is_h2(&self) -> bool {
+        self.http.is_h2()
+    }
+
+    /// Switches to HTTP/2 (before any request was read).
+    fn become_h2(&mut self, cx: &Cx<'_>) {
+        self.http = Proto::H2(Box::new(H2Conn::new(&cx.limits.http2, cx.now)));
+    }
+
+    /// The TLS handshake is done: ALPN says which protocol follows.
+    pub(super) fn choose_by_alpn(&mut self, alpn: Option<&str>, cx: &Cx<'_>) {
+        if self.decided {
+            return;
+        }
+        self.decided = true;
+        if alpn == Some("h2") {
+            self.become_h2(cx);
+        }
+    }
+
+    /// The first bytes on a plain connection: the HTTP/2 preface (when h2c
+    /// is on) makes it HTTP/2, anything else HTTP/1.
+    pub(super) fn sniff_h2c(&mut self, data: &[u8], cx: &mut Cx<'_>) {
+        if !cx.limits.http2.h2c || self.tls.is_some() {
+            self.decided = true;
+            self.feed_input(data, cx);
+            return;
+        }
+        if self.sniff.is_empty() {
+            match sniffed(data) {
+                Sniffed::Unsure => self.sniff.extend_from_slice(data),
+                s => {
+                    self.decided = true;
+                    if matches!(s, Sniffed::H2) {
+                        self.become_h2(cx);
+                    }
+                    self.feed_input(data, cx);
+                }
+            }
+            return;
+        }
+        self.sniff.extend_from_slice(data);
+        let s = sniffed(&self.sniff);
+        if matches!(s, Sniffed::Unsure) {
+            return;
+        }
+        self.decided = true;
+        if matches!(s, Sniffed::H2) {
+            self.become_h2(cx);
+        }
+        let held = std::mem::take(&mut self.sniff);
+        self.feed_input(&held, cx);
+    }
+
+    fn feed_input(&mut self, data: &[u8], cx: &mut Cx<'_>) {
+        debug_assert!(self.decided);
+        if data.is_empty() {
+            return;
+        }
+        self.feed_plain(data, cx);
+    }
+
+    /// An HTTP/2 file read finished: `buf` holds the bytes (or `n` ≤ 0
+    /// says why not).
+    pub(super) fn h2_on_read(&mut self, buf: Vec<u8>, n: i32, cx: &mut Cx<'_>) {
+        self.reading = false;
+        if !self.is_open() {
+            cx.bufs.put(buf);
+            return;
+        }
+        if n <= 0 {
+            cx.bufs.put(buf);
+            self.file_failed(n, "read", cx);
+            return;
+        }
+        let start = buf.len() - n as usize;
+        self.h2_step(cx, |http, svc, env, out| {
+            http.file_data(&buf[start..], svc, env, out)
+        });
+        cx.bufs.put(buf);
+        self.settle_recv();
+    }
+
+    /// Runs one protocol call whose output is sealed over TLS.
+    fn h2_step(
+        &mut self,
+        cx: &mut Cx<'_>,
+        f: impl FnOnce(&mut Proto, &mut dyn crate::http::Service, &mut Env<'_>, &mut Vec<u8>) -> Step,
+    ) {
+        if self.out.capacity() == 0 {
+            self.out = cx.bufs.get();
+        }
+        let step = match self.tls.as_deref_mut() {
+            Some(t) => {
+                let info = t.session.info().cloned();
+                let mut plain = cx.bufs.get();
+                let step = {
+                    let mut env: Env<'_> = env!(cx, info.as_ref());
+                    f(&mut self.http, &mut *cx.svc, &mut env, &mut plain)
+                };
+                if !plain.is_empty() {
+                    self.responded = true;
+                    let t = self.tls.as_deref_mut().expect("tls");
+                    t.session.seal(&plain, &mut self.out);
+                }
+                cx.bufs.put(plain);
+                step
+            }
+            None => {
+                let before = self.out.len();
+                let mut env = env!(cx);
+                let step = f(&mut self.http, &mut *cx.svc, &mut env, &mut self.out);
+                if self.out.len() > before {
+                    self.responded = true;
+                }
+                step
+            }
+        };
+        self.after_step(step, cx);
+    }
+}

@@ -1,0 +1,307 @@
+//! Header compression (RFC 7541). Decoding goes through `loona-hpack`, with
+//! the decoded list bounded here; encoding responses is done here: names and
+//! common values come from the static table, the `Server` field is indexed
+//! once into the dynamic table, everything else is a literal that is not
+//! indexed (so the table never needs evicting and a client's smaller table
+//! costs nothing).
+
+use std::borrow::Cow;
+
+/// Decodes header blocks, keeping the connection's decoding context.
+pub struct Decoder {
+    inner: loona_hpack::Decoder<'static>,
+}
+
+impl std::fmt::Debug for Decoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("hpack::Decoder")
+    }
+}
+
+/// A header block could not be decoded: the compression context is lost, so
+/// the connection ends with `COMPRESSION_ERROR`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecodeError;
+
+impl Decoder {
+    /// A decoder whose dynamic table may grow to `table_size` bytes (what our
+    /// `SETTINGS_HEADER_TABLE_SIZE` says).
+    pub fn new(table_size: usize) -> Decoder {
+        let mut inner = loona_hpack::Decoder::new();
+        inner.set_max_allowed_table_size(table_size);
+        inner.set_max_table_size(table_size);
+        Decoder { inner }
+    }
+
+    /// Decodes `block`, handing each field to `f`. Returns the decoded list's
+    /// size as RFC 9113 §6.5.2 counts it (name + value + 32 per field), so
+    /// the caller can refuse a list larger than it allows; `f` is no longer
+    /// called once the size passes `max_list` (a small block that expands
+    /// into a huge list costs no copying).
+    pub fn decode(
+        &mut self,
+        block: &[u8],
+        max_list: usize,
+        mut f: impl FnMut(&[u8], &[u8]),
+    ) -> Result<usize, DecodeError> {
+        let mut size = 0usize;
+        self.inner
+            .decode_with_cb(block, |n: Cow<[u8]>, v: Cow<[u8]>| {
+                size = size.saturating_add(n.len() + v.len() + 32);
+                if size <= max_list {
+                    f(&n, &v);
+                }
+            })
+            .map_err(|_| DecodeError)?;
+        Ok(size)
+    }
+}
+
+/// Static-table index of a (lowercase) field name (RFC 7541 Appendix A).
+fn static_name(name: &[u8]) -> Option<u8> {
+    Some(match name {
+        b"accept-charset" => 15,
+        b"accept-encoding" => 16,
+        b"accept-language" => 17,
+        b"accept-ranges" => 18,
+        b"accept" => 19,
+        b"access-control-allow-origin" => 20,
+        b"age" => 21,
+        b"allow" => 22,
+        b"authorization" => 23,
+        b"cache-control" => 24,
+        b"content-disposition" => 25,
+        b"content-encoding" => 26,
+        b"content-language" => 27,
+        b"content-length" => 28,
+        b"content-location" => 29,
+        b"content-range" => 30,
+        b"content-type" => 31,
+        b"cookie" => 32,
+        b"date" => 33,
+        b"etag" => 34,
+        b"expect" => 35,
+        b"expires" => 36,
+        b"from" => 37,
+        b"host" => 38,
+        b"if-match" => 39,
+        b"if-modified-since" => 40,
+        b"if-none-match" => 41,
+        b"if-range" => 42,
+        b"if-unmodified-since" => 43,
+        b"last-modified" => 44,
+        b"link" => 45,
+        b"location" => 46,
+        b"max-forwards" => 47,
+        b"proxy-authenticate" => 48,
+        b"proxy-authorization" => 49,
+        b"range" => 50,
+        b"referer" => 51,
+        b"refresh" => 52,
+        b"retry-after" => 53,
+        b"server" => 54,
+        b"set-cookie" => 55,
+        b"strict-transport-security" => 56,
+        b"transfer-encoding" => 57,
+        b"user-agent" => 58,
+        b"vary" => 59,
+        b"via" => 60,
+        b"www-authenticate" => 61,
+        _ => return None,
+    })
+}
+
+/// Appends an HPACK integer with an `n`-bit prefix; `first` holds the bits
+/// above the prefix (RFC 7541 §5.1).
+fn integer(out: &mut Vec<u8>, first: u8, n: u8, mut v: usize) {
+    let max = (1usize << n) - 1;
+    if v < max {
+        out.push(first | v as u8);
+        return;
+    }
+    out.push(first | max as u8);
+    v -= max;
+    while v >= 128 {
+        out.push((v % 128) as u8 | 0x80);
+        v /= 128;
+    }
+    out.push(v as u8);
+}
+
+/// Appends a string literal, not Huffman-coded.
+fn string(out: &mut Vec<u8>, s: &[u8]) {
+    integer(out, 0, 7, s.len());
+    out.extend_from_slice(s);
+}
+
+/// Encodes response header blocks for one connection.
+#[derive(Debug, Default)]
+pub struct Encoder {
+    /// The client's table size changed: a size update opens the next block.
+    resize: Option<usize>,
+    /// The `Server` field is entry 62 of the client's dynamic table.
+    server_indexed: bool,
+    /// The client's dynamic table size (`SETTINGS_HEADER_TABLE_SIZE`).
+    table_size: usize,
+    /// Lowercased names, reused.
+    scratch: Vec<u8>,
+}
+
+impl Encoder {
+    /// An encoder for a client whose table holds the default 4,096 bytes.
+    pub fn new() -> Encoder {
+        Encoder {
+            table_size: 4096,
+            ..Encoder::default()
+        }
+    }
+
+    /// The client said `SETTINGS_HEADER_TABLE_SIZE`.
+    pub fn set_table_size(&mut self, size: usize) {
+        if size != self.table_size {
+            // Our table is emptied and sized again (we use at most one entry).
+            self.resize = Some(size.min(4096));
+            self.table_size = size;
+            self.server_indexed = false;
+        }
+    }
+
+    /// Starts a block: a pending table size update goes first.
+    pub fn begin(&mut self, out: &mut Vec<u8>) {
+        if let Some(size) = self.resize.take() {
+            // Down to 0 first so the old entry is evicted, then the size used.
+            integer(out, 0x20, 5, 0);
+            if size > 0 {
+                integer(out, 0x20, 5, size);
+            }
+        }
+    }
+
+    /// `:status`.
+    pub fn status(&mut self, out: &mut Vec<u8>, status: u16) {
+        let index = match status {
+            200 => 8,
+            204 => 9,
+            206 => 10,
+            304 => 11,
+            400 => 12,
+            404 => 13,
+            500 => 14,
+            _ => 0,
+        };
+        if index > 0 {
+            out.push(0x80 | index);
+        } else {
+            integer(out, 0x00, 4, 8);
+            string(out, itoa::Buffer::new().format(status).as_bytes());
+        }
+    }
+
+    /// The `Server` field: indexed into the dynamic table the first time.
+    pub fn server(&mut self, out: &mut Vec<u8>, value: &[u8]) {
+        if self.server_indexed {
+            out.push(0x80 | 62);
+        } else if self.table_size >= 32 + 6 + value.len() {
+            integer(out, 0x40, 6, 54);
+            string(out, value);
+            self.server_indexed = true;
+        } else {
+            self.field(out, b"server", value);
+        }
+    }
+
+    /// Any other field, as a literal not indexed; the name is lowercased.
+    pub fn field(&mut self, out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+        let lower: &[u8] = if name.iter().any(u8::is_ascii_uppercase) {
+            self.scratch.clear();
+            self.scratch.extend(name.iter().map(u8::to_ascii_lowercase));
+            &self.scratch
+        } else {
+            name
+        };
+        match static_name(lower) {
+            Some(i) => integer(out, 0x00, 4, i as usize),
+            None => {
+                out.push(0x00);
+                string(out, lower);
+            }
+        }
+        string(out, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(d: &mut Decoder, block: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut v = Vec::new();
+        d.decode(block, usize::MAX, |n, val| {
+            v.push((n.to_vec(), val.to_vec()))
+        })
+        .unwrap();
+        v
+    }
+
+    #[test]
+    fn encoded_blocks_decode() {
+        let mut e = Encoder::new();
+        let mut d = Decoder::new(4096);
+        for _ in 0..2 {
+            let mut b = Vec::new();
+            e.begin(&mut b);
+            e.status(&mut b, 200);
+            e.server(&mut b, b"peregrine/0.1.0");
+            e.field(&mut b, b"Content-Type", b"text/plain");
+            e.field(&mut b, b"X-Custom-Header-That-Is-Long", b"v");
+            e.status(&mut b, 418);
+            let f = decode_all(&mut d, &b);
+            assert_eq!(f[0], (b":status".to_vec(), b"200".to_vec()));
+            assert_eq!(f[1], (b"server".to_vec(), b"peregrine/0.1.0".to_vec()));
+            assert_eq!(f[2], (b"content-type".to_vec(), b"text/plain".to_vec()));
+            assert_eq!(
+                f[3],
+                (b"x-custom-header-that-is-long".to_vec(), b"v".to_vec())
+            );
+            assert_eq!(f[4], (b":status".to_vec(), b"418".to_vec()));
+        }
+        // The second block found Server in the dynamic table: one byte.
+        let mut b = Vec::new();
+        e.server(&mut b, b"peregrine/0.1.0");
+        assert_eq!(b, [0x80 | 62]);
+    }
+
+    #[test]
+    fn table_size_update_opens_the_next_block() {
+        let mut e = Encoder::new();
+        let mut d = Decoder::new(4096);
+        let mut b = Vec::new();
+        e.server(&mut b, b"peregrine");
+        decode_all(&mut d, &b);
+        e.set_table_size(0);
+        let mut b = Vec::new();
+        e.begin(&mut b);
+        e.server(&mut b, b"peregrine");
+        assert_eq!(b[0], 0x20);
+        let f = decode_all(&mut d, &b);
+        assert_eq!(f, vec![(b"server".to_vec(), b"peregrine".to_vec())]);
+    }
+
+    #[test]
+    fn large_integers_and_list_bound() {
+        let mut b = Vec::new();
+        integer(&mut b, 0, 5, 1337);
+        assert_eq!(b, [31, 154, 10]); // RFC 7541 C.1.2
+        let mut e = Encoder::new();
+        let mut block = Vec::new();
+        for _ in 0..100 {
+            e.field(&mut block, b"x-a", &[b'v'; 100]);
+        }
+        let mut d = Decoder::new(4096);
+        let mut seen = 0;
+        let size = d.decode(&block, 1000, |_, _| seen += 1).unwrap();
+        assert_eq!(size, 100 * (3 + 100 + 32));
+        assert_eq!(seen, 7);
+        assert_eq!(d.decode(&[0xff, 0xff], 1000, |_, _| {}), Err(DecodeError));
+    }
+}
