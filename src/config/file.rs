@@ -24,6 +24,7 @@ struct Raw {
     metrics: Option<RawMetrics>,
     access_log: Option<RawAccessLog>,
     tls: Option<Spanned<super::tls::RawTls>>,
+    http2: Option<super::http2::RawHttp2>,
     site: Option<Vec<Spanned<super::site::RawSite>>>,
     upstream: Option<Vec<Spanned<super::upstream::RawUpstream>>>,
 }
@@ -339,6 +340,12 @@ pub fn parse(text: &str, file: Option<&Path>) -> Result<Config, ConfigError> {
                 super::rate::rate(&cx, r, &k("min_response_data_rate"))?;
         }
     }
+    super::http2::apply(
+        &cx,
+        raw.http2.as_ref(),
+        c.limits.max_request_headers_total_size,
+        &mut c.limits.http2,
+    )?;
     if let Some(t) = &raw.timeouts {
         let k = |s: &str| format!("timeouts.{s}");
         let ms = Duration::from_millis(1);

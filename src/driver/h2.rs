@@ -57,30 +57,30 @@ impl ServerConn {
             self.feed_input(data, cx);
             return;
         }
-        if self.sniff.is_empty() {
-            match sniffed(data) {
-                Sniffed::Unsure => self.sniff.extend_from_slice(data),
-                s => {
-                    self.decided = true;
-                    if matches!(s, Sniffed::H2) {
-                        self.become_h2(cx);
-                    }
+        // Held bytes are a strict prefix of the preface, so their count
+        // says what they are.
+        let held = usize::from(self.sniffed);
+        let mut all = [0u8; PREFACE.len()];
+        let take = data.len().min(PREFACE.len() - held);
+        all[..held].copy_from_slice(&PREFACE[..held]);
+        all[held..held + take].copy_from_slice(&data[..take]);
+        match sniffed(&all[..held + take]) {
+            Sniffed::Unsure => self.sniffed = (held + take) as u8,
+            s => {
+                self.decided = true;
+                self.sniffed = 0;
+                if matches!(s, Sniffed::H2) {
+                    self.become_h2(cx);
+                }
+                if held > 0 {
+                    let mut joined = PREFACE[..held].to_vec();
+                    joined.extend_from_slice(data);
+                    self.feed_input(&joined, cx);
+                } else {
                     self.feed_input(data, cx);
                 }
             }
-            return;
         }
-        self.sniff.extend_from_slice(data);
-        let s = sniffed(&self.sniff);
-        if matches!(s, Sniffed::Unsure) {
-            return;
-        }
-        self.decided = true;
-        if matches!(s, Sniffed::H2) {
-            self.become_h2(cx);
-        }
-        let held = std::mem::take(&mut self.sniff);
-        self.feed_input(&held, cx);
     }
 
     fn feed_input(&mut self, data: &[u8], cx: &mut Cx<'_>) {

@@ -61,6 +61,26 @@ impl Proto {
         }
     }
 
+    /// Keeps an HTTP/2 file read and its buffer until the driver starts it.
+    pub fn stage_read(&mut self, r: crate::http2::FileRead, buf: Vec<u8>) {
+        if let Proto::H2(c) = self {
+            c.staged = Some((r, buf));
+        }
+    }
+
+    /// Whether a file read waits to be started.
+    pub fn read_staged(&self) -> bool {
+        matches!(self, Proto::H2(c) if c.staged.is_some())
+    }
+
+    /// The file read to start, with its buffer.
+    pub fn take_staged_read(&mut self) -> Option<(crate::http2::FileRead, Vec<u8>)> {
+        match self {
+            Proto::H2(c) => c.staged.take(),
+            Proto::H1(_) => None,
+        }
+    }
+
     /// Keeps input for later.
     pub fn buffer(&mut self, input: &[u8]) -> usize {
         both!(self, c => c.buffer(input))

@@ -113,11 +113,9 @@ pub struct ServerConn {
     pub(super) deferred: bool,
     /// The protocol is settled (HTTP/1, or HTTP/2 by ALPN or preface).
     pub(super) decided: bool,
-    /// The first bytes of a plain connection while they may still become
-    /// the HTTP/2 preface.
-    pub(super) sniff: Vec<u8>,
-    /// An HTTP/2 file read to start, with the buffer it fills.
-    pub(super) h2_read: Option<(crate::http2::FileRead, Vec<u8>)>,
+    /// How many first bytes of a plain connection were held because they
+    /// may still become the HTTP/2 preface (they are its first bytes).
+    pub(super) sniffed: u8,
 }
 
 impl std::fmt::Debug for ServerConn {
@@ -161,8 +159,7 @@ impl ServerConn {
             body_meter: None,
             deferred: false,
             decided: false,
-            sniff: Vec::new(),
-            h2_read: None,
+            sniffed: 0,
         }
     }
 
@@ -232,7 +229,7 @@ impl ServerConn {
 
     /// Output is all sent: go on with a file, linger, or the next request.
     pub(super) fn after_output(&mut self, cx: &mut Cx<'_>) {
-        if self.h2_read.is_some() {
+        if self.http.read_staged() {
             return; // poll_action starts it
         }
         if self.file.is_some() {
@@ -340,8 +337,8 @@ impl ServerConn {
                 }
             });
         }
-        if !self.sending && self.sent >= self.out.len() && self.h2_read.is_some() {
-            let (r, buf) = self.h2_read.take()?;
+        if !self.sending && self.sent >= self.out.len() && self.http.read_staged() {
+            let (r, buf) = self.http.take_staged_read()?;
             self.reading = true;
             return Some(Action::ReadFile {
                 file: r.file,
@@ -410,7 +407,7 @@ impl ServerConn {
     }
 
     pub(super) fn writing(&self) -> bool {
-        self.sending || self.reading || self.file.is_some() || self.h2_read.is_some()
+        self.sending || self.reading || self.file.is_some() || self.http.read_staged()
     }
 
     /// Response bytes moved: the send deadlines start again.
@@ -514,7 +511,7 @@ impl ServerConn {
                 buf.clear();
                 buf.reserve(r.len);
                 self.start_send(cx.now);
-                self.h2_read = Some((r, buf));
+                self.http.stage_read(r, buf);
             }
             Step::File(f) => {
                 self.then = Then::Resume;

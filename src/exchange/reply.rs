@@ -129,6 +129,7 @@ pub struct Io<'a> {
     upstream: Option<UpstreamNote>,
     waker: Option<Waker>,
     upstreams: Option<&'a mut Hub>,
+    http1: bool,
 }
 
 impl Io<'static> {
@@ -141,6 +142,7 @@ impl Io<'static> {
             upstream: None,
             waker: None,
             upstreams: None,
+            http1: false,
         }
     }
 }
@@ -156,6 +158,7 @@ impl<'a> Io<'a> {
             upstream: None,
             waker,
             upstreams: hub,
+            http1: false,
         }
     }
 
@@ -199,6 +202,18 @@ impl<'a> Io<'a> {
     /// The note of [`Io::set_upstream`], if any (taken).
     pub fn take_upstream(&mut self) -> Option<UpstreamNote> {
         self.upstream.take()
+    }
+
+    /// Says the request must be made again over HTTP/1.1: over HTTP/2 the
+    /// stream is reset with `HTTP_1_1_REQUIRED` instead of answered (over
+    /// HTTP/1 the reply goes out as it is).
+    pub fn require_http1(&mut self) {
+        self.http1 = true;
+    }
+
+    /// Whether [`Io::require_http1`] was called.
+    pub fn http1_required(&self) -> bool {
+        self.http1
     }
 
     /// The exchange's connection, for wake-ups from elsewhere on the worker.

@@ -88,6 +88,9 @@ pub struct H2Conn {
     budget: Budget,
     /// A file read is in flight for this stream.
     reading: Option<u32>,
+    /// The read asked for, with the buffer the driver gave it, until the
+    /// driver starts it.
+    pub staged: Option<(super::FileRead, Vec<u8>)>,
     /// Where the next round of stream steps starts.
     rr: usize,
     /// The listener's extra response fields.
@@ -136,6 +139,7 @@ impl H2Conn {
                 control: 0,
             },
             reading: None,
+            staged: None,
             rr: 0,
             extra: Vec::new(),
             extra_src: Vec::new(),

@@ -379,7 +379,8 @@ impl H2Conn {
         env: &mut Env<'_>,
         out: &mut Vec<u8>,
     ) -> Result<(), (Code, &'static str)> {
-        let fits = self.decode(block)?;
+        let fits =
+            self.decode(block)? && self.fields.len() <= env.limits.max_request_header_count + 4;
         if let Some(i) = self.find(id) {
             // Trailers: they end the stream.
             let s = &mut self.streams[i];
@@ -476,6 +477,17 @@ impl H2Conn {
                     call(svc, &s.head, &mut io)
                 }
             };
+            if io.http1_required() {
+                let mut r = reply;
+                if let Reply::Stream(_, src) = &mut r {
+                    src.stop();
+                }
+                if let Reply::Pending(t) = &mut r {
+                    t.cancel();
+                }
+                self.reset(id, Code::Http11Required, env, out);
+                return Ok(());
+            }
             s.wake = io.wake();
             s.site = io.site();
             s.upstream = io.take_upstream();

@@ -139,7 +139,7 @@ pub struct Counters {
     /// Connections closed, by [`CloseReason`] (in `CloseReason::ALL` order).
     pub closed: [u64; 6],
     /// Protocol errors by kind (in [`PARSE_ERROR_KINDS`] order).
-    pub parse_errors: [u64; 21],
+    pub parse_errors: [u64; PARSE_ERROR_KINDS.len()],
     /// Sum of request latencies in microseconds (for the histogram's `_sum`).
     pub latency_sum_us: u64,
     /// Sum of time-to-first-byte in microseconds.

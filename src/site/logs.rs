@@ -103,6 +103,7 @@ mod tests {
             root: None,
             index: Vec::new(),
             default: false,
+            http2: true,
             rules: Default::default(),
             routes: Vec::new(),
             access_log: log,

@@ -98,6 +98,17 @@ impl Sites {
         &self.generation
     }
 
+    /// Whether site `i` refuses `req` for coming over HTTP/2.
+    fn wants_http1(&self, i: u16, req: &RequestHead) -> bool {
+        req.version == crate::http::Version::Http2
+            && self
+                .generation
+                .plan
+                .sites
+                .get(usize::from(i))
+                .is_some_and(|s| !s.http2)
+    }
+
     /// The site for `req` (its index), or the refusal: no site for the host (421 over
     /// TLS, 404 over plain HTTP), or a `Host` naming another site than the
     /// TLS server name (421).
@@ -138,6 +149,13 @@ impl Sites {
 impl Service for Sites {
     fn check(&mut self, req: &RequestHead, io: &mut Io) -> Admit {
         match self.site(req) {
+            Ok(i) if self.wants_http1(i, req) => {
+                io.require_http1();
+                Admit::Answer(Response::error(
+                    505,
+                    Some("this site is served over HTTP/1.1"),
+                ))
+            }
             Ok(i) => {
                 io.set_site(i);
                 self.routers[usize::from(i)].check(req, io)
@@ -148,6 +166,10 @@ impl Service for Sites {
 
     fn call(&mut self, req: &RequestHead, io: &mut Io) -> Reply {
         match self.site(req) {
+            Ok(i) if self.wants_http1(i, req) => {
+                io.require_http1();
+                Response::error(505, Some("this site is served over HTTP/1.1")).into()
+            }
             Ok(i) => {
                 io.set_site(i);
                 self.routers[usize::from(i)].call(req, io)

@@ -60,6 +60,7 @@ fn flat_site(c: &Config) -> Site {
         root: c.root.clone(),
         index: vec!["index.html".into()],
         default: true,
+        http2: true,
         rules: Rules::default(),
         routes,
         access_log: super::spec::SiteLog::Global,

@@ -80,6 +80,9 @@ pub struct Site {
     pub index: Vec<String>,
     /// The site for a `Host` no site on the listener names.
     pub default: bool,
+    /// Whether it is served over HTTP/2 (`false`: its HTTP/2 requests are
+    /// reset with `HTTP_1_1_REQUIRED`, and browsers retry over HTTP/1.1).
+    pub http2: bool,
     /// Header rules and error pages for all its responses.
     pub rules: Rules,
     /// Its routes, in file order.
