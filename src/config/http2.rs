@@ -22,6 +22,15 @@ pub(super) struct RawHttp2 {
     max_control_frames_per_second: Option<Spanned<i64>>,
 }
 
+/// A number key: its value, name, bounds and destination.
+type IntKey<'a> = (
+    &'a Option<Spanned<i64>>,
+    &'static str,
+    i64,
+    i64,
+    &'a mut u32,
+);
+
 /// Applies `raw` to `s`. `header_limit` is the HTTP/1 header limit, the
 /// default header list size.
 pub(super) fn apply(
@@ -40,7 +49,7 @@ pub(super) fn apply(
         s.h2c = b;
     }
     let max_window = (1i64 << 31) - 1;
-    let ints: [(&Option<Spanned<i64>>, &str, i64, i64, &mut u32); 7] = [
+    let ints: [IntKey<'_>; 7] = [
         (
             &r.max_concurrent_streams,
             "max_concurrent_streams",
