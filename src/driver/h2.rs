@@ -33,6 +33,15 @@ impl ServerConn {
         self.http.is_h2()
     }
 
+    /// The streams open, when the connection speaks HTTP/2 (and is not
+    /// closing).
+    pub fn http2_streams(&self) -> Option<usize> {
+        match &self.http {
+            super::proto::Proto::H2(c) if self.is_open() => Some(c.open_streams()),
+            _ => None,
+        }
+    }
+
     /// Switches to HTTP/2 (before any request was read).
     fn become_h2(&mut self, cx: &Cx<'_>) {
         self.http = Proto::H2(Box::new(H2Conn::new(&cx.limits.http2, cx.now)));

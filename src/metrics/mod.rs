@@ -144,6 +144,8 @@ pub struct Counters {
     pub latency_sum_us: u64,
     /// Sum of time-to-first-byte in microseconds.
     pub ttfb_sum_us: u64,
+    /// Responses sent over HTTP/2 (one per stream answered).
+    pub http2_responses: u64,
 }
 
 impl Counters {
@@ -163,6 +165,7 @@ impl Counters {
         self.accepted += other.accepted;
         self.latency_sum_us += other.latency_sum_us;
         self.ttfb_sum_us += other.ttfb_sum_us;
+        self.http2_responses += other.http2_responses;
     }
 
     /// Total responses.
@@ -242,6 +245,10 @@ pub struct Gauges {
     pub writing: u64,
     /// Idle keep-alive connections.
     pub waiting: u64,
+    /// Open connections speaking HTTP/2.
+    pub http2: u64,
+    /// Streams open on them.
+    pub http2_streams: u64,
 }
 
 impl Gauges {
@@ -251,6 +258,8 @@ impl Gauges {
         self.reading += o.reading;
         self.writing += o.writing;
         self.waiting += o.waiting;
+        self.http2 += o.http2;
+        self.http2_streams += o.http2_streams;
     }
 }
 
@@ -474,6 +483,8 @@ mod tests {
                 reading: 1,
                 writing: 0,
                 waiting: 1,
+                http2: 1,
+                http2_streams: 3,
             },
             upstreams: Vec::new(),
         };

@@ -249,6 +249,13 @@ pub fn render(reg: &Registry, snaps: &[Snapshot]) -> String {
         snaps,
         |s| s.stats.counters.accepted,
     );
+    counter(
+        &mut o,
+        "peregrine_http2_responses_total",
+        "Responses sent over HTTP/2 (one per stream answered).",
+        snaps,
+        |s| s.stats.counters.http2_responses,
+    );
     head(
         &mut o,
         "peregrine_connections_closed_total",
@@ -293,6 +300,20 @@ pub fn render(reg: &Registry, snaps: &[Snapshot]) -> String {
         "Idle keep-alive connections.",
         snaps,
         |s| s.gauges.waiting,
+    );
+    gauge(
+        &mut o,
+        "peregrine_http2_connections",
+        "Open client connections speaking HTTP/2.",
+        snaps,
+        |s| s.gauges.http2,
+    );
+    gauge(
+        &mut o,
+        "peregrine_http2_streams",
+        "Streams open on HTTP/2 connections.",
+        snaps,
+        |s| s.gauges.http2_streams,
     );
     o
 }

@@ -57,10 +57,13 @@ fn section(s: &Snapshot) -> Value {
             "reading": s.gauges.reading,
             "writing": s.gauges.writing,
             "waiting": s.gauges.waiting,
+            "http2": s.gauges.http2,
+            "http2_streams": s.gauges.http2_streams,
             "accepted": c.accepted,
             "closed": closed,
         },
         "requests": c.requests(),
+        "http2_responses": c.http2_responses,
         "status": {"1xx": c.status[0], "2xx": c.status[1], "3xx": c.status[2], "4xx": c.status[3], "5xx": c.status[4]},
         "bytes": {"in": c.bytes_in, "out": c.bytes_out},
         "latency_ms": summary(&s.stats.latency),
@@ -137,7 +140,13 @@ mod tests {
         snaps[0].stats.latency(std::time::Duration::from_millis(2));
         snaps[1].stats.status(404);
         snaps[1].gauges.active = 3;
+        snaps[0].gauges.http2 = 1;
+        snaps[1].gauges.http2_streams = 5;
+        snaps[1].stats.counters.http2_responses = 7;
         let v = render(&reg, &snaps);
+        assert_eq!(v["totals"]["connections"]["http2"], 1);
+        assert_eq!(v["totals"]["connections"]["http2_streams"], 5);
+        assert_eq!(v["totals"]["http2_responses"], 7);
         assert_eq!(v["totals"]["requests"], 2);
         assert_eq!(v["totals"]["status"]["4xx"], 1);
         assert_eq!(v["totals"]["connections"]["active"], 3);

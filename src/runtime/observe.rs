@@ -154,6 +154,12 @@ impl Observer for Observe {
         let later = ev.file || ev.stream;
         if self.metrics {
             self.stats.counters.status(ev.status);
+            if ev
+                .req
+                .is_some_and(|r| r.version == crate::http::Version::Http2)
+            {
+                self.stats.counters.http2_responses += 1;
+            }
             if let Some(site) = ev.site {
                 self.stats.site_status(site, ev.status);
             }

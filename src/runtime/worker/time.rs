@@ -157,6 +157,10 @@ impl<S: Service> Worker<S> {
         let Some(slot) = &self.slot else { return };
         let mut g = Gauges::default();
         for (_, c) in self.conns.iter() {
+            if let Some(n) = c.driver.server().and_then(|d| d.http2_streams()) {
+                g.http2 += 1;
+                g.http2_streams += n as u64;
+            }
             match c.driver.server().map_or(Gauge::Ending, |d| d.gauge()) {
                 Gauge::Ending => continue,
                 Gauge::Writing => g.writing += 1,
