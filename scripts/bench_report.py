@@ -113,6 +113,66 @@ def parse_wrk(path):
     return out
 
 
+def cmd_h2load(args):
+    """Turn h2load's output (and its --log-file of per-request times) into the
+    wrk-style summary and BENCH_JSON line the rest of the report reads."""
+    try:
+        with open(args.file, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    except OSError as e:
+        print(f"h2load output unreadable: {e}", file=sys.stderr)
+        return 1
+    m = re.search(r"^finished in ([\d.]+)(us|ms|s),", text, re.M)
+    r = re.search(r"^requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+                  r"(\d+) failed, (\d+) errored, (\d+) timeout", text, re.M)
+    if not m or not r:
+        sys.stdout.write(text)
+        print("h2load output has no summary", file=sys.stderr)
+        return 1
+    dur_s = float(m.group(1)) * {"us": 1e-6, "ms": 1e-3, "s": 1.0}[m.group(2)]
+    total, started, done, ok, failed, errored, timeout = map(int, r.groups())
+    st = re.search(r"^status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", text, re.M)
+    bad = int(st.group(3)) + int(st.group(4)) if st else 0
+    tr = re.search(r"^traffic: .*?\((\d+)\) total", text, re.M)
+    lat = []
+    try:
+        with open(args.log, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                parts = line.split("\t")
+                if len(parts) >= 3:
+                    try:
+                        lat.append(int(parts[2]))
+                    except ValueError:
+                        pass
+    except OSError:
+        pass
+    lat.sort()
+
+    def pct(p):
+        if not lat:
+            return None
+        return lat[min(len(lat) - 1, int(len(lat) * p / 100.0))]
+
+    out = {
+        "duration_us": int(dur_s * 1e6),
+        "requests": ok,
+        "bytes": int(tr.group(1)) if tr else None,
+        "connections": int(args.connections),
+        "pipeline": int(args.streams),
+        "latency_source": "h2load",
+        "latency_samples": len(lat),
+        "latency_us": {k: pct(float(k)) for k in ("50", "75", "90", "99", "99.9", "99.99")},
+        "latency_max_us": lat[-1] if lat else None,
+        "latency_mean_us": sum(lat) / len(lat) if lat else None,
+        "errors": {"connect": 0, "read": failed + errored, "write": 0, "timeout": timeout,
+                   "status": bad},
+    }
+    sys.stdout.write(text)
+    print(f"Requests/sec: {ok / dur_s if dur_s else 0:.2f}")
+    print("BENCH_JSON " + json.dumps(out))
+    return 0 if done > 0 else 1
+
+
 def cmd_wrk(args):
     data = parse_wrk(args.file)
     data.pop("hgrm_text", None)
@@ -821,6 +881,12 @@ def main():
     p = sub.add_parser("wrk", help="parse one wrk output file")
     p.add_argument("file")
     p.set_defaults(func=cmd_wrk)
+    p = sub.add_parser("h2load", help="turn h2load output into a wrk-style summary")
+    p.add_argument("file")
+    p.add_argument("log")
+    p.add_argument("connections")
+    p.add_argument("streams")
+    p.set_defaults(func=cmd_h2load)
     p = sub.add_parser("report", help="build results.json/.md, plot data, table")
     p.add_argument("--runs", required=True)
     p.add_argument("--out", required=True)

@@ -1,61 +1,11 @@
-//! Header compression (RFC 7541). Decoding goes through `loona-hpack`, with
-//! the decoded list bounded here; encoding responses is done here: names and
+//! Header compression (RFC 7541). Decoding is in [`super::hpack_decode`];
+//! encoding responses is here: names and
 //! common values come from the static table, the `Server` field is indexed
 //! once into the dynamic table, everything else is a literal that is not
 //! indexed (so the table never needs evicting and a client's smaller table
 //! costs nothing).
 
-use std::borrow::Cow;
-
-/// Decodes header blocks, keeping the connection's decoding context.
-pub struct Decoder {
-    inner: loona_hpack::Decoder<'static>,
-}
-
-impl std::fmt::Debug for Decoder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("hpack::Decoder")
-    }
-}
-
-/// A header block could not be decoded: the compression context is lost, so
-/// the connection ends with `COMPRESSION_ERROR`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DecodeError;
-
-impl Decoder {
-    /// A decoder whose dynamic table may grow to `table_size` bytes (what our
-    /// `SETTINGS_HEADER_TABLE_SIZE` says).
-    pub fn new(table_size: usize) -> Decoder {
-        let mut inner = loona_hpack::Decoder::new();
-        inner.set_max_allowed_table_size(table_size);
-        inner.set_max_table_size(table_size);
-        Decoder { inner }
-    }
-
-    /// Decodes `block`, handing each field to `f`. Returns the decoded list's
-    /// size as RFC 9113 §6.5.2 counts it (name + value + 32 per field), so
-    /// the caller can refuse a list larger than it allows; `f` is no longer
-    /// called once the size passes `max_list` (a small block that expands
-    /// into a huge list costs no copying).
-    pub fn decode(
-        &mut self,
-        block: &[u8],
-        max_list: usize,
-        mut f: impl FnMut(&[u8], &[u8]),
-    ) -> Result<usize, DecodeError> {
-        let mut size = 0usize;
-        self.inner
-            .decode_with_cb(block, |n: Cow<[u8]>, v: Cow<[u8]>| {
-                size = size.saturating_add(n.len() + v.len() + 32);
-                if size <= max_list {
-                    f(&n, &v);
-                }
-            })
-            .map_err(|_| DecodeError)?;
-        Ok(size)
-    }
-}
+pub use super::hpack_decode::{DecodeError, Decoder};
 
 /// Static-table index of a (lowercase) field name (RFC 7541 Appendix A).
 fn static_name(name: &[u8]) -> Option<u8> {

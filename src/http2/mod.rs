@@ -15,6 +15,7 @@
 pub mod conn;
 pub mod frame;
 pub mod hpack;
+mod hpack_decode;
 pub mod request;
 mod stream;
 
