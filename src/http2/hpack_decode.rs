@@ -70,6 +70,9 @@ pub(super) static STATIC: [(&[u8], &[u8]); 61] = [
     (b"www-authenticate", b""),
 ];
 
+/// Dynamic table entries, newest first.
+type Table = VecDeque<(Box<[u8]>, Box<[u8]>)>;
+
 /// A header block could not be decoded: the compression context is lost, so
 /// the connection ends with `COMPRESSION_ERROR`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,7 +82,7 @@ pub struct DecodeError;
 #[derive(Debug)]
 pub struct Decoder {
     /// Newest first.
-    table: VecDeque<(Box<[u8]>, Box<[u8]>)>,
+    table: Table,
     /// Its size as RFC 7541 §4.1 counts it.
     size: usize,
     /// Its current limit (the last size update).
@@ -156,10 +159,7 @@ fn string(b: &[u8], pos: &mut usize, buf: &mut Vec<u8>) -> Result<(), DecodeErro
 }
 
 /// Entry `index` of the static table or `table` (index 62 and up).
-fn lookup(
-    table: &VecDeque<(Box<[u8]>, Box<[u8]>)>,
-    index: usize,
-) -> Result<(&[u8], &[u8]), DecodeError> {
+fn lookup(table: &Table, index: usize) -> Result<(&[u8], &[u8]), DecodeError> {
     match index {
         0 => Err(DecodeError),
         1..=61 => Ok(STATIC[index - 1]),
