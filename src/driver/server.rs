@@ -337,7 +337,12 @@ impl ServerConn {
                 }
             });
         }
-        if !self.sending && self.sent >= self.out.len() && self.http.read_staged() {
+        // An HTTP/2 file piece is read before what is queued goes out,
+        // until a send's worth is queued: many streams' pieces go in one send.
+        if !self.sending
+            && self.out.len() - self.sent < crate::http::conn::OUT_HIGH_WATER
+            && self.http.read_staged()
+        {
             let (r, buf) = self.http.take_staged_read()?;
             self.reading = true;
             return Some(Action::ReadFile {
@@ -347,7 +352,8 @@ impl ServerConn {
                 buf,
             });
         }
-        if !self.sending && self.sent < self.out.len() {
+        // (An HTTP/2 read in flight appends to the output: it goes after.)
+        if !self.sending && self.sent < self.out.len() && !(self.reading && self.http.is_h2()) {
             self.sending = true;
             return Some(Action::Send {
                 buf: std::mem::take(&mut self.out),

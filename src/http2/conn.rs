@@ -93,6 +93,11 @@ pub struct H2Conn {
     pub staged: Option<(super::FileRead, Vec<u8>)>,
     /// Where the next round of stream steps starts.
     rr: usize,
+    /// Response header blocks are encoded here.
+    block_buf: Vec<u8>,
+    /// Finished streams kept for their buffers.
+    #[allow(clippy::vec_box)]
+    spare: Vec<Box<Stream>>,
     /// The listener's extra response fields.
     extra: Vec<(Box<str>, Box<str>)>,
     extra_src: Vec<u8>,
@@ -141,6 +146,8 @@ impl H2Conn {
             reading: None,
             staged: None,
             rr: 0,
+            spare: Vec::new(),
+            block_buf: Vec::new(),
             extra: Vec::new(),
             extra_src: Vec::new(),
             cfg: cfg.clone(),
@@ -171,8 +178,7 @@ impl H2Conn {
             self.extra_src = env.extra_headers.to_vec();
             self.extra = split_lines(env.extra_headers);
         }
-        self.rbuf.extend_from_slice(input);
-        if let Err((code, why)) = self.process(svc, env, out) {
+        if let Err((code, why)) = self.process(input, svc, env, out) {
             return self.fail(code, why, env, out);
         }
         self.after(env, out)
@@ -209,6 +215,7 @@ impl H2Conn {
                 conn_window: &mut self.send_window,
                 max_frame: self.peer_max_frame,
                 extra: &self.extra,
+                block: &mut self.block_buf,
             };
             self.streams[i].on_file_data(data, &mut cx);
         }
@@ -319,6 +326,28 @@ impl H2Conn {
         self.settings_sent = true;
     }
 
+    /// A stream for `id`: a finished one reused, or a new one.
+    pub(super) fn new_stream(&mut self, id: u32, now: Instant) -> Box<Stream> {
+        let (recv, send) = (
+            self.cfg.initial_stream_window as i64,
+            self.peer_initial_window,
+        );
+        match self.spare.pop() {
+            Some(mut s) => {
+                s.reuse(id, now, recv, send);
+                s
+            }
+            None => Box::new(Stream::new(id, now, recv, send)),
+        }
+    }
+
+    /// Keeps a finished stream for reuse.
+    pub(super) fn recycle(&mut self, s: Box<Stream>) {
+        if self.spare.len() < 16 && s.out_done() {
+            self.spare.push(s);
+        }
+    }
+
     // ---- output --------------------------------------------------------------
 
     /// Drives the streams, credits what was consumed, retires finished
@@ -370,6 +399,7 @@ impl H2Conn {
                     conn_window: &mut self.send_window,
                     max_frame: self.peer_max_frame,
                     extra: &self.extra,
+                    block: &mut self.block_buf,
                 };
                 // A few steps per turn: a state change and one frame.
                 for _ in 0..4 {
@@ -473,6 +503,7 @@ impl H2Conn {
                 frame::rst_stream(out, s.id, Code::NoError);
                 remember(&mut self.reset_recent, s.id);
             }
+            self.recycle(s);
         }
     }
 

@@ -5,26 +5,44 @@
 use super::*;
 
 impl H2Conn {
+    /// Processes `input` after what is held; keeps what is left of a
+    /// partial frame (the input is parsed in place when nothing is held).
     pub(super) fn process<S: Service + ?Sized>(
         &mut self,
+        input: &[u8],
         svc: &mut S,
         env: &mut Env<'_>,
         out: &mut Vec<u8>,
     ) -> Result<(), (Code, &'static str)> {
-        let buf = std::mem::take(&mut self.rbuf);
         let mut pos = 0;
-        let r = self.frames(&buf, &mut pos, svc, env, out);
-        let mut buf = buf;
-        if r.is_ok() && pos < buf.len() {
-            buf.drain(..pos);
-            self.partial_since.get_or_insert(env.now);
-            self.rbuf = buf;
-        } else {
-            self.partial_since = self.block.as_ref().map(|_| env.now);
-            if buf.capacity() <= 16 * 1024 {
+        let held = !self.rbuf.is_empty();
+        let r = if held {
+            self.rbuf.extend_from_slice(input);
+            let buf = std::mem::take(&mut self.rbuf);
+            let r = self.frames(&buf, &mut pos, svc, env, out);
+            let mut buf = buf;
+            buf.drain(..pos.min(buf.len()));
+            if r.is_ok() && !buf.is_empty() {
+                self.rbuf = buf;
+            } else if buf.capacity() <= 16 * 1024 {
                 buf.clear();
                 self.rbuf = buf;
             }
+            r
+        } else {
+            let r = self.frames(input, &mut pos, svc, env, out);
+            if r.is_ok() && pos < input.len() && self.phase != Phase::Closed {
+                self.rbuf.extend_from_slice(&input[pos..]);
+            }
+            r
+        };
+        // A partial frame or header block is timed from when the last
+        // whole frame was taken.
+        let partial = !self.rbuf.is_empty() || self.block.is_some();
+        if !partial {
+            self.partial_since = None;
+        } else if pos > 0 || self.partial_since.is_none() {
+            self.partial_since = Some(env.now);
         }
         r
     }
@@ -159,6 +177,7 @@ impl H2Conn {
                     remember(&mut self.closed_recent, s.id);
                     s.abandon(env.obs);
                     self.recv_unacked += s.body.available() as i64;
+                    self.recycle(s);
                     self.roll_budget(env.now);
                     self.budget.resets += 1;
                     if self.budget.resets > self.cfg.max_resets_per_second {
@@ -215,6 +234,7 @@ impl H2Conn {
             let mut s = self.streams.remove(i);
             s.abandon(env.obs);
             self.recv_unacked += s.body.available() as i64;
+            self.recycle(s);
         }
         remember(&mut self.reset_recent, id);
     }
@@ -304,6 +324,7 @@ impl H2Conn {
             self.recv_unacked += s.body.available() as i64;
             frame::rst_stream(out, id, Code::NoError);
             remember(&mut self.reset_recent, id);
+            self.recycle(s);
         }
         Ok(())
     }
@@ -418,12 +439,7 @@ impl H2Conn {
             self.reset(id, Code::RefusedStream, env, out);
             return Ok(());
         }
-        let mut s = Box::new(Stream::new(
-            id,
-            env.now,
-            self.cfg.initial_stream_window as i64,
-            self.peer_initial_window,
-        ));
+        let mut s = self.new_stream(id, env.now);
         s.remote_done = end_stream;
         let checked = match build(&self.fields, &mut s.head) {
             Ok(c) => c,

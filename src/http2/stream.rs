@@ -66,6 +66,8 @@ pub(super) struct StepCx<'a, 'e> {
     pub max_frame: usize,
     /// Extra response fields (the listener's, e.g. HSTS) as name/value pairs.
     pub extra: &'a [(Box<str>, Box<str>)],
+    /// Where header blocks are encoded (reused).
+    pub block: &'a mut Vec<u8>,
 }
 
 /// One stream.
@@ -156,6 +158,24 @@ impl Stream {
             uncredited: 0,
             status: 0,
         }
+    }
+
+    /// Makes a finished stream the new stream `id`, keeping its buffers.
+    pub(super) fn reuse(&mut self, id: u32, now: Instant, recv_window: i64, send_window: i64) {
+        let head = std::mem::replace(
+            &mut self.head,
+            RequestHead::new(crate::http::Method::Get, ""),
+        );
+        let mut held = std::mem::take(&mut self.held);
+        held.clear();
+        *self = Stream::new(id, now, recv_window, send_window);
+        self.head = head;
+        self.held = held;
+    }
+
+    /// Whether nothing produces any more (the stream may be reused).
+    pub(super) fn out_done(&self) -> bool {
+        matches!(self.out, Out::Done)
     }
 
     /// Whether no response has started, so a refusal can still answer.
@@ -304,7 +324,8 @@ impl Stream {
         end: bool,
         cx: &mut StepCx<'_, '_>,
     ) {
-        let mut block = Vec::with_capacity(128);
+        let mut block = std::mem::take(cx.block);
+        block.clear();
         let enc = &mut *cx.enc;
         enc.begin(&mut block);
         enc.status(&mut block, resp.status);
@@ -331,6 +352,7 @@ impl Stream {
             );
         }
         frame::headers(cx.out, self.id, &block, end, cx.max_frame);
+        *cx.block = block;
         self.status = resp.status;
         self.promised = len.filter(|_| sends_body && !self.head_only);
         let streams = !end && sends_body && !self.head_only;
