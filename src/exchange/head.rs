@@ -140,6 +140,14 @@ impl RequestHead {
         self.fields.push((n, v));
     }
 
+    /// Adds a header field whose name is known to be a token (so text).
+    pub(crate) fn push_field(&mut self, name: &[u8], value: &[u8]) {
+        debug_assert!(std::str::from_utf8(name).is_ok());
+        let n = self.push(name);
+        let v = self.push(value);
+        self.fields.push((n, v));
+    }
+
     /// Adds the fields of a header section at once: `section` is copied
     /// whole, and each `(name, value)`, slices of `section` (names valid
     /// UTF-8), becomes a field indexing into the copy. `host`, when it is one

@@ -402,7 +402,8 @@ impl H2Conn {
     ) -> Result<(), (Code, &'static str)> {
         let fits =
             self.decode(block)? && self.fields.len() <= env.limits.max_request_header_count + 4;
-        if let Some(i) = self.find(id) {
+        // A stream above the last one is new; only others can be open.
+        if let Some(i) = (id <= self.last_stream).then(|| self.find(id)).flatten() {
             // Trailers: they end the stream.
             let s = &mut self.streams[i];
             if s.remote_done {

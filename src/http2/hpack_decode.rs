@@ -1,5 +1,5 @@
 //! HPACK decoding (RFC 7541): integers, string literals (Huffman-coded ones
-//! through `httlib-huffman`'s table-driven decoder), the static table, and a
+//! through [`super::huffman`]), the static table, and a
 //! dynamic table bounded by our `SETTINGS_HEADER_TABLE_SIZE`. Every field is
 //! handed out as slices; the decoded list is bounded by the caller's limit.
 
@@ -136,22 +136,7 @@ fn string(b: &[u8], pos: &mut usize, buf: &mut Vec<u8>) -> Result<(), DecodeErro
     *pos = end;
     buf.clear();
     if huffman {
-        httlib_huffman::decode(raw, buf, httlib_huffman::DecoderSpeed::FourBits)
-            .map_err(|_| DecodeError)?;
-        // What is left after the last symbol must be fewer than 8 bits, all
-        // ones (the start of EOS); the table decoder does not check it.
-        let bits: usize = buf
-            .iter()
-            .map(|c| usize::from(httlib_huffman::encoder::table::ENCODE_TABLE[usize::from(*c)].0))
-            .sum();
-        let pad = (raw.len() * 8).checked_sub(bits).ok_or(DecodeError)?;
-        if pad > 7 {
-            return Err(DecodeError);
-        }
-        let ones = (1u8 << pad) - 1;
-        if raw.last().is_some_and(|b| b & ones != ones) {
-            return Err(DecodeError);
-        }
+        super::huffman::decode(raw, buf).map_err(|_| DecodeError)?;
     } else {
         buf.extend_from_slice(raw);
     }

@@ -16,6 +16,7 @@ pub mod conn;
 pub mod frame;
 pub mod hpack;
 mod hpack_decode;
+mod huffman;
 pub mod request;
 mod stream;
 
