@@ -142,9 +142,8 @@ mod tests {
     #[test]
     fn every_symbol_round_trips_and_bad_padding_fails() {
         let table = &httlib_huffman::encoder::table::ENCODE_TABLE;
-        for sym in 0..256usize {
+        for (sym, &(len, code)) in table.iter().enumerate().take(256) {
             // The symbol's code, then ones up to the byte boundary.
-            let (len, code) = table[sym];
             let bits = len as usize;
             let pad = (8 - bits % 8) % 8;
             let v: u64 = (u64::from(code) << pad) | ((1 << pad) - 1);
