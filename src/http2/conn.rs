@@ -343,7 +343,7 @@ impl H2Conn {
 
     /// Keeps a finished stream for reuse.
     pub(super) fn recycle(&mut self, s: Box<Stream>) {
-        if self.spare.len() < 16 && s.out_done() {
+        if self.spare.len() < (self.cfg.max_concurrent_streams as usize).min(64) && s.out_done() {
             self.spare.push(s);
         }
     }
