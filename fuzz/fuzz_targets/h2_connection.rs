@@ -192,8 +192,17 @@ fuzz_target!(|data: &[u8]| {
             input = &[];
             let step = match step {
                 Step::ReadFile(r) => {
-                    let data = vec![1u8; r.len];
-                    conn.file_data(&data, &mut svc, &mut env, &mut out)
+                    // Every read asked for comes back, the last asked first.
+                    let mut reads = vec![r];
+                    while let Some(r) = conn.take_wanted_read() {
+                        reads.push(r);
+                    }
+                    let mut step = Step::NeedInput;
+                    for r in reads.into_iter().rev() {
+                        let data = vec![1u8; r.len];
+                        step = conn.file_data(r.tag, &data, &mut svc, &mut env, &mut out);
+                    }
+                    step
                 }
                 s => s,
             };

@@ -41,6 +41,9 @@ pub enum Action {
         len: usize,
         /// Where the bytes go (its spare capacity holds at least `len`).
         buf: Vec<u8>,
+        /// Handed back with the completion (several reads may be in flight:
+        /// HTTP/2 names the stream).
+        tag: u32,
     },
     /// Splice up to `len` bytes of `file` at `offset` into the connection's
     /// pipe (the executor's; it may move fewer when the pipe is smaller).

@@ -74,6 +74,7 @@ impl FileSend {
             offset: self.offset,
             len,
             buf,
+            tag: 0,
         }
     }
 
@@ -151,9 +152,9 @@ impl ServerConn {
 
     /// A file read put `n` bytes after `buf`'s length (or failed: `n` < 0 is
     /// an errno, 0 means the file shrank).
-    pub fn on_read(&mut self, buf: Vec<u8>, n: i32, cx: &mut Cx<'_>) {
+    pub fn on_read(&mut self, buf: Vec<u8>, n: i32, tag: u32, cx: &mut Cx<'_>) {
         if self.http.is_h2() {
-            self.h2_on_read(buf, n, cx);
+            self.h2_on_read(buf, n, tag, cx);
             return;
         }
         self.reading = false;

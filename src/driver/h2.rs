@@ -102,21 +102,24 @@ impl ServerConn {
 
     /// An HTTP/2 file read finished: `buf` holds the bytes (or `n` ≤ 0
     /// says why not).
-    pub(super) fn h2_on_read(&mut self, buf: Vec<u8>, n: i32, cx: &mut Cx<'_>) {
-        self.reading = false;
+    pub(super) fn h2_on_read(&mut self, buf: Vec<u8>, n: i32, tag: u32, cx: &mut Cx<'_>) {
         if !self.is_open() {
+            self.reading = false;
             cx.bufs.put(buf);
             return;
         }
         if n <= 0 {
+            self.reading = false;
             cx.bufs.put(buf);
             self.file_failed(n, "read", cx);
             return;
         }
         let start = buf.len() - n as usize;
         self.h2_step(cx, |http, svc, env, out| {
-            http.file_data(&buf[start..], svc, env, out)
+            http.file_data(tag, &buf[start..], svc, env, out)
         });
+        // Other streams' reads may still be out.
+        self.reading = self.http.reads_in_flight();
         cx.bufs.put(buf);
         self.settle_recv();
     }

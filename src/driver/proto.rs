@@ -47,9 +47,10 @@ impl Proto {
         both!(self, c => c.feed(input, svc, env, out))
     }
 
-    /// A file piece for HTTP/2 was read.
+    /// A file piece for HTTP/2 stream `tag` was read.
     pub fn file_data<S: Service + ?Sized>(
         &mut self,
+        tag: u32,
         data: &[u8],
         svc: &mut S,
         env: &mut Env<'_>,
@@ -57,28 +58,41 @@ impl Proto {
     ) -> Step {
         match self {
             Proto::H1(c) => c.feed(&[], svc, env, out),
-            Proto::H2(c) => c.file_data(data, svc, env, out),
+            Proto::H2(c) => c.file_data(tag, data, svc, env, out),
         }
     }
 
     /// Keeps an HTTP/2 file read and its buffer until the driver starts it.
     pub fn stage_read(&mut self, r: crate::http2::FileRead, buf: Vec<u8>) {
         if let Proto::H2(c) = self {
-            c.staged = Some((r, buf));
+            c.stage_read(r, buf);
+        }
+    }
+
+    /// Another read the last step asked for.
+    pub fn take_wanted_read(&mut self) -> Option<crate::http2::FileRead> {
+        match self {
+            Proto::H2(c) => c.take_wanted_read(),
+            Proto::H1(_) => None,
         }
     }
 
     /// Whether a file read waits to be started.
     pub fn read_staged(&self) -> bool {
-        matches!(self, Proto::H2(c) if c.staged.is_some())
+        matches!(self, Proto::H2(c) if !c.staged.is_empty())
     }
 
     /// The file read to start, with its buffer.
     pub fn take_staged_read(&mut self) -> Option<(crate::http2::FileRead, Vec<u8>)> {
         match self {
-            Proto::H2(c) => c.staged.take(),
+            Proto::H2(c) => c.start_staged_read(),
             Proto::H1(_) => None,
         }
+    }
+
+    /// Whether HTTP/2 file reads are in flight.
+    pub fn reads_in_flight(&self) -> bool {
+        matches!(self, Proto::H2(c) if c.reads_in_flight())
     }
 
     /// Keeps input for later.

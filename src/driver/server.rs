@@ -350,6 +350,7 @@ impl ServerConn {
                 offset: r.offset,
                 len: r.len,
                 buf,
+                tag: r.tag,
             });
         }
         // (An HTTP/2 read in flight appends to the output: it goes after.)
@@ -513,11 +514,15 @@ impl ServerConn {
             }
             Step::ReadFile(r) => {
                 self.then = Then::Resume;
-                let mut buf = cx.bufs.get();
-                buf.clear();
-                buf.reserve(r.len);
                 self.start_send(cx.now);
-                self.http.stage_read(r, buf);
+                let mut next = Some(r);
+                while let Some(r) = next {
+                    let mut buf = cx.bufs.get();
+                    buf.clear();
+                    buf.reserve(r.len);
+                    self.http.stage_read(r, buf);
+                    next = self.http.take_wanted_read();
+                }
             }
             Step::File(f) => {
                 self.then = Then::Resume;

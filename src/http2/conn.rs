@@ -87,10 +87,14 @@ pub struct H2Conn {
     error: Option<Error>,
     budget: Budget,
     /// A file read is in flight for this stream.
-    reading: Option<u32>,
+    reading: Vec<u32>,
+    /// Reads asked for beyond the one a step names, for the driver to take.
+    wanted: Vec<super::FileRead>,
+    /// Reads the driver started and has not handed back.
+    issued: u8,
     /// The read asked for, with the buffer the driver gave it, until the
     /// driver starts it.
-    pub staged: Option<(super::FileRead, Vec<u8>)>,
+    pub staged: Vec<(super::FileRead, Vec<u8>)>,
     /// Where the next round of stream steps starts.
     rr: usize,
     /// Response header blocks are encoded here.
@@ -143,8 +147,10 @@ impl H2Conn {
                 resets: 0,
                 control: 0,
             },
-            reading: None,
-            staged: None,
+            reading: Vec::new(),
+            wanted: Vec::new(),
+            issued: 0,
+            staged: Vec::new(),
             rr: 0,
             spare: Vec::new(),
             block_buf: Vec::new(),
@@ -197,17 +203,46 @@ impl H2Conn {
         self.rbuf.len()
     }
 
-    /// A file piece asked for with [`Step::ReadFile`] was read.
+    /// Most file reads asked for at once.
+    pub const MAX_READS: usize = 8;
+
+    /// Another read asked for with the last [`Step::ReadFile`].
+    pub fn take_wanted_read(&mut self) -> Option<super::FileRead> {
+        self.wanted.pop()
+    }
+
+    /// Keeps a read and its buffer until the driver starts it.
+    pub fn stage_read(&mut self, r: super::FileRead, buf: Vec<u8>) {
+        self.staged.push((r, buf));
+    }
+
+    /// A staged read to start now.
+    pub fn start_staged_read(&mut self) -> Option<(super::FileRead, Vec<u8>)> {
+        let r = self.staged.pop()?;
+        self.issued += 1;
+        Some(r)
+    }
+
+    /// Whether a started read has not come back.
+    pub fn reads_in_flight(&self) -> bool {
+        self.issued > 0
+    }
+
+    /// A file piece asked for with [`Step::ReadFile`] for stream `tag` was
+    /// read.
     pub fn file_data<S: Service + ?Sized>(
         &mut self,
+        tag: u32,
         data: &[u8],
         svc: &mut S,
         env: &mut Env<'_>,
         out: &mut Vec<u8>,
     ) -> Step {
-        if let Some(id) = self.reading.take()
-            && let Some(i) = self.find(id)
-        {
+        self.issued = self.issued.saturating_sub(1);
+        if let Some(k) = self.reading.iter().position(|r| *r == tag) {
+            self.reading.swap_remove(k);
+        }
+        if let Some(i) = self.find(tag) {
             let mut cx = StepCx {
                 env,
                 enc: &mut self.enc,
@@ -375,9 +410,6 @@ impl H2Conn {
     }
 
     fn drive(&mut self, env: &mut Env<'_>, out: &mut Vec<u8>) -> Option<super::FileRead> {
-        if self.reading.is_some() {
-            return None;
-        }
         let mut resets = Vec::new();
         let mut read = None;
         'rounds: loop {
@@ -407,10 +439,16 @@ impl H2Conn {
                         Progress::More => progressed = true,
                         Progress::Wait => break,
                         Progress::Read(r) => {
-                            self.reading = Some(s.id);
-                            read = Some(r);
-                            self.rr = (i + 1) % n;
-                            break 'rounds;
+                            self.reading.push(s.id);
+                            match read {
+                                None => read = Some(r),
+                                Some(_) => self.wanted.push(r),
+                            }
+                            if self.reading.len() >= Self::MAX_READS {
+                                self.rr = (i + 1) % n;
+                                break 'rounds;
+                            }
+                            break;
                         }
                         Progress::Reset(code) => {
                             resets.push((s.id, code));
@@ -478,7 +516,7 @@ impl H2Conn {
         let mut i = 0;
         while i < self.streams.len() {
             let s = &mut self.streams[i];
-            if !s.local_done || self.reading == Some(s.id) {
+            if !s.local_done || self.reading.contains(&s.id) {
                 i += 1;
                 continue;
             }

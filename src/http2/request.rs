@@ -103,9 +103,11 @@ fn name_ok(n: &[u8]) -> bool {
 }
 
 fn value_ok(v: &[u8]) -> bool {
-    let bad = v.iter().fold(false, |bad, &b| {
-        bad | (b == 0) | (b == b'\r') | (b == b'\n')
-    });
+    let bad = v
+        .iter()
+        .map(|&b| u8::from(b == 0) | u8::from(b == b'\r') | u8::from(b == b'\n'))
+        .fold(0u8, |a, x| a | x)
+        != 0;
     !bad && !matches!(v.first(), Some(b' ' | b'\t')) && !matches!(v.last(), Some(b' ' | b'\t'))
 }
 

@@ -25,6 +25,8 @@ pub struct FileRead {
     pub offset: u64,
     /// How much.
     pub len: usize,
+    /// The stream it is for (handed back with the bytes).
+    pub tag: u32,
 }
 
 /// What produces the response.
@@ -98,6 +100,8 @@ pub(super) struct Stream {
     file: Option<FileBody>,
     /// A file read for this stream is in flight.
     pub reading: bool,
+    /// The window bytes that read took.
+    reserved: usize,
     /// Once what is held is out, the body ends.
     end_due: bool,
     trailers: Vec<(Text, Text)>,
@@ -143,6 +147,7 @@ impl Stream {
             held_pos: 0,
             file: None,
             reading: false,
+            reserved: 0,
             end_due: false,
             trailers: Vec::new(),
             wake: None,
@@ -438,10 +443,16 @@ impl Stream {
             }
             self.blocked_since = None;
             self.reading = true;
+            // The windows are taken now: other streams' reads may be in
+            // flight beside this one.
+            self.send_window -= n as i64;
+            *cx.conn_window -= n as i64;
+            self.reserved = n;
             return Progress::Read(FileRead {
                 file: f.file.clone(),
                 offset: f.offset,
                 len: n,
+                tag: self.id,
             });
         }
         if matches!(self.out, Out::Body) || self.end_due {
@@ -584,8 +595,15 @@ impl Stream {
     /// checked when it was asked for).
     pub(super) fn on_file_data(&mut self, data: &[u8], cx: &mut StepCx<'_, '_>) {
         self.reading = false;
+        let reserved = std::mem::take(&mut self.reserved);
+        let Some(flen) = self.file.as_ref().map(|f| f.len) else {
+            return;
+        };
+        let n = data.len().min(flen as usize).min(reserved);
+        // A short read gives back the window it did not use.
+        self.send_window += (reserved - n) as i64;
+        *cx.conn_window += (reserved - n) as i64;
         let Some(f) = self.file.as_mut() else { return };
-        let n = data.len().min(f.len as usize);
         f.offset += n as u64;
         f.len -= n as u64;
         let file_done = f.len == 0;
@@ -601,7 +619,7 @@ impl Stream {
                 && self.ends_after_data()
                 && matches!(self.out, Out::Body);
             frame::data(cx.out, self.id, &rest[..k], last);
-            self.spent(k, cx);
+            self.sent += k as u64;
             rest = &rest[k..];
             if last {
                 self.finish_local(cx.env);

@@ -179,7 +179,7 @@ impl H {
     fn file_data(&mut self, data: &[u8]) -> Step {
         let mut env = env!(self);
         self.conn
-            .file_data(data, &mut self.svc, &mut env, &mut self.out)
+            .file_data(1, data, &mut self.svc, &mut env, &mut self.out)
     }
 
     /// Preface, an empty SETTINGS (plus `extra`).
@@ -659,4 +659,37 @@ fn a_refused_body_is_still_checked() {
     frame::data(&mut b, 1, b"test", true);
     let _ = h.feed(&b);
     assert_eq!(rst_code(&h.frames(), 1), Some(Code::Protocol as u32));
+}
+
+#[test]
+fn several_streams_read_files_at_once() {
+    let mut h = H::new();
+    h.open(&[]);
+    let mut b = Vec::new();
+    for id in [1, 3, 5] {
+        b.extend(h.request(id, "GET", "/file", true));
+    }
+    let Step::ReadFile(first) = h.feed(&b) else {
+        panic!("a read")
+    };
+    let mut reads = vec![first];
+    while let Some(r) = h.conn.take_wanted_read() {
+        reads.push(r);
+    }
+    let mut tags: Vec<u32> = reads.iter().map(|r| r.tag).collect();
+    tags.sort_unstable();
+    assert_eq!(tags, [1, 3, 5]);
+    let whole = std::fs::read("Cargo.toml").unwrap();
+    // They come back in any order.
+    for r in reads.iter().rev() {
+        let mut env = env!(h);
+        let _ = h
+            .conn
+            .file_data(r.tag, &whole, &mut h.svc, &mut env, &mut h.out);
+    }
+    let f = h.frames();
+    for id in [1, 3, 5] {
+        assert_eq!(data_of(&f, id), whole, "stream {id}");
+    }
+    assert_eq!(h.conn.open_streams(), 0);
 }

@@ -45,6 +45,9 @@ pub struct Token {
     pub generation: u32,
     /// Slab slot (or listener index).
     pub slot: u32,
+    /// Which of several operations of one kind on the slot (file reads:
+    /// 0..16).
+    pub sub: u8,
 }
 
 const GEN_MASK: u32 = (1 << 24) - 1;
@@ -56,17 +59,29 @@ impl Token {
             op,
             generation: generation & GEN_MASK,
             slot: slot as u32,
+            sub: 0,
         }
+    }
+
+    /// The same token for operation number `sub` (below 16) of its kind.
+    pub fn with_sub(mut self, sub: u8) -> Token {
+        debug_assert!(sub < 16);
+        self.sub = sub & 0xf;
+        self
     }
 
     /// Packs into `user_data`.
     pub fn pack(self) -> u64 {
-        (self.op as u64) << 56 | u64::from(self.generation & GEN_MASK) << 32 | u64::from(self.slot)
+        // Bits 60..64: sub; 56..60: op (every op is below 16).
+        u64::from(self.sub & 0xf) << 60
+            | (self.op as u64) << 56
+            | u64::from(self.generation & GEN_MASK) << 32
+            | u64::from(self.slot)
     }
 
     /// Unpacks a `user_data`; `None` for values this worker never issued.
     pub fn unpack(v: u64) -> Option<Token> {
-        let op = match (v >> 56) as u8 {
+        let op = match ((v >> 56) & 0xf) as u8 {
             1 => Op::Accept,
             2 => Op::Recv,
             3 => Op::Send,
@@ -86,6 +101,7 @@ impl Token {
             op,
             generation: (v >> 32) as u32 & GEN_MASK,
             slot: v as u32,
+            sub: (v >> 60) as u8,
         })
     }
 }

@@ -151,7 +151,7 @@ fn small_file_is_read_behind_the_head_and_sent_once() {
     let head = buf.len();
     // The kernel appends the file's bytes after the head.
     buf.extend_from_slice(&[b'z'; 4096]);
-    conn.on_read(buf, 4096, &mut cx);
+    conn.on_read(buf, 4096, 0, &mut cx);
     match conn.poll_action() {
         Some(Action::Send { buf, from: 0 }) => {
             assert_eq!(buf.len(), head + 4096, "head and body in one send");

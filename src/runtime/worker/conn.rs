@@ -233,11 +233,23 @@ impl<S: Service> Worker<S> {
 
     pub(super) fn on_read(&mut self, t: Token, cqe: Cqe) {
         let Some(slot) = self.slot_of(t) else { return };
-        let Some(read) = self.conns[slot].ops.read.take() else {
+        let ops = &mut self.conns[slot].ops;
+        let Some((read, tag)) = ops
+            .read
+            .as_mut()
+            .and_then(|r| r.0.get_mut(usize::from(t.sub))?.take())
+        else {
             return;
         };
-        let (buf, res) = (*read).complete(cqe.res);
-        with_driver!(self, slot, |d, cx| d.on_read(buf, res, &mut cx));
+        if ops
+            .read
+            .as_ref()
+            .is_some_and(|r| r.0.iter().all(Option::is_none))
+        {
+            ops.read = None;
+        }
+        let (buf, res) = read.complete(cqe.res);
+        with_driver!(self, slot, |d, cx| d.on_read(buf, res, tag, &mut cx));
     }
 
     pub(super) fn on_splice_in(&mut self, t: Token, cqe: Cqe) {
@@ -356,11 +368,17 @@ impl<S: Service> Worker<S> {
                 offset,
                 len,
                 buf,
+                tag,
             } => {
-                assert!(c.ops.read.is_none(), "a second file read in flight");
-                let tok = Token::new(Op::Read, slot, generation).pack();
+                let reads = c.ops.read.get_or_insert_with(Box::default);
+                let i = reads
+                    .free()
+                    .expect("at most MAX_READS file reads in flight");
+                let tok = Token::new(Op::Read, slot, generation)
+                    .with_sub(i as u8)
+                    .pack();
                 let (read, e) = Read::start(file, offset, len, buf, tok);
-                c.ops.read = Some(Box::new(read));
+                reads.0[i] = Some((read, tag));
                 self.push(e);
             }
             Action::SpliceIn {
@@ -437,7 +455,7 @@ impl<S: Service> Worker<S> {
     fn cancel_all(&mut self, slot: usize) {
         let c = &mut self.conns[slot];
         let g = c.generation;
-        let mut targets = [0u64; 7];
+        let mut targets = [0u64; 6 + super::slot::MAX_READS];
         let mut n = 0;
         let mut add = |op: Op, on: bool| {
             if on {
@@ -451,10 +469,15 @@ impl<S: Service> Worker<S> {
         );
         add(recv_op(&c.driver), c.ops.recv == Recv::Armed);
         add(Op::Send, c.ops.send.is_some());
-        add(Op::Read, c.ops.read.is_some());
         add(Op::SpliceIn, c.ops.splice_in.is_some());
         add(Op::SpliceOut, c.ops.splice_out);
         add(Op::PollOut, c.ops.poll);
+        if let Some(r) = &c.ops.read {
+            for (i, _) in r.0.iter().enumerate().filter(|(_, r)| r.is_some()) {
+                targets[n] = Token::new(Op::Read, slot, g).with_sub(i as u8).pack();
+                n += 1;
+            }
+        }
         if c.ops.recv == Recv::Armed {
             c.ops.recv = Recv::Cancelling;
         }

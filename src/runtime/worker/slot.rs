@@ -35,6 +35,20 @@ pub enum Recv {
     Cancelling,
 }
 
+/// Most file reads in flight on one connection.
+pub const MAX_READS: usize = 8;
+
+/// A connection's file reads in flight, by their token's `sub`.
+#[derive(Debug, Default)]
+pub struct Reads(pub [Option<(Read, u32)>; MAX_READS]);
+
+impl Reads {
+    /// A free place, if any.
+    pub fn free(&self) -> Option<usize> {
+        self.0.iter().position(Option::is_none)
+    }
+}
+
 /// The operations in flight on a slot. The slot is freed, and its socket
 /// closed, only when none is left.
 #[derive(Debug)]
@@ -43,8 +57,9 @@ pub struct InFlight {
     pub recv: Recv,
     /// A send, owning its buffer.
     pub send: Option<Send>,
-    /// A file read, owning its buffer and file.
-    pub read: Option<Box<Read>>,
+    /// File reads (with their driver's tags), owning their buffers and
+    /// files; the box goes when the last completes.
+    pub read: Option<Box<Reads>>,
     /// A splice into the pipe, owning its file.
     pub splice_in: Option<SpliceIn>,
     /// A splice out of the pipe.
