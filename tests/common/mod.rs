@@ -2,6 +2,7 @@
 //! loopback port, talk to it over real sockets.
 #![allow(dead_code)]
 
+pub mod chromium;
 pub mod pki;
 pub mod reload;
 pub mod upstreams;
