@@ -2,6 +2,8 @@
 //! loopback port, talk to it over real sockets.
 #![allow(dead_code)]
 
+pub mod chromium;
+pub mod h2;
 pub mod pki;
 pub mod reload;
 pub mod upstreams;
@@ -398,4 +400,121 @@ pub fn curl(args: &[&str]) -> (String, String) {
     let text = String::from_utf8_lossy(&o.stdout).to_string();
     let (body, code) = text.rsplit_once('\n').unwrap_or(("", ""));
     (body.to_string(), code.to_string())
+}
+
+/// A named check of a shared setup.
+pub type Check<T> = (&'static str, fn(&T));
+
+/// Runs each named check against `setup`, going on after one fails (each
+/// says how long it took on stderr); at the end, panics naming those that
+/// failed. One server can so serve many independent checks.
+pub fn run_checks<T>(setup: &T, checks: &[Check<T>]) {
+    let mut failed = Vec::new();
+    for (name, check) in checks {
+        let t = Instant::now();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(setup)));
+        let verdict = if r.is_ok() { "ok" } else { "FAILED" };
+        eprintln!("check {name}: {verdict} in {:.2?}", t.elapsed());
+        if r.is_err() {
+            failed.push(*name);
+        }
+    }
+    assert!(failed.is_empty(), "checks that failed: {failed:?}");
+}
+
+/// Runs `cmd` to its end, `limit` at most (then it is killed and the test
+/// fails with what it printed): its status, stdout and stderr.
+pub fn output_within(
+    cmd: &mut Command,
+    limit: Duration,
+) -> (std::process::ExitStatus, String, String) {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let pipe = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut b = Vec::new();
+            let _ = r.read_to_end(&mut b);
+            String::from_utf8_lossy(&b).into_owned()
+        })
+    };
+    let out = pipe(Box::new(child.stdout.take().unwrap()));
+    let err = pipe(Box::new(child.stderr.take().unwrap()));
+    let t = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break Some(st);
+        }
+        if t.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (out, err) = (out.join().unwrap(), err.join().unwrap());
+    match status {
+        Some(st) => (st, out, err),
+        None => panic!("{cmd:?} still ran after {limit:?}; stdout:\n{out}\nstderr:\n{err}"),
+    }
+}
+
+/// What curl got: status, HTTP version (`2`, `1.1`), head and body.
+#[derive(Debug)]
+pub struct Got {
+    pub code: u16,
+    pub version: String,
+    pub head: String,
+    pub body: Vec<u8>,
+    pub stderr: String,
+}
+
+impl Got {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// A response header field (the last head, lowercase names over h2).
+    pub fn header(&self, name: &str) -> Option<String> {
+        let last = self.head.trim_end().rsplit("\r\n\r\n").next().unwrap_or("");
+        last.lines().skip(1).find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    }
+}
+
+/// `curl -sS` (20 s at most) with `args`.
+pub fn curl_got(args: &[&str]) -> Got {
+    let dir = tempdir("curl");
+    let (head, body) = (dir.join("head"), dir.join("body"));
+    let o = Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "20",
+            "-w",
+            "%{http_code} %{http_version}",
+        ])
+        .arg("-D")
+        .arg(&head)
+        .arg("-o")
+        .arg(&body)
+        .args(args)
+        .output()
+        .expect("curl runs");
+    let w = String::from_utf8_lossy(&o.stdout).to_string();
+    let (code, version) = w.split_once(' ').unwrap_or(("0", ""));
+    let got = Got {
+        code: code.parse().unwrap_or(0),
+        version: version.to_string(),
+        head: std::fs::read_to_string(&head).unwrap_or_default(),
+        body: std::fs::read(&body).unwrap_or_default(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    got
 }
