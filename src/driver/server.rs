@@ -170,7 +170,9 @@ impl ServerConn {
         if self.phase != Phase::Open || self.http.is_closed() {
             return; // lingering: input is read and dropped
         }
-        if self.first_byte.is_none() && self.http.waiting() == Waiting::Idle {
+        // (HTTP/2 times a partial frame itself; a whole control frame on an
+        // idle connection starts no request.)
+        if self.first_byte.is_none() && !self.http.is_h2() && self.http.waiting() == Waiting::Idle {
             self.first_byte = Some(cx.now);
         }
         let busy = self.writing();
