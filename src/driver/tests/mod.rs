@@ -387,4 +387,5 @@ fn close_with_unread_input_lingers() {
 
 mod client;
 mod files;
+mod h2;
 mod tls;
