@@ -15,15 +15,18 @@
 //!    │   worker/    the executor: token → slot → driver (server | client, one slab); │
 //!    │              actions → operations; ClientIo/ClientApp for outgoing ones       │
 //!    │   token · bufring · timer · listener · observe · logfile · sys                │
-//!    │ driver/    sans-IO connection drivers: deadlines per reason, TLS + HTTP,      │
+//!    │ driver/    sans-IO connection drivers: deadlines per reason, TLS + HTTP/1 or  │
+//!    │            HTTP/2 (chosen by ALPN or the cleartext preface),                  │
 //!    │            pausing, file bodies, lingering; the client side (connect, HTTP/1  │
 //!    │            client role, response deadlines, a TLS layer under it; TCP or      │
 //!    │            Unix sockets) — tested in simulated time                           │
 //!    │ http/      sans-IO HTTP/1.1 codec (server and client roles): parse · body     │
 //!    │            decoding · response framing · the exchange loop; `now` passed in   │
+//!    │ http2/     sans-IO HTTP/2 server: frames · HPACK · request checks · flow      │
+//!    │            control · streams as exchanges · flood budgets (ALPN h2, h2c)      │
 //!    │ exchange/  RequestHead, streaming RequestBody, Reply, BodySource, Task, Io    │
 //!    │ site/      listener + Host/SNI → site → route; header rules, error pages      │
-//!    │ handler/   router + handlers (files, listings, respond, redirect, built-ins, │
+//!    │ handler/   router + handlers (files, listings, respond, redirect, built-ins,  │
 //!    │            proxy: request/response rewriting, streaming, Upgrade tunnels)     │
 //!    │ upstream/  per core: pools, balancers, health checks, retries (the Hub);      │
 //!    │            per generation: the groups, health verdicts shared by atomics      │
