@@ -59,7 +59,7 @@ fuzz_target!(|data: &[u8]| {
         e.begin(&mut block);
         let status = 100 + u16::from(piece[0]) % 500;
         e.status(&mut block, status);
-        e.server(&mut block, b"peregrine");
+        e.indexed(&mut block, b"server", b"peregrine");
         for (n, v) in &fields {
             let upper: Vec<u8> = n.iter().map(u8::to_ascii_uppercase).collect();
             e.field(&mut block, if round % 2 == 0 { n } else { &upper }, v);

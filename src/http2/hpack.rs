@@ -1,9 +1,8 @@
 //! Header compression (RFC 7541). Decoding is in [`super::hpack_decode`];
 //! encoding responses is here: names and
-//! common values come from the static table, the `Server` field is indexed
-//! once into the dynamic table, everything else is a literal that is not
-//! indexed (so the table never needs evicting and a client's smaller table
-//! costs nothing).
+//! common values come from the static table; fields whose values repeat
+//! (`server`, `date`, `content-type`) go into the client's dynamic table,
+//! mirrored here; everything else is a literal that is not indexed.
 
 pub use super::hpack_decode::{DecodeError, Decoder};
 
@@ -89,10 +88,12 @@ fn string(out: &mut Vec<u8>, s: &[u8]) {
 pub struct Encoder {
     /// The client's table size changed: a size update opens the next block.
     resize: Option<usize>,
-    /// The `Server` field is entry 62 of the client's dynamic table.
-    server_indexed: bool,
-    /// The client's dynamic table size (`SETTINGS_HEADER_TABLE_SIZE`).
-    table_size: usize,
+    /// What we put in the client's dynamic table, newest first, mirrored
+    /// exactly (the client evicts the same way, RFC 7541 §4.4).
+    table: std::collections::VecDeque<(Box<[u8]>, Box<[u8]>)>,
+    /// Its size (§4.1) and the most we let it hold.
+    size: usize,
+    max: usize,
     /// Lowercased names, reused.
     scratch: Vec<u8>,
 }
@@ -101,30 +102,66 @@ impl Encoder {
     /// An encoder for a client whose table holds the default 4,096 bytes.
     pub fn new() -> Encoder {
         Encoder {
-            table_size: 4096,
+            max: 4096,
             ..Encoder::default()
         }
     }
 
     /// The client said `SETTINGS_HEADER_TABLE_SIZE`.
     pub fn set_table_size(&mut self, size: usize) {
-        if size != self.table_size {
-            // Our table is emptied and sized again (we use at most one entry).
-            self.resize = Some(size.min(4096));
-            self.table_size = size;
-            self.server_indexed = false;
+        let size = size.min(4096);
+        if size != self.max || self.resize.is_some() {
+            // Emptied (by an update to 0) and sized again at the next block.
+            self.resize = Some(size);
+            self.max = size;
+            self.table.clear();
+            self.size = 0;
         }
     }
 
     /// Starts a block: a pending table size update goes first.
     pub fn begin(&mut self, out: &mut Vec<u8>) {
         if let Some(size) = self.resize.take() {
-            // Down to 0 first so the old entry is evicted, then the size used.
             integer(out, 0x20, 5, 0);
             if size > 0 {
                 integer(out, 0x20, 5, size);
             }
         }
+    }
+
+    /// A field whose value repeats across responses (`server`, `date`,
+    /// `content-type`, a listener's fields): an index once it is in the
+    /// table, else a literal that adds it. `name` is lowercase.
+    pub fn indexed(&mut self, out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+        if let Some(pos) = self
+            .table
+            .iter()
+            .position(|(n, v)| **n == *name && **v == *value)
+        {
+            integer(out, 0x80, 7, 62 + pos);
+            return;
+        }
+        let s = 32 + name.len() + value.len();
+        if s > self.max {
+            self.field(out, name, value);
+            return;
+        }
+        match static_name(name) {
+            Some(i) => integer(out, 0x40, 6, i as usize),
+            None => {
+                out.push(0x40);
+                string(out, name);
+            }
+        }
+        string(out, value);
+        while self.size + s > self.max {
+            let Some((n, v)) = self.table.pop_back() else {
+                break;
+            };
+            self.size -= 32 + n.len() + v.len();
+        }
+        self.table.push_front((name.into(), value.into()));
+        self.size += s;
     }
 
     /// `:status`.
@@ -144,19 +181,6 @@ impl Encoder {
         } else {
             integer(out, 0x00, 4, 8);
             string(out, itoa::Buffer::new().format(status).as_bytes());
-        }
-    }
-
-    /// The `Server` field: indexed into the dynamic table the first time.
-    pub fn server(&mut self, out: &mut Vec<u8>, value: &[u8]) {
-        if self.server_indexed {
-            out.push(0x80 | 62);
-        } else if self.table_size >= 32 + 6 + value.len() {
-            integer(out, 0x40, 6, 54);
-            string(out, value);
-            self.server_indexed = true;
-        } else {
-            self.field(out, b"server", value);
         }
     }
 
@@ -201,7 +225,7 @@ mod tests {
             let mut b = Vec::new();
             e.begin(&mut b);
             e.status(&mut b, 200);
-            e.server(&mut b, b"peregrine/0.1.0");
+            e.indexed(&mut b, b"server", b"peregrine/0.1.0");
             e.field(&mut b, b"Content-Type", b"text/plain");
             e.field(&mut b, b"X-Custom-Header-That-Is-Long", b"v");
             e.status(&mut b, 418);
@@ -217,7 +241,7 @@ mod tests {
         }
         // The second block found Server in the dynamic table: one byte.
         let mut b = Vec::new();
-        e.server(&mut b, b"peregrine/0.1.0");
+        e.indexed(&mut b, b"server", b"peregrine/0.1.0");
         assert_eq!(b, [0x80 | 62]);
     }
 
@@ -226,12 +250,12 @@ mod tests {
         let mut e = Encoder::new();
         let mut d = Decoder::new(4096);
         let mut b = Vec::new();
-        e.server(&mut b, b"peregrine");
+        e.indexed(&mut b, b"server", b"peregrine");
         decode_all(&mut d, &b);
         e.set_table_size(0);
         let mut b = Vec::new();
         e.begin(&mut b);
-        e.server(&mut b, b"peregrine");
+        e.indexed(&mut b, b"server", b"peregrine");
         assert_eq!(b[0], 0x20);
         let f = decode_all(&mut d, &b);
         assert_eq!(f, vec![(b"server".to_vec(), b"peregrine".to_vec())]);
@@ -253,5 +277,34 @@ mod tests {
         assert_eq!(size, 100 * (3 + 100 + 32));
         assert_eq!(seen, 7);
         assert_eq!(d.decode(&[0xff, 0xff], 1000, |_, _| {}), Err(DecodeError));
+    }
+
+    #[test]
+    fn repeated_fields_are_indexed_and_the_table_mirrors_evictions() {
+        // A small client table: entries of 32 + 4 + 29 = 65 bytes, two fit.
+        let mut e = Encoder::new();
+        e.set_table_size(150);
+        let mut d = Decoder::new(150);
+        for second in 0..5 {
+            for _ in 0..3 {
+                let date = format!("Sun, 06 Nov 1994 08:49:3{second} GMT");
+                let mut b = Vec::new();
+                e.begin(&mut b);
+                e.indexed(&mut b, b"date", date.as_bytes());
+                e.indexed(&mut b, b"content-type", b"text/plain");
+                let f = decode_all(&mut d, &b);
+                assert_eq!(f[0], (b"date".to_vec(), date.clone().into_bytes()));
+                assert_eq!(f[1], (b"content-type".to_vec(), b"text/plain".to_vec()));
+            }
+            assert!(e.size <= 150);
+        }
+        // The same pair again is one byte.
+        let mut b = Vec::new();
+        e.indexed(&mut b, b"content-type", b"text/plain");
+        assert_eq!(b.len(), 1);
+        // An entry larger than the table is a plain literal.
+        let mut b = Vec::new();
+        e.indexed(&mut b, b"x-long", &[b'v'; 200]);
+        assert_eq!(decode_all(&mut d, &b)[0].1.len(), 200);
     }
 }

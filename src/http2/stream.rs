@@ -334,10 +334,10 @@ impl Stream {
         let enc = &mut *cx.enc;
         enc.begin(&mut block);
         enc.status(&mut block, resp.status);
-        enc.server(&mut block, SERVER.as_bytes());
-        enc.field(&mut block, b"date", cx.env.date);
+        enc.indexed(&mut block, b"server", SERVER.as_bytes());
+        enc.indexed(&mut block, b"date", cx.env.date);
         if let Some(ct) = &resp.content_type {
-            enc.field(&mut block, b"content-type", ct.as_bytes());
+            enc.indexed(&mut block, b"content-type", ct.as_bytes());
         }
         for (n, v) in &resp.headers {
             if is_connection_specific(n) {
@@ -346,7 +346,7 @@ impl Stream {
             enc.field(&mut block, n.as_bytes(), v.as_bytes());
         }
         for (n, v) in cx.extra {
-            enc.field(&mut block, n.as_bytes(), v.as_bytes());
+            enc.indexed(&mut block, n.as_bytes(), v.as_bytes());
         }
         let sends_body = allows_body(resp.status);
         if let Some(n) = len.filter(|_| sends_body) {
