@@ -90,7 +90,7 @@ pub struct Encoder {
     resize: Option<usize>,
     /// What we put in the client's dynamic table, newest first, mirrored
     /// exactly (the client evicts the same way, RFC 7541 §4.4).
-    table: std::collections::VecDeque<(Box<[u8]>, Box<[u8]>)>,
+    table: super::hpack_decode::Table,
     /// Its size (§4.1) and the most we let it hold.
     size: usize,
     max: usize,
