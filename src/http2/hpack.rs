@@ -88,10 +88,17 @@ fn string(out: &mut Vec<u8>, s: &[u8]) {
 pub struct Encoder {
     /// The client's table size changed: a size update opens the next block.
     resize: Option<usize>,
-    /// What we put in the client's dynamic table, newest first, mirrored
-    /// exactly (the client evicts the same way, RFC 7541 §4.4).
-    table: super::hpack_decode::Table,
-    /// Its size (§4.1) and the most we let it hold.
+    /// The sizes of what we put in the client's dynamic table, newest
+    /// first: mirrored exactly, since the client evicts the same way (RFC
+    /// 7541 §4.4).
+    sizes: std::collections::VecDeque<usize>,
+    /// The newest value of each name we index, with its insertion number
+    /// (older values of a name are never referred to again).
+    live: Vec<(Box<[u8]>, Box<[u8]>, u64)>,
+    /// Entries inserted and evicted so far.
+    inserted: u64,
+    evicted: u64,
+    /// The table's size (§4.1) and the most we let it hold.
     size: usize,
     max: usize,
     /// Lowercased names, reused.
@@ -114,7 +121,9 @@ impl Encoder {
             // Emptied (by an update to 0) and sized again at the next block.
             self.resize = Some(size);
             self.max = size;
-            self.table.clear();
+            self.evicted += self.sizes.len() as u64;
+            self.sizes.clear();
+            self.live.clear();
             self.size = 0;
         }
     }
@@ -133,13 +142,13 @@ impl Encoder {
     /// `content-type`, a listener's fields): an index once it is in the
     /// table, else a literal that adds it. `name` is lowercase.
     pub fn indexed(&mut self, out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-        if let Some(pos) = self
-            .table
-            .iter()
-            .position(|(n, v)| **n == *name && **v == *value)
-        {
-            integer(out, 0x80, 7, 62 + pos);
-            return;
+        let at = self.live.iter().position(|(n, _, _)| **n == *name);
+        if let Some(k) = at {
+            let (_, v, seq) = &self.live[k];
+            if **v == *value && *seq >= self.evicted {
+                integer(out, 0x80, 7, 62 + (self.inserted - 1 - seq) as usize);
+                return;
+            }
         }
         let s = 32 + name.len() + value.len();
         if s > self.max {
@@ -155,13 +164,20 @@ impl Encoder {
         }
         string(out, value);
         while self.size + s > self.max {
-            let Some((n, v)) = self.table.pop_back() else {
+            let Some(old) = self.sizes.pop_back() else {
                 break;
             };
-            self.size -= 32 + n.len() + v.len();
+            self.size -= old;
+            self.evicted += 1;
         }
-        self.table.push_front((name.into(), value.into()));
+        self.sizes.push_front(s);
         self.size += s;
+        let entry = (name.into(), value.into(), self.inserted);
+        self.inserted += 1;
+        match at {
+            Some(k) => self.live[k] = entry,
+            None => self.live.push(entry),
+        }
     }
 
     /// `:status`.

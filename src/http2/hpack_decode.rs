@@ -71,7 +71,7 @@ pub(super) static STATIC: [(&[u8], &[u8]); 61] = [
 ];
 
 /// Dynamic table entries, newest first.
-pub(super) type Table = VecDeque<(Box<[u8]>, Box<[u8]>)>;
+type Table = VecDeque<(Box<[u8]>, Box<[u8]>)>;
 
 /// A header block could not be decoded: the compression context is lost, so
 /// the connection ends with `COMPRESSION_ERROR`.
