@@ -83,6 +83,9 @@ fn string(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(s);
 }
 
+/// An indexed name, its newest value and that entry's insertion number.
+type Live = (Box<[u8]>, Box<[u8]>, u64);
+
 /// Encodes response header blocks for one connection.
 #[derive(Debug, Default)]
 pub struct Encoder {
@@ -94,7 +97,7 @@ pub struct Encoder {
     sizes: std::collections::VecDeque<usize>,
     /// The newest value of each name we index, with its insertion number
     /// (older values of a name are never referred to again).
-    live: Vec<(Box<[u8]>, Box<[u8]>, u64)>,
+    live: Vec<Live>,
     /// Entries inserted and evicted so far.
     inserted: u64,
     evicted: u64,
