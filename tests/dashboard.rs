@@ -128,6 +128,14 @@ fn dashboard_renders_the_status_numbers() {
         int(&dom, "active-connections"),
         t["connections"]["active"].as_u64().unwrap()
     );
+    assert_eq!(
+        int(&dom, "conn-h2"),
+        t["connections"]["http2"].as_u64().unwrap()
+    );
+    assert_eq!(
+        int(&dom, "h2-responses"),
+        t["http2_responses"].as_u64().unwrap()
+    );
     assert_eq!(int(&dom, "worker-count"), 2);
     assert_eq!(int(&dom, "worker-count"), t["workers"].as_u64().unwrap());
     assert_eq!(int(&dom, "generation"), 1);
