@@ -238,6 +238,14 @@ impl H {
     }
 }
 
+/// `block` as one HEADERS frame on stream `id` with `flags`.
+fn headers_frame(id: u32, block: &[u8], flags: u8) -> Vec<u8> {
+    let mut b = Vec::new();
+    frame::head(&mut b, block.len(), kind::HEADERS, flags, id);
+    b.extend_from_slice(block);
+    b
+}
+
 fn status(fields: &[(String, String)]) -> &str {
     &fields.iter().find(|(n, _)| n == ":status").unwrap().1
 }
@@ -465,29 +473,13 @@ fn a_header_list_too_large_is_431() {
     // An HPACK bomb: one large entry, then many references to it.
     let big = "v".repeat(4000);
     let first = h.block("GET", "/", &[("x-big", &big)]);
-    let mut b = Vec::new();
-    frame::head(
-        &mut b,
-        first.len(),
-        kind::HEADERS,
-        flag::END_HEADERS | flag::END_STREAM,
-        1,
-    );
-    b.extend_from_slice(&first);
+    let b = headers_frame(1, &first, flag::END_HEADERS | flag::END_STREAM);
     let _ = h.feed(&b);
     let f = h.frames();
     h.fields(&f[0]);
     let mut block = h.block("GET", "/", &[]);
     block.extend(std::iter::repeat_n(0x80 | 62, 100));
-    let mut b = Vec::new();
-    frame::head(
-        &mut b,
-        block.len(),
-        kind::HEADERS,
-        flag::END_HEADERS | flag::END_STREAM,
-        3,
-    );
-    b.extend_from_slice(&block);
+    let b = headers_frame(3, &block, flag::END_HEADERS | flag::END_STREAM);
     let _ = h.feed(&b);
     let f = h.frames();
     let head = f.iter().find(|g| g.head.stream == 3).unwrap();
@@ -534,15 +526,7 @@ fn malformed_requests_reset_their_stream() {
     let mut h = H::new();
     h.open(&[]);
     let block = h.block("GET", "/", &[("Upper", "x")]);
-    let mut b = Vec::new();
-    frame::head(
-        &mut b,
-        block.len(),
-        kind::HEADERS,
-        flag::END_HEADERS | flag::END_STREAM,
-        1,
-    );
-    b.extend_from_slice(&block);
+    let mut b = headers_frame(1, &block, flag::END_HEADERS | flag::END_STREAM);
     // A body longer than its Content-Length.
     let block = h.block("POST", "/echo", &[("content-length", "2")]);
     frame::head(&mut b, block.len(), kind::HEADERS, flag::END_HEADERS, 3);
