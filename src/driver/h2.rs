@@ -121,7 +121,7 @@ impl ServerConn {
         // Other streams' reads may still be out.
         self.reading = self.http.reads_in_flight();
         cx.bufs.put(buf);
-        self.settle_recv();
+        self.settle();
     }
 
     /// Runs one protocol call whose output is sealed over TLS.

@@ -21,6 +21,7 @@ mod action;
 mod client;
 mod client_end;
 mod client_tls;
+mod close;
 mod deadline;
 mod expiry;
 mod file;
