@@ -8,25 +8,6 @@ use crate::http::{Env, Step};
 use crate::http2::H2Conn;
 use crate::http2::frame::PREFACE;
 
-/// How the first bytes of a plain connection read.
-enum Sniffed {
-    H2,
-    H1,
-    /// A strict prefix of the preface: wait for more.
-    Unsure,
-}
-
-fn sniffed(b: &[u8]) -> Sniffed {
-    let n = b.len().min(PREFACE.len());
-    if b[..n] != PREFACE[..n] {
-        Sniffed::H1
-    } else if n == PREFACE.len() {
-        Sniffed::H2
-    } else {
-        Sniffed::Unsure
-    }
-}
-
 impl ServerConn {
     /// Whether the connection speaks HTTP/2.
     pub fn is_h2(&self) -> bool {
@@ -59,45 +40,29 @@ impl ServerConn {
     }
 
     /// The first bytes on a plain connection: the HTTP/2 preface (when h2c
-    /// is on) makes it HTTP/2, anything else HTTP/1.
+    /// is on) makes it HTTP/2, anything else HTTP/1. Bytes that may still
+    /// become the preface are held; being its first bytes, their count is
+    /// all that needs keeping.
     pub(super) fn sniff_h2c(&mut self, data: &[u8], cx: &mut Cx<'_>) {
-        if !cx.limits.http2.h2c || self.tls.is_some() {
-            self.decided = true;
-            self.feed_input(data, cx);
-            return;
-        }
-        // Held bytes are a strict prefix of the preface, so their count
-        // says what they are.
         let held = usize::from(self.sniffed);
-        let mut all = [0u8; PREFACE.len()];
-        let take = data.len().min(PREFACE.len() - held);
-        all[..held].copy_from_slice(&PREFACE[..held]);
-        all[held..held + take].copy_from_slice(&data[..take]);
-        match sniffed(&all[..held + take]) {
-            Sniffed::Unsure => self.sniffed = (held + take) as u8,
-            s => {
-                self.decided = true;
-                self.sniffed = 0;
-                if matches!(s, Sniffed::H2) {
-                    self.become_h2(cx);
-                }
-                if held > 0 {
-                    let mut joined = PREFACE[..held].to_vec();
-                    joined.extend_from_slice(data);
-                    self.feed_input(&joined, cx);
-                } else {
-                    self.feed_input(data, cx);
-                }
-            }
-        }
-    }
-
-    fn feed_input(&mut self, data: &[u8], cx: &mut Cx<'_>) {
-        debug_assert!(self.decided);
-        if data.is_empty() {
+        let n = data.len().min(PREFACE.len() - held);
+        let h2 = cx.limits.http2.h2c && data[..n] == PREFACE[held..held + n];
+        if h2 && held + n < PREFACE.len() {
+            self.sniffed = (held + n) as u8;
             return;
         }
-        self.feed_plain(data, cx);
+        self.decided = true;
+        self.sniffed = 0;
+        if h2 {
+            self.become_h2(cx);
+        }
+        if held == 0 {
+            self.feed_plain(data, cx);
+        } else {
+            let mut joined = PREFACE[..held].to_vec();
+            joined.extend_from_slice(data);
+            self.feed_plain(&joined, cx);
+        }
     }
 
     /// An HTTP/2 file read finished: `buf` holds the bytes (or `n` ≤ 0

@@ -135,9 +135,7 @@ impl RequestHead {
 
     /// Adds a header field.
     pub fn push_header(&mut self, name: &str, value: &[u8]) {
-        let n = self.push(name.as_bytes());
-        let v = self.push(value);
-        self.fields.push((n, v));
+        self.push_field(name.as_bytes(), value);
     }
 
     /// Adds a header field whose name is known to be a token (so text).

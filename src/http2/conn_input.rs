@@ -495,13 +495,10 @@ impl H2Conn {
                 }
             };
             if io.http1_required() {
-                let mut r = reply;
-                if let Reply::Stream(_, src) = &mut r {
-                    src.stop();
-                }
-                if let Reply::Pending(t) = &mut r {
-                    t.cancel();
-                }
+                // Whatever the reply would do is stopped the usual way.
+                s.out = Out::Reply(Some(reply));
+                s.abandon(env.obs);
+                self.recycle(s);
                 self.reset(id, Code::Http11Required, env, out);
                 return Ok(());
             }
