@@ -355,8 +355,9 @@ impl ServerConn {
                 tag: r.tag,
             });
         }
-        // (An HTTP/2 read in flight appends to the output: it goes after.)
-        if !self.sending && self.sent < self.out.len() && !(self.reading && self.http.is_h2()) {
+        // A read in flight appends to the output (or seals into it): the
+        // send waits for it.
+        if !self.sending && !self.reading && self.sent < self.out.len() {
             self.sending = true;
             return Some(Action::Send {
                 buf: std::mem::take(&mut self.out),
