@@ -91,6 +91,7 @@ pub mod exchange;
 pub mod handler;
 pub mod http;
 pub mod http2;
+pub mod ipnet;
 pub mod load;
 pub mod metrics;
 pub mod runtime;
