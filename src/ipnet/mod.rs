@@ -19,7 +19,11 @@
 #![forbid(unsafe_code)]
 
 pub mod cidr;
+pub mod forwarded;
 pub mod trie;
 
 pub use cidr::{Cidr, CidrError};
+pub use forwarded::{
+    client_ip, client_ip_forwarded, client_ip_from_hops, forwarded_for, x_forwarded_for,
+};
 pub use trie::{IpRules, IpSet};
