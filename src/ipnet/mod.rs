@@ -20,10 +20,12 @@
 
 pub mod cidr;
 pub mod forwarded;
+pub mod proxy_protocol;
 pub mod trie;
 
 pub use cidr::{Cidr, CidrError};
 pub use forwarded::{
     client_ip, client_ip_forwarded, client_ip_from_hops, forwarded_for, x_forwarded_for,
 };
+pub use proxy_protocol::{MAX_HEADER, ProxyError, ProxyHeader};
 pub use trie::{IpRules, IpSet};
