@@ -88,6 +88,7 @@ pub mod admin;
 pub mod config;
 pub mod driver;
 pub mod exchange;
+pub mod filter;
 pub mod handler;
 pub mod http;
 pub mod http2;

@@ -538,6 +538,12 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
     })
 }
 
+/// A context for `text` with no file, for the tests of one table's parser.
+#[cfg(test)]
+pub(super) fn test_ctx(text: &str) -> Ctx<'_> {
+    Ctx { text, file: None }
+}
+
 #[cfg(test)]
 #[path = "file_tests.rs"]
 mod tests;

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod file;
+mod filtering;
 mod http2;
 pub mod json;
 mod proxy;
