@@ -108,9 +108,11 @@ impl Formatter {
             self.clf = clf_time(unix_secs);
             self.iso = iso_time(unix_secs);
         }
-        let addr = |b: &mut Vec<u8>| match peer {
-            Some(p) => {
-                let _ = write!(b, "{}", p.ip());
+        // The client's address: the one a trusted proxy named, else the peer's.
+        let client = ev.req.and_then(|r| r.client).or(peer.map(|p| p.ip()));
+        let addr = |b: &mut Vec<u8>| match client {
+            Some(ip) => {
+                let _ = write!(b, "{ip}");
             }
             None => b.push(b'-'),
         };
@@ -136,6 +138,17 @@ impl Formatter {
                     ev.req.and_then(|r| r.header("user-agent")).unwrap_or(b"-"),
                 );
                 b.extend_from_slice(b"\" ");
+                if let Some(r) = ev.refused {
+                    // One more quoted field, only on refused lines.
+                    b.push(b'"');
+                    if r.dry_run {
+                        b.extend_from_slice(b"dry_run ");
+                    }
+                    b.extend_from_slice(r.code().as_bytes());
+                    b.push(b' ');
+                    b.extend_from_slice(r.kind.name().as_bytes());
+                    b.extend_from_slice(b"\" ");
+                }
             }
             Format::Json => {
                 b.extend_from_slice(b"{\"time\":\"");
@@ -173,6 +186,13 @@ impl Formatter {
                 }
                 if let Some(e) = ev.error {
                     field(b, "error", e.to_string().as_bytes());
+                }
+                if let Some(r) = ev.refused {
+                    field(b, "refused", r.code().as_bytes());
+                    field(b, "refused_by", r.kind.name().as_bytes());
+                    if r.dry_run {
+                        b.extend_from_slice(b",\"dry_run\":true");
+                    }
                 }
                 b.extend_from_slice(b",\"latency_us\":");
             }
@@ -290,6 +310,7 @@ mod tests {
             stream: false,
             site: None,
             upstream: None,
+            refused: None,
         };
         let mut f = Formatter::new(format);
         let p = f.start(&ev, Some("10.1.2.3:5555".parse().unwrap()), 784111777);
@@ -321,6 +342,7 @@ mod tests {
             stream: true,
             site: None,
             upstream: None,
+            refused: None,
         };
         for (format, want) in [
             (Format::Combined, " 200 4096 \""),
@@ -374,6 +396,7 @@ mod tests {
             stream: false,
             site: None,
             upstream: None,
+            refused: None,
         };
         let mut f = Formatter::new(Format::Json);
         let p = f.start(&ev, None, 0);
@@ -413,6 +436,7 @@ mod tests {
             stream: false,
             site: None,
             upstream: Some(&note),
+            refused: None,
         };
         let mut f = Formatter::new(Format::Json);
         let p = f.start(&ev, None, 784111777);
@@ -422,5 +446,66 @@ mod tests {
         assert_eq!(v["upstream"], "10.0.0.7:9001");
         assert_eq!(v["upstream_error"], "head_timeout");
         assert_eq!(v["status"], 504);
+    }
+
+    /// A refused request's line says what refused it, with IIS's
+    /// sub-status; a dry run says so.
+    #[test]
+    fn refused_lines_carry_the_sub_status() {
+        let req = RequestHead::new(crate::http::Method::Get, "/a.bak");
+        let refused = crate::guard::Refused {
+            kind: crate::guard::Kind::Filter(crate::filter::Reason::Extension),
+            status: 404,
+            sub: 7,
+            zone: None,
+            dry_run: false,
+        };
+        let mut ev = Served {
+            req: Some(&req),
+            peer: Some("192.0.2.1:4000".parse().unwrap()),
+            status: 404,
+            body_len: 0,
+            started: Instant::now(),
+            error: None,
+            file: false,
+            stream: false,
+            site: None,
+            upstream: None,
+            refused: Some(&refused),
+        };
+        let mut out = Vec::new();
+        Formatter::new(Format::Json).line(
+            &ev,
+            ev.peer,
+            784111777,
+            Duration::from_micros(9),
+            &mut out,
+        );
+        let v: serde_json::Value = serde_json::from_slice(out.trim_ascii_end()).unwrap();
+        assert_eq!(v["refused"], "404.7");
+        assert_eq!(v["refused_by"], "extension");
+        assert_eq!(v["dry_run"], serde_json::Value::Null);
+        let dry = crate::guard::Refused {
+            kind: crate::guard::Kind::Req,
+            status: 429,
+            sub: 0,
+            zone: Some(0),
+            dry_run: true,
+        };
+        ev.refused = Some(&dry);
+        ev.status = 200;
+        let mut out = Vec::new();
+        Formatter::new(Format::Combined).line(
+            &ev,
+            ev.peer,
+            784111777,
+            Duration::from_micros(9),
+            &mut out,
+        );
+        let line = String::from_utf8(out).unwrap();
+        assert!(
+            line.ends_with("\"-\" \"-\" \"dry_run 429 limit_req\" 9\n"),
+            "{line}"
+        );
     }
 }

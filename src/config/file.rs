@@ -26,6 +26,8 @@ struct Raw {
     tls: Option<Spanned<super::tls::RawTls>>,
     http2: Option<super::http2::RawHttp2>,
     site: Option<Vec<Spanned<super::site::RawSite>>>,
+    server: Option<super::security::RawServer>,
+    limit: Option<super::security::RawLimit>,
     upstream: Option<Vec<Spanned<super::upstream::RawUpstream>>>,
 }
 
@@ -114,6 +116,8 @@ struct RawEngine {
 pub(super) struct Ctx<'a> {
     text: &'a str,
     file: Option<&'a Path>,
+    /// The `[[limit.zone]]` tables, which sites' and routes' limits name.
+    pub(super) zones: &'a [crate::guard::spec::ZoneSpec],
 }
 
 /// `p`, resolved against the configuration file's directory when relative.
@@ -249,7 +253,11 @@ fn parse_duration(s: &str) -> Option<Duration> {
 /// Parses and validates a TOML configuration. `file` is used in messages and to
 /// resolve a relative `root` against the file's directory.
 pub fn parse(text: &str, file: Option<&Path>) -> Result<Config, ConfigError> {
-    let cx = Ctx { text, file };
+    let cx = Ctx {
+        text,
+        file,
+        zones: &[],
+    };
     super::site::stray_route(&cx, text)?;
     let raw: Raw = toml::from_str(text).map_err(|e| {
         let (line, key) = match e.span() {
@@ -482,6 +490,12 @@ pub fn parse(text: &str, file: Option<&Path>) -> Result<Config, ConfigError> {
     if let Some(u) = &raw.upstream {
         c.upstreams = super::upstream::upstreams(&cx, u, file)?;
     }
+    c.client_ip = super::security::client_ip(&cx, raw.server.as_ref())?;
+    c.zones = super::security::zones(&cx, raw.limit.as_ref())?;
+    let cx = Ctx {
+        zones: &c.zones,
+        ..cx
+    };
     if let Some(s) = &raw.site {
         c.sites = super::site::sites(&cx, s, file)?;
         super::upstream::check_routes(&c)?;
@@ -541,7 +555,11 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
 /// A context for `text` with no file, for the tests of one table's parser.
 #[cfg(test)]
 pub(super) fn test_ctx(text: &str) -> Ctx<'_> {
-    Ctx { text, file: None }
+    Ctx {
+        text,
+        file: None,
+        zones: &[],
+    }
 }
 
 #[cfg(test)]

@@ -1,12 +1,5 @@
 //! `request_filtering` tables (a site's or a route's): TOML into a
 //! [`FilterSpec`], every error naming its key and line.
-#![cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "read by the site and route tables once they take it"
-    )
-)]
 
 use std::collections::BTreeMap;
 

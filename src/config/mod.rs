@@ -9,6 +9,7 @@ pub mod json;
 mod proxy;
 mod rate;
 mod route;
+mod security;
 mod site;
 mod site_log;
 mod tls;
@@ -112,6 +113,10 @@ pub struct Config {
     pub sites: Vec<crate::site::Site>,
     /// `[[upstream]]` groups that proxy routes send requests to.
     pub upstreams: Vec<crate::upstream::spec::UpstreamSpec>,
+    /// `[server.client_ip]`: where clients' addresses come from.
+    pub client_ip: crate::guard::spec::ClientIpSpec,
+    /// `[[limit.zone]]` tables.
+    pub zones: Vec<crate::guard::spec::ZoneSpec>,
     /// The file this configuration came from.
     pub source: Option<PathBuf>,
 }
@@ -139,6 +144,8 @@ impl Default for Config {
             tls: None,
             sites: Vec::new(),
             upstreams: Vec::new(),
+            client_ip: Default::default(),
+            zones: Vec::new(),
             source: None,
         }
     }

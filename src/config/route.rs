@@ -46,7 +46,14 @@ pub(super) struct RawRoute {
     pub(super) forwarded: Option<Spanned<bool>>,
     pub(super) via: Option<Spanned<bool>>,
     pub(super) buffering: Option<Spanned<super::proxy::RawBuffering>>,
+    request_filtering: Option<Spanned<super::filtering::RawFiltering>>,
+    ip_security: Option<Spanned<super::security::RawIpSecurity>>,
+    limit_req: Option<Vec<Spanned<super::security::RawLimitReq>>>,
+    limit_conn: Option<Vec<Spanned<super::security::RawLimitConn>>>,
+    dynamic_ip_security: Option<Spanned<super::security::RawDynamic>>,
 }
+
+super::security::guard_keys!(RawRoute);
 
 /// Handler names that come with later features.
 const NOT_YET: &[&str] = &["fastcgi"];
@@ -258,6 +265,7 @@ pub(super) fn route(
         methods,
         handler: spec,
         rules,
+        security: super::security::guards(cx, r.guard_keys(), &key, cx.zones)?,
         origin: Origin {
             lines: [
                 ("path", r.path.as_ref().map(Spanned::span)),

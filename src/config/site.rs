@@ -29,7 +29,14 @@ pub(super) struct RawSite {
     errors: Option<Spanned<BTreeMap<String, String>>>,
     access_log: Option<Spanned<toml::Value>>,
     route: Option<Vec<Spanned<RawRoute>>>,
+    request_filtering: Option<Spanned<super::filtering::RawFiltering>>,
+    ip_security: Option<Spanned<super::security::RawIpSecurity>>,
+    limit_req: Option<Vec<Spanned<super::security::RawLimitReq>>>,
+    limit_conn: Option<Vec<Spanned<super::security::RawLimitConn>>>,
+    dynamic_ip_security: Option<Spanned<super::security::RawDynamic>>,
 }
+
+super::security::guard_keys!(RawSite);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -262,6 +269,7 @@ fn site(
         default,
         http2: r.http2.unwrap_or(true),
         rules,
+        security: super::security::guards(cx, r.guard_keys(), &format!("site[{i}]"), cx.zones)?,
         routes,
         access_log,
         origin: Origin {

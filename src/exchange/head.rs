@@ -29,6 +29,9 @@ pub struct RequestHead {
     pub listener: u16,
     /// The TLS session the request came over, when it did.
     pub tls: Option<Rc<TlsInfo>>,
+    /// The client's address when a trusted proxy in front names it (see
+    /// [`RequestHead::client_ip`]).
+    pub client: Option<std::net::IpAddr>,
     /// The target (text, so reading it needs no validation), and anything
     /// added to it (a path that is not a slice of it).
     text: String,
@@ -64,6 +67,7 @@ impl RequestHead {
             local: None,
             listener: 0,
             tls: None,
+            client: None,
             text: String::new(),
             buf: Vec::new(),
             target: 0..0,
@@ -86,6 +90,7 @@ impl RequestHead {
         self.query = None;
         self.host = None;
         self.tls = None;
+        self.client = None;
     }
 
     /// Sets the raw target and splits its path and query at the first `?`
@@ -266,6 +271,12 @@ impl RequestHead {
     /// The TLS session facts, when the request came over TLS.
     pub fn tls(&self) -> Option<&TlsInfo> {
         self.tls.as_deref()
+    }
+
+    /// The client's address: the one a trusted proxy named
+    /// (`[server.client_ip]`), else the peer's.
+    pub fn client_ip(&self) -> Option<std::net::IpAddr> {
+        self.client.or(self.peer.map(|p| p.ip()))
     }
 }
 

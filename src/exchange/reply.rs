@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use super::body::RequestBody;
+use crate::guard::Guarded;
 use crate::http::response::Text;
 use crate::http::{FileBody, Response};
 use crate::upstream::Hub;
@@ -130,6 +131,8 @@ pub struct Io<'a> {
     waker: Option<Waker>,
     upstreams: Option<&'a mut Hub>,
     http1: bool,
+    abort: bool,
+    guarded: Guarded,
 }
 
 impl Io<'static> {
@@ -143,6 +146,8 @@ impl Io<'static> {
             waker: None,
             upstreams: None,
             http1: false,
+            abort: false,
+            guarded: Guarded::default(),
         }
     }
 }
@@ -159,6 +164,8 @@ impl<'a> Io<'a> {
             waker,
             upstreams: hub,
             http1: false,
+            abort: false,
+            guarded: Guarded::default(),
         }
     }
 
@@ -214,6 +221,27 @@ impl<'a> Io<'a> {
     /// Whether [`Io::require_http1`] was called.
     pub fn http1_required(&self) -> bool {
         self.http1
+    }
+
+    /// Says the exchange is not answered: over HTTP/1 the connection is
+    /// closed, over HTTP/2 the stream is reset.
+    pub fn abort(&mut self) {
+        self.abort = true;
+    }
+
+    /// Whether [`Io::abort`] was called.
+    pub fn aborted(&self) -> bool {
+        self.abort
+    }
+
+    /// What the guards leave with the exchange.
+    pub fn guarded(&mut self) -> &mut Guarded {
+        &mut self.guarded
+    }
+
+    /// What the guards left (taken).
+    pub fn take_guarded(&mut self) -> Guarded {
+        std::mem::take(&mut self.guarded)
     }
 
     /// The exchange's connection, for wake-ups from elsewhere on the worker.

@@ -1,10 +1,13 @@
 //! Routing by longest path prefix (or exact path), with optional method
 //! filters and response rules per route.
 
+use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use super::{Ctx, Handler};
 use crate::exchange::{Io, Reply, RequestHead};
+use crate::guard::{Guard, Verdict};
 use crate::http::{Admit, Method, Methods, Response, Service};
 use crate::site::rules::Applied;
 
@@ -13,8 +16,11 @@ struct Route {
     exact: bool,
     /// Methods the route is for; `None`: any (its handler says which).
     only: Option<Methods>,
-    handler: Box<dyn Handler>,
+    /// Shared with an exchange a rate limit delays (it calls the handler
+    /// when its time comes).
+    handler: Rc<RefCell<Box<dyn Handler>>>,
     rules: Option<Rc<Applied>>,
+    guard: Option<Arc<Guard>>,
 }
 
 impl Route {
@@ -41,6 +47,8 @@ pub struct RouteOptions {
     pub methods: Option<Methods>,
     /// Header rules and error pages for the route's answers.
     pub rules: Option<Rc<Applied>>,
+    /// IP restrictions, request filtering and limits for its requests.
+    pub guard: Option<Arc<Guard>>,
 }
 
 /// Maps path prefixes to handlers. A prefix matches the path itself and
@@ -52,6 +60,8 @@ pub struct Router {
     /// Applied to the router's own answers (404, 405) and to routes
     /// without rules of their own.
     rules: Option<Rc<Applied>>,
+    /// Judges requests no route takes.
+    guard: Option<Arc<Guard>>,
 }
 
 impl std::fmt::Debug for Router {
@@ -63,6 +73,7 @@ impl std::fmt::Debug for Router {
 }
 
 /// What the routes say about a request.
+#[derive(Clone, Copy)]
 enum Found {
     Route(usize),
     /// Routes for the path exist, none for the method: these are.
@@ -106,8 +117,9 @@ impl Router {
             prefix,
             exact: opts.exact,
             only: opts.methods,
-            handler,
+            handler: Rc::new(RefCell::new(handler)),
             rules: opts.rules.or_else(|| self.rules.clone()),
+            guard: opts.guard,
         });
         // Longest first; for one length, exact before prefix (stable: file
         // order otherwise).
@@ -120,6 +132,12 @@ impl Router {
     /// without rules of their own.
     pub fn rules(mut self, rules: Option<Rc<Applied>>) -> Router {
         self.rules = rules;
+        self
+    }
+
+    /// The guard of requests no route takes.
+    pub fn guard(mut self, guard: Option<Arc<Guard>>) -> Router {
+        self.guard = guard;
         self
     }
 
@@ -184,7 +202,7 @@ fn not_allowed(methods: Methods) -> Response {
 
 /// What a route answers to: its handler's methods, narrowed by its filter.
 fn methods_of(r: &Route) -> Methods {
-    let m = r.handler.methods();
+    let m = r.handler.borrow().methods();
     r.only.map_or(m, |only| m.intersect(only))
 }
 
@@ -195,10 +213,86 @@ fn apply(rules: &Option<Rc<Applied>>, r: Response) -> Response {
     }
 }
 
+/// What judging a request came to, for the router.
+enum Judged {
+    Pass,
+    Delay(std::time::Instant),
+    Answer(Response),
+}
+
+/// Judges `req` by `guard` unless it was judged already (a request with a
+/// body is judged when its head is checked).
+fn judge(guard: Option<&Arc<Guard>>, req: &RequestHead, io: &mut Io) -> Judged {
+    let Some(g) = guard else { return Judged::Pass };
+    if io.guarded().judged {
+        return match io.guarded().delay_until {
+            Some(t) => Judged::Delay(t),
+            None => Judged::Pass,
+        };
+    }
+    let now = io.now();
+    let verdict = g.check(req, req.client_ip(), now, io.guarded());
+    io.guarded().max_body = g.max_body();
+    match verdict {
+        Verdict::Pass => Judged::Pass,
+        Verdict::Delay(d) => {
+            io.guarded().delay_until = Some(now + d);
+            Judged::Delay(now + d)
+        }
+        Verdict::Refuse(r) => Judged::Answer(r),
+        Verdict::Abort => {
+            io.abort();
+            Judged::Answer(Response::error(403, None).close())
+        }
+    }
+}
+
+/// An exchange a rate limit delays: the handler is called when its time
+/// comes (nginx `limit_req` without `nodelay`).
+struct Delayed {
+    until: std::time::Instant,
+    handler: Rc<RefCell<Box<dyn Handler>>>,
+    head: Box<RequestHead>,
+    prefix: String,
+    rules: Option<Rc<Applied>>,
+}
+
+impl crate::exchange::Task for Delayed {
+    fn poll(&mut self, io: &mut Io, _body: &mut crate::exchange::RequestBody) -> Option<Reply> {
+        if io.now() < self.until {
+            io.wake_at(self.until);
+            return None;
+        }
+        let path = self.head.path();
+        let mut cx = Ctx {
+            prefix: &self.prefix,
+            rest: rest_of(&self.prefix, path),
+            io,
+        };
+        let reply = self.handler.borrow_mut().handle(&self.head, &mut cx);
+        Some(match &self.rules {
+            Some(a) => a.reply(reply),
+            None => reply,
+        })
+    }
+}
+
 impl Service for Router {
     fn check(&mut self, req: &RequestHead, io: &mut Io) -> Admit {
         let path = req.path();
-        let i = match self.find(path, req.method) {
+        let found = self.find(path, req.method);
+        let guard = match found {
+            Found::Route(i) => self.routes[i].guard.as_ref(),
+            _ => self.guard.as_ref(),
+        };
+        if let Judged::Answer(r) = judge(guard, req, io) {
+            let rules = match found {
+                Found::Route(i) => &self.routes[i].rules,
+                _ => &self.rules,
+            };
+            return Admit::Answer(apply(rules, r));
+        }
+        let i = match found {
             Found::Route(i) => i,
             Found::NotAllowed(m) => return Admit::Answer(self.own(not_allowed(m))),
             Found::None => return Admit::Answer(self.own(Response::error(404, None))),
@@ -207,11 +301,13 @@ impl Service for Router {
         if req.method == Method::Options {
             return Admit::Drop;
         }
-        if !route.handler.methods().contains(req.method) {
+        let mut handler = route.handler.borrow_mut();
+        if !handler.methods().contains(req.method) {
+            drop(handler);
             let r = not_allowed(methods_of(route));
             return Admit::Answer(apply(&route.rules, r));
         }
-        if !route.handler.accepts_body() {
+        if !handler.accepts_body() {
             return Admit::Drop;
         }
         let rest = rest_of(&route.prefix, path);
@@ -220,7 +316,7 @@ impl Service for Router {
             rest,
             io,
         };
-        match route.handler.admit(req, &cx) {
+        match handler.admit(req, &cx) {
             Some(refusal) => Admit::Answer(apply(&route.rules, refusal)),
             None => Admit::Read,
         }
@@ -228,7 +324,20 @@ impl Service for Router {
 
     fn call(&mut self, req: &RequestHead, io: &mut Io) -> Reply {
         let path = req.path();
-        let i = match self.find(path, req.method) {
+        let found = self.find(path, req.method);
+        let guard = match found {
+            Found::Route(i) => self.routes[i].guard.as_ref(),
+            _ => self.guard.as_ref(),
+        };
+        let judged = judge(guard, req, io);
+        if let Judged::Answer(r) = judged {
+            let rules = match found {
+                Found::Route(i) => &self.routes[i].rules,
+                _ => &self.rules,
+            };
+            return apply(rules, r).into();
+        }
+        let i = match found {
             Found::Route(i) => i,
             Found::NotAllowed(m) => return self.own(not_allowed(m)).into(),
             Found::None => return self.own(Response::error(404, None)).into(),
@@ -241,15 +350,24 @@ impl Service for Router {
             return apply(&self.routes[i].rules, r).into();
         }
         let route = &mut self.routes[i];
-        if !route.handler.methods().contains(req.method) {
+        if !route.handler.borrow().methods().contains(req.method) {
             return apply(&route.rules, not_allowed(methods_of(route))).into();
+        }
+        if let Judged::Delay(until) = judged {
+            return Reply::Pending(Box::new(Delayed {
+                until,
+                handler: route.handler.clone(),
+                head: Box::new(req.clone()),
+                prefix: route.prefix.clone(),
+                rules: route.rules.clone(),
+            }));
         }
         let mut cx = Ctx {
             prefix: &route.prefix,
             rest: rest_of(&route.prefix, path),
             io,
         };
-        let reply = route.handler.handle(req, &mut cx);
+        let reply = route.handler.borrow_mut().handle(req, &mut cx);
         match &route.rules {
             Some(a) => a.reply(reply),
             None => reply,
@@ -292,6 +410,7 @@ mod tests {
             exact,
             methods,
             rules: None,
+            guard: None,
         };
         let mut r = Router::new()
             .route_with("/", respond(200), opts(false, None))

@@ -101,6 +101,12 @@ impl Decoder {
         }
     }
 
+    /// Lowers the largest body accepted to `max` (a body growing past it
+    /// fails as one over the server's limit does).
+    pub fn limit(&mut self, max: u64) {
+        self.limit = self.limit.min(max);
+    }
+
     /// Whether the whole body has been decoded.
     pub fn is_done(&self) -> bool {
         self.kind == Kind::Done

@@ -111,6 +111,8 @@ pub struct Exchange {
     pub(super) tunnel: bool,
     /// Which upstream server answered, for the access log.
     pub(super) upstream: Option<crate::exchange::UpstreamNote>,
+    /// What the guards noted and hold (left when the exchange ends).
+    pub(super) guarded: crate::guard::Guarded,
 }
 
 /// Where a parsed head came from.
@@ -502,6 +504,7 @@ impl Conn {
             stream: false,
             site: None,
             upstream: None,
+            refused: None,
         });
         self.abandon(env.obs);
         self.finish();

@@ -29,15 +29,18 @@ impl Conn {
                 site: None,
                 tunnel: false,
                 upstream: None,
+                guarded: Default::default(),
             })
         });
         fill_head(&mut ex.head, &head.req, env);
+        svc.prepare(&mut ex.head);
         ex.started = started;
         ex.head_only = head.req.method == Method::Head;
         ex.wake = None;
         ex.site = None;
         ex.tunnel = false;
         ex.upstream = None;
+        ex.guarded.clear();
         ex.persist = Persist::KeepAlive;
         ex.producing = Producing::Done;
         self.read = Reading::ExpectHead { since: None };
@@ -65,7 +68,11 @@ impl Conn {
                 ex.wake = io.wake();
                 ex.site = io.site();
                 ex.upstream = io.take_upstream();
+                ex.guarded = io.take_guarded();
                 self.ex = Some(ex);
+                if io.aborted() {
+                    return self.abort_exchange(reply, env);
+                }
                 return self.start(reply, env, out);
             }
             Framing::Length(n) => Decoder::length(n),
@@ -98,6 +105,12 @@ impl Conn {
         };
         ex.site = io.site();
         ex.upstream = io.take_upstream();
+        ex.guarded = io.take_guarded();
+        let mut decoder = decoder;
+        if let Some(max) = ex.guarded.max_body {
+            decoder.limit(max);
+        }
+        let aborted = io.aborted();
         self.read = Reading::Body(Box::new(BodyRead {
             decoder,
             last: env.now,
@@ -105,7 +118,40 @@ impl Conn {
             keep,
         }));
         self.ex = Some(ex);
+        if aborted {
+            return self.abort_exchange(reply, env);
+        }
         self.start(reply, env, out)
+    }
+}
+
+impl Conn {
+    /// The service said not to answer: the reply is stopped unstarted, the
+    /// exchange is logged as nginx's 444 (no response), and the connection
+    /// closes.
+    fn abort_exchange(&mut self, reply: Reply, env: &mut Env<'_>) -> Option<FileStep> {
+        let ex = self.ex.as_mut().expect("exchange");
+        match reply {
+            Reply::Pending(mut t) => t.cancel(),
+            Reply::Stream(_, mut source) => source.stop(),
+            _ => {}
+        }
+        ex.producing = Producing::Done;
+        env.obs.served(&Served {
+            req: Some(&ex.head),
+            peer: env.peer,
+            status: 444,
+            body_len: 0,
+            started: ex.started,
+            error: None,
+            file: false,
+            stream: false,
+            site: ex.site,
+            upstream: None,
+            refused: ex.guarded.refused.as_ref(),
+        });
+        ex.persist = Persist::Close;
+        None
     }
 }
 

@@ -36,6 +36,7 @@ impl ExchangePool {
         debug_assert!(ex.producing.is_done());
         if self.0.len() < Self::MAX {
             ex.body.discard();
+            ex.guarded.clear();
             self.0.push(ex);
         }
     }

@@ -202,6 +202,7 @@ pub(super) fn begin(
                 stream: false,
                 site: ex.site,
                 upstream: ex.upstream.as_ref(),
+                refused: ex.guarded.refused.as_ref(),
             });
             match resp.body {
                 Body::File(body) if file => Drive::File(FileStep {
@@ -287,6 +288,7 @@ fn write_head(ex: &mut Exchange, s: &mut StreamOut, env: &mut Env<'_>, out: &mut
         stream: sends_body,
         site: ex.site,
         upstream: ex.upstream.as_ref(),
+        refused: ex.guarded.refused.as_ref(),
     });
 }
 

@@ -30,6 +30,12 @@ pub enum Admit {
 
 /// What answers requests: a router, or a test double.
 pub trait Service {
+    /// Completes a head before anything else looks at it (the client's
+    /// address behind trusted proxies); called once per request.
+    fn prepare(&mut self, req: &mut RequestHead) {
+        let _ = req;
+    }
+
     /// Looks at the head of a request that has a body, before the body is read.
     fn check(&mut self, req: &RequestHead, io: &mut Io) -> Admit {
         let _ = (req, io);
@@ -110,6 +116,8 @@ pub struct Served<'a> {
     pub site: Option<u16>,
     /// For a proxied exchange: the upstream server and failure.
     pub upstream: Option<&'a crate::exchange::UpstreamNote>,
+    /// What a guard refused (or would have, in a dry run).
+    pub refused: Option<&'a crate::guard::Refused>,
 }
 
 /// Watches responses as they are produced: metrics, access logs.

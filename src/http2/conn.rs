@@ -377,7 +377,8 @@ impl H2Conn {
     }
 
     /// Keeps a finished stream for reuse.
-    pub(super) fn recycle(&mut self, s: Box<Stream>) {
+    pub(super) fn recycle(&mut self, mut s: Box<Stream>) {
+        s.guarded.clear();
         if self.spare.len() < (self.cfg.max_concurrent_streams as usize).min(64) && s.out_done() {
             self.spare.push(s);
         }

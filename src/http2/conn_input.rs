@@ -289,7 +289,13 @@ impl H2Conn {
             self.reset(h.stream, Code::Protocol, env, out);
             return Ok(());
         }
-        if s.received > env.limits.max_request_body_size {
+        let max = s
+            .guarded
+            .max_body
+            .map_or(env.limits.max_request_body_size, |m| {
+                m.min(env.limits.max_request_body_size)
+            });
+        if s.received > max {
             self.recv_unacked += len;
             if s.answerable() {
                 s.refuse(Response::error(413, None));
@@ -452,6 +458,7 @@ impl H2Conn {
         s.head.peer = env.peer;
         s.head.listener = env.listener;
         s.head.tls = env.tls.cloned();
+        svc.prepare(&mut s.head);
         s.head_only = s.head.method == Method::Head;
         s.declared = checked.content_length;
         if end_stream && s.declared.is_some_and(|d| d > 0) {
@@ -494,17 +501,23 @@ impl H2Conn {
                     call(svc, &s.head, &mut io)
                 }
             };
-            if io.http1_required() {
+            if io.http1_required() || io.aborted() {
                 // Whatever the reply would do is stopped the usual way.
                 s.out = Out::Reply(Some(reply));
                 s.abandon(env.obs);
                 self.recycle(s);
-                self.reset(id, Code::Http11Required, env, out);
+                let code = if io.aborted() {
+                    Code::Cancel
+                } else {
+                    Code::Http11Required
+                };
+                self.reset(id, code, env, out);
                 return Ok(());
             }
             s.wake = io.wake();
             s.site = io.site();
             s.upstream = io.take_upstream();
+            s.guarded = io.take_guarded();
             reply
         };
         s.out = Out::Reply(Some(reply));

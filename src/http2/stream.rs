@@ -108,6 +108,8 @@ pub(super) struct Stream {
     pub wake: Option<Instant>,
     pub site: Option<u16>,
     pub upstream: Option<UpstreamNote>,
+    /// What the guards noted and hold (left when the stream ends).
+    pub guarded: crate::guard::Guarded,
     ticket: Ticket,
     /// The observer was told of the head (and waits for the end).
     told: bool,
@@ -153,6 +155,7 @@ impl Stream {
             wake: None,
             site: None,
             upstream: None,
+            guarded: Default::default(),
             ticket: Ticket::NONE,
             told: false,
             sent: 0,
@@ -376,6 +379,7 @@ impl Stream {
             stream: streams,
             site: self.site,
             upstream: self.upstream.as_ref(),
+            refused: self.guarded.refused.as_ref(),
         });
         self.told = streams;
     }

@@ -3,6 +3,7 @@
 //! second) and merged by readers. Nothing here is touched by two workers.
 #![forbid(unsafe_code)]
 
+pub mod guards;
 pub mod hgrm;
 pub mod prometheus;
 mod recorder;
@@ -43,17 +44,20 @@ pub enum CloseReason {
     Error,
     /// The server was stopping.
     Shutdown,
+    /// Closed on accept by IP restrictions, or for a bad PROXY header.
+    Denied,
 }
 
 impl CloseReason {
     /// Every reason, in exposition order.
-    pub const ALL: [CloseReason; 6] = [
+    pub const ALL: [CloseReason; 7] = [
         CloseReason::Normal,
         CloseReason::Timeout,
         CloseReason::Reset,
         CloseReason::Limit,
         CloseReason::Error,
         CloseReason::Shutdown,
+        CloseReason::Denied,
     ];
 
     /// The label value.
@@ -65,6 +69,7 @@ impl CloseReason {
             CloseReason::Limit => "limit",
             CloseReason::Error => "error",
             CloseReason::Shutdown => "shutdown",
+            CloseReason::Denied => "denied",
         }
     }
 }
@@ -137,7 +142,7 @@ pub struct Counters {
     /// Connections accepted.
     pub accepted: u64,
     /// Connections closed, by [`CloseReason`] (in `CloseReason::ALL` order).
-    pub closed: [u64; 6],
+    pub closed: [u64; CloseReason::ALL.len()],
     /// Protocol errors by kind (in [`PARSE_ERROR_KINDS`] order).
     pub parse_errors: [u64; PARSE_ERROR_KINDS.len()],
     /// Sum of request latencies in microseconds (for the histogram's `_sum`).
@@ -279,6 +284,8 @@ pub struct Stats {
     /// Responses by site (answers given before a site was chosen count in
     /// `counters` only).
     pub sites: Vec<SiteCounts>,
+    /// What the guards refused.
+    pub guards: guards::GuardCounts,
 }
 
 impl Default for Stats {
@@ -289,6 +296,7 @@ impl Default for Stats {
             ttfb: new_histogram(),
             counters: Counters::default(),
             sites: Vec::new(),
+            guards: Default::default(),
         }
     }
 }
@@ -453,6 +461,7 @@ pub fn merge(snaps: &[Snapshot]) -> Snapshot {
         let _ = total.stats.ttfb.add(&s.stats.ttfb);
         total.stats.counters.add(&s.stats.counters);
         add_sites(&mut total.stats.sites, &s.stats.sites);
+        total.stats.guards.add(&s.stats.guards);
         total.gauges.add(&s.gauges);
         upstream::add_upstreams(&mut total.upstreams, &s.upstreams);
     }

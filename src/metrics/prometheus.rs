@@ -199,6 +199,11 @@ pub fn render(reg: &Registry, snaps: &[Snapshot]) -> String {
     }
     sites(&mut o, snaps);
     upstreams(&mut o, snaps);
+    let mut guards = super::guards::GuardCounts::default();
+    for s in snaps {
+        guards.add(&s.stats.guards);
+    }
+    guards.prometheus(&mut o);
     histogram(
         &mut o,
         "peregrine_http_request_duration_seconds",

@@ -30,6 +30,8 @@ pub struct Recorder {
     sites: Vec<SiteCounts>,
     /// How many of `sites` are the current generation's.
     current: usize,
+    /// What the guards refused.
+    pub guards: super::guards::GuardCounts,
 }
 
 impl Default for Recorder {
@@ -42,6 +44,7 @@ impl Default for Recorder {
             counters: Counters::default(),
             sites: Vec::new(),
             current: 0,
+            guards: Default::default(),
         }
     }
 }
@@ -104,6 +107,7 @@ impl Recorder {
     pub fn publish(&mut self, out: &mut Stats) {
         out.counters = self.counters.clone();
         out.sites.clone_from(&self.sites);
+        out.guards.clone_from(&self.guards);
         sum(&mut out.latency, &self.whole, &self.last);
         sum(&mut out.ttfb, &self.whole, &self.first);
         copy(&mut out.recent, &out.latency);

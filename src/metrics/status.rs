@@ -124,6 +124,7 @@ pub fn render(reg: &Registry, snaps: &[Snapshot]) -> Value {
         "workers": workers,
         "sites": sites(&total.stats.sites),
         "upstreams": super::upstream::status(&total.upstreams),
+        "guards": total.stats.guards.status(),
         "percentiles": curve(&total.stats.latency),
     })
 }

@@ -96,6 +96,7 @@ impl Observe {
         if self.metrics {
             self.stats
                 .set_sites(g.plan.sites.iter().map(|s| s.name.as_str()));
+            self.stats.guards.set_zones(g.guards.zones.names());
         }
     }
 
@@ -165,6 +166,9 @@ impl Observer for Observe {
             }
             if let Some(e) = ev.error {
                 self.stats.counters.parse_error(e);
+            }
+            if let Some(r) = ev.refused {
+                self.stats.guards.count(r);
             }
             // A file or streamed body's latency is recorded when its last byte
             // goes out; its first byte goes out with this tick.
@@ -257,6 +261,7 @@ access_log = "off"
             stream: false,
             site,
             upstream: None,
+            refused: None,
         };
         o.served(&ev);
     }
@@ -313,6 +318,7 @@ access_log = "off"
             stream: false,
             site: Some(0),
             upstream: None,
+            refused: None,
         });
         assert_ne!(t, Ticket::NONE);
         assert!(o.logs[1].buf.is_empty());

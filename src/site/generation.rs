@@ -31,6 +31,8 @@ pub struct Generation {
     pub upstreams: Vec<Arc<crate::upstream::Upstream>>,
     /// Worker threads (which core checks which upstream server).
     pub workers: usize,
+    /// IP restrictions, request filtering and limits, compiled.
+    pub guards: Arc<crate::guard::Guards>,
 }
 
 /// The built-in handler names.
@@ -88,7 +90,10 @@ impl Generation {
                 ))
             })
             .collect();
+        let zones = crate::guard::Zones::new(&c.zones, previous.map(|g| &g.guards.zones));
+        let guards = Arc::new(crate::guard::Guards::build(&plan, &c.client_ip, zones)?);
         Ok(Generation {
+            guards,
             upstreams,
             workers: c.workers,
             tls_listener: plan.listeners.iter().map(|l| l.tls).collect(),

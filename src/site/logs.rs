@@ -105,6 +105,7 @@ mod tests {
             default: false,
             http2: true,
             rules: Default::default(),
+            security: Default::default(),
             routes: Vec::new(),
             access_log: log,
             origin: Origin {

@@ -76,7 +76,8 @@ impl Sites {
             .plan
             .sites
             .iter()
-            .map(|s| router(s, named, &generation.upstreams))
+            .enumerate()
+            .map(|(i, s)| router(s, named, &generation.upstreams, (&generation.guards, i)))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Sites {
             generation,
@@ -147,6 +148,15 @@ impl Sites {
 }
 
 impl Service for Sites {
+    fn prepare(&mut self, req: &mut RequestHead) {
+        let client = &self.generation.guards.client;
+        if let Some(peer) = req.peer
+            && client.trusts(peer.ip())
+        {
+            req.client = client.resolve(req);
+        }
+    }
+
     fn check(&mut self, req: &RequestHead, io: &mut Io) -> Admit {
         match self.site(req) {
             Ok(i) if self.wants_http1(i, req) => {
@@ -195,6 +205,7 @@ fn router(
     s: &Site,
     named: &Registry,
     upstreams: &[Arc<crate::upstream::Upstream>],
+    (guards, site): (&crate::guard::Guards, usize),
 ) -> Result<Router, String> {
     let wants_pages =
         !s.rules.errors.is_empty() || s.routes.iter().any(|r| !r.rules.errors.is_empty());
@@ -204,8 +215,10 @@ fn router(
     };
     let err = |o: &spec::Origin, m: String| o.err("", m).to_string();
     let site_rules = Applied::new(&s.rules, pages.as_ref()).map_err(|m| err(&s.origin, m))?;
-    let mut r = Router::new().rules(site_rules.clone());
-    for route in &s.routes {
+    let mut r = Router::new()
+        .rules(site_rules.clone())
+        .guard(guards.of(site, None).cloned());
+    for (j, route) in s.routes.iter().enumerate() {
         let rules: Option<Rc<Applied>> = if route.rules.is_empty() {
             site_rules.clone()
         } else {
@@ -216,6 +229,7 @@ fn router(
             exact: route.exact,
             methods: route.methods,
             rules,
+            guard: guards.of(site, Some(j)).cloned(),
         };
         let handler: Box<dyn Handler> = match &route.handler {
             HandlerSpec::Builtins => {

@@ -45,6 +45,7 @@ fn flat_site(c: &Config) -> Site {
             methods: None,
             handler: HandlerSpec::Builtins,
             rules: Rules::default(),
+            security: Default::default(),
             origin: Origin {
                 key: "builtins".into(),
                 ..Origin::default()
@@ -62,6 +63,7 @@ fn flat_site(c: &Config) -> Site {
         default: true,
         http2: true,
         rules: Rules::default(),
+        security: Default::default(),
         routes,
         access_log: super::spec::SiteLog::Global,
         // Its messages stand alone, as before sites existed.
@@ -94,6 +96,7 @@ fn add_root_route(site: &mut Site, dotfiles: bool) {
             dotfiles,
         }),
         rules: Rules::default(),
+        security: Default::default(),
         origin: if site.origin.key.is_empty() {
             Origin::default()
         } else {

@@ -85,6 +85,8 @@ pub struct Site {
     pub http2: bool,
     /// Header rules and error pages for all its responses.
     pub rules: Rules,
+    /// IP restrictions, request filtering and limits for its requests.
+    pub security: crate::guard::spec::Security,
     /// Its routes, in file order.
     pub routes: Vec<Route>,
     /// Where its access-log lines go.
@@ -119,6 +121,8 @@ pub struct Route {
     pub handler: HandlerSpec,
     /// Header rules and error pages, applied before the site's.
     pub rules: Rules,
+    /// Guards that replace the site's, key by key.
+    pub security: crate::guard::spec::Security,
     /// Where it was written.
     pub origin: Origin,
 }

@@ -137,10 +137,15 @@ fn write_ip(o: &mut Vec<u8>, ip: IpAddr) {
 }
 
 fn client_ip(head: &RequestHead) -> Option<IpAddr> {
-    head.peer.map(|p| match p.ip() {
+    head.peer.map(|p| unmapped(p.ip()))
+}
+
+/// IPv4-mapped IPv6 as IPv4.
+fn unmapped(ip: IpAddr) -> IpAddr {
+    match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
         v4 => v4,
-    })
+    }
 }
 
 /// Appends the request head sent to the upstream for `head` to `out`: the
@@ -195,8 +200,15 @@ pub fn upstream_request(
         f.field(name, |o| o.extend_from_slice(value));
     }
 
-    let ip = client_ip(head);
-    let trusted = ip.is_some_and(|ip| spec.trusted_proxies.iter().any(|c| c.contains(ip)));
+    let peer = client_ip(head);
+    let trusted = peer.is_some_and(|ip| spec.trusted_proxies.iter().any(|c| c.contains(ip)));
+    // Extending a trusted chain adds the hop; starting one names the client
+    // (as `[server.client_ip]` found it behind the proxies it trusts).
+    let ip = if trusted {
+        peer
+    } else {
+        head.client.map(unmapped).or(peer)
+    };
     // Values received from a trusted peer, unless this hop was told to drop them.
     let prior = |name: &'static str| {
         head.headers()

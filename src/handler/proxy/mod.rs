@@ -118,7 +118,7 @@ impl Handler for Proxy {
             cookie(req, &s.cookie).and_then(|v| sticky::find(&self.upstream.sticky_values, v))
         });
         let pick = Pick {
-            client_ip: req.peer.map(|p| p.ip()).map(|ip| match ip {
+            client_ip: req.client_ip().map(|ip| match ip {
                 IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
                 v4 => v4,
             }),

@@ -90,6 +90,20 @@ impl<S: Service> Worker<S> {
         if self.obs.metrics {
             self.obs.stats.counters.accepted += 1;
         }
+        let guards = self.guards.as_deref();
+        let proxy = guards.is_some_and(|g| g.proxy_protocol(usize::from(listener)));
+        let mut peer = None;
+        if !proxy && let Some(g) = guards.filter(|g| g.checks_at_accept(usize::from(listener))) {
+            peer = sys::peer_addr(fd.as_fd());
+            if peer.is_some_and(|p| g.refuse_at_accept(usize::from(listener), p.ip())) {
+                // Refused before anything is read (or a TLS handshake done).
+                drop(fd);
+                if self.obs.metrics {
+                    self.obs.stats.counters.closed(CloseReason::Denied);
+                }
+                return;
+            }
+        }
         let tls = match (role, &self.tls_config) {
             (Role::Tls, Some(cfg)) => match TlsSession::new(cfg.clone()) {
                 Ok(t) => Some(t),
@@ -108,6 +122,14 @@ impl<S: Service> Worker<S> {
         let slot = self
             .conns
             .insert(Slot::new(fd, self.generation, (role, listener), driver));
+        let c = &mut self.conns[slot];
+        c.peer = peer.map(Box::new);
+        if proxy {
+            self.proxy_parts.insert(slot, Vec::new());
+        } else if !self.proxy_parts.is_empty() {
+            // What a connection that left before its header had.
+            self.proxy_parts.remove(&slot);
+        }
         self.drive(slot);
     }
 
@@ -162,16 +184,26 @@ impl<S: Service> Worker<S> {
                     self.bufs.get(&h)
                 };
                 let c = &mut self.conns[slot];
+                let mut refused = false;
                 match &mut c.driver {
                     Driver::Server(d) => {
                         if c.peer.is_none() {
                             c.peer = sys::peer_addr(c.fd.as_fd()).map(Box::new);
                         }
-                        let (role, listener, peer) =
-                            (c.role, c.listener, c.peer.as_deref().copied());
-                        let generation = c.generation;
-                        let mut cx = cx!(self, role, listener, peer, slot, generation);
-                        d.on_recv(data, &mut cx);
+                        let input = super::proxied::input(
+                            &mut self.proxy_parts,
+                            self.guards.as_deref(),
+                            (slot, c.listener, &mut c.peer),
+                            data,
+                        );
+                        refused = input.is_err();
+                        if let Ok(Some(input)) = input {
+                            let (role, listener, peer) =
+                                (c.role, c.listener, c.peer.as_deref().copied());
+                            let generation = c.generation;
+                            let mut cx = cx!(self, role, listener, peer, slot, generation);
+                            d.on_recv(&input, &mut cx);
+                        }
                     }
                     Driver::Client(o) => o.on_recv(data, self.now),
                 }
@@ -180,7 +212,11 @@ impl<S: Service> Worker<S> {
                 } else {
                     self.bufs.recycle(h);
                 }
-                self.drive(slot);
+                if refused {
+                    with_driver!(self, slot, |d, cx| d.abort(CloseReason::Denied, &mut cx));
+                } else {
+                    self.drive(slot);
+                }
             }
             Received::Eof => {
                 self.conns[slot].driver.on_eof(false, self.now);

@@ -22,6 +22,7 @@ impl<S: Service> Worker<S> {
     /// (a file that cannot be opened) nothing changes.
     pub fn bind_sites(&mut self, g: &Generation) -> std::io::Result<()> {
         self.hub.install(&g.upstreams, g.workers, self.now);
+        self.guards = Some(g.guards.clone());
         let mut opened = Vec::new();
         let mut outputs = Vec::with_capacity(g.logs.outputs.len());
         for c in &g.logs.outputs {

@@ -11,6 +11,7 @@ mod clients;
 mod conn;
 mod listeners;
 mod logs;
+mod proxied;
 mod reload;
 mod slot;
 mod spec;
@@ -144,6 +145,12 @@ pub struct Worker<S: Service> {
     multishot_recv: bool,
     multishot_accept: bool,
     accept_error_logged: bool,
+    /// The guards of the configuration in effect (addresses refused at
+    /// accept, PROXY protocol listeners).
+    guards: Option<Arc<crate::guard::Guards>>,
+    /// Connections whose PROXY protocol header has not all arrived, by
+    /// slot, with what of it has.
+    proxy_parts: std::collections::HashMap<usize, Vec<u8>>,
 }
 
 impl<S: Service> Worker<S> {
@@ -235,6 +242,8 @@ impl<S: Service> Worker<S> {
             draining: false,
             drain_deadline: 0,
             accept_error_logged: false,
+            guards: None,
+            proxy_parts: std::collections::HashMap::new(),
         };
         if let Some(g) = &spec.sites {
             w.bind_sites(g)?;

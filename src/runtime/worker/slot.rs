@@ -110,7 +110,8 @@ pub struct Slot {
     pub ops: InFlight,
     /// The splice pipe, while a file body is spliced.
     pub pipe: Option<Box<Pipe>>,
-    /// The peer's address, looked up on the first request.
+    /// The peer's address, looked up on the first request (or named by a
+    /// PROXY protocol header).
     pub peer: Option<Box<SocketAddr>>,
     /// The wheel tick of its deadline (0: none), to skip unchanged updates.
     pub tick: u64,
