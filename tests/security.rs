@@ -6,7 +6,7 @@
 mod common;
 use common::*;
 use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 struct Setup {
@@ -152,18 +152,6 @@ verbs = {{ allow_unlisted = true }}
         .find(|a| a.is_ipv6())
         .expect("[::1] listener");
     Setup { server, v6 }
-}
-
-/// A socket to `to` from source address `from` (loopback has all of 127/8).
-fn connect_from(from: &str, to: SocketAddr) -> TcpStream {
-    let domain = socket2::Domain::for_address(to);
-    let s = socket2::Socket::new(domain, socket2::Type::STREAM, None).unwrap();
-    let src: IpAddr = from.parse().unwrap();
-    s.bind(&SocketAddr::new(src, 0).into()).unwrap();
-    s.connect(&to.into()).unwrap();
-    let s: TcpStream = s.into();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s
 }
 
 thread_local! {

@@ -7,26 +7,11 @@ mod common;
 use common::pki::Pki;
 use common::*;
 use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 const TOKEN: &str = "security-edge-token-0123456789";
-
-fn connect_from(from: &str, to: SocketAddr) -> TcpStream {
-    let s = socket2::Socket::new(
-        socket2::Domain::for_address(to),
-        socket2::Type::STREAM,
-        None,
-    )
-    .unwrap();
-    let src: IpAddr = from.parse().unwrap();
-    s.bind(&SocketAddr::new(src, 0).into()).unwrap();
-    s.connect(&to.into()).unwrap();
-    let s: TcpStream = s.into();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s
-}
 
 fn last_log(server: &Server, target: &str) -> serde_json::Value {
     let want = format!("\"target\":\"{target}\"");

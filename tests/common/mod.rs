@@ -518,3 +518,19 @@ pub fn curl_got(args: &[&str]) -> Got {
     let _ = std::fs::remove_dir_all(&dir);
     got
 }
+
+/// A socket to `to` from source address `from` (loopback has all of 127/8).
+pub fn connect_from(from: &str, to: SocketAddr) -> TcpStream {
+    let s = socket2::Socket::new(
+        socket2::Domain::for_address(to),
+        socket2::Type::STREAM,
+        None,
+    )
+    .unwrap();
+    let src: std::net::IpAddr = from.parse().unwrap();
+    s.bind(&SocketAddr::new(src, 0).into()).unwrap();
+    s.connect(&to.into()).unwrap();
+    let s: TcpStream = s.into();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s
+}
