@@ -20,17 +20,7 @@ use peregrine::exchange::RequestHead;
 use peregrine::filter::{Filter, FilterSpec, ListSpec, RequestLimits, RuleSpec};
 use peregrine::http::Method;
 
-const METHODS: [Method; 9] = [
-    Method::Get,
-    Method::Head,
-    Method::Post,
-    Method::Put,
-    Method::Delete,
-    Method::Connect,
-    Method::Options,
-    Method::Trace,
-    Method::Patch,
-];
+const METHODS: [Method; 9] = peregrine::http::method::ALL;
 
 fn strings(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()

@@ -98,7 +98,7 @@ impl Guard {
         g: &mut Guarded,
     ) -> Verdict {
         g.judged = true;
-        if let (Some(ip), Some(_)) = (client, &self.ip)
+        if let Some(ip) = client
             && let Some(action) = self.denies(ip)
             && let Some(v) = deny(action, Kind::Ip, false, g)
         {

@@ -13,7 +13,6 @@ use crate::ipnet::{IpSet, client_ip, client_ip_forwarded};
 pub struct ClientIp {
     trusted: IpSet,
     headers: Vec<String>,
-    any: bool,
 }
 
 impl ClientIp {
@@ -22,13 +21,12 @@ impl ClientIp {
         ClientIp {
             trusted: IpSet::new(&spec.trusted_proxies),
             headers: spec.headers.clone(),
-            any: !spec.trusted_proxies.is_empty(),
         }
     }
 
     /// Whether `ip` is a trusted proxy.
     pub fn trusts(&self, ip: IpAddr) -> bool {
-        self.any && self.trusted.contains(ip)
+        !self.trusted.is_empty() && self.trusted.contains(ip)
     }
 
     /// The client's address for `req` (`None` without a peer address):

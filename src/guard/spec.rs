@@ -146,17 +146,6 @@ pub struct IpSecuritySpec {
     pub rules: Vec<(Cidr, bool)>,
 }
 
-impl IpSecuritySpec {
-    /// Whether `ip` is allowed (a linear scan: for checks at load time; the
-    /// guard uses a prefix trie).
-    pub fn allows(&self, ip: std::net::IpAddr) -> bool {
-        self.rules
-            .iter()
-            .find(|(c, _)| c.contains(ip))
-            .map_or(self.allow_unlisted, |(_, allow)| *allow)
-    }
-}
-
 /// `dynamic_ip_security` (IIS `<dynamicIpSecurity>`): clients that hold too
 /// many requests at once or send too many in an interval are banned for a
 /// while.

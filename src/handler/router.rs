@@ -179,6 +179,15 @@ impl Router {
             .fold(Methods::NONE, |m, r| m.union(methods_of(r)))
     }
 
+    /// The guard that judges what `found` says, and the rules of its
+    /// refusals: the route's, or the router's own for its 404 and 405.
+    fn judged_by(&self, found: Found) -> (Option<&Arc<Guard>>, &Option<Rc<Applied>>) {
+        match found {
+            Found::Route(i) => (self.routes[i].guard.as_ref(), &self.routes[i].rules),
+            _ => (self.guard.as_ref(), &self.rules),
+        }
+    }
+
     fn own(&self, r: Response) -> Response {
         match &self.rules {
             Some(a) => a.response(r),
@@ -281,15 +290,8 @@ impl Service for Router {
     fn check(&mut self, req: &RequestHead, io: &mut Io) -> Admit {
         let path = req.path();
         let found = self.find(path, req.method);
-        let guard = match found {
-            Found::Route(i) => self.routes[i].guard.as_ref(),
-            _ => self.guard.as_ref(),
-        };
+        let (guard, rules) = self.judged_by(found);
         if let Judged::Answer(r) = judge(guard, req, io) {
-            let rules = match found {
-                Found::Route(i) => &self.routes[i].rules,
-                _ => &self.rules,
-            };
             return Admit::Answer(apply(rules, r));
         }
         let i = match found {
@@ -325,16 +327,9 @@ impl Service for Router {
     fn call(&mut self, req: &RequestHead, io: &mut Io) -> Reply {
         let path = req.path();
         let found = self.find(path, req.method);
-        let guard = match found {
-            Found::Route(i) => self.routes[i].guard.as_ref(),
-            _ => self.guard.as_ref(),
-        };
+        let (guard, rules) = self.judged_by(found);
         let judged = judge(guard, req, io);
         if let Judged::Answer(r) = judged {
-            let rules = match found {
-                Found::Route(i) => &self.routes[i].rules,
-                _ => &self.rules,
-            };
             return apply(rules, r).into();
         }
         let i = match found {

@@ -60,7 +60,7 @@ impl Conn {
             self.ex = Some(ex);
             return self.start(Reply::Ready(resp.close()), env, out);
         }
-        let decoder = match head.framing {
+        let mut decoder = match head.framing {
             Framing::None => {
                 ex.body = RequestBody::empty();
                 let mut io = Io::with_upstreams(env.now, env.waker, env.upstreams.as_deref_mut());
@@ -106,7 +106,6 @@ impl Conn {
         ex.site = io.site();
         ex.upstream = io.take_upstream();
         ex.guarded = io.take_guarded();
-        let mut decoder = decoder;
         if let Some(max) = ex.guarded.max_body {
             decoder.limit(max);
         }

@@ -26,7 +26,8 @@ pub enum Method {
     Patch,
 }
 
-const ALL: [Method; 9] = [
+/// Every method, in the order `Allow` lists them.
+pub const ALL: [Method; 9] = [
     Method::Get,
     Method::Head,
     Method::Post,
