@@ -50,6 +50,11 @@ size = 1000
 name = "per_ip"
 key = "client_ip"
 
+[[limit.zone]]
+name = "tiny"
+key = "header:X-Tiny"
+size = 8
+
 [[site]]
 name = "main"
 default = true
@@ -86,6 +91,14 @@ rate = "1r/s"
 burst = 2
 nodelay = true
 status = 429
+
+[[site.route]]
+path = "/tiny"
+handler = "respond"
+body = "ok\n"
+[[site.route.limit_req]]
+zone = "tiny"
+rate = "1r/m"
 
 [[site.route]]
 path = "/dry"
@@ -389,6 +402,14 @@ fn rate_limits(t: &Setup) {
     // Another key has its own budget; no key, no limit.
     assert_eq!(ask(t, "GET", "/limited", "X-Key: k2\r\n").status, 200);
     assert_eq!(ask(t, "GET", "/limited", "").status, 200);
+    // A full zone evicts its least recently used key to make room: the
+    // first key's budget is new again once twenty others have passed.
+    for i in 0..20 {
+        let h = format!("X-Tiny: t{i}\r\n");
+        assert_eq!(ask(t, "GET", "/tiny", &h).status, 200);
+    }
+    assert_eq!(ask(t, "GET", "/tiny", "X-Tiny: t19\r\n").status, 503);
+    assert_eq!(ask(t, "GET", "/tiny", "X-Tiny: t0\r\n").status, 200);
     // Dry run.
     for _ in 0..2 {
         assert_eq!(ask(t, "GET", "/dry", "X-Key: d\r\n").status, 200);
@@ -499,7 +520,15 @@ fn metrics(t: &Setup) {
             "peregrine_limit_refusals_total{zone=\"per_ip\",kind=\"limit_conn\",dry_run=\"false\"}"
         ) >= 1
     );
+    // The tiny zone's table: eight slots, all taken, thirteen evictions (or
+    // more: other checks share the server, not this zone).
+    assert_eq!(value("peregrine_limit_zone_capacity{zone=\"tiny\"}"), 8);
+    assert_eq!(value("peregrine_limit_zone_keys{zone=\"tiny\"}"), 8);
+    assert_eq!(value("peregrine_limit_zone_evictions_total{zone=\"tiny\"}"), 13);
+    assert_eq!(value("peregrine_limit_zone_untracked_total{zone=\"tiny\"}"), 0);
+    assert!(value("peregrine_limit_zone_keys{zone=\"per_ip\"}") >= 1);
     let s: serde_json::Value = serde_json::from_slice(&t.server.admin_get("/status").body).unwrap();
+    assert_eq!(s["guards"]["zones"]["tiny"]["evictions"], 13, "{}", s["guards"]);
     assert!(
         s["guards"]["filtered_total"].as_u64().unwrap() >= 15,
         "{}",

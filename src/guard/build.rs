@@ -38,9 +38,10 @@ impl Zones {
         Zones { list }
     }
 
-    /// The zones' names, in order (their indices are metrics' and logs').
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.list.iter().map(|(s, _)| s.name.as_str())
+    /// The zones' names and tables, in order (their indices are metrics'
+    /// and logs').
+    pub fn named(&self) -> impl Iterator<Item = (&str, &Arc<Zone>)> {
+        self.list.iter().map(|(s, z)| (s.name.as_str(), z))
     }
 
     /// Zone `i`.

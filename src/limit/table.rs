@@ -100,6 +100,15 @@ impl Zone {
         self.untracked.load(Ordering::Relaxed)
     }
 
+    /// Keys the table holds now (a scan of every slot: for metrics, not
+    /// for the request path).
+    pub fn keys(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|s| !matches!(s.key.load(Ordering::Relaxed), EMPTY | CLAIMING))
+            .count()
+    }
+
     fn bucket(&self, key: u64) -> std::ops::Range<usize> {
         // The high bits: the low ones are the key word's too.
         let b = ((key >> 32) ^ key.rotate_left(17)) & self.mask;

@@ -1,11 +1,25 @@
 //! Counts of what the guards refused: filtered requests by reason, denied
-//! addresses by kind, and limit refusals by zone (dry runs apart).
+//! addresses by kind, and limit refusals by zone (dry runs apart), with the
+//! zones' shared tables read when the counts are shown.
 
 use std::fmt::Write;
 use std::sync::Arc;
 
 use crate::filter::Reason;
 use crate::guard::{Kind, Refused};
+use crate::limit::Zone;
+
+/// A zone's shared table (equal when it is the same table).
+#[derive(Clone, Debug)]
+pub struct Table(pub Arc<Zone>);
+
+impl PartialEq for Table {
+    fn eq(&self, o: &Table) -> bool {
+        Arc::ptr_eq(&self.0, &o.0)
+    }
+}
+
+impl Eq for Table {}
 
 /// One zone's refusals.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -15,6 +29,10 @@ pub struct ZoneCounts {
     /// `limit_req` refusals, `limit_req` dry runs, `limit_conn` refusals,
     /// `limit_conn` dry runs.
     pub refused: [u64; 4],
+    /// The table, while the zone is in the generation in effect (its keys,
+    /// evictions and untracked requests are the whole server's, not a
+    /// worker's).
+    pub table: Option<Table>,
 }
 
 /// What one worker's guards refused.
@@ -52,21 +70,26 @@ impl GuardCounts {
         }
     }
 
-    /// Makes `names` the current zones, by index: a name seen before keeps
-    /// its counts.
-    pub fn set_zones<'a>(&mut self, names: impl IntoIterator<Item = &'a str>) {
+    /// Makes `zones` the current zones, by index: a name seen before keeps
+    /// its counts; one no longer current lets go of its table.
+    pub fn set_zones<'a>(&mut self, zones: impl IntoIterator<Item = (&'a str, &'a Arc<Zone>)>) {
         let mut old = std::mem::take(&mut self.zones);
-        for n in names {
-            let z = match old.iter().position(|z| &*z.name == n) {
+        for (n, table) in zones {
+            let mut z = match old.iter().position(|z| &*z.name == n) {
                 Some(i) => old.remove(i),
                 None => ZoneCounts {
                     name: n.into(),
                     refused: [0; 4],
+                    table: None,
                 },
             };
+            z.table = Some(Table(table.clone()));
             self.zones.push(z);
         }
         self.current = self.zones.len();
+        for z in &mut old {
+            z.table = None;
+        }
         self.zones.append(&mut old);
     }
 
@@ -83,6 +106,9 @@ impl GuardCounts {
                 Some(t) => {
                     for (a, b) in t.refused.iter_mut().zip(z.refused) {
                         *a += b;
+                    }
+                    if t.table.is_none() {
+                        t.table = z.table.clone();
                     }
                 }
                 None => self.zones.push(z.clone()),
@@ -156,6 +182,44 @@ impl GuardCounts {
                 );
             }
         }
+        let tables: Vec<(String, &Zone)> = self
+            .zones
+            .iter()
+            .filter_map(|z| Some((super::prometheus::label(&z.name), &*z.table.as_ref()?.0)))
+            .collect();
+        type Figure = fn(&Zone) -> u64;
+        let figures: [(&str, &str, &str, Figure); 4] = [
+            (
+                "peregrine_limit_zone_keys",
+                "gauge",
+                "Keys a limit zone's table holds now.",
+                |z| z.keys() as u64,
+            ),
+            (
+                "peregrine_limit_zone_capacity",
+                "gauge",
+                "Keys a limit zone's table can hold.",
+                |z| z.capacity() as u64,
+            ),
+            (
+                "peregrine_limit_zone_evictions_total",
+                "counter",
+                "Keys a full limit zone evicted (the least recently used of a bucket) to make room.",
+                Zone::evictions,
+            ),
+            (
+                "peregrine_limit_zone_untracked_total",
+                "counter",
+                "Requests a limit zone let through untracked: every slot of their bucket held a key with requests in progress.",
+                Zone::untracked,
+            ),
+        ];
+        for (metric, kind, help, f) in figures {
+            super::prometheus::head(out, metric, kind, help);
+            for (name, z) in &tables {
+                let _ = writeln!(out, "{metric}{{zone=\"{name}\"}} {}", f(z));
+            }
+        }
     }
 
     /// The `/status` object.
@@ -171,12 +235,21 @@ impl GuardCounts {
             .map(|z| {
                 (
                     z.name.to_string(),
-                    serde_json::json!({
-                        "limit_req": z.refused[0],
-                        "limit_req_dry_run": z.refused[1],
-                        "limit_conn": z.refused[2],
-                        "limit_conn_dry_run": z.refused[3],
-                    }),
+                    {
+                        let mut o = serde_json::json!({
+                            "limit_req": z.refused[0],
+                            "limit_req_dry_run": z.refused[1],
+                            "limit_conn": z.refused[2],
+                            "limit_conn_dry_run": z.refused[3],
+                        });
+                        if let Some(Table(t)) = &z.table {
+                            o["keys"] = t.keys().into();
+                            o["capacity"] = t.capacity().into();
+                            o["evictions"] = t.evictions().into();
+                            o["untracked"] = t.untracked().into();
+                        }
+                        o
+                    },
                 )
             })
             .collect();

@@ -96,7 +96,7 @@ impl Observe {
         if self.metrics {
             self.stats
                 .set_sites(g.plan.sites.iter().map(|s| s.name.as_str()));
-            self.stats.guards.set_zones(g.guards.zones.names());
+            self.stats.guards.set_zones(g.guards.zones.named());
         }
     }
 
