@@ -524,11 +524,21 @@ fn metrics(t: &Setup) {
     // more: other checks share the server, not this zone).
     assert_eq!(value("peregrine_limit_zone_capacity{zone=\"tiny\"}"), 8);
     assert_eq!(value("peregrine_limit_zone_keys{zone=\"tiny\"}"), 8);
-    assert_eq!(value("peregrine_limit_zone_evictions_total{zone=\"tiny\"}"), 13);
-    assert_eq!(value("peregrine_limit_zone_untracked_total{zone=\"tiny\"}"), 0);
+    assert_eq!(
+        value("peregrine_limit_zone_evictions_total{zone=\"tiny\"}"),
+        13
+    );
+    assert_eq!(
+        value("peregrine_limit_zone_untracked_total{zone=\"tiny\"}"),
+        0
+    );
     assert!(value("peregrine_limit_zone_keys{zone=\"per_ip\"}") >= 1);
     let s: serde_json::Value = serde_json::from_slice(&t.server.admin_get("/status").body).unwrap();
-    assert_eq!(s["guards"]["zones"]["tiny"]["evictions"], 13, "{}", s["guards"]);
+    assert_eq!(
+        s["guards"]["zones"]["tiny"]["evictions"], 13,
+        "{}",
+        s["guards"]
+    );
     assert!(
         s["guards"]["filtered_total"].as_u64().unwrap() >= 15,
         "{}",

@@ -169,6 +169,13 @@ impl<'a> Io<'a> {
         }
     }
 
+    /// The facade with `g` to fill (a cleared one an exchange kept, so its
+    /// room is reused: [`Io::take_guarded`] gives it back).
+    pub fn with_guarded(mut self, g: Guarded) -> Io<'a> {
+        self.guarded = g;
+        self
+    }
+
     /// The current time (the worker's loop time).
     pub fn now(&self) -> Instant {
         self.now

@@ -9,7 +9,7 @@ use super::note::{Guarded, Held, Kind, Refused};
 use super::spec::{DenyAction, ZoneKey};
 use crate::exchange::RequestHead;
 use crate::http::Response;
-use crate::limit::{Decision, key_hash};
+use crate::limit::{Decision, Entry, Zone, ip_key, key_hash};
 
 /// What the guards say about a request.
 #[derive(Debug)]
@@ -18,8 +18,9 @@ pub enum Verdict {
     Pass,
     /// Let it through after this long (a rate limit without `nodelay`).
     Delay(Duration),
-    /// Answer this instead.
-    Refuse(Response),
+    /// Answer this instead (boxed: a refusal is rare, and a small verdict
+    /// is cheap to return on every request).
+    Refuse(Box<Response>),
     /// Close the connection without an answer.
     Abort,
 }
@@ -28,18 +29,40 @@ pub enum Verdict {
 /// worker, as the limit tables are shared).
 pub(super) fn nanos(now: Instant) -> u64 {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
-    let epoch = *EPOCH.get_or_init(|| now - Duration::from_secs(1));
-    now.saturating_duration_since(epoch).as_nanos() as u64
+    thread_local! {
+        // A worker's clock moves once per turn of its loop: the requests of
+        // one turn share the conversion.
+        static LAST: std::cell::Cell<Option<(Instant, u64)>> = const { std::cell::Cell::new(None) };
+    }
+    LAST.with(|last| match last.get() {
+        Some((t, n)) if t == now => n,
+        _ => {
+            let epoch = *EPOCH.get_or_init(|| now - Duration::from_secs(1));
+            let n = now.saturating_duration_since(epoch).as_nanos() as u64;
+            last.set(Some((now, n)));
+            n
+        }
+    })
 }
 
-/// The bytes of an address as a key (IPv4-mapped IPv6 as IPv4).
-fn ip_key(ip: IpAddr) -> u64 {
-    match ip {
-        IpAddr::V4(a) => key_hash(&a.octets()),
-        IpAddr::V6(a) => match a.to_ipv4_mapped() {
-            Some(v4) => key_hash(&v4.octets()),
-            None => key_hash(&a.octets()),
-        },
+/// The entries one request has found, so a zone that several of its
+/// limits share (`limit_conn` and `limit_req` on one key) is searched once.
+#[derive(Default)]
+struct Found<'a> {
+    last: Option<(u64, Entry<'a>)>,
+}
+
+impl<'a> Found<'a> {
+    fn entry(&mut self, zone: &'a Zone, key: u64, t: u64) -> Option<Entry<'a>> {
+        if let Some((k, e)) = self.last
+            && k == key
+            && e.of(zone)
+        {
+            return Some(e);
+        }
+        let e = zone.entry(key, t)?;
+        self.last = Some((key, e));
+        Some(e)
     }
 }
 
@@ -59,7 +82,7 @@ fn deny(action: DenyAction, kind: Kind, dry_run: bool, g: &mut Guarded) -> Optio
         return None;
     }
     Some(match status {
-        Some(s) => Verdict::Refuse(Response::error(s, None)),
+        Some(s) => Verdict::Refuse(Box::new(Response::error(s, None))),
         None => Verdict::Abort,
     })
 }
@@ -76,11 +99,13 @@ fn retry_after(ns: u64) -> String {
 }
 
 impl Guard {
-    /// The key of `key` for `req`; `None`: the request is not limited by it
-    /// (a header key the request lacks, or no address known).
-    fn key(&self, key: &ZoneKey, req: &RequestHead, client: Option<IpAddr>) -> Option<u64> {
+    /// The key of `key` for `req` (`client`: the client address's key);
+    /// `None`: the request is not limited by it (a header key the request
+    /// lacks, or no address known).
+    #[inline]
+    fn key(&self, key: &ZoneKey, req: &RequestHead, client: Option<u64>) -> Option<u64> {
         match key {
-            ZoneKey::ClientIp => client.map(ip_key),
+            ZoneKey::ClientIp => client,
             ZoneKey::PeerIp => req.peer.map(|p| ip_key(p.ip())),
             ZoneKey::Header(h) => req.header(h).map(key_hash),
             ZoneKey::Site => Some(self.site_key),
@@ -105,8 +130,9 @@ impl Guard {
             return v;
         }
         let t = nanos(now);
-        if let (Some(d), Some(ip)) = (&self.dynamic, client)
-            && let Some(v) = self.dynamic(d, ip, t, g)
+        let ck = client.map(ip_key);
+        if let (Some(d), Some(ck)) = (&self.dynamic, ck)
+            && let Some(v) = self.dynamic(d, ck, t, g)
         {
             return v;
         }
@@ -123,13 +149,17 @@ impl Guard {
                     dry_run: false,
                 },
             );
-            return Verdict::Refuse(Response::error(r.status, None));
+            return Verdict::Refuse(Box::new(Response::error(r.status, None)));
         }
+        let mut found = Found::default();
         for c in &self.conn {
-            let Some(key) = self.key(&c.key, req, client) else {
+            let Some(key) = self.key(&c.key, req, ck) else {
                 continue;
             };
-            match c.zone.enter(key, t, c.max) {
+            let Some(e) = found.entry(&c.zone, key, t) else {
+                continue; // untracked: let through
+            };
+            match e.enter(c.max) {
                 Some(token) => g.holds.push(Held::new(c.zone.clone(), token)),
                 None => {
                     let r = Refused {
@@ -141,17 +171,20 @@ impl Guard {
                     };
                     note(g, r);
                     if !c.dry_run {
-                        return Verdict::Refuse(Response::error(c.status, None));
+                        return Verdict::Refuse(Box::new(Response::error(c.status, None)));
                     }
                 }
             }
         }
         let mut wait = 0u64;
         for l in &self.req {
-            let Some(key) = self.key(&l.key, req, client) else {
+            let Some(key) = self.key(&l.key, req, ck) else {
                 continue;
             };
-            match l.zone.request(key, t, &l.rate) {
+            let Some(e) = found.entry(&l.zone, key, t) else {
+                continue;
+            };
+            match e.request(t, &l.rate) {
                 Decision::Allow => {}
                 Decision::Delay(ns) => wait = wait.max(ns),
                 Decision::Reject { retry_after_ns } => {
@@ -166,7 +199,7 @@ impl Guard {
                     if !l.dry_run {
                         let resp = Response::error(l.status, None)
                             .header("Retry-After", retry_after(retry_after_ns));
-                        return Verdict::Refuse(resp);
+                        return Verdict::Refuse(Box::new(resp));
                     }
                 }
             }
@@ -180,26 +213,27 @@ impl Guard {
 
     /// `dynamic_ip_security`: a banned client is refused; one over a limit
     /// is banned and refused.
-    fn dynamic(&self, d: &super::Dynamic, ip: IpAddr, t: u64, g: &mut Guarded) -> Option<Verdict> {
-        let key = ip_key(ip);
+    fn dynamic(&self, d: &super::Dynamic, key: u64, t: u64, g: &mut Guarded) -> Option<Verdict> {
         let s = &d.spec;
-        if d.zone.banned(key, t).is_some() {
+        // A client the table cannot track is let through.
+        let e = d.zone.entry(key, t)?;
+        if e.banned(t).is_some() {
             return deny(s.deny_action, Kind::Dynamic, s.dry_run, g);
         }
         if let Some((max, interval)) = s.max_rate
-            && d.zone.count(key, t, interval, max)
+            && e.count(t, interval, max)
         {
             if !s.dry_run {
-                d.zone.ban(key, t, s.ban_ns);
+                e.ban(t, s.ban_ns);
             }
             return deny(s.deny_action, Kind::Dynamic, s.dry_run, g);
         }
         if let Some(max) = s.max_concurrent {
-            match d.zone.enter(key, t, max) {
+            match e.enter(max) {
                 Some(token) => g.holds.push(Held::new(d.zone.clone(), token)),
                 None => {
                     if !s.dry_run {
-                        d.zone.ban(key, t, s.ban_ns);
+                        e.ban(t, s.ban_ns);
                     }
                     return deny(s.deny_action, Kind::Dynamic, s.dry_run, g);
                 }

@@ -86,6 +86,7 @@ pub struct Guard {
 impl Guard {
     /// Whether the address alone refuses `ip` (for checks at accept time):
     /// its action, or `None` when it is allowed.
+    #[inline]
     pub fn denies(&self, ip: std::net::IpAddr) -> Option<DenyAction> {
         let c = self.ip.as_ref()?;
         let allowed = c

@@ -226,7 +226,7 @@ fn apply(rules: &Option<Rc<Applied>>, r: Response) -> Response {
 enum Judged {
     Pass,
     Delay(std::time::Instant),
-    Answer(Response),
+    Answer(Box<Response>),
 }
 
 /// Judges `req` by `guard` unless it was judged already (a request with a
@@ -251,7 +251,7 @@ fn judge(guard: Option<&Arc<Guard>>, req: &RequestHead, io: &mut Io) -> Judged {
         Verdict::Refuse(r) => Judged::Answer(r),
         Verdict::Abort => {
             io.abort();
-            Judged::Answer(Response::error(403, None).close())
+            Judged::Answer(Box::new(Response::error(403, None).close()))
         }
     }
 }
@@ -292,7 +292,7 @@ impl Service for Router {
         let found = self.find(path, req.method);
         let (guard, rules) = self.judged_by(found);
         if let Judged::Answer(r) = judge(guard, req, io) {
-            return Admit::Answer(apply(rules, r));
+            return Admit::Answer(apply(rules, *r));
         }
         let i = match found {
             Found::Route(i) => i,
@@ -330,7 +330,7 @@ impl Service for Router {
         let (guard, rules) = self.judged_by(found);
         let judged = judge(guard, req, io);
         if let Judged::Answer(r) = judged {
-            return apply(rules, r).into();
+            return apply(rules, *r).into();
         }
         let i = match found {
             Found::Route(i) => i,

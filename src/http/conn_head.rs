@@ -63,7 +63,8 @@ impl Conn {
         let mut decoder = match head.framing {
             Framing::None => {
                 ex.body = RequestBody::empty();
-                let mut io = Io::with_upstreams(env.now, env.waker, env.upstreams.as_deref_mut());
+                let mut io = Io::with_upstreams(env.now, env.waker, env.upstreams.as_deref_mut())
+                    .with_guarded(std::mem::take(&mut ex.guarded));
                 let reply = call(svc, &ex.head, &mut io);
                 ex.wake = io.wake();
                 ex.site = io.site();
@@ -82,7 +83,8 @@ impl Conn {
             ),
         };
         ex.body = RequestBody::new(decoder.remaining_hint());
-        let mut io = Io::with_upstreams(env.now, env.waker, env.upstreams.as_deref_mut());
+        let mut io = Io::with_upstreams(env.now, env.waker, env.upstreams.as_deref_mut())
+            .with_guarded(std::mem::take(&mut ex.guarded));
         let (keep, reply) = match svc.check(&ex.head, &mut io) {
             Admit::Answer(resp) => {
                 // A client waiting for 100 Continue will not send the body; others

@@ -488,7 +488,8 @@ impl H2Conn {
         {
             Reply::Ready(Response::error(413, None))
         } else {
-            let mut io = Io::with_upstreams(env.now, env.waker, env.upstreams.as_deref_mut());
+            let mut io = Io::with_upstreams(env.now, env.waker, env.upstreams.as_deref_mut())
+                .with_guarded(std::mem::take(&mut s.guarded));
             let admit = if end_stream {
                 Admit::Read
             } else {

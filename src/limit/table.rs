@@ -17,7 +17,7 @@ struct Slot {
     key: AtomicU64,
     /// GCRA theoretical arrival time.
     tat: AtomicU64,
-    /// Last use, for eviction.
+    /// Last use, for eviction (in units of 2^20 ns).
     used: AtomicU64,
     /// A ban lasts until then.
     ban: AtomicU64,
@@ -30,13 +30,13 @@ struct Slot {
 }
 
 impl Slot {
-    /// Clears a slot's figures for a new key.
-    fn reset(&self, now: u64) {
+    /// Clears a slot's figures for a new key (`used` in its units).
+    fn reset(&self, used: u64) {
         self.tat.store(0, Ordering::Relaxed);
         self.ban.store(0, Ordering::Relaxed);
         self.window.store(0, Ordering::Relaxed);
         self.hits.store(0, Ordering::Relaxed);
-        self.used.store(now, Ordering::Relaxed);
+        self.used.store(used, Ordering::Relaxed);
     }
 }
 
@@ -56,8 +56,10 @@ impl Token {
 #[derive(Debug)]
 pub struct Zone {
     slots: Box<[Slot]>,
-    /// Buckets − 1 (a power of two less one).
     mask: u64,
+    /// Keys of the bucket mix, drawn per zone: clients cannot tell which
+    /// keys share a bucket.
+    seed: [u64; 2],
     evictions: AtomicU64,
     untracked: AtomicU64,
 }
@@ -71,6 +73,18 @@ fn word(key: u64) -> u64 {
     }
 }
 
+/// `used` is kept in units of 2^20 ns (about a millisecond) and stored only
+/// when it changes: an eviction needs no finer order, and a key's slot is
+/// not written on every request from every core.
+const USED_SHIFT: u32 = 20;
+
+/// A key's slot, found once for several checks of one request.
+#[derive(Clone, Copy, Debug)]
+pub struct Entry<'a> {
+    zone: &'a Zone,
+    i: usize,
+}
+
 impl Zone {
     /// A zone keeping about `keys` keys (rounded up to whole buckets of eight,
     /// a power of two of them).
@@ -80,6 +94,7 @@ impl Zone {
         Zone {
             slots,
             mask: buckets as u64 - 1,
+            seed: super::seeds(),
             evictions: AtomicU64::new(0),
             untracked: AtomicU64::new(0),
         }
@@ -109,27 +124,55 @@ impl Zone {
             .count()
     }
 
+    #[inline]
     fn bucket(&self, key: u64) -> std::ops::Range<usize> {
-        // The high bits: the low ones are the key word's too.
-        let b = ((key >> 32) ^ key.rotate_left(17)) & self.mask;
+        let b = super::mix(key ^ self.seed[0], self.seed[1]) & self.mask;
         let start = b as usize * WAYS;
         start..start + WAYS
     }
 
     /// The slot of `key`, if it has one.
+    #[inline]
     fn find(&self, key: u64) -> Option<usize> {
         self.bucket(key)
             .find(|&i| self.slots[i].key.load(Ordering::Acquire) == key)
     }
 
-    /// The slot of `key`, given one if it has none (`None`: its bucket is
-    /// full of keys with requests in progress).
-    fn slot(&self, key: u64, now: u64) -> Option<usize> {
+    /// The entry of `key`, if it has one (nothing is claimed).
+    pub fn get(&self, key: u64) -> Option<Entry<'_>> {
+        self.find(word(key)).map(|i| Entry { zone: self, i })
+    }
+
+    /// The entry of `key`, given a slot if it has none (`None`: its bucket
+    /// is full of keys with requests in progress; counted as untracked).
+    #[inline]
+    pub fn entry(&self, key: u64, now: u64) -> Option<Entry<'_>> {
+        let used = now >> USED_SHIFT;
         let key = word(key);
+        match self.find(key) {
+            Some(i) => Some(self.touch(i, used)),
+            None => self.claim(key, used),
+        }
+    }
+
+    /// Notes the use of slot `i`.
+    #[inline]
+    fn touch(&self, i: usize, used: u64) -> Entry<'_> {
+        let u = &self.slots[i].used;
+        if u.load(Ordering::Relaxed) != used {
+            u.store(used, Ordering::Relaxed);
+        }
+        Entry { zone: self, i }
+    }
+
+    /// Gives `key` (a word) a slot: a key's first request, or one racing
+    /// another worker's claim.
+    #[cold]
+    #[inline(never)]
+    fn claim(&self, key: u64, used: u64) -> Option<Entry<'_>> {
         for _ in 0..4 {
             if let Some(i) = self.find(key) {
-                self.slots[i].used.store(now, Ordering::Relaxed);
-                return Some(i);
+                return Some(self.touch(i, used));
             }
             // The victim: an empty slot, else the least recently used idle one.
             let victim = self
@@ -154,7 +197,7 @@ impl Zone {
             {
                 continue; // another worker changed it: look again
             }
-            s.reset(now);
+            s.reset(used);
             s.key.store(key, Ordering::Release);
             if old != EMPTY {
                 self.evictions.fetch_add(1, Ordering::Relaxed);
@@ -169,9 +212,9 @@ impl Zone {
                 let _ = s
                     .key
                     .compare_exchange(key, EMPTY, Ordering::AcqRel, Ordering::Relaxed);
-                return Some(j);
+                return Some(Entry { zone: self, i: j });
             }
-            return Some(i);
+            return Some(Entry { zone: self, i });
         }
         self.untracked.fetch_add(1, Ordering::Relaxed);
         None
@@ -180,34 +223,17 @@ impl Zone {
     /// Judges a request of `key` at `now` against `rate` (nginx
     /// `limit_req`). A refused request changes nothing.
     pub fn request(&self, key: u64, now: u64, rate: &Rate) -> Decision {
-        let Some(i) = self.slot(key, now) else {
-            return Decision::Allow;
-        };
-        let tat = &self.slots[i].tat;
-        let mut cur = tat.load(Ordering::Acquire);
-        loop {
-            let (d, next) = rate.judge(cur, now);
-            let Some(next) = next else { return d };
-            match tat.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => return d,
-                Err(v) => cur = v,
-            }
-        }
+        self.entry(key, now)
+            .map_or(Decision::Allow, |e| e.request(now, rate))
     }
 
     /// Counts a request of `key` in progress unless `max` are already
     /// (`None`: refused). Give the token back with [`Zone::leave`].
     pub fn enter(&self, key: u64, now: u64, max: u32) -> Option<Token> {
-        let Some(i) = self.slot(key, now) else {
-            return Some(Token::UNTRACKED);
-        };
-        self.slots[i]
-            .count
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
-                (c < max).then_some(c + 1)
-            })
-            .ok()
-            .map(|_| Token { slot: i as u32 })
+        match self.entry(key, now) {
+            Some(e) => e.enter(max),
+            None => Some(Token::UNTRACKED),
+        }
     }
 
     /// A request counted by [`Zone::enter`] has ended.
@@ -230,23 +256,19 @@ impl Zone {
 
     /// Requests of `key` in progress.
     pub fn in_progress(&self, key: u64) -> u32 {
-        self.find(word(key))
-            .map_or(0, |i| self.slots[i].count.load(Ordering::Acquire))
+        self.get(key)
+            .map_or(0, |e| e.slot().count.load(Ordering::Acquire))
     }
 
     /// How long `key` stays banned, if it is.
     pub fn banned(&self, key: u64, now: u64) -> Option<u64> {
-        let i = self.find(word(key))?;
-        let until = self.slots[i].ban.load(Ordering::Acquire);
-        (until > now).then(|| until - now)
+        self.get(key)?.banned(now)
     }
 
     /// Bans `key` for `ns` from `now` (a longer ban already there stays).
     pub fn ban(&self, key: u64, now: u64, ns: u64) {
-        if let Some(i) = self.slot(key, now) {
-            self.slots[i]
-                .ban
-                .fetch_max(now.saturating_add(ns), Ordering::AcqRel);
+        if let Some(e) = self.entry(key, now) {
+            e.ban(now, ns);
         }
     }
 
@@ -254,10 +276,64 @@ impl Zone {
     /// it is past `max` in its window (IIS `maxRequests` per
     /// `requestIntervalInMilliseconds`).
     pub fn count(&self, key: u64, now: u64, interval: u64, max: u32) -> bool {
-        let Some(i) = self.slot(key, now) else {
-            return false;
-        };
-        let s = &self.slots[i];
+        self.entry(key, now)
+            .is_some_and(|e| e.count(now, interval, max))
+    }
+}
+
+impl Entry<'_> {
+    #[inline]
+    fn slot(&self) -> &Slot {
+        &self.zone.slots[self.i]
+    }
+
+    /// [`Zone::request`] on this entry.
+    #[inline]
+    pub fn request(&self, now: u64, rate: &Rate) -> Decision {
+        let tat = &self.slot().tat;
+        let mut cur = tat.load(Ordering::Acquire);
+        loop {
+            let (d, next) = rate.judge(cur, now);
+            let Some(next) = next else { return d };
+            match tat.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return d,
+                Err(v) => cur = v,
+            }
+        }
+    }
+
+    /// [`Zone::enter`] on this entry.
+    #[inline]
+    pub fn enter(&self, max: u32) -> Option<Token> {
+        self.slot()
+            .count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
+                (c < max).then_some(c + 1)
+            })
+            .ok()
+            .map(|_| Token {
+                slot: self.i as u32,
+            })
+    }
+
+    /// [`Zone::banned`] on this entry.
+    #[inline]
+    pub fn banned(&self, now: u64) -> Option<u64> {
+        let until = self.slot().ban.load(Ordering::Acquire);
+        (until > now).then(|| until - now)
+    }
+
+    /// [`Zone::ban`] on this entry.
+    pub fn ban(&self, now: u64, ns: u64) {
+        self.slot()
+            .ban
+            .fetch_max(now.saturating_add(ns), Ordering::AcqRel);
+    }
+
+    /// [`Zone::count`] on this entry.
+    #[inline]
+    pub fn count(&self, now: u64, interval: u64, max: u32) -> bool {
+        let s = self.slot();
         let start = s.window.load(Ordering::Acquire);
         if now.saturating_sub(start) >= interval
             && s.window
@@ -268,5 +344,10 @@ impl Zone {
             return 1 > max;
         }
         s.hits.fetch_add(1, Ordering::AcqRel).saturating_add(1) > max
+    }
+
+    /// Whether this is `zone`'s entry.
+    pub fn of(&self, zone: &Zone) -> bool {
+        std::ptr::eq(self.zone, zone)
     }
 }

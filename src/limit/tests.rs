@@ -158,20 +158,21 @@ fn enter_refuses_past_max_and_leave_makes_room() {
 /// through untracked.
 #[test]
 fn eviction_takes_the_least_recently_used_idle_key() {
-    let z = Zone::new(8); // one bucket
+    // One bucket; last use is kept to about a millisecond.
+    let z = Zone::new(8);
     assert_eq!(z.capacity(), 8);
     let r = rate(1, 0, Delay::NoDelay);
     let busy = z.enter(100, 0, 10).unwrap();
     for k in 1..=7 {
-        assert_eq!(z.request(k, k, &r), Decision::Allow);
+        assert_eq!(z.request(k, k * 2 * MS, &r), Decision::Allow);
     }
     // Key 1 is the least recently used; refresh it, so 2 is.
-    assert!(matches!(z.request(1, 50, &r), Decision::Reject { .. }));
-    assert_eq!(z.request(8, 60, &r), Decision::Allow);
+    assert!(matches!(z.request(1, 50 * MS, &r), Decision::Reject { .. }));
+    assert_eq!(z.request(8, 60 * MS, &r), Decision::Allow);
     assert_eq!(z.evictions(), 1);
     // 2 was evicted: it starts afresh; 1 was kept and is still limited.
-    assert_eq!(z.request(2, 70, &r), Decision::Allow);
-    assert!(matches!(z.request(1, 80, &r), Decision::Reject { .. }));
+    assert_eq!(z.request(2, 70 * MS, &r), Decision::Allow);
+    assert!(matches!(z.request(1, 80 * MS, &r), Decision::Reject { .. }));
     assert_eq!(z.in_progress(100), 1, "the busy key stays");
     // All eight busy: a new key is let through untracked.
     let mut held = vec![busy];
@@ -207,6 +208,58 @@ fn bans_last_their_time_and_windows_count() {
     z.ban(10, 0, 10 * S);
     z.ban(10, 0, S);
     assert_eq!(z.banned(10, 0), Some(10 * S));
+}
+
+#[test]
+fn address_keys_never_collide_for_ipv4_and_spread_ipv6() {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let v4 = |a: [u8; 4]| ip_key(IpAddr::V4(Ipv4Addr::from(a)));
+    assert_ne!(v4([10, 0, 0, 1]), v4([10, 0, 0, 2]));
+    assert_ne!(v4([0, 0, 0, 0]), 0, "never the empty word");
+    // An IPv4-mapped IPv6 address is the IPv4 client.
+    let mapped = "::ffff:10.0.0.1".parse::<Ipv6Addr>().unwrap();
+    assert_eq!(ip_key(IpAddr::V6(mapped)), v4([10, 0, 0, 1]));
+    // IPv6 keys have the top bit (never an IPv4 key) and differ in the
+    // low 64 bits too.
+    let mut seen = std::collections::HashSet::new();
+    for i in 0..10_000u128 {
+        let a = Ipv6Addr::from((0x2001_0db8u128 << 96) | i);
+        let k = ip_key(IpAddr::V6(a));
+        assert!(k >> 63 == 1);
+        assert!(seen.insert(k), "{a}");
+        if i > 0 {
+            let b = Ipv6Addr::from((0x2001_0db8u128 << 96) | (i << 64));
+            assert!(seen.insert(ip_key(IpAddr::V6(b))), "{b}");
+        }
+    }
+    // Ten thousand addresses alike in their low bits spread over a zone's
+    // buckets as random keys would (2,048 buckets of eight: a few per cent
+    // of them overflow and evict).
+    let z = Zone::new(16_384);
+    for i in 0..10_000u32 {
+        let k = ip_key(IpAddr::V4(Ipv4Addr::from(i << 16)));
+        assert!(z.entry(k, 0).is_some(), "untracked at {i}");
+    }
+    assert_eq!(z.keys() as u64 + z.evictions(), 10_000);
+    assert!(z.evictions() < 600, "{}", z.evictions());
+}
+
+#[test]
+fn one_entry_serves_several_checks() {
+    let z = Zone::new(64);
+    let r = rate(1, 0, Delay::NoDelay);
+    let e = z.entry(7, 0).unwrap();
+    assert!(e.of(&z) && !e.of(&Zone::new(8)));
+    let t = e.enter(1).unwrap();
+    assert_eq!(e.enter(1), None);
+    assert_eq!(e.request(0, &r), Decision::Allow);
+    assert!(matches!(z.request(7, 0, &r), Decision::Reject { .. }));
+    e.ban(0, S);
+    assert_eq!(z.banned(7, MS), Some(S - MS));
+    assert_eq!(z.in_progress(7), 1);
+    z.leave(t);
+    assert_eq!(z.in_progress(7), 0);
+    assert!(z.get(8).is_none(), "get claims nothing");
 }
 
 #[test]

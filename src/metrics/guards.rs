@@ -233,24 +233,21 @@ impl GuardCounts {
             .zones
             .iter()
             .map(|z| {
-                (
-                    z.name.to_string(),
-                    {
-                        let mut o = serde_json::json!({
-                            "limit_req": z.refused[0],
-                            "limit_req_dry_run": z.refused[1],
-                            "limit_conn": z.refused[2],
-                            "limit_conn_dry_run": z.refused[3],
-                        });
-                        if let Some(Table(t)) = &z.table {
-                            o["keys"] = t.keys().into();
-                            o["capacity"] = t.capacity().into();
-                            o["evictions"] = t.evictions().into();
-                            o["untracked"] = t.untracked().into();
-                        }
-                        o
-                    },
-                )
+                (z.name.to_string(), {
+                    let mut o = serde_json::json!({
+                        "limit_req": z.refused[0],
+                        "limit_req_dry_run": z.refused[1],
+                        "limit_conn": z.refused[2],
+                        "limit_conn_dry_run": z.refused[3],
+                    });
+                    if let Some(Table(t)) = &z.table {
+                        o["keys"] = t.keys().into();
+                        o["capacity"] = t.capacity().into();
+                        o["evictions"] = t.evictions().into();
+                        o["untracked"] = t.untracked().into();
+                    }
+                    o
+                })
             })
             .collect();
         serde_json::json!({
