@@ -1,6 +1,6 @@
 //! The compiled filter and its decision for a request head.
 
-use super::decode::{Decoded, decoded_eq, decoded_starts_with};
+use super::decode::{decoded_eq, decoded_starts_with};
 use super::path::{PathFacts, scan};
 use super::refusal::{Reason, Refusal};
 use super::seqs::Seqs;
@@ -73,15 +73,14 @@ impl Rule {
             return false;
         }
         let deny = &self.deny;
-        (self.scan_url && deny.found_in(Decoded::new(path)))
-            || (self.scan_query_string
-                && (deny.found_in(query.iter().copied()) || deny.found_in(Decoded::new(query))))
+        (self.scan_url && deny.found_decoded(path))
+            || (self.scan_query_string && deny.found_raw_or_decoded(query))
             || (!self.scan_headers.is_empty()
                 && req.headers().any(|(name, value)| {
                     self.scan_headers
                         .iter()
                         .any(|h| h.eq_ignore_ascii_case(name))
-                        && deny.found_in(value.iter().copied())
+                        && deny.found_in_slice(value)
                 }))
     }
 }
@@ -207,9 +206,7 @@ impl Filter {
         if f.sequence {
             return Some(Reason::UrlSequence);
         }
-        if self.query_sequences.found_in(query.iter().copied())
-            || self.query_sequences.found_in(Decoded::new(query))
-        {
+        if self.query_sequences.found_raw_or_decoded(query) {
             return Some(Reason::QuerySequence);
         }
         if self.rules.iter().any(|r| r.finds(req, path, query, &f)) {

@@ -29,6 +29,37 @@ pub(super) struct PathFacts {
 /// Scans `path` (raw, percent-encoded) for `hidden` segments (lowercase) and
 /// the sequences of `seqs`.
 pub(super) fn scan(path: &[u8], hidden: &[Box<[u8]>], seqs: &Seqs) -> PathFacts {
+    if path.contains(&b'%') {
+        return scan_decoding(path, hidden, seqs);
+    }
+    let f = scan_plain(path, hidden, seqs);
+    debug_assert_eq!(f, scan_decoding(path, hidden, seqs), "{path:?}");
+    f
+}
+
+/// [`scan`] of a path without `%`: it decodes to itself, so the checks run
+/// on whole slices.
+fn scan_plain(path: &[u8], hidden: &[Box<[u8]>], seqs: &Seqs) -> PathFacts {
+    let mut f = PathFacts {
+        high_bit: !path.is_ascii(),
+        sequence: seqs.found_in_slice(path),
+        ..PathFacts::default()
+    };
+    for seg in path.split(|b| *b == b'/').filter(|s| !s.is_empty()) {
+        f.dot_segment |= seg.len() <= 2 && seg.iter().all(|b| *b == b'.');
+        f.hidden |= hidden.iter().any(|h| seg.eq_ignore_ascii_case(h));
+    }
+    f.segments = path.iter().filter(|b| **b == b'/').count();
+    let last = path.iter().rposition(|b| *b == b'/').map_or(0, |i| i + 1);
+    f.ext = path[last..]
+        .iter()
+        .rposition(|b| *b == b'.')
+        .map(|i| last + i..path.len());
+    f
+}
+
+/// [`scan`] decoding as it goes.
+fn scan_decoding(path: &[u8], hidden: &[Box<[u8]>], seqs: &Seqs) -> PathFacts {
     let mut f = PathFacts::default();
     let mut escape = EscapeSeen::default();
     let mut search = seqs.search();
@@ -127,6 +158,47 @@ mod tests {
         assert!(!hid("/cabin/x"));
         assert!(!hid("/bin.txt"));
         assert!(!hid("//"));
+    }
+
+    #[test]
+    fn paths_without_escapes_scan_alike_both_ways() {
+        let hidden: Vec<Box<[u8]>> = [".git", "bin"]
+            .iter()
+            .map(|h| h.as_bytes().into())
+            .collect();
+        let seqs = Seqs::new(&["..", "//", "union select"]).unwrap();
+        for p in [
+            "",
+            "/",
+            "//",
+            "/a",
+            "/a/",
+            "/.git",
+            "/x/.GIT/y",
+            "/bin",
+            "/cabin",
+            "/a/../b",
+            "/a/./b",
+            "/.",
+            "/..",
+            "/...",
+            "/a.",
+            "/a/b.tar.gz",
+            "/a.d/b",
+            "/é",
+            "/a union select",
+            ".",
+            "a",
+            "/plaintext",
+            "/static/4k.bin",
+        ] {
+            let b = p.as_bytes();
+            assert_eq!(
+                scan_plain(b, &hidden, &seqs),
+                scan_decoding(b, &hidden, &seqs),
+                "{p}"
+            );
+        }
     }
 
     #[test]

@@ -69,6 +69,39 @@ impl Seqs {
     }
 }
 
+impl Seqs {
+    /// Whether one of the strings is in `bytes` (a slice: the search loop
+    /// is tight).
+    pub(super) fn found_in_slice(&self, bytes: &[u8]) -> bool {
+        let Some(dfa) = &self.dfa else { return false };
+        let mut sid = dfa
+            .start_state(Anchored::No)
+            .expect("built for unanchored searches");
+        for &b in bytes {
+            sid = dfa.next_state(Anchored::No, sid, b);
+            if dfa.is_special(sid) && dfa.is_match(sid) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Whether one of the strings is in `raw` percent-decoded.
+    pub(super) fn found_decoded(&self, raw: &[u8]) -> bool {
+        if raw.contains(&b'%') {
+            self.found_in(super::decode::Decoded::new(raw))
+        } else {
+            self.found_in_slice(raw)
+        }
+    }
+
+    /// Whether one of the strings is in `raw`, as it is or percent-decoded.
+    pub(super) fn found_raw_or_decoded(&self, raw: &[u8]) -> bool {
+        self.found_in_slice(raw)
+            || (raw.contains(&b'%') && self.found_in(super::decode::Decoded::new(raw)))
+    }
+}
+
 /// A search in progress.
 pub(super) struct Search<'a> {
     /// The automaton and its state; `None` when there is nothing to find.
@@ -103,6 +136,13 @@ mod tests {
         assert!(s.found_in(*b"xxxB"));
         assert!(!s.found_in(*b"union  select /a/./c"));
         assert!(!s.found_in(*b""));
+        assert!(s.found_in_slice(b"1 UNION Select 2"));
+        assert!(!s.found_in_slice(b"union  select"));
+        assert!(s.found_decoded(b"/a/%2E%2e/c"));
+        assert!(!s.found_decoded(b"/a/%2E/c"));
+        assert!(s.found_raw_or_decoded(b"%2e%2e"));
+        assert!(s.found_raw_or_decoded(b"x.."));
+        assert!(!s.found_raw_or_decoded(b"%2e/"));
     }
 
     #[test]
