@@ -17,6 +17,7 @@ struct Raw {
     workers: Option<Spanned<Workers>>,
     root: Option<Spanned<String>>,
     builtins: Option<bool>,
+    compression: Option<Spanned<super::compression::RawCompression>>,
     limits: Option<RawLimits>,
     timeouts: Option<RawTimeouts>,
     engine: Option<RawEngine>,
@@ -301,6 +302,9 @@ pub fn parse(text: &str, file: Option<&Path>) -> Result<Config, ConfigError> {
     if let Some(b) = raw.builtins {
         c.builtins = b;
     }
+    if let Some(z) = &raw.compression {
+        c.compression = super::compression::compression(&cx, z, "compression")?;
+    }
     if let Some(l) = &raw.limits {
         let k = |s: &str| format!("limits.{s}");
         if let Some(n) = cx.int(
@@ -504,6 +508,13 @@ pub fn parse(text: &str, file: Option<&Path>) -> Result<Config, ConfigError> {
                 r.span(),
                 "root",
                 "a file with [[site]] tables sets root per site (or in a route)",
+            ));
+        }
+        if let Some(z) = &raw.compression {
+            return Err(cx.err(
+                z.span(),
+                "compression",
+                "a file with [[site]] tables sets compression per site ([site.compression])",
             ));
         }
         if raw.builtins == Some(true) {

@@ -190,8 +190,22 @@ fn site(s: &Site) -> Value {
         "default": s.default,
         "route": s.routes.iter().map(route).collect::<Vec<_>>(),
     });
+    if let Some(z) = &s.compression {
+        v["compression"] = compression(z);
+    }
     rules(&s.rules, v.as_object_mut().expect("an object"));
     v
+}
+
+fn compression(z: &crate::site::compression::CompressionSpec) -> Value {
+    let names = |v: &[crate::compress::Coding]| v.iter().map(|c| c.name()).collect::<Vec<_>>();
+    json!({
+        "encodings": names(&z.encodings),
+        "min_length": z.min_length,
+        "mime_types": z.mime_types,
+        "levels": { "br": z.levels.br, "zstd": z.levels.zstd, "gzip": z.levels.gzip },
+        "precompressed": names(&z.precompressed),
+    })
 }
 
 /// The configuration `c` as JSON.
@@ -232,6 +246,7 @@ pub fn render(c: &Config) -> Value {
         "workers": c.workers,
         "root": c.root.as_deref().map(path),
         "builtins": c.builtins,
+        "compression": c.compression.as_ref().map(compression),
         "limits": {
             "max_request_line_size": l.max_request_line_size,
             "max_request_headers_total_size": l.max_request_headers_total_size,

@@ -2,6 +2,7 @@
 //! name the offending key and, for files, the line.
 #![forbid(unsafe_code)]
 
+mod compression;
 mod file;
 mod filtering;
 mod http2;
@@ -94,6 +95,8 @@ pub struct Config {
     pub root: Option<PathBuf>,
     /// Serve `/plaintext`, `/json` and `/echo`.
     pub builtins: bool,
+    /// `[compression]` of the flat configuration's one site.
+    pub compression: Option<crate::site::compression::CompressionSpec>,
     /// Request size limits.
     pub limits: Limits,
     /// Timeouts.
@@ -128,6 +131,7 @@ impl Default for Config {
             workers: available_cpus(),
             root: None,
             builtins: false,
+            compression: None,
             limits: Limits::default(),
             timeouts: Timeouts::default(),
             engine: Engine::default(),

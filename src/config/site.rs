@@ -34,6 +34,7 @@ pub(super) struct RawSite {
     limit_req: Option<Vec<Spanned<super::security::RawLimitReq>>>,
     limit_conn: Option<Vec<Spanned<super::security::RawLimitConn>>>,
     dynamic_ip_security: Option<Spanned<super::security::RawDynamic>>,
+    compression: Option<Spanned<super::compression::RawCompression>>,
 }
 
 super::security::guard_keys!(RawSite);
@@ -270,6 +271,10 @@ fn site(
         http2: r.http2.unwrap_or(true),
         rules,
         security: super::security::guards(cx, r.guard_keys(), &format!("site[{i}]"), cx.zones)?,
+        compression: match &r.compression {
+            Some(c) => super::compression::compression(cx, c, &k("compression"))?,
+            None => None,
+        },
         routes,
         access_log,
         origin: Origin {

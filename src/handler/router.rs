@@ -9,6 +9,7 @@ use super::{Ctx, Handler};
 use crate::exchange::{Io, Reply, RequestHead};
 use crate::guard::{Guard, Verdict};
 use crate::http::{Admit, Method, Methods, Response, Service};
+use crate::site::compression::Compression;
 use crate::site::rules::Applied;
 
 struct Route {
@@ -21,6 +22,7 @@ struct Route {
     handler: Rc<RefCell<Box<dyn Handler>>>,
     rules: Option<Rc<Applied>>,
     guard: Option<Arc<Guard>>,
+    compression: Option<Rc<Compression>>,
 }
 
 impl Route {
@@ -49,6 +51,8 @@ pub struct RouteOptions {
     pub rules: Option<Rc<Applied>>,
     /// IP restrictions, request filtering and limits for its requests.
     pub guard: Option<Arc<Guard>>,
+    /// Compression of its answers.
+    pub compression: Option<Rc<Compression>>,
 }
 
 /// Maps path prefixes to handlers. A prefix matches the path itself and
@@ -120,6 +124,7 @@ impl Router {
             handler: Rc::new(RefCell::new(handler)),
             rules: opts.rules.or_else(|| self.rules.clone()),
             guard: opts.guard,
+            compression: opts.compression,
         });
         // Longest first; for one length, exact before prefix (stable: file
         // order otherwise).
@@ -348,23 +353,28 @@ impl Service for Router {
         if !route.handler.borrow().methods().contains(req.method) {
             return apply(&route.rules, not_allowed(methods_of(route))).into();
         }
-        if let Judged::Delay(until) = judged {
-            return Reply::Pending(Box::new(Delayed {
+        let reply = if let Judged::Delay(until) = judged {
+            Reply::Pending(Box::new(Delayed {
                 until,
                 handler: route.handler.clone(),
                 head: Box::new(req.clone()),
                 prefix: route.prefix.clone(),
                 rules: route.rules.clone(),
-            }));
-        }
-        let mut cx = Ctx {
-            prefix: &route.prefix,
-            rest: rest_of(&route.prefix, path),
-            io,
+            }))
+        } else {
+            let mut cx = Ctx {
+                prefix: &route.prefix,
+                rest: rest_of(&route.prefix, path),
+                io,
+            };
+            let reply = route.handler.borrow_mut().handle(req, &mut cx);
+            match &route.rules {
+                Some(a) => a.reply(reply),
+                None => reply,
+            }
         };
-        let reply = route.handler.borrow_mut().handle(req, &mut cx);
-        match &route.rules {
-            Some(a) => a.reply(reply),
+        match &route.compression {
+            Some(c) => c.reply(req, reply),
             None => reply,
         }
     }
@@ -406,6 +416,7 @@ mod tests {
             methods,
             rules: None,
             guard: None,
+            compression: None,
         };
         let mut r = Router::new()
             .route_with("/", respond(200), opts(false, None))

@@ -9,6 +9,7 @@ use super::conditional::{Outcome, Preconditions, Range, Validators, range};
 use super::file_cache::{Entry, FileCache, Kind};
 use super::path::resolve;
 use super::{Ctx, Handler};
+use crate::compress::Coding;
 use crate::exchange::{Reply, RequestHead};
 use crate::http::{Body, FileBody, Response};
 
@@ -29,6 +30,8 @@ pub struct StaticFiles {
     browse: bool,
     hide: Vec<String>,
     dotfiles: bool,
+    /// Sidecar codings looked for beside a file, in preference.
+    precompressed: Vec<Coding>,
 }
 
 impl StaticFiles {
@@ -41,7 +44,16 @@ impl StaticFiles {
             browse: false,
             hide: Vec::new(),
             dotfiles: true,
+            precompressed: Vec::new(),
         })
+    }
+
+    /// Serves `app.js.br` (and the others of `codings`, in that preference
+    /// when the client's weights tie) for `app.js` to clients that accept
+    /// it, when the sidecar is a file no older than the original.
+    pub fn precompressed(mut self, codings: &[Coding]) -> StaticFiles {
+        self.precompressed = codings.to_vec();
+        self
     }
 
     /// Index files tried for a directory, in order.
@@ -97,6 +109,9 @@ impl StaticFiles {
     }
 }
 
+/// A file found: its path below the root and its entry.
+type Found = (Vec<u8>, Rc<Entry>);
+
 fn io_error(e: &io::Error) -> Response {
     match e.raw_os_error() {
         Some(libc::ENOENT)
@@ -118,7 +133,7 @@ impl Handler for StaticFiles {
 impl StaticFiles {
     /// Answers a request for `rest`, the path below the route's prefix.
     fn respond(&mut self, req: &RequestHead, rest: &str) -> Response {
-        let rel = match resolve(rest) {
+        let mut rel = match resolve(rest) {
             Ok(r) => r,
             Err(e) => return Response::error(400, Some(&e.to_string())),
         };
@@ -139,7 +154,10 @@ impl StaticFiles {
                 return Response::error(301, None).header("Location", location);
             }
             match self.index_of(&rel) {
-                Ok(Some(e)) => entry = e,
+                Ok(Some((path, e))) => {
+                    entry = e;
+                    rel = path;
+                }
                 Ok(None) if self.browse => return self.listing(req, &rel, &entry),
                 Ok(None) => return Response::error(403, Some("directory listing is disabled")),
                 Err(r) => return r,
@@ -148,13 +166,60 @@ impl StaticFiles {
         if entry.kind != Kind::File {
             return Response::error(404, None);
         }
-        serve(req, &entry)
+        if self.precompressed.is_empty() {
+            return serve(req, &entry, None);
+        }
+        let (found, varies) = self.sidecar(req, &rel, &entry);
+        let r = match found {
+            Some((coding, side)) => serve(req, &side, Some((coding, entry.content_type))),
+            None => serve(req, &entry, None),
+        };
+        if varies {
+            crate::site::compression::vary(r)
+        } else {
+            r
+        }
+    }
+
+    /// The sidecar of file `rel` (`entry`) that `req` accepts, and whether
+    /// any sidecar is there (then the answer varies by `Accept-Encoding`).
+    fn sidecar(
+        &mut self,
+        req: &RequestHead,
+        rel: &[u8],
+        entry: &Entry,
+    ) -> (Option<(Coding, Rc<Entry>)>, bool) {
+        let mut there: Vec<(Coding, Rc<Entry>)> = Vec::new();
+        for i in 0..self.precompressed.len() {
+            let c = self.precompressed[i];
+            let mut path = rel.to_vec();
+            path.extend_from_slice(c.suffix().as_bytes());
+            if let Ok(e) = self.lookup(&path)
+                && e.kind == Kind::File
+                && e.mtime >= entry.mtime
+            {
+                there.push((c, e));
+            }
+        }
+        if there.is_empty() {
+            return (None, false);
+        }
+        let offered: Vec<Coding> = there.iter().map(|(c, _)| *c).collect();
+        let chosen =
+            if req.method == crate::http::Method::Head || req.method == crate::http::Method::Get {
+                crate::site::compression::Compression::choose(req, &offered)
+            } else {
+                None
+            };
+        let found = chosen.and_then(|c| there.into_iter().find(|(x, _)| *x == c));
+        (found, true)
     }
 }
 
 impl StaticFiles {
-    /// The first index file of directory `rel` that exists and may be served.
-    fn index_of(&mut self, rel: &[u8]) -> Result<Option<Rc<Entry>>, Response> {
+    /// The first index file of directory `rel` that exists and may be
+    /// served, and its path.
+    fn index_of(&mut self, rel: &[u8]) -> Result<Option<Found>, Response> {
         for i in 0..self.index.len() {
             let mut path = rel.to_vec();
             if !path.is_empty() {
@@ -165,7 +230,7 @@ impl StaticFiles {
                 continue;
             }
             match self.lookup(&path) {
-                Ok(e) if e.kind == Kind::File => return Ok(Some(e)),
+                Ok(e) if e.kind == Kind::File => return Ok(Some((path, e))),
                 Ok(_) => {}
                 Err(r) if r.status() == 404 => {}
                 Err(r) => return Err(r),
@@ -194,13 +259,21 @@ impl StaticFiles {
     }
 }
 
-fn serve(req: &RequestHead, e: &Entry) -> Response {
+/// The answer for file `e`; `coded`: it is the sidecar in that coding of
+/// a file of that content type.
+fn serve(req: &RequestHead, e: &Entry, coded: Option<(Coding, &'static str)>) -> Response {
+    // A sidecar's validator names its coding: it is another representation.
+    let etag = match coded {
+        Some((c, _)) => format!("{}.{}\"", e.etag.trim_end_matches('"'), c.name()),
+        None => e.etag.clone(),
+    };
+    let content_type = coded.map_or(e.content_type, |(_, t)| t);
     let current = Validators {
-        etag: Some(&e.etag),
+        etag: Some(&etag),
         last_modified: Some(e.mtime),
     };
     let with_validators = |r: Response| {
-        r.header("ETag", e.etag.clone())
+        r.header("ETag", etag.clone())
             .header("Last-Modified", e.last_modified.clone())
     };
     let range_applies =
@@ -214,11 +287,15 @@ fn serve(req: &RequestHead, e: &Entry) -> Response {
         part = range(h, e.size);
     }
     let resp = |status: u16| {
-        Response::new(status)
-            .content_type(e.content_type)
+        let r = Response::new(status)
+            .content_type(content_type)
             .header("Last-Modified", e.last_modified.clone())
-            .header("ETag", e.etag.clone())
-            .header("Accept-Ranges", "bytes")
+            .header("ETag", etag.clone())
+            .header("Accept-Ranges", "bytes");
+        match coded {
+            Some((c, _)) => r.header("Content-Encoding", c.name()),
+            None => r,
+        }
     };
     let file = |offset: u64, len: u64| {
         if len == 0 {

@@ -106,6 +106,7 @@ mod tests {
             http2: true,
             rules: Default::default(),
             security: Default::default(),
+            compression: None,
             routes: Vec::new(),
             access_log: log,
             origin: Origin {

@@ -14,6 +14,8 @@
 //! new one and giving each worker a new [`Sites`] between requests.
 #![forbid(unsafe_code)]
 
+pub mod compressed;
+pub mod compression;
 pub mod generation;
 pub mod logs;
 pub mod matcher;
@@ -218,6 +220,10 @@ fn router(
     let mut r = Router::new()
         .rules(site_rules.clone())
         .guard(guards.of(site, None).cloned());
+    let compression = s
+        .compression
+        .clone()
+        .map(crate::site::compression::Compression::new);
     for (j, route) in s.routes.iter().enumerate() {
         let rules: Option<Rc<Applied>> = if route.rules.is_empty() {
             site_rules.clone()
@@ -230,6 +236,7 @@ fn router(
             methods: route.methods,
             rules,
             guard: guards.of(site, Some(j)).cloned(),
+            compression: compression.clone(),
         };
         let handler: Box<dyn Handler> = match &route.handler {
             HandlerSpec::Builtins => {
@@ -244,7 +251,12 @@ fn router(
                     .index(&f.index)
                     .browse(f.browse)
                     .hide(f.hide.clone())
-                    .dotfiles(f.dotfiles),
+                    .dotfiles(f.dotfiles)
+                    .precompressed(
+                        s.compression
+                            .as_ref()
+                            .map_or(&[][..], |c| &c.precompressed[..]),
+                    ),
             ),
             HandlerSpec::Redirect { to, status } => Box::new(Redirect::new(to.clone(), *status)),
             HandlerSpec::Respond {

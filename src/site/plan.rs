@@ -64,6 +64,7 @@ fn flat_site(c: &Config) -> Site {
         http2: true,
         rules: Rules::default(),
         security: Default::default(),
+        compression: c.compression.clone(),
         routes,
         access_log: super::spec::SiteLog::Global,
         // Its messages stand alone, as before sites existed.

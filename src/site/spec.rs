@@ -87,6 +87,8 @@ pub struct Site {
     pub rules: Rules,
     /// IP restrictions, request filtering and limits for its requests.
     pub security: crate::guard::spec::Security,
+    /// `[site.compression]`, when on.
+    pub compression: Option<super::compression::CompressionSpec>,
     /// Its routes, in file order.
     pub routes: Vec<Route>,
     /// Where its access-log lines go.
