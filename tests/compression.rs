@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 struct Setup {
     server: Server,
+    root: std::path::PathBuf,
     /// The upstream the `/up` route proxies to (serving the same root).
     _upstream: Server,
     /// The text the `/text` route answers.
@@ -69,6 +70,19 @@ fn setup() -> Setup {
     std::fs::write(root.join("app.js"), &js).unwrap();
     std::fs::write(root.join("plain.js"), &js).unwrap();
     std::fs::write(root.join("stale.js"), &js).unwrap();
+    // A page whose script fetches /text and writes what the browser saw:
+    // the decoded text's length and the bytes on the wire.
+    std::fs::write(
+        root.join("page.html"),
+        r#"<!doctype html><title>t</title><body>waiting<script>
+fetch('/text').then(r => r.text().then(t => {
+  const e = performance.getEntriesByName(new URL('/text', location).href)[0];
+  document.body.textContent = 'len=' + t.length + ' enc=' + e.encodedBodySize +
+    ' dec=' + e.decodedBodySize + ' ce=' + r.headers.get('content-encoding') + '.';
+}));
+</script>"#,
+    )
+    .unwrap();
     // Sidecars: any bytes do (they are served as they are), told apart.
     let br = b"sidecar in br".repeat(10);
     let gz = b"sidecar in gzip".repeat(10);
@@ -149,6 +163,7 @@ strip_prefix = "/up"
     let server = Server::with_config(&toml, &[]);
     Setup {
         server,
+        root,
         _upstream: upstream,
         text,
         br,
@@ -229,6 +244,24 @@ fn negotiation(t: &Setup) {
     }
 }
 
+/// Headless Chromium loads a page whose script fetches a compressed answer.
+fn chromium_decodes(t: &Setup) {
+    let dom = common::chromium::rendered_dom(&t.server.url("/page.html"));
+    let field = |name: &str| -> String {
+        let at = dom.find(&format!("{name}=")).unwrap_or_else(|| panic!("no {name} in {dom}"));
+        dom[at + name.len() + 1..]
+            .split([' ', '.'])
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(field("len"), t.text.len().to_string(), "{dom}");
+    assert_eq!(field("dec"), t.text.len().to_string(), "{dom}");
+    let enc: usize = field("enc").parse().unwrap();
+    assert!(enc > 0 && enc < t.text.len() / 4, "{dom}");
+    assert!(["gzip", "br", "zstd"].contains(&field("ce").as_str()), "{dom}");
+}
+
 fn what_is_not_compressed(t: &Setup) {
     // Below min_length, a type not listed, no-transform: as they are, and
     // (not being candidates) without Vary.
@@ -248,11 +281,50 @@ fn what_is_not_compressed(t: &Setup) {
         g.header("content-length").as_deref(),
         Some(t.text.len().to_string().as_str())
     );
-    // A file without a sidecar is sent as it is (files are not compressed
-    // on the worker).
-    let g = get(t, "/plain.js", Some("gzip, br"));
+}
+
+/// Asks for `path` in `coding` until a compressed copy comes (each worker
+/// makes its own, once): the copy's answer.
+fn copy_of(t: &Setup, path: &str, coding: &str) -> Got {
+    let started = Instant::now();
+    loop {
+        let g = get(t, path, Some(coding));
+        assert_eq!(g.code, 200);
+        assert_eq!(g.header("vary").as_deref(), Some("Accept-Encoding"));
+        if g.header("content-encoding").is_some() {
+            return g;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no copy of {path} yet"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn files_without_sidecars(t: &Setup) {
+    let js = "function f(x) { return x * 2; }\n".repeat(200);
+    // Sent as it is until the background copy is ready, then the copy.
+    for c in ["br", "zstd", "gzip"] {
+        let g = copy_of(t, "/plain.js", c);
+        assert_eq!(g.header("content-encoding").as_deref(), Some(c));
+        assert_eq!(g.header("content-length"), Some(g.body.len().to_string()));
+        assert!(g.header("etag").unwrap().ends_with(&format!(".{c}\"")));
+        assert_eq!(String::from_utf8(decode(c, &g.body)).unwrap(), js, "{c}");
+    }
+    // HEAD: the identity length.
+    let url = t.server.url("/plain.js");
+    let g = curl_got(&["-I", "-H", "Accept-Encoding: gzip", &url]);
     assert_eq!(g.header("content-encoding"), None);
-    assert_eq!(g.body.len(), 6400);
+    assert_eq!(g.header("content-length").as_deref(), Some("6400"));
+    // A changed file is copied anew (its validator changed).
+    std::fs::write(t.root.join("plain.js"), "let y = 1;\n".repeat(300)).unwrap();
+    std::thread::sleep(Duration::from_millis(1100)); // the open-file cache's check
+    let g = copy_of(t, "/plain.js", "gzip");
+    assert_eq!(
+        decode("gzip", &g.body),
+        "let y = 1;\n".repeat(300).as_bytes()
+    );
 }
 
 fn large_and_streamed(t: &Setup) {
@@ -341,7 +413,7 @@ fn sidecars(t: &Setup) {
     let g = get(t, "/app.js", Some("gzip"));
     assert_eq!(g.header("content-encoding").as_deref(), Some("gzip"));
     assert_eq!(g.body, t.gz);
-    let g = get(t, "/app.js", Some("zstd"));
+    let g = get(t, "/app.js", Some("deflate"));
     assert_eq!(g.header("content-encoding"), None);
     assert_eq!(g.body.len(), 6400);
     assert_eq!(g.header("vary").as_deref(), Some("Accept-Encoding"));
@@ -359,10 +431,12 @@ fn sidecars(t: &Setup) {
     assert_eq!(g.code, 206);
     assert_eq!(g.body, &t.br[..10]);
     assert_eq!(g.header("content-encoding").as_deref(), Some("br"));
-    // A sidecar older than its file is not served.
+    // A sidecar older than its file is not served: the file is, then its
+    // compressed copy.
     let g = get(t, "/stale.js", Some("br"));
-    assert_eq!(g.header("content-encoding"), None);
-    assert_eq!(g.body.len(), 6400);
+    assert_ne!(g.body, b"old");
+    let g = copy_of(t, "/stale.js", "br");
+    assert_eq!(decode("br", &g.body).len(), 6400);
 }
 
 #[test]
@@ -375,6 +449,8 @@ fn compression_end_to_end() {
             ("what is not compressed", what_is_not_compressed),
             ("large and streamed bodies", large_and_streamed),
             ("precompressed sidecars", sidecars),
+            ("files without sidecars", files_without_sidecars),
+            ("chromium decodes", chromium_decodes),
         ],
     );
 }

@@ -10,6 +10,7 @@
 //! pure-Rust `brotli` crate, and zstd is the `zstd` crate over libzstd.
 #![forbid(unsafe_code)]
 
+pub mod background;
 mod encoder;
 mod negotiate;
 #[cfg(test)]

@@ -8,6 +8,7 @@
 pub mod builtins;
 pub mod conditional;
 pub mod file_cache;
+pub mod file_compress;
 pub mod glob;
 pub mod listing;
 pub mod mime;

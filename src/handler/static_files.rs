@@ -7,11 +7,13 @@ use std::time::{Duration, Instant};
 
 use super::conditional::{Outcome, Preconditions, Range, Validators, range};
 use super::file_cache::{Entry, FileCache, Kind};
+use super::file_compress::{FileCompressor, MAX_FILE};
 use super::path::resolve;
 use super::{Ctx, Handler};
-use crate::compress::Coding;
+use crate::compress::{Coding, mime_matches};
 use crate::exchange::{Reply, RequestHead};
 use crate::http::{Body, FileBody, Response};
+use crate::site::compression::{Compression, CompressionSpec, vary};
 
 /// How long a cached open file is trusted before it is checked again.
 pub const FILE_CACHE_VALID: Duration = Duration::from_secs(1);
@@ -32,6 +34,18 @@ pub struct StaticFiles {
     dotfiles: bool,
     /// Sidecar codings looked for beside a file, in preference.
     precompressed: Vec<Coding>,
+    /// Compressed copies of files without sidecars.
+    dynamic: Option<Dynamic>,
+}
+
+/// Compression of files without sidecars: what is compressed, and the
+/// worker's copies.
+#[derive(Debug)]
+struct Dynamic {
+    encodings: Vec<Coding>,
+    types: Vec<String>,
+    min_length: u64,
+    copies: FileCompressor,
 }
 
 impl StaticFiles {
@@ -45,14 +59,24 @@ impl StaticFiles {
             hide: Vec::new(),
             dotfiles: true,
             precompressed: Vec::new(),
+            dynamic: None,
         })
     }
 
-    /// Serves `app.js.br` (and the others of `codings`, in that preference
-    /// when the client's weights tie) for `app.js` to clients that accept
-    /// it, when the sidecar is a file no older than the original.
-    pub fn precompressed(mut self, codings: &[Coding]) -> StaticFiles {
-        self.precompressed = codings.to_vec();
+    /// Compression as a site's `[site.compression]` says: its sidecars
+    /// (`app.js.br` for `app.js`, chosen among those present by the
+    /// client's weights, then the list's order; a sidecar older than its
+    /// file is ignored) and, for files without one, compressed copies made
+    /// in the background and sent once ready.
+    pub fn compression(mut self, spec: Option<&CompressionSpec>) -> StaticFiles {
+        let Some(spec) = spec else { return self };
+        self.precompressed = spec.precompressed.clone();
+        self.dynamic = (!spec.encodings.is_empty()).then(|| Dynamic {
+            encodings: spec.encodings.clone(),
+            types: spec.mime_types.clone(),
+            min_length: spec.min_length,
+            copies: FileCompressor::default(),
+        });
         self
     }
 
@@ -111,6 +135,8 @@ impl StaticFiles {
 
 /// A file found: its path below the root and its entry.
 type Found = (Vec<u8>, Rc<Entry>);
+/// A compressed copy of a file, and its coding.
+type Coded = (Coding, Rc<[u8]>);
 
 fn io_error(e: &io::Error) -> Response {
     match e.raw_os_error() {
@@ -166,19 +192,53 @@ impl StaticFiles {
         if entry.kind != Kind::File {
             return Response::error(404, None);
         }
-        if self.precompressed.is_empty() {
-            return serve(req, &entry, None);
+        let plain = Repr::file(&entry);
+        if self.precompressed.is_empty() && self.dynamic.is_none() {
+            return serve(req, &plain);
         }
-        let (found, varies) = self.sidecar(req, &rel, &entry);
-        let r = match found {
-            Some((coding, side)) => serve(req, &side, Some((coding, entry.content_type))),
-            None => serve(req, &entry, None),
+        let (side, mut varies) = self.sidecar(req, &rel, &entry);
+        let r = match side {
+            Some((coding, s)) => serve(req, &Repr::coded(&s, coding, entry.content_type, None)),
+            None => {
+                let (copy, candidate) = self.copy(req, &rel, &entry);
+                varies |= candidate;
+                match copy {
+                    Some((c, bytes)) => serve(
+                        req,
+                        &Repr::coded(&entry, c, entry.content_type, Some(bytes)),
+                    ),
+                    None => serve(req, &plain),
+                }
+            }
         };
-        if varies {
-            crate::site::compression::vary(r)
-        } else {
-            r
+        if varies { vary(r) } else { r }
+    }
+
+    /// The compressed copy of file `rel` (`entry`) for `req`, when one is
+    /// ready; and whether the file is one that gets copies (then the answer
+    /// varies by `Accept-Encoding`).
+    fn copy(
+        &mut self,
+        req: &RequestHead,
+        rel: &[u8],
+        entry: &Entry,
+    ) -> (Option<Coded>, bool) {
+        let Some(d) = &mut self.dynamic else {
+            return (None, false);
+        };
+        if entry.size < d.min_length.max(1)
+            || entry.size > MAX_FILE
+            || !mime_matches(entry.content_type, &d.types)
+        {
+            return (None, false);
         }
+        // HEAD describes the identity body truly, as for other answers.
+        if req.method != crate::http::Method::Get {
+            return (None, true);
+        }
+        let copy = Compression::choose(req, &d.encodings)
+            .and_then(|c| d.copies.get(rel, entry, c).map(|b| (c, b)));
+        (copy, true)
     }
 
     /// The sidecar of file `rel` (`entry`) that `req` accepts, and whether
@@ -259,21 +319,75 @@ impl StaticFiles {
     }
 }
 
-/// The answer for file `e`; `coded`: it is the sidecar in that coding of
-/// a file of that content type.
-fn serve(req: &RequestHead, e: &Entry, coded: Option<(Coding, &'static str)>) -> Response {
-    // A sidecar's validator names its coding: it is another representation.
-    let etag = match coded {
-        Some((c, _)) => format!("{}.{}\"", e.etag.trim_end_matches('"'), c.name()),
-        None => e.etag.clone(),
-    };
-    let content_type = coded.map_or(e.content_type, |(_, t)| t);
+/// What is sent for a file: the file itself, a sidecar, or a compressed
+/// copy in memory.
+struct Repr<'a> {
+    /// The file sent (or whose copy is), for its time and body.
+    e: &'a Entry,
+    etag: String,
+    content_type: &'static str,
+    coding: Option<Coding>,
+    copy: Option<Rc<[u8]>>,
+}
+
+impl<'a> Repr<'a> {
+    fn file(e: &'a Entry) -> Repr<'a> {
+        Repr {
+            e,
+            etag: e.etag.clone(),
+            content_type: e.content_type,
+            coding: None,
+            copy: None,
+        }
+    }
+
+    /// `e` (a sidecar, or the file of `copy`) in coding `c`: its validator
+    /// names the coding, as another representation's must.
+    fn coded(
+        e: &'a Entry,
+        c: Coding,
+        content_type: &'static str,
+        copy: Option<Rc<[u8]>>,
+    ) -> Repr<'a> {
+        Repr {
+            e,
+            etag: format!("{}.{}\"", e.etag.trim_end_matches('"'), c.name()),
+            content_type,
+            coding: Some(c),
+            copy,
+        }
+    }
+
+    fn size(&self) -> u64 {
+        self.copy.as_ref().map_or(self.e.size, |b| b.len() as u64)
+    }
+
+    fn body(&self, offset: u64, len: u64) -> Body {
+        if len == 0 {
+            return Body::Empty;
+        }
+        match &self.copy {
+            Some(b) if offset == 0 && len == b.len() as u64 => Body::Shared(b.clone()),
+            Some(b) => Body::Bytes(b[offset as usize..(offset + len) as usize].to_vec()),
+            None => Body::File(FileBody {
+                file: self.e.file.clone(),
+                offset,
+                len,
+            }),
+        }
+    }
+}
+
+/// The answer for `r`: validators with 304 and 412, single ranges.
+fn serve(req: &RequestHead, r: &Repr<'_>) -> Response {
+    let e = r.e;
+    let size = r.size();
     let current = Validators {
-        etag: Some(&etag),
+        etag: Some(&r.etag),
         last_modified: Some(e.mtime),
     };
-    let with_validators = |r: Response| {
-        r.header("ETag", etag.clone())
+    let with_validators = |resp: Response| {
+        resp.header("ETag", r.etag.clone())
             .header("Last-Modified", e.last_modified.clone())
     };
     let range_applies =
@@ -284,40 +398,29 @@ fn serve(req: &RequestHead, e: &Entry, coded: Option<(Coding, &'static str)>) ->
         };
     let mut part = Range::Full;
     if range_applies && let Some(h) = req.header("range") {
-        part = range(h, e.size);
+        part = range(h, size);
     }
     let resp = |status: u16| {
-        let r = Response::new(status)
-            .content_type(content_type)
+        let resp = Response::new(status)
+            .content_type(r.content_type)
             .header("Last-Modified", e.last_modified.clone())
-            .header("ETag", etag.clone())
+            .header("ETag", r.etag.clone())
             .header("Accept-Ranges", "bytes");
-        match coded {
-            Some((c, _)) => r.header("Content-Encoding", c.name()),
-            None => r,
-        }
-    };
-    let file = |offset: u64, len: u64| {
-        if len == 0 {
-            Body::Empty
-        } else {
-            Body::File(FileBody {
-                file: e.file.clone(),
-                offset,
-                len,
-            })
+        match r.coding {
+            Some(c) => resp.header("Content-Encoding", c.name()),
+            None => resp,
         }
     };
     match part {
-        Range::Full => resp(200).body(file(0, e.size)),
+        Range::Full => resp(200).body(r.body(0, size)),
         Range::Part { start, len } => resp(206)
             .header(
                 "Content-Range",
-                format!("bytes {}-{}/{}", start, start + len - 1, e.size),
+                format!("bytes {}-{}/{}", start, start + len - 1, size),
             )
-            .body(file(start, len)),
+            .body(r.body(start, len)),
         Range::Unsatisfiable => {
-            Response::error(416, None).header("Content-Range", format!("bytes */{}", e.size))
+            Response::error(416, None).header("Content-Range", format!("bytes */{size}"))
         }
     }
 }

@@ -252,11 +252,7 @@ fn router(
                     .browse(f.browse)
                     .hide(f.hide.clone())
                     .dotfiles(f.dotfiles)
-                    .precompressed(
-                        s.compression
-                            .as_ref()
-                            .map_or(&[][..], |c| &c.precompressed[..]),
-                    ),
+                    .compression(s.compression.as_ref()),
             ),
             HandlerSpec::Redirect { to, status } => Box::new(Redirect::new(to.clone(), *status)),
             HandlerSpec::Respond {
