@@ -248,7 +248,9 @@ fn negotiation(t: &Setup) {
 fn chromium_decodes(t: &Setup) {
     let dom = common::chromium::rendered_dom(&t.server.url("/page.html"));
     let field = |name: &str| -> String {
-        let at = dom.find(&format!("{name}=")).unwrap_or_else(|| panic!("no {name} in {dom}"));
+        let at = dom
+            .find(&format!("{name}="))
+            .unwrap_or_else(|| panic!("no {name} in {dom}"));
         dom[at + name.len() + 1..]
             .split([' ', '.'])
             .next()
@@ -259,7 +261,10 @@ fn chromium_decodes(t: &Setup) {
     assert_eq!(field("dec"), t.text.len().to_string(), "{dom}");
     let enc: usize = field("enc").parse().unwrap();
     assert!(enc > 0 && enc < t.text.len() / 4, "{dom}");
-    assert!(["gzip", "br", "zstd"].contains(&field("ce").as_str()), "{dom}");
+    assert!(
+        ["gzip", "br", "zstd"].contains(&field("ce").as_str()),
+        "{dom}"
+    );
 }
 
 fn what_is_not_compressed(t: &Setup) {

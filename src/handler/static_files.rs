@@ -36,6 +36,8 @@ pub struct StaticFiles {
     precompressed: Vec<Coding>,
     /// Compressed copies of files without sidecars.
     dynamic: Option<Dynamic>,
+    /// Files found without a sidecar, and when.
+    no_sidecar: std::collections::HashMap<Box<[u8]>, Instant>,
 }
 
 /// Compression of files without sidecars: what is compressed, and the
@@ -60,6 +62,7 @@ impl StaticFiles {
             dotfiles: true,
             precompressed: Vec::new(),
             dynamic: None,
+            no_sidecar: Default::default(),
         })
     }
 
@@ -217,12 +220,7 @@ impl StaticFiles {
     /// The compressed copy of file `rel` (`entry`) for `req`, when one is
     /// ready; and whether the file is one that gets copies (then the answer
     /// varies by `Accept-Encoding`).
-    fn copy(
-        &mut self,
-        req: &RequestHead,
-        rel: &[u8],
-        entry: &Entry,
-    ) -> (Option<Coded>, bool) {
+    fn copy(&mut self, req: &RequestHead, rel: &[u8], entry: &Entry) -> (Option<Coded>, bool) {
         let Some(d) = &mut self.dynamic else {
             return (None, false);
         };
@@ -249,6 +247,14 @@ impl StaticFiles {
         rel: &[u8],
         entry: &Entry,
     ) -> (Option<(Coding, Rc<Entry>)>, bool) {
+        // Files known to have no sidecar: not looked for again for a while
+        // (a missing file is an open per request otherwise).
+        let now = Instant::now();
+        if let Some(t) = self.no_sidecar.get(rel)
+            && now.saturating_duration_since(*t) < FILE_CACHE_VALID
+        {
+            return (None, false);
+        }
         let mut there: Vec<(Coding, Rc<Entry>)> = Vec::new();
         for i in 0..self.precompressed.len() {
             let c = self.precompressed[i];
@@ -260,6 +266,14 @@ impl StaticFiles {
             {
                 there.push((c, e));
             }
+        }
+        if there.is_empty() {
+            if self.no_sidecar.len() >= FILE_CACHE_MAX {
+                self.no_sidecar.clear();
+            }
+            self.no_sidecar.insert(rel.into(), now);
+        } else {
+            self.no_sidecar.remove(rel);
         }
         if there.is_empty() {
             return (None, false);
