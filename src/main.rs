@@ -12,7 +12,7 @@ use peregrine::site::Generation;
 /// A thread-per-core io_uring HTTP/1.1 server.
 ///
 /// With no command, serves the bundled demo site on 127.0.0.1:8080 with the
-/// built-in handlers on.
+/// built-in handlers and compression on.
 #[derive(Parser, Debug)]
 #[command(name = "peregrine", version, about, long_about = None)]
 struct Cli {
@@ -101,6 +101,10 @@ fn build(args: ServeArgs) -> Result<Config, ConfigError> {
     }
     if c.root.is_none() && c.sites.is_empty() {
         c.root = Some(demo_root());
+        // The demo shows compression too, unless the file said otherwise.
+        if c.source.is_none() {
+            c.compression = Some(Default::default());
+        }
     }
     if let Some(w) = args.workers {
         c.workers = usize::from(w);

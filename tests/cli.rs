@@ -159,6 +159,17 @@ fn no_arguments_serves_the_demo_site_on_8080() {
             read_response(&mut s, false).unwrap().text(),
             "Hello, World!"
         );
+        // Compression is on: a text file of the demo is a candidate (its
+        // compressed copy is made in the background, so the first answer
+        // may still be the file itself).
+        std::io::Write::write_all(
+            &mut s,
+            b"GET /4k.txt HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip\r\n\r\n",
+        )
+        .unwrap();
+        let text = read_response(&mut s, false).unwrap();
+        assert_eq!(text.status, 200);
+        assert_eq!(text.header("vary").as_deref(), Some("Accept-Encoding"));
     });
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
