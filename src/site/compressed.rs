@@ -9,8 +9,11 @@ use std::rc::Rc;
 use crate::compress::Encoder;
 use crate::exchange::{BodySource, Chunk, Io, RequestBody};
 
-/// Input bytes compressed per pull at most.
-const BUDGET: usize = 64 * 1024;
+/// Input bytes one body compresses per turn of the worker's loop at most
+/// (about a third of a millisecond at gzip 5): the connection may pull
+/// several times a turn, as sends complete, and must not compress the
+/// whole body in one.
+const BUDGET: usize = 16 * 1024;
 /// Input bytes asked of the inner source (or taken of the body) at a time.
 const PIECE: usize = 16 * 1024;
 /// Compressed bytes worth handing to the connection at once.
@@ -31,6 +34,10 @@ pub struct Compressed {
     finished: bool,
     /// Input went in since the last flush.
     unflushed: bool,
+    /// The turn (the loop's time) of the last pull, and input compressed
+    /// in it.
+    turn: Option<std::time::Instant>,
+    spent: usize,
 }
 
 impl Compressed {
@@ -51,6 +58,8 @@ impl Compressed {
             out: Vec::new(),
             finished: false,
             unflushed: false,
+            turn: None,
+            spent: 0,
         }
     }
 
@@ -84,8 +93,12 @@ impl BodySource for Compressed {
             };
         }
         let enough = ENOUGH.min(max.max(1));
-        let mut taken = 0;
-        while taken < BUDGET && self.out.len() < enough {
+        let now = io.now();
+        if self.turn != Some(now) {
+            self.turn = Some(now);
+            self.spent = 0;
+        }
+        while self.spent < BUDGET && self.out.len() < enough {
             let pushed = match &mut self.input {
                 Input::Bytes { data, at } => {
                     if *at == data.len() {
@@ -93,19 +106,19 @@ impl BodySource for Compressed {
                     }
                     let end = (*at + PIECE).min(data.len());
                     let r = self.encoder.push(&data[*at..end], &mut self.out);
-                    taken += end - *at;
+                    self.spent += end - *at;
                     *at = end;
                     r
                 }
                 Input::Source(s) => match s.poll_chunk(io, body, PIECE) {
                     Chunk::Bytes(b) => {
-                        taken += b.len();
+                        self.spent += b.len();
                         let r = self.encoder.push(&b, &mut self.out);
                         s.recycle(b);
                         r
                     }
                     Chunk::Static(b) => {
-                        taken += b.len();
+                        self.spent += b.len();
                         self.encoder.push(b, &mut self.out)
                     }
                     Chunk::End => return self.finish(),
@@ -138,9 +151,9 @@ impl BodySource for Compressed {
             self.unflushed = true;
         }
         if self.out.is_empty() {
-            // The encoder kept everything it took this turn: come back on
-            // the next turn of the loop for more.
-            io.wake_at(io.now());
+            // This turn's budget is spent (or the encoder kept all it
+            // took): come back on the next turn of the loop for more.
+            io.wake_at(now);
             return Chunk::Pending;
         }
         self.emit()
@@ -181,13 +194,15 @@ mod tests {
         out
     }
 
-    /// Pulls `c` to its end: the bytes, and how many pulls it took.
+    /// Pulls `c` to its end, a turn of the loop per pull: the bytes, and
+    /// how many pulls it took.
     fn drain(c: &mut Compressed) -> (Vec<u8>, usize) {
-        let mut io = Io::new(std::time::Instant::now());
+        let t0 = std::time::Instant::now();
         let mut body = RequestBody::empty();
         let (mut all, mut pulls) = (Vec::new(), 0);
         loop {
             pulls += 1;
+            let mut io = Io::new(t0 + std::time::Duration::from_millis(pulls as u64));
             match c.poll_chunk(&mut io, &mut body, 64 * 1024) {
                 Chunk::Bytes(b) => {
                     all.extend_from_slice(&b);
@@ -197,7 +212,7 @@ mod tests {
                 Chunk::End => return (all, pulls),
                 other => panic!("{other:?}"),
             }
-            assert!(pulls < 10_000);
+            assert!(pulls < 100_000);
         }
     }
 
@@ -209,8 +224,19 @@ mod tests {
         let mut c = Compressed::bytes(data.clone().into(), Encoder::new(Coding::Gzip, 5));
         let (z, pulls) = drain(&mut c);
         assert_eq!(gunzip(&z), data);
-        // 4 MB at 64 KiB of input a pull at most.
+        // 4 MB at 16 KiB of input a turn at most.
         assert!(pulls >= data.len() / BUDGET, "{pulls} pulls");
+        // Pulled again in the same turn, a body past its budget waits for
+        // the next turn (and asks to be woken for it).
+        let mut c = Compressed::bytes(data.into(), Encoder::new(Coding::Gzip, 5));
+        let mut io = Io::new(std::time::Instant::now());
+        let mut body = RequestBody::empty();
+        let mut pulls = 0;
+        while !matches!(c.poll_chunk(&mut io, &mut body, 64 * 1024), Chunk::Pending) {
+            pulls += 1;
+            assert!(pulls <= 2, "the turn's budget holds");
+        }
+        assert_eq!(io.wake(), Some(io.now()));
     }
 
     /// A source that makes `n` pieces, waiting before each.
