@@ -123,6 +123,13 @@ body = "{text}"
 headers = {{ "Content-Type" = "text/plain; charset=utf-8", "ETag" = "\"t1\"" }}
 
 [[site.route]]
+path = "/text-off"
+handler = "respond"
+body = "{text}"
+headers = {{ "Content-Type" = "text/plain" }}
+compression = false
+
+[[site.route]]
 path = "/big"
 handler = "respond"
 body = "{big}"
@@ -270,7 +277,7 @@ fn chromium_decodes(t: &Setup) {
 fn what_is_not_compressed(t: &Setup) {
     // Below min_length, a type not listed, no-transform: as they are, and
     // (not being candidates) without Vary.
-    for path in ["/short", "/image", "/notransform"] {
+    for path in ["/short", "/image", "/notransform", "/text-off"] {
         let g = get(t, path, Some("gzip, br"));
         assert_eq!(g.code, 200, "{path}");
         assert_eq!(g.header("content-encoding"), None, "{path}");

@@ -22,6 +22,7 @@ pub(super) struct RawRoute {
     handler: Option<Spanned<String>>,
     response_headers: Option<Spanned<RawHeaderRules>>,
     errors: Option<Spanned<BTreeMap<String, String>>>,
+    compression: Option<bool>,
     // respond, redirect
     status: Option<Spanned<i64>>,
     body: Option<Spanned<String>>,
@@ -266,6 +267,7 @@ pub(super) fn route(
         handler: spec,
         rules,
         security: super::security::guards(cx, r.guard_keys(), &key, cx.zones)?,
+        compression: r.compression.unwrap_or(true),
         origin: Origin {
             lines: [
                 ("path", r.path.as_ref().map(Spanned::span)),

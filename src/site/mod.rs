@@ -236,7 +236,7 @@ fn router(
             methods: route.methods,
             rules,
             guard: guards.of(site, Some(j)).cloned(),
-            compression: compression.clone(),
+            compression: compression.clone().filter(|_| route.compression),
         };
         let handler: Box<dyn Handler> = match &route.handler {
             HandlerSpec::Builtins => {
@@ -252,7 +252,7 @@ fn router(
                     .browse(f.browse)
                     .hide(f.hide.clone())
                     .dotfiles(f.dotfiles)
-                    .compression(s.compression.as_ref()),
+                    .compression(s.compression.as_ref().filter(|_| route.compression)),
             ),
             HandlerSpec::Redirect { to, status } => Box::new(Redirect::new(to.clone(), *status)),
             HandlerSpec::Respond {

@@ -46,6 +46,7 @@ fn flat_site(c: &Config) -> Site {
             handler: HandlerSpec::Builtins,
             rules: Rules::default(),
             security: Default::default(),
+            compression: true,
             origin: Origin {
                 key: "builtins".into(),
                 ..Origin::default()
@@ -98,6 +99,7 @@ fn add_root_route(site: &mut Site, dotfiles: bool) {
         }),
         rules: Rules::default(),
         security: Default::default(),
+        compression: true,
         origin: if site.origin.key.is_empty() {
             Origin::default()
         } else {

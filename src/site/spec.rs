@@ -125,6 +125,9 @@ pub struct Route {
     pub rules: Rules,
     /// Guards that replace the site's, key by key.
     pub security: crate::guard::spec::Security,
+    /// Whether its answers get the site's compression (`compression =
+    /// false` turns it off for the route).
+    pub compression: bool,
     /// Where it was written.
     pub origin: Origin,
 }
