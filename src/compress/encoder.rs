@@ -27,6 +27,7 @@ enum Inner {
 /// A streaming encoder for one response body.
 pub struct Encoder {
     coding: Coding,
+    level: u32,
     inner: Inner,
 }
 
@@ -40,12 +41,21 @@ impl Encoder {
             Coding::Br => Inner::Br(Box::new(brotli(level))),
             Coding::Zstd => zstd(level).map_or(Inner::Unavailable, Inner::Zstd),
         };
-        Encoder { coding, inner }
+        Encoder {
+            coding,
+            level,
+            inner,
+        }
     }
 
     /// The coding this encoder produces.
     pub fn coding(&self) -> Coding {
         self.coding
+    }
+
+    /// The level it was asked for.
+    pub fn level(&self) -> u32 {
+        self.level
     }
 
     /// Compresses `input`, appending whatever compressed bytes are ready to

@@ -107,11 +107,29 @@ pub(super) fn compression(
                     format!("{name:?} is not a coding: write br, zstd or gzip"),
                 )
             })?;
-            let (min, max) = match c {
-                Coding::Br => (0, 11),
-                Coding::Zstd => (1, 19),
-                Coding::Gzip => (1, 9),
+            // Answers are compressed on the workers: levels whose encoders
+            // spend more than a few milliseconds at a time on one body are
+            // refused (files get copies at the best level, made off them).
+            // (least, most allowed, most the encoder has, why)
+            let (min, max, top, slow) = match c {
+                Coding::Br => (
+                    0,
+                    6,
+                    11,
+                    "br 7 spends 6 ms and br 11 up to 0.35 s at a time",
+                ),
+                Coding::Zstd => (1, 9, 19, "zstd 12 spends 20 ms and zstd 19 50 ms at a time"),
+                Coding::Gzip => (1, 9, 9, ""),
             };
+            if (max + 1..=top).contains(v.get_ref()) {
+                return Err(cx.err(
+                    v.span(),
+                    &lk,
+                    format!(
+                        "at most {max} for answers compressed as they are sent ({slow} on one body, stalling the worker); files are compressed at the best level in the background whatever this says"
+                    ),
+                ));
+            }
             let n = cx.int(&Some(v.clone()), &lk, min, max)?.unwrap_or(min) as u32;
             match c {
                 Coding::Br => levels.br = n,
@@ -152,14 +170,14 @@ mod tests {
         let s = c.sites[0].compression.as_ref().unwrap();
         assert_eq!(s, &crate::site::compression::CompressionSpec::default());
         let c = site(
-            "encodings = [\"gzip\", \"br\"]\nmin_length = 10\nmime_types = [\"text/*\", \"Application/JSON\"]\nlevels = { gzip = 9, br = 11 }\nprecompressed = [\"zstd\"]\n",
+            "encodings = [\"gzip\", \"br\"]\nmin_length = 10\nmime_types = [\"text/*\", \"Application/JSON\"]\nlevels = { gzip = 9, br = 6 }\nprecompressed = [\"zstd\"]\n",
         )
         .unwrap();
         let s = c.sites[0].compression.as_ref().unwrap();
         assert_eq!(s.encodings, vec![super::Coding::Gzip, super::Coding::Br]);
         assert_eq!(s.min_length, 10);
         assert_eq!(s.mime_types, vec!["text/*", "application/json"]);
-        assert_eq!((s.levels.gzip, s.levels.br, s.levels.zstd), (9, 11, 3));
+        assert_eq!((s.levels.gzip, s.levels.br, s.levels.zstd), (9, 6, 3));
         assert_eq!(s.precompressed, vec![super::Coding::Zstd]);
         assert!(
             site("enabled = false\n").unwrap().sites[0]
@@ -201,6 +219,15 @@ mod tests {
             e.contains("site[0].compression.levels.gzip") && e.contains("between 1 and 9"),
             "{e}"
         );
+        let e = site("levels = { br = 11 }\n").unwrap_err();
+        assert!(
+            e.contains("levels.br") && e.contains("at most 6") && e.contains("0.35 s"),
+            "{e}"
+        );
+        let e = site("levels = { zstd = 12 }\n").unwrap_err();
+        assert!(e.contains("levels.zstd") && e.contains("at most 9"), "{e}");
+        let e = site("levels = { zstd = 20 }\n").unwrap_err();
+        assert!(e.contains("between 1 and 9"), "{e}");
         let e = site("levels = { lz4 = 1 }\n").unwrap_err();
         assert!(e.contains("levels.lz4"), "{e}");
         let e = site("mime_types = [\"text\"]\n").unwrap_err();

@@ -14,6 +14,7 @@ use crate::exchange::{BodySource, Chunk, Io, RequestBody};
 /// several times a turn, as sends complete, and must not compress the
 /// whole body in one.
 const BUDGET: usize = 16 * 1024;
+
 /// Input bytes asked of the inner source (or taken of the body) at a time.
 const PIECE: usize = 16 * 1024;
 /// Compressed bytes worth handing to the connection at once.
