@@ -60,17 +60,23 @@ pub(crate) fn seeds() -> [u64; 2] {
     [state().hash_one(n), state().hash_one(n + 1) | 1]
 }
 
-/// The folded multiply: the high and low halves of `a * b` xored, a fast
-/// mixer whose every output bit depends on every input bit.
-pub(crate) fn mix(a: u64, b: u64) -> u64 {
-    let p = u128::from(a) * u128::from(b);
-    (p as u64) ^ ((p >> 64) as u64)
+/// A 64-bit finalizer with full avalanche (splitmix64's): every output bit
+/// depends on every input bit, so keys alike in all but a few bits (the
+/// addresses of one network) spread over every bucket. A bijection: two
+/// words never meet in it.
+pub(crate) fn mix(z: u64) -> u64 {
+    let z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    let z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// The key of an address, cheaper than [`key_hash`]: an IPv4 address (or
 /// an IPv4-mapped IPv6 one) is its own key, so no two collide; an IPv6
 /// address is mixed with keys drawn once per process into a word with the
-/// top bit set (never an IPv4 key).
+/// top bit set (never an IPv4 key). Its halves go in one after the other
+/// through a bijection, so two addresses share a key only when their words
+/// differ in the top bit alone, and which pairs those are cannot be told
+/// without the process's keys.
 pub fn ip_key(ip: IpAddr) -> u64 {
     let v6 = match ip {
         IpAddr::V4(a) => return (1 << 32) | u64::from(a.to_bits()),
@@ -82,7 +88,7 @@ pub fn ip_key(ip: IpAddr) -> u64 {
     static SEED: OnceLock<[u64; 2]> = OnceLock::new();
     let s = SEED.get_or_init(seeds);
     let (hi, lo) = ((v6 >> 64) as u64, v6 as u64);
-    mix(hi ^ s[0], mix(lo ^ s[1], s[1]) ^ s[0]) | (1 << 63)
+    mix(mix(hi ^ s[0]) ^ lo ^ s[1]) | (1 << 63)
 }
 
 #[cfg(test)]

@@ -57,9 +57,9 @@ impl Token {
 pub struct Zone {
     slots: Box<[Slot]>,
     mask: u64,
-    /// Keys of the bucket mix, drawn per zone: clients cannot tell which
+    /// The bucket mix's key, drawn per zone: clients cannot tell which
     /// keys share a bucket.
-    seed: [u64; 2],
+    seed: u64,
     evictions: AtomicU64,
     untracked: AtomicU64,
 }
@@ -94,7 +94,7 @@ impl Zone {
         Zone {
             slots,
             mask: buckets as u64 - 1,
-            seed: super::seeds(),
+            seed: super::seeds()[0],
             evictions: AtomicU64::new(0),
             untracked: AtomicU64::new(0),
         }
@@ -126,7 +126,7 @@ impl Zone {
 
     #[inline]
     fn bucket(&self, key: u64) -> std::ops::Range<usize> {
-        let b = super::mix(key ^ self.seed[0], self.seed[1]) & self.mask;
+        let b = super::mix(key ^ self.seed) & self.mask;
         let start = b as usize * WAYS;
         start..start + WAYS
     }
