@@ -27,7 +27,6 @@ enum Inner {
 /// A streaming encoder for one response body.
 pub struct Encoder {
     coding: Coding,
-    level: u32,
     inner: Inner,
 }
 
@@ -41,21 +40,12 @@ impl Encoder {
             Coding::Br => Inner::Br(Box::new(brotli(level))),
             Coding::Zstd => zstd(level).map_or(Inner::Unavailable, Inner::Zstd),
         };
-        Encoder {
-            coding,
-            level,
-            inner,
-        }
+        Encoder { coding, inner }
     }
 
     /// The coding this encoder produces.
     pub fn coding(&self) -> Coding {
         self.coding
-    }
-
-    /// The level it was asked for.
-    pub fn level(&self) -> u32 {
-        self.level
     }
 
     /// Compresses `input`, appending whatever compressed bytes are ready to

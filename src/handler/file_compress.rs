@@ -17,9 +17,24 @@ pub const MAX_FILE: u64 = 16 * 1024 * 1024;
 /// Compressed bytes a worker keeps; the oldest copies go first past it.
 pub const MAX_BYTES: usize = 64 * 1024 * 1024;
 
-/// What a copy is of: the path below the root, the file's validator, the
-/// coding.
+/// What a job or a failure is for: the path below the root, the file's
+/// validator, the coding.
 type Key = (Box<[u8]>, String, Coding);
+
+/// A file's copies, for one validator of it.
+#[derive(Debug, Default)]
+struct Copies {
+    etag: String,
+    by_coding: [Option<Rc<[u8]>>; 3],
+}
+
+fn slot(c: Coding) -> usize {
+    match c {
+        Coding::Br => 0,
+        Coding::Zstd => 1,
+        Coding::Gzip => 2,
+    }
+}
 
 /// The best level of each coding: the work is done once, off the workers.
 fn best(c: Coding) -> u32 {
@@ -33,8 +48,9 @@ fn best(c: Coding) -> u32 {
 /// One worker's copies (see the module docs).
 #[derive(Debug)]
 pub struct FileCompressor {
-    ready: HashMap<Key, Rc<[u8]>>,
-    /// Keys in the order they were filed, with their sizes.
+    /// Copies by path (looked up without building a key).
+    ready: HashMap<Box<[u8]>, Copies>,
+    /// Copies in the order they were filed, with their sizes.
     order: VecDeque<(Key, usize)>,
     bytes: usize,
     /// Jobs out, by number.
@@ -67,10 +83,13 @@ impl FileCompressor {
     /// is asked for (once) and `None` is the answer for now.
     pub fn get(&mut self, rel: &[u8], e: &Entry, c: Coding) -> Option<Rc<[u8]>> {
         self.collect();
-        let key: Key = (rel.into(), e.etag.clone(), c);
-        if let Some(b) = self.ready.get(&key) {
+        if let Some(copies) = self.ready.get(rel)
+            && copies.etag == e.etag
+            && let Some(b) = &copies.by_coding[slot(c)]
+        {
             return Some(b.clone());
         }
+        let key: Key = (rel.into(), e.etag.clone(), c);
         if self.failed.contains_key(&key) || self.pending.values().any(|k| *k == key) {
             return None;
         }
@@ -111,23 +130,45 @@ impl FileCompressor {
     fn file(&mut self, key: Key, bytes: Rc<[u8]>) {
         let n = bytes.len();
         while self.bytes + n > MAX_BYTES {
-            let Some((old, size)) = self.order.pop_front() else {
+            let Some(((path, etag, c), size)) = self.order.pop_front() else {
                 break;
             };
-            self.ready.remove(&old);
             self.bytes -= size;
+            if let Some(copies) = self.ready.get_mut(&path)
+                && copies.etag == etag
+            {
+                copies.by_coding[slot(c)] = None;
+                if copies.by_coding.iter().all(Option::is_none) {
+                    self.ready.remove(&path);
+                }
+            }
         }
         if n > MAX_BYTES {
             return;
         }
+        let copies = self.ready.entry(key.0.clone()).or_default();
+        if copies.etag != key.1 {
+            // The file changed: its older copies go (their bytes leave the
+            // count when their turn in `order` comes).
+            *copies = Copies {
+                etag: key.1.clone(),
+                by_coding: Default::default(),
+            };
+        }
+        copies.by_coding[slot(key.2)] = Some(bytes);
         self.bytes += n;
-        self.order.push_back((key.clone(), n));
-        self.ready.insert(key, bytes);
+        self.order.push_back((key, n));
     }
 
-    /// Copies ready and bytes they hold.
+    /// Copies ready and bytes they hold (counted until their turn to
+    /// leave comes).
     pub fn held(&self) -> (usize, usize) {
-        (self.ready.len(), self.bytes)
+        let n = self
+            .ready
+            .values()
+            .map(|c| c.by_coding.iter().flatten().count())
+            .sum();
+        (n, self.bytes)
     }
 
     /// Jobs still out.

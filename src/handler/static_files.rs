@@ -338,7 +338,7 @@ impl StaticFiles {
 struct Repr<'a> {
     /// The file sent (or whose copy is), for its time and body.
     e: &'a Entry,
-    etag: String,
+    etag: std::borrow::Cow<'a, str>,
     content_type: &'static str,
     coding: Option<Coding>,
     copy: Option<Rc<[u8]>>,
@@ -348,7 +348,7 @@ impl<'a> Repr<'a> {
     fn file(e: &'a Entry) -> Repr<'a> {
         Repr {
             e,
-            etag: e.etag.clone(),
+            etag: std::borrow::Cow::Borrowed(&e.etag),
             content_type: e.content_type,
             coding: None,
             copy: None,
@@ -365,7 +365,7 @@ impl<'a> Repr<'a> {
     ) -> Repr<'a> {
         Repr {
             e,
-            etag: format!("{}.{}\"", e.etag.trim_end_matches('"'), c.name()),
+            etag: format!("{}.{}\"", e.etag.trim_end_matches('"'), c.name()).into(),
             content_type,
             coding: Some(c),
             copy,
@@ -401,7 +401,7 @@ fn serve(req: &RequestHead, r: &Repr<'_>) -> Response {
         last_modified: Some(e.mtime),
     };
     let with_validators = |resp: Response| {
-        resp.header("ETag", r.etag.clone())
+        resp.header("ETag", r.etag.to_string())
             .header("Last-Modified", e.last_modified.clone())
     };
     let range_applies =
@@ -418,7 +418,7 @@ fn serve(req: &RequestHead, r: &Repr<'_>) -> Response {
         let resp = Response::new(status)
             .content_type(r.content_type)
             .header("Last-Modified", e.last_modified.clone())
-            .header("ETag", r.etag.clone())
+            .header("ETag", r.etag.to_string())
             .header("Accept-Ranges", "bytes");
         match r.coding {
             Some(c) => resp.header("Content-Encoding", c.name()),

@@ -85,14 +85,6 @@ pub const DEFAULT_TYPES: &[&str] = &[
 /// turn of the loop.
 const AT_ONCE: u64 = 32 * 1024;
 
-/// What a response's head says about compressing it.
-enum Verdict {
-    /// Not a candidate: sent as it is, with no `Vary`.
-    No,
-    /// A candidate: the answer depends on `Accept-Encoding`.
-    Yes,
-}
-
 /// Compression ready to apply, shared by a site's routes.
 #[derive(Debug)]
 pub struct Compression {
@@ -105,11 +97,6 @@ impl Compression {
         Rc::new(Compression { spec })
     }
 
-    /// The configuration.
-    pub fn spec(&self) -> &CompressionSpec {
-        &self.spec
-    }
-
     /// The coding `req` gets among `offered`, if any.
     pub fn choose(req: &RequestHead, offered: &[Coding]) -> Option<Coding> {
         match negotiate(accept_encoding(req).as_deref(), offered) {
@@ -119,37 +106,39 @@ impl Compression {
     }
 
     /// `reply` compressed for `req` where that applies: now, or when a
-    /// pending answer comes.
+    /// pending answer comes. `Accept-Encoding` is read only for an answer
+    /// that is a candidate (or may be one, later).
     pub fn reply(self: &Rc<Self>, req: &RequestHead, reply: Reply) -> Reply {
-        let coding = if req.method == crate::http::Method::Head {
-            // A HEAD answer describes the identity body it would send (its
-            // length stays true); `Vary` still says the answer depends.
-            None
-        } else {
-            Compression::choose(req, &self.spec.encodings)
-        };
-        self.apply(coding, reply)
+        self.apply(reply, || {
+            if req.method == crate::http::Method::Head {
+                // A HEAD answer describes the identity body it would send
+                // (its length stays true); `Vary` still says it depends.
+                None
+            } else {
+                Compression::choose(req, &self.spec.encodings)
+            }
+        })
     }
 
-    fn apply(self: &Rc<Self>, coding: Option<Coding>, reply: Reply) -> Reply {
+    fn apply(self: &Rc<Self>, reply: Reply, coding: impl FnOnce() -> Option<Coding>) -> Reply {
         match reply {
-            Reply::Ready(r) => self.ready(coding, r),
-            Reply::Stream(head, source) => match self.verdict(&head, None) {
-                Verdict::No => Reply::Stream(head, source),
-                Verdict::Yes => {
-                    let head = vary(head);
-                    match coding {
-                        Some(c) => Reply::Stream(
-                            encoded(head, c),
-                            Box::new(Compressed::source(source, self.encoder(c))),
-                        ),
-                        None => Reply::Stream(head, source),
-                    }
+            Reply::Ready(r) => self.ready(r, coding),
+            Reply::Stream(head, source) => {
+                if !self.candidate(&head, None) {
+                    return Reply::Stream(head, source);
                 }
-            },
+                let head = vary(head);
+                match coding() {
+                    Some(c) => Reply::Stream(
+                        encoded(head, c),
+                        Box::new(Compressed::source(source, self.encoder(c))),
+                    ),
+                    None => Reply::Stream(head, source),
+                }
+            }
             Reply::Pending(task) => Reply::Pending(Box::new(Later {
                 task,
-                coding,
+                coding: coding(),
                 compression: self.clone(),
             })),
         }
@@ -159,18 +148,18 @@ impl Compression {
         Encoder::new(c, self.spec.levels.of(c))
     }
 
-    fn ready(&self, coding: Option<Coding>, mut r: Response) -> Reply {
+    fn ready(&self, mut r: Response, coding: impl FnOnce() -> Option<Coding>) -> Reply {
         let len = match &r.body {
             Body::Static(_) | Body::Bytes(_) | Body::Shared(_) => r.body.len(),
             // A file is read through the ring as it is sent: its compressed
             // forms are sidecars, found by the file handler.
             Body::File(_) | Body::Empty => return Reply::Ready(r),
         };
-        if let Verdict::No = self.verdict(&r, Some(len)) {
+        if !self.candidate(&r, Some(len)) {
             return Reply::Ready(r);
         }
         r = vary(r);
-        let Some(c) = coding else {
+        let Some(c) = coding() else {
             return Reply::Ready(r);
         };
         let body = std::mem::take(&mut r.body);
@@ -189,37 +178,33 @@ impl Compression {
     }
 
     /// Whether a response with `head` (and a body of `len` bytes, when
-    /// known) is one this site compresses.
-    fn verdict(&self, head: &Response, len: Option<u64>) -> Verdict {
+    /// known) is one this site compresses: if not, it is sent as it is,
+    /// with no `Vary`.
+    fn candidate(&self, head: &Response, len: Option<u64>) -> bool {
         // Success with a body, and error pages; not 1xx, 3xx, 204 or 206.
         let candidate = match head.status() {
             204 | 206 => false,
             s => (200..300).contains(&s) || s >= 400,
         };
-        if !candidate {
-            return Verdict::No;
+        // The cheapest test first: most small answers stop here.
+        if !candidate || len.is_some_and(|n| n < self.spec.min_length) {
+            return false;
         }
         if head.header_value("content-encoding").is_some()
             || head.header_value("content-range").is_some()
         {
-            return Verdict::No;
+            return false;
         }
         if head
             .header_value("cache-control")
             .is_some_and(|v| has_token(v, "no-transform"))
         {
-            return Verdict::No;
+            return false;
         }
         let Some(ct) = head.header_value("content-type") else {
-            return Verdict::No;
+            return false;
         };
-        if !mime_matches(ct, &self.spec.mime_types) {
-            return Verdict::No;
-        }
-        if len.is_some_and(|n| n < self.spec.min_length) {
-            return Verdict::No;
-        }
-        Verdict::Yes
+        mime_matches(ct, &self.spec.mime_types)
     }
 }
 
@@ -291,9 +276,10 @@ struct Later {
 
 impl Task for Later {
     fn poll(&mut self, io: &mut Io, body: &mut RequestBody) -> Option<Reply> {
+        let coding = self.coding;
         self.task
             .poll(io, body)
-            .map(|r| self.compression.apply(self.coding, r))
+            .map(|r| self.compression.apply(r, || coding))
     }
 
     fn cancel(&mut self) {
