@@ -85,6 +85,7 @@
 
 pub mod accesslog;
 pub mod admin;
+pub mod cache;
 pub mod compress;
 pub mod config;
 pub mod driver;

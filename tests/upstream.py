@@ -29,6 +29,14 @@ Cues (by path; query parameters in brackets):
   /close-after          answers with `Connection: close`, then closes
   /keepalive-close      answers as a keep-alive response, then closes anyway
   /count                "requests=R connections=C\\n" so far (this one counted)
+  /cache/<any> [cc, etag, lm, vary, cookie, status, size, ms, expires, chunked]
+                        200 (or status) "NAME n=N <method> <target>" padded to size,
+                        N counting this path's requests; fields from the query:
+                        Cache-Control cc, ETag etag, Last-Modified lm, Vary vary,
+                        Set-Cookie cookie, Expires `expires` seconds ahead; ms: a
+                        sleep first; a matching If-None-Match gets 304; after
+                        /fail?path=P, P answers 503 until /fail?path=P&off=1
+  /counts [path]        how many times path was asked for (after /cache/)
   /ws                   a WebSocket (RFC 6455): text, binary and continuation
                         frames echoed unmasked, pings answered, close echoed
   anything else         200 text/plain "NAME <method> <target>\\n"
@@ -56,6 +64,8 @@ WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 NAME = "upstream"
 STATE = {"requests": 0, "connections": 0, "healthy": True}
+COUNTS = {}
+FAILING = set()
 LOCK = threading.Lock()
 
 
@@ -254,10 +264,57 @@ class Exchange:
             with LOCK:
                 text = "requests={requests} connections={connections}\n".format(**STATE)
             self.respond(200, text.encode())
+        elif path.startswith("/cache/"):
+            self.cached(path, q)
+        elif path == "/counts":
+            with LOCK:
+                n = COUNTS.get(q.get("path", ""), 0)
+            self.respond(200, b"%d\n" % n)
+        elif path == "/fail":
+            with LOCK:
+                if "off" in q:
+                    FAILING.discard(q.get("path", ""))
+                else:
+                    FAILING.add(q.get("path", ""))
+            self.respond(200, b"ok\n")
         elif path == "/ws":
             self.websocket()
         else:
             self.default()
+
+    def cached(self, path, q):
+        with LOCK:
+            COUNTS[path] = n = COUNTS.get(path, 0) + 1
+            failing = path in FAILING
+        if "ms" in q:
+            time.sleep(int(q["ms"]) / 1000)
+        if failing:
+            self.respond(503, b"failing\n")
+            return
+        fields = []
+        for key, name in (("cc", "Cache-Control"), ("etag", "ETag"), ("lm", "Last-Modified"),
+                          ("vary", "Vary"), ("cookie", "Set-Cookie")):
+            if key in q:
+                fields.append((name, q[key]))
+        if "expires" in q:
+            at = time.time() + int(q["expires"])
+            fields.append(("Expires", time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(at))))
+        tag = q.get("etag")
+        inm = self.header("if-none-match")
+        if tag and inm and tag.removeprefix("W/") in [t.strip().removeprefix("W/") for t in inm.split(",")]:
+            self.respond(304, b"", fields=fields)
+            return
+        body = f"{NAME} n={n} {self.method} {self.target}\n".encode()
+        size = int(q.get("size", 0))
+        if size > len(body):
+            body += pattern(size - len(body))
+        status = int(q.get("status", 200))
+        if "chunked" in q:
+            self.head(status, [("Content-Type", "text/plain"), *fields])
+            self.chunk(body)
+            self.last_chunk()
+        else:
+            self.respond(status, body, fields=fields)
 
     def default(self):
         self.respond(200, f"{NAME} {self.method} {self.target}\n".encode())

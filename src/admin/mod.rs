@@ -11,6 +11,7 @@
 
 mod config;
 mod host;
+mod purge;
 
 use std::sync::Arc;
 
@@ -103,7 +104,12 @@ pub fn router(
             )
             .route_with(
                 "/config/reload",
-                Box::new(Guard::new(config::Reload(rl), a, true)),
+                Box::new(Guard::new(config::Reload(rl.clone()), a, true)),
+                exact(),
+            )
+            .route_with(
+                "/cache/purge",
+                Box::new(Guard::new(purge::PurgeCache(rl), a, true)),
                 exact(),
             );
     }

@@ -17,7 +17,7 @@ mod negotiate;
 mod tests;
 
 pub use encoder::{Encoder, compress};
-pub use negotiate::{Choice, Coding, negotiate};
+pub use negotiate::{Choice, Coding, fingerprint, negotiate};
 
 /// Whether a response of `content_type` (its value, parameters allowed, e.g.
 /// "text/html; charset=utf-8") is in `types`: entries are full types

@@ -210,3 +210,20 @@ fn is_token(s: &str) -> bool {
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
+
+/// What `accept` says about every coding this server knows, as a short
+/// text: two values that are equal negotiate alike for any offer (a cache
+/// keys variants on it). `None` (no header) has its own text.
+pub fn fingerprint(accept: Option<&str>) -> String {
+    let Some(accept) = accept else {
+        return "-".into();
+    };
+    let w = Weights::parse(accept);
+    let mut s = String::with_capacity(24);
+    for c in [Coding::Br, Coding::Zstd, Coding::Gzip] {
+        s.push_str(itoa::Buffer::new().format(w.of(c)));
+        s.push(',');
+    }
+    s.push(if w.identity_refused() { 'n' } else { 'y' });
+    s
+}

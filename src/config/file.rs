@@ -18,6 +18,7 @@ struct Raw {
     root: Option<Spanned<String>>,
     builtins: Option<bool>,
     compression: Option<Spanned<super::compression::RawCompression>>,
+    cache: Option<super::cache::RawStore>,
     limits: Option<RawLimits>,
     timeouts: Option<RawTimeouts>,
     engine: Option<RawEngine>,
@@ -304,6 +305,9 @@ pub fn parse(text: &str, file: Option<&Path>) -> Result<Config, ConfigError> {
     }
     if let Some(z) = &raw.compression {
         c.compression = super::compression::compression(&cx, z, "compression")?;
+    }
+    if let Some(z) = &raw.cache {
+        c.cache = super::cache::store(&cx, z)?;
     }
     if let Some(l) = &raw.limits {
         let k = |s: &str| format!("limits.{s}");

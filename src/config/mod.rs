@@ -2,6 +2,7 @@
 //! name the offending key and, for files, the line.
 #![forbid(unsafe_code)]
 
+mod cache;
 mod compression;
 mod file;
 mod filtering;
@@ -97,6 +98,8 @@ pub struct Config {
     pub builtins: bool,
     /// `[compression]` of the flat configuration's one site.
     pub compression: Option<crate::site::compression::CompressionSpec>,
+    /// `[cache]`: the response store.
+    pub cache: crate::cache::StoreSpec,
     /// Request size limits.
     pub limits: Limits,
     /// Timeouts.
@@ -132,6 +135,7 @@ impl Default for Config {
             root: None,
             builtins: false,
             compression: None,
+            cache: crate::cache::StoreSpec::default(),
             limits: Limits::default(),
             timeouts: Timeouts::default(),
             engine: Engine::default(),

@@ -23,6 +23,7 @@ pub(super) struct RawRoute {
     response_headers: Option<Spanned<RawHeaderRules>>,
     errors: Option<Spanned<BTreeMap<String, String>>>,
     compression: Option<bool>,
+    cache: Option<Spanned<super::cache::RawRule>>,
     // respond, redirect
     status: Option<Spanned<i64>>,
     body: Option<Spanned<String>>,
@@ -268,6 +269,10 @@ pub(super) fn route(
         rules,
         security: super::security::guards(cx, r.guard_keys(), &key, cx.zones)?,
         compression: r.compression.unwrap_or(true),
+        cache: match &r.cache {
+            Some(c) => Some(super::cache::rule(cx, c, &k("cache"))?),
+            None => None,
+        },
         origin: Origin {
             lines: [
                 ("path", r.path.as_ref().map(Spanned::span)),

@@ -143,6 +143,14 @@ impl RequestHead {
         self.push_field(name.as_bytes(), value);
     }
 
+    /// Keeps only the header fields whose name `keep` accepts.
+    pub fn retain_headers(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        let buf = &self.buf;
+        self.fields.retain(|(n, _)| {
+            keep(std::str::from_utf8(&buf[n.start as usize..n.end as usize]).unwrap_or(""))
+        });
+    }
+
     /// Adds a header field whose name is known to be a token (so text).
     pub(crate) fn push_field(&mut self, name: &[u8], value: &[u8]) {
         debug_assert!(std::str::from_utf8(name).is_ok());

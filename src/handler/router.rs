@@ -9,6 +9,7 @@ use super::{Ctx, Handler};
 use crate::exchange::{Io, Reply, RequestHead};
 use crate::guard::{Guard, Verdict};
 use crate::http::{Admit, Method, Methods, Response, Service};
+use crate::site::cache::{Origin, RouteCache};
 use crate::site::compression::Compression;
 use crate::site::rules::Applied;
 
@@ -23,6 +24,9 @@ struct Route {
     rules: Option<Rc<Applied>>,
     guard: Option<Arc<Guard>>,
     compression: Option<Rc<Compression>>,
+    /// The route's response cache (its handler, rules and compression
+    /// answer through it).
+    cache: Option<Rc<RouteCache>>,
 }
 
 impl Route {
@@ -53,6 +57,8 @@ pub struct RouteOptions {
     pub guard: Option<Arc<Guard>>,
     /// Compression of its answers.
     pub compression: Option<Rc<Compression>>,
+    /// Its response cache.
+    pub cache: Option<crate::cache::CacheRule>,
 }
 
 /// Maps path prefixes to handlers. A prefix matches the path itself and
@@ -117,14 +123,26 @@ impl Router {
         if prefix.len() > 1 && prefix.ends_with('/') && !opts.exact {
             prefix.pop();
         }
+        let handler = Rc::new(RefCell::new(handler));
+        let rules = opts.rules.or_else(|| self.rules.clone());
+        let cache = opts.cache.map(|rule| {
+            let origin = Origin {
+                handler: handler.clone(),
+                prefix: prefix.clone(),
+                rules: rules.clone(),
+                compression: opts.compression.clone(),
+            };
+            RouteCache::new(rule, origin, crate::cache::local())
+        });
         self.routes.push(Route {
             prefix,
             exact: opts.exact,
             only: opts.methods,
-            handler: Rc::new(RefCell::new(handler)),
-            rules: opts.rules.or_else(|| self.rules.clone()),
+            handler,
+            rules,
             guard: opts.guard,
             compression: opts.compression,
+            cache,
         });
         // Longest first; for one length, exact before prefix (stable: file
         // order otherwise).
@@ -269,6 +287,7 @@ struct Delayed {
     head: Box<RequestHead>,
     prefix: String,
     rules: Option<Rc<Applied>>,
+    cache: Option<Rc<RouteCache>>,
 }
 
 impl crate::exchange::Task for Delayed {
@@ -276,6 +295,9 @@ impl crate::exchange::Task for Delayed {
         if io.now() < self.until {
             io.wake_at(self.until);
             return None;
+        }
+        if let Some(c) = &self.cache {
+            return Some(c.call(&self.head, io));
         }
         let path = self.head.path();
         let mut cx = Ctx {
@@ -360,7 +382,11 @@ impl Service for Router {
                 head: Box::new(req.clone()),
                 prefix: route.prefix.clone(),
                 rules: route.rules.clone(),
+                cache: route.cache.clone(),
             }))
+        } else if let Some(c) = &route.cache {
+            // Its rules and compression apply inside the cache.
+            return c.call(req, io);
         } else {
             let mut cx = Ctx {
                 prefix: &route.prefix,
@@ -374,8 +400,8 @@ impl Service for Router {
             }
         };
         match &route.compression {
-            Some(c) => c.reply(req, reply),
-            None => reply,
+            Some(c) if route.cache.is_none() => c.reply(req, reply),
+            _ => reply,
         }
     }
 
@@ -417,6 +443,7 @@ mod tests {
             rules: None,
             guard: None,
             compression: None,
+            cache: None,
         };
         let mut r = Router::new()
             .route_with("/", respond(200), opts(false, None))

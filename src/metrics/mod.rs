@@ -3,6 +3,7 @@
 //! second) and merged by readers. Nothing here is touched by two workers.
 #![forbid(unsafe_code)]
 
+pub mod cache;
 pub mod guards;
 pub mod hgrm;
 pub mod prometheus;
@@ -346,6 +347,8 @@ pub struct Snapshot {
     pub gauges: Gauges,
     /// The worker's upstream groups and servers.
     pub upstreams: Vec<upstream::UpstreamReport>,
+    /// The worker's response cache.
+    pub cache: crate::cache::CacheStats,
 }
 
 /// Where one worker publishes snapshots and readers pick them up.
@@ -420,6 +423,7 @@ impl Registry {
                         stats: Stats::default(),
                         gauges: Gauges::default(),
                         upstreams: Vec::new(),
+                        cache: Default::default(),
                     }))
                 })
                 .collect(),
@@ -454,8 +458,10 @@ pub fn merge(snaps: &[Snapshot]) -> Snapshot {
         stats: Stats::default(),
         gauges: Gauges::default(),
         upstreams: Vec::new(),
+        cache: Default::default(),
     };
     for s in snaps {
+        total.cache.add(&s.cache);
         let _ = total.stats.latency.add(&s.stats.latency);
         let _ = total.stats.recent.add(&s.stats.recent);
         let _ = total.stats.ttfb.add(&s.stats.ttfb);
@@ -496,6 +502,7 @@ mod tests {
                 http2_streams: 3,
             },
             upstreams: Vec::new(),
+            cache: Default::default(),
         };
         a.sites = vec![SiteCounts::new("shop"), SiteCounts::new("blog")];
         a.sites[0].status = [0, 3, 0, 1, 0];

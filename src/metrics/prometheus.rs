@@ -199,6 +199,7 @@ pub fn render(reg: &Registry, snaps: &[Snapshot]) -> String {
     }
     sites(&mut o, snaps);
     upstreams(&mut o, snaps);
+    super::cache::prometheus(&mut o, snaps);
     let mut guards = super::guards::GuardCounts::default();
     for s in snaps {
         guards.add(&s.stats.guards);

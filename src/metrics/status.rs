@@ -125,6 +125,7 @@ pub fn render(reg: &Registry, snaps: &[Snapshot]) -> Value {
         "sites": sites(&total.stats.sites),
         "upstreams": super::upstream::status(&total.upstreams),
         "guards": total.stats.guards.status(),
+        "cache": super::cache::status(&total.cache),
         "percentiles": curve(&total.stats.latency),
     })
 }

@@ -229,6 +229,16 @@ impl Reloader {
             .clone()
     }
 
+    /// Has every worker carry out `p`: each answers on the receiver how many
+    /// responses it removed; the second value is how many will answer.
+    pub fn purge(&self, p: &crate::cache::Purge) -> (std::sync::mpsc::Receiver<usize>, usize) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        for c in &self.controls {
+            c.order(Order::Purge(p.clone(), tx.clone()));
+        }
+        (rx, self.controls.len())
+    }
+
     /// Reads the configuration again and puts it in effect on every worker;
     /// returns the new generation's number. On error nothing has changed.
     pub fn reload(&self) -> Result<u64, ReloadError> {

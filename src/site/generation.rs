@@ -31,6 +31,8 @@ pub struct Generation {
     pub upstreams: Vec<Arc<crate::upstream::Upstream>>,
     /// Worker threads (which core checks which upstream server).
     pub workers: usize,
+    /// `[cache]`: each worker keeps its share of the store.
+    pub cache: crate::cache::StoreSpec,
     /// IP restrictions, request filtering and limits, compiled.
     pub guards: Arc<crate::guard::Guards>,
 }
@@ -96,6 +98,7 @@ impl Generation {
             guards,
             upstreams,
             workers: c.workers,
+            cache: c.cache,
             tls_listener: plan.listeners.iter().map(|l| l.tls).collect(),
             plan,
             tls,

@@ -14,6 +14,8 @@
 //! new one and giving each worker a new [`Sites`] between requests.
 #![forbid(unsafe_code)]
 
+pub mod cache;
+mod cached;
 pub mod compressed;
 pub mod compression;
 pub mod generation;
@@ -237,6 +239,7 @@ fn router(
             rules,
             guard: guards.of(site, Some(j)).cloned(),
             compression: compression.clone().filter(|_| route.compression),
+            cache: route.cache.clone(),
         };
         let handler: Box<dyn Handler> = match &route.handler {
             HandlerSpec::Builtins => {

@@ -47,6 +47,7 @@ fn flat_site(c: &Config) -> Site {
             rules: Rules::default(),
             security: Default::default(),
             compression: true,
+            cache: None,
             origin: Origin {
                 key: "builtins".into(),
                 ..Origin::default()
@@ -100,6 +101,7 @@ fn add_root_route(site: &mut Site, dotfiles: bool) {
         rules: Rules::default(),
         security: Default::default(),
         compression: true,
+        cache: None,
         origin: if site.origin.key.is_empty() {
             Origin::default()
         } else {

@@ -128,6 +128,8 @@ pub struct Route {
     /// Whether its answers get the site's compression (`compression =
     /// false` turns it off for the route).
     pub compression: bool,
+    /// Its response cache (`cache = { … }`).
+    pub cache: Option<crate::cache::CacheRule>,
     /// Where it was written.
     pub origin: Origin,
 }

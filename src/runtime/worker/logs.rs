@@ -22,6 +22,10 @@ impl<S: Service> Worker<S> {
     /// (a file that cannot be opened) nothing changes.
     pub fn bind_sites(&mut self, g: &Generation) -> std::io::Result<()> {
         self.hub.install(&g.upstreams, g.workers, self.now);
+        let share = g.cache.max_size / g.workers.max(1) as u64;
+        crate::cache::local()
+            .borrow_mut()
+            .configure(share, g.cache.max_object_size);
         self.guards = Some(g.guards.clone());
         let mut opened = Vec::new();
         let mut outputs = Vec::with_capacity(g.logs.outputs.len());

@@ -291,7 +291,7 @@ impl<S: Service> Worker<S> {
             // A client application's next due time too.
             let wait = if self.deferred.is_empty() {
                 let wake = self.wakes.peek().map(|Reverse((t, _, _))| *t);
-                let due = [wake, self.app_due, self.hub_due()]
+                let due = [wake, self.app_due, self.hub_due(), self.cache_due()]
                     .into_iter()
                     .flatten()
                     .min();

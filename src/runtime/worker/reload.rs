@@ -70,6 +70,8 @@ pub enum Order {
     Commit(Sender<()>),
     /// Drop the prepared update.
     Abort,
+    /// Remove stored responses from the worker's cache; answer how many.
+    Purge(crate::cache::Purge, Sender<usize>),
 }
 
 /// Builds a worker's service (and the service of plain listeners that
@@ -101,6 +103,10 @@ impl<S: Service> Worker<S> {
                 }
                 Order::Commit(ack) => self.commit(ack),
                 Order::Abort => self.staged = None,
+                Order::Purge(p, ack) => {
+                    let n = crate::cache::local().borrow_mut().purge(&p);
+                    let _ = ack.send(n);
+                }
             }
         }
     }

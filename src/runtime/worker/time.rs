@@ -174,5 +174,6 @@ impl<S: Service> Worker<S> {
         snap.gauges = g;
         self.obs.stats.publish(&mut snap.stats);
         self.hub.report(self.now, &mut snap.upstreams);
+        snap.cache = crate::cache::local().borrow().stats();
     }
 }

@@ -22,10 +22,18 @@ impl<S: Service> Worker<S> {
         }
         let mut cmds = Vec::new();
         let mut wakes: Vec<Waker> = Vec::new();
+        let store = crate::cache::local();
         for _ in 0..64 {
             self.hub.collect();
-            if !self.hub.has_work() {
+            let cache_work = {
+                let s = store.borrow();
+                s.has_wakes() || s.jobs_due().is_some_and(|t| t <= self.now)
+            };
+            if !self.hub.has_work() && !cache_work {
                 break;
+            }
+            if cache_work {
+                self.run_cache(&store, &mut wakes);
             }
             self.hub.take_cmds(&mut cmds);
             for c in cmds.drain(..) {
@@ -49,6 +57,10 @@ impl<S: Service> Worker<S> {
             self.drive_touched();
             self.hub.take_wakes(&mut wakes);
             for w in wakes.drain(..) {
+                if w == crate::cache::BACKGROUND {
+                    store.borrow_mut().wake_jobs(self.now);
+                    continue;
+                }
                 let slot = w.slot as usize;
                 let live = self
                     .conns
@@ -59,6 +71,51 @@ impl<S: Service> Worker<S> {
                 }
             }
         }
+    }
+
+    /// Polls again the exchanges the response store names (a fill they
+    /// waited for ended), and runs its background jobs that are due.
+    fn run_cache(
+        &mut self,
+        store: &std::rc::Rc<std::cell::RefCell<crate::cache::Store>>,
+        wakes: &mut Vec<Waker>,
+    ) {
+        store.borrow_mut().take_wakes(wakes);
+        for w in wakes.drain(..) {
+            let slot = w.slot as usize;
+            let live = self
+                .conns
+                .get(slot)
+                .is_some_and(|c| c.generation == w.generation && !c.closing);
+            if live && matches!(self.conns[slot].driver, Driver::Server(_)) {
+                with_driver!(self, slot, |d, cx| d.on_wake(&mut cx));
+            }
+        }
+        if store.borrow().jobs_due().is_none_or(|t| t > self.now) {
+            return;
+        }
+        let jobs = store.borrow_mut().take_jobs();
+        let mut kept = Vec::with_capacity(jobs.len());
+        let mut due: Option<Instant> = None;
+        for mut j in jobs {
+            let mut io = crate::exchange::Io::with_upstreams(
+                self.now,
+                Some(crate::cache::BACKGROUND),
+                Some(&mut self.hub),
+            );
+            if !j.poll(&mut io) {
+                if let Some(t) = io.wake() {
+                    due = Some(due.map_or(t, |d| d.min(t)));
+                }
+                kept.push(j);
+            }
+        }
+        store.borrow_mut().put_jobs(kept, due);
+    }
+
+    /// When the response store's background jobs want to be polled.
+    pub(super) fn cache_due(&self) -> Option<Instant> {
+        crate::cache::local().borrow().jobs_due()
     }
 
     /// When the hub wants its next tick.
