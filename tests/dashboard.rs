@@ -184,17 +184,20 @@ fn dashboard_shows_the_upstreams_with_their_health() {
     let config = format!(
         "[[upstream]]\nname = \"app\"\nservers = [\"{}\", \"{dead_addr}\"]\n\
          [[site]]\nname = \"front\"\nhosts = [\"localhost\"]\ndefault = true\n\
-         [[site.route]]\npath = \"/\"\nhandler = \"proxy\"\nupstream = \"app\"\n",
+         [[site.route]]\npath = \"/\"\nhandler = \"proxy\"\nupstream = \"app\"\n\
+         [[site.route]]\npath = \"/c\"\nhandler = \"respond\"\nbody = \"cached\"\n\
+         cache = {{ ttl = {{ any = \"1m\" }} }}\n",
         up.addr
     );
     let server = Server::with_config(&config, &["--workers", "1"]);
     for _ in 0..4 {
         assert_eq!(get(&server, "/plaintext").status, 200);
+        assert_eq!(get(&server, "/c").status, 200);
     }
     // The dead server got one request (then sent on) and is out.
     let v = wait_status(&server, |v| {
         let s = &v["upstreams"][0]["servers"];
-        s[0]["requests"] == 4 && s[1]["health"] == "down"
+        s[0]["requests"] == 4 && s[1]["health"] == "down" && v["cache"]["hits"] == 3
     });
     let dom = rendered_dom(&format!("http://{}/", server.admin.unwrap()));
     assert!(data_updated(&dom).is_some(), "never rendered /status");
@@ -219,6 +222,11 @@ fn dashboard_shows_the_upstreams_with_their_health() {
             s["connections"]["open"].as_u64().unwrap()
         );
     }
+    // One miss, then three hits.
+    assert_eq!(v["cache"]["hit_ratio"], 0.75);
+    assert_eq!(text_of(&dom, "cache-hit-ratio"), "75.0%");
+    assert_eq!(int(&dom, "cache-hits"), 3);
+    assert_eq!(int(&dom, "cache-misses"), 1);
     assert_eq!(text_of(&dom, "upstream-0-0-health"), "up");
     assert_eq!(int(&dom, "upstream-0-0-2xx"), 4);
     assert_eq!(text_of(&dom, "upstream-0-1-health"), "down");

@@ -10,11 +10,13 @@
 //!   `*` (case-insensitively);
 //! - no offered coding means no coding chosen;
 //! - appending `, identity` can only make identity acceptable: the answer
-//!   is then never `NotAcceptable`.
+//!   is then never `NotAcceptable`;
+//! - two values (the input split at its first `\n`) with the same
+//!   `fingerprint` (the cache's variant key) negotiate alike for every offer.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use peregrine::compress::{Choice, Coding, negotiate};
+use peregrine::compress::{Choice, Coding, fingerprint, negotiate};
 
 const OFFERS: [&[Coding]; 8] = [
     &[],
@@ -51,4 +53,12 @@ fuzz_target!(|data: &[u8]| {
         Choice::NotAcceptable,
         "{with_identity:?}"
     );
+    if let Some(at) = value.find('\n') {
+        let (a, b) = (&value[..at], &value[at + 1..]);
+        if fingerprint(Some(a)) == fingerprint(Some(b)) {
+            for o in OFFERS {
+                assert_eq!(negotiate(Some(a), o), negotiate(Some(b), o), "{a:?} vs {b:?}");
+            }
+        }
+    }
 });

@@ -573,7 +573,10 @@ mod tests {
         assert!(!s.insert("big", item(20_000, &[])), "over max_object");
         s.configure(one, 10_000);
         assert_eq!(s.stats().objects, 1);
-        assert!(s.lookup("d", |_| true).is_err(), "not the most recently used");
+        assert!(
+            s.lookup("d", |_| true).is_err(),
+            "not the most recently used"
+        );
         assert!(s.lookup("a", |_| true).is_ok());
     }
 

@@ -200,3 +200,7 @@ pub(super) fn rule(
         store_set_cookie: r.store_set_cookie.unwrap_or(d.store_set_cookie),
     })
 }
+
+#[cfg(test)]
+#[path = "cache_tests.rs"]
+mod tests;

@@ -115,7 +115,38 @@ fn route(r: &Route) -> Value {
         o.extend(m);
     }
     rules(&r.rules, o);
+    if let Some(c) = &r.cache {
+        o.insert("cache".into(), cache_rule(c));
+    }
     v
+}
+
+fn cache_rule(c: &crate::cache::CacheRule) -> Value {
+    use crate::cache::Bypass;
+    let ttl: serde_json::Map<String, Value> = c
+        .ttl
+        .iter()
+        .map(|(s, d)| {
+            (
+                s.map_or("any".into(), |s| s.to_string()),
+                json!(d.as_secs()),
+            )
+        })
+        .collect();
+    json!({
+        "ttl": ttl,
+        "vary_by_query": c.vary_by_query,
+        "stale_while_revalidate": c.stale_while_revalidate.as_secs_f64(),
+        "stale_if_error": c.stale_if_error.as_secs_f64(),
+        "lock": c.lock,
+        "lock_timeout": c.lock_timeout.as_secs_f64(),
+        "bypass_if": c.bypass_if.iter().map(|b| match b {
+            Bypass::Header(n) => format!("header:{n}"),
+            Bypass::Cookie(n) => format!("cookie:{n}"),
+            Bypass::Query(n) => format!("query:{n}"),
+        }).collect::<Vec<_>>(),
+        "store_set_cookie": c.store_set_cookie,
+    })
 }
 
 fn header_ops(h: &HeaderOps) -> Value {
@@ -247,6 +278,7 @@ pub fn render(c: &Config) -> Value {
         "root": c.root.as_deref().map(path),
         "builtins": c.builtins,
         "compression": c.compression.as_ref().map(compression),
+        "cache": { "max_size": c.cache.max_size, "max_object_size": c.cache.max_object_size },
         "limits": {
             "max_request_line_size": l.max_request_line_size,
             "max_request_headers_total_size": l.max_request_headers_total_size,
