@@ -587,3 +587,7 @@ fn split(r: Response, drop_cookies: bool) -> (Response, Vec<(Text, Text)>) {
         .collect();
     (r, kept)
 }
+
+#[cfg(test)]
+#[path = "cache_tests.rs"]
+mod tests;
