@@ -425,7 +425,41 @@ fn stale_answers(st: &Setup) {
         .unwrap();
         read_response(&mut c, false).unwrap();
     }
+    // Revalidated by date; no-cache: revalidated every time; and
+    // must-revalidate: never stale, not even on an error.
+    let lm = "/cache/lm?cc=max-age%3D1&lm=Tue%2C%2001%20Dec%202026%2010%3A00%3A00%20GMT";
+    get(&st.server, lm);
+    let nc = "/cache/nc?cc=no-cache&etag=%22n1%22";
+    get(&st.server, nc);
+    let r = get(&st.server, nc);
+    assert!(
+        status_of(&r).contains("fwd=stale; fwd-status=304"),
+        "{}",
+        status_of(&r)
+    );
+    assert_eq!(asked(st, "/cache/nc"), 2);
+    let mr = "/sie/cache/mr?cc=max-age%3D1%2C%20must-revalidate";
+    get(&st.server, mr);
+    let mut c = TcpStream::connect(st.up.addr).unwrap();
+    write!(
+        c,
+        "GET /fail?path=/cache/mr HTTP/1.1\r\nHost: u\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    read_response(&mut c, false).unwrap();
     std::thread::sleep(Duration::from_millis(2100));
+    let r = get(&st.server, lm);
+    assert!(
+        status_of(&r).contains("fwd=stale; fwd-status=304"),
+        "{}",
+        status_of(&r)
+    );
+    assert_eq!(asked(st, "/cache/lm"), 2);
+    assert_eq!(
+        get(&st.server, mr).status,
+        503,
+        "must-revalidate: no stale answer"
+    );
     let again = get(&st.server, rv);
     assert!(
         status_of(&again).contains("fwd=stale; fwd-status=304"),
@@ -464,6 +498,33 @@ fn stale_answers(st: &Setup) {
     assert_eq!(r.status, 503, "no stale_if_error on this route");
 }
 
+/// The cache answers HTTP/2 streams as it answers HTTP/1.1 requests.
+fn over_http2(st: &Setup) {
+    let url = st.server.url("/cache/h2?cc=max-age%3D60");
+    let run = || {
+        let (head, _) = curl(&[
+            "-s",
+            "--http2-prior-knowledge",
+            "-D",
+            "-",
+            "-o",
+            "/dev/null",
+            &url,
+        ]);
+        head
+    };
+    let first = run();
+    assert!(first.starts_with("HTTP/2 200"), "{first}");
+    let second = run();
+    assert!(
+        second
+            .to_ascii_lowercase()
+            .contains("cache-status: peregrine; hit;"),
+        "{second}"
+    );
+    assert_eq!(asked(st, "/cache/h2"), 1);
+}
+
 fn metrics(st: &Setup) {
     // Workers publish their counts every so often.
     let published = wait_for(Duration::from_secs(5), || {
@@ -483,6 +544,7 @@ fn metrics(st: &Setup) {
     assert!(value("peregrine_cache_hits_total") > 10);
     assert!(value("peregrine_cache_misses_total") > 10);
     assert_eq!(value("peregrine_cache_stale_total"), 2);
+    assert!(value("peregrine_cache_revalidated_total") >= 4);
     assert!(value("peregrine_cache_bytes") > 0);
     assert!(value("peregrine_cache_purged_total") >= 3);
     assert_eq!(value("peregrine_cache_capacity_bytes"), 8 << 20);
@@ -509,6 +571,7 @@ fn cache_rules() {
             ("purge_and_invalidation", purge_and_invalidation),
             ("sizes_and_streams", sizes_and_streams),
             ("stale_answers", stale_answers),
+            ("over_http2", over_http2),
             ("metrics", metrics),
         ],
     );

@@ -34,7 +34,8 @@ Cues (by path; query parameters in brackets):
                         N counting this path's requests; fields from the query:
                         Cache-Control cc, ETag etag, Last-Modified lm, Vary vary,
                         Set-Cookie cookie, Expires `expires` seconds ahead; ms: a
-                        sleep first; a matching If-None-Match gets 304; after
+                        sleep first; a matching If-None-Match (or, without one,
+                        an If-Modified-Since equal to lm) gets 304; after
                         /fail?path=P, P answers 503 until /fail?path=P&off=1
   /counts [path]        how many times path was asked for (after /cache/)
   /ws                   a WebSocket (RFC 6455): text, binary and continuation
@@ -302,6 +303,9 @@ class Exchange:
         tag = q.get("etag")
         inm = self.header("if-none-match")
         if tag and inm and tag.removeprefix("W/") in [t.strip().removeprefix("W/") for t in inm.split(",")]:
+            self.respond(304, b"", fields=fields)
+            return
+        if "lm" in q and not inm and self.header("if-modified-since") == q["lm"]:
             self.respond(304, b"", fields=fields)
             return
         body = f"{NAME} n={n} {self.method} {self.target}\n".encode()
