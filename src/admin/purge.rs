@@ -1,5 +1,6 @@
 //! `POST /cache/purge?key=K` or `?prefix=P`: removes stored responses from
-//! every worker's cache (keys read `host/path?query`); answered with how
+//! every worker's cache (keys read `scheme://host/path?query`; without a
+//! scheme, both); answered with how
 //! many were removed once every worker has carried it out.
 
 use std::sync::Arc;
@@ -78,7 +79,7 @@ impl Handler for PurgeCache {
             }
             _ => {
                 return bad(
-                    "give key=host/path?query (percent-encoded) or prefix=… (prefix= alone purges everything)",
+                    "give key=host/path?query (percent-encoded; with http:// or https:// for one scheme) or prefix=… (prefix= alone purges everything)",
                 );
             }
         };

@@ -3,9 +3,16 @@
 use crate::exchange::RequestHead;
 
 /// The key of `req` under `vary_by_query` (`None`: the whole query):
-/// `host/path?query`, the host lowercased and without a default port.
+/// `scheme://host/path?query`, the host lowercased and without a default
+/// port (answers over HTTP and HTTPS are kept apart, as nginx's default
+/// key does).
 pub fn key(req: &RequestHead, vary_by_query: Option<&[String]>, out: &mut String) {
     out.clear();
+    out.push_str(if req.tls().is_some() {
+        "https://"
+    } else {
+        "http://"
+    });
     let host = req.host().unwrap_or("");
     let host = host
         .strip_suffix(":80")
@@ -93,14 +100,14 @@ mod tests {
     fn keys() {
         let mut k = String::new();
         key(&req("/a/b?x=1&v=2", "Shop.Test:80"), None, &mut k);
-        assert_eq!(k, "shop.test/a/b?x=1&v=2");
+        assert_eq!(k, "http://shop.test/a/b?x=1&v=2");
         let only = ["v".to_string(), "w".to_string()];
         key(&req("/a?x=1&w=3&v=2", "h"), Some(&only), &mut k);
-        assert_eq!(k, "h/a?v=2&w=3");
+        assert_eq!(k, "http://h/a?v=2&w=3");
         key(&req("/a?x=1", "h"), Some(&only), &mut k);
-        assert_eq!(k, "h/a");
+        assert_eq!(k, "http://h/a");
         key(&req("/a?x=1", "h:8080"), Some(&[]), &mut k);
-        assert_eq!(k, "h:8080/a");
+        assert_eq!(k, "http://h:8080/a");
         assert!(has_param(&req("/a?nocache&b=1", "h"), "nocache"));
         assert!(!has_param(&req("/a?nocachex=1", "h"), "nocache"));
     }

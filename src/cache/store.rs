@@ -140,7 +140,8 @@ pub trait Job {
 /// What an administrator removes from every worker's store.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Purge {
-    /// Every variant of one key (`host/path?query`).
+    /// Every variant of one key (`scheme://host/path?query`; without the
+    /// scheme, over both).
     Key(String),
     /// Every key that starts with this (all of them for an empty one).
     Prefix(String),
@@ -382,11 +383,21 @@ impl Store {
         n
     }
 
-    /// Carries out a purge; how many responses it removed.
+    /// Carries out a purge; how many responses it removed. A key or prefix
+    /// without a scheme (`shop.test/a.js`) applies to both `http://` and
+    /// `https://`.
     pub fn purge(&mut self, p: &Purge) -> usize {
+        let schemed = |k: &str| k.starts_with("http://") || k.starts_with("https://");
         match p {
-            Purge::Key(k) => self.purge_key(k),
-            Purge::Prefix(k) => self.purge_prefix(k),
+            Purge::Key(k) if schemed(k) => self.purge_key(k),
+            Purge::Key(k) => {
+                self.purge_key(&format!("http://{k}")) + self.purge_key(&format!("https://{k}"))
+            }
+            Purge::Prefix(k) if k.is_empty() || schemed(k) => self.purge_prefix(k),
+            Purge::Prefix(k) => {
+                self.purge_prefix(&format!("http://{k}"))
+                    + self.purge_prefix(&format!("https://{k}"))
+            }
         }
     }
 
@@ -595,13 +606,18 @@ mod tests {
             s.insert("many", item(1, &[("x", &i.to_string())]));
         }
         assert_eq!(s.index["many"].len(), MAX_VARIANTS);
-        s.insert("site/a/1", item(1, &[]));
-        s.insert("site/a/2", item(1, &[]));
-        s.insert("site/b", item(1, &[]));
-        assert_eq!(s.purge_prefix("site/a/"), 2);
-        assert_eq!(s.purge_key("site/b"), 1);
-        assert_eq!(s.purge_key("site/b"), 0);
-        assert_eq!(s.stats().purged, 3);
+        s.insert("http://site/a/1", item(1, &[]));
+        s.insert("https://site/a/2", item(1, &[]));
+        s.insert("http://site/b", item(1, &[]));
+        s.insert("https://site/b", item(1, &[]));
+        s.insert("http://site/c", item(1, &[]));
+        assert_eq!(s.purge(&Purge::Prefix("site/a/".into())), 2, "both schemes");
+        assert_eq!(s.purge(&Purge::Key("https://site/b".into())), 1);
+        assert_eq!(s.purge(&Purge::Key("site/b".into())), 1);
+        assert_eq!(s.purge(&Purge::Key("site/b".into())), 0);
+        assert_eq!(s.purge(&Purge::Prefix("https://".into())), 0);
+        assert_eq!(s.purge(&Purge::Prefix("http://site/".into())), 1);
+        assert_eq!(s.stats().purged, 5);
         // A handle goes stale when its response is replaced.
         let (h, _) = s.lookup("k", |i| i.vary[0].1 == "br").unwrap();
         assert!(s.start_refresh(h));
