@@ -90,6 +90,7 @@ pub mod compress;
 pub mod config;
 pub mod driver;
 pub mod exchange;
+pub mod fastcgi;
 pub mod filter;
 pub mod guard;
 pub mod handler;
