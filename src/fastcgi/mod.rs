@@ -4,7 +4,9 @@
 //! upstream engine's response reader, pool and limits apply unchanged.
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod inbound;
 pub mod record;
 
+pub use app::{FastCgiApp, Kind, Script, params};
 pub use inbound::{FcgiError, Inbound};
