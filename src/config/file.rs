@@ -31,6 +31,7 @@ struct Raw {
     server: Option<super::security::RawServer>,
     limit: Option<super::security::RawLimit>,
     upstream: Option<Vec<Spanned<super::upstream::RawUpstream>>>,
+    fastcgi: Option<Vec<Spanned<super::upstream::RawUpstream>>>,
 }
 
 #[derive(Deserialize)]
@@ -495,8 +496,14 @@ pub fn parse(text: &str, file: Option<&Path>) -> Result<Config, ConfigError> {
     if let Some(t) = &raw.tls {
         c.tls = Some(super::tls::settings(&cx, t, file)?);
     }
-    if let Some(u) = &raw.upstream {
-        c.upstreams = super::upstream::upstreams(&cx, u, file)?;
+    if raw.upstream.is_some() || raw.fastcgi.is_some() {
+        let none = Vec::new();
+        c.upstreams = super::upstream::upstreams(
+            &cx,
+            raw.upstream.as_ref().unwrap_or(&none),
+            raw.fastcgi.as_ref().unwrap_or(&none),
+            file,
+        )?;
     }
     c.client_ip = super::security::client_ip(&cx, raw.server.as_ref())?;
     c.zones = super::security::zones(&cx, raw.limit.as_ref())?;

@@ -94,6 +94,7 @@ fn route(r: &Route) -> Value {
             name.clone(),
             json!({ "options": serde_json::to_value(&options.0).unwrap_or(Value::Null) }),
         ),
+        HandlerSpec::FastCgi { upstream } => ("fastcgi".into(), json!({ "upstream": upstream })),
         HandlerSpec::Proxy(p) => (
             "proxy".into(),
             json!({

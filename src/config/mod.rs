@@ -4,6 +4,7 @@
 
 mod cache;
 mod compression;
+mod fastcgi;
 mod file;
 mod filtering;
 mod http2;

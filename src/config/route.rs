@@ -58,7 +58,7 @@ pub(super) struct RawRoute {
 super::security::guard_keys!(RawRoute);
 
 /// Handler names that come with later features.
-const NOT_YET: &[&str] = &["fastcgi"];
+const NOT_YET: &[&str] = &[];
 
 /// The keys each handler takes besides the common ones.
 fn handler_keys(handler: &str) -> &'static [&'static str] {
@@ -68,6 +68,7 @@ fn handler_keys(handler: &str) -> &'static [&'static str] {
         "respond" => &["status", "body", "headers"],
         "builtins" => &[],
         "proxy" => super::proxy::KEYS,
+        "fastcgi" => &["upstream"],
         _ => &["options"],
     }
 }
@@ -107,7 +108,7 @@ pub(super) fn route(
         return Err(cx.err(
             h.span(),
             &k("handler"),
-            format!("{handler:?} is not available yet (use files, redirect, respond, builtins, proxy, or a registered name)"),
+            format!("{handler:?} is not available yet (use files, redirect, respond, builtins, proxy, fastcgi, or a registered name)"),
         ));
     }
     if handler.is_empty()
@@ -247,6 +248,18 @@ pub(super) fn route(
         }
         "builtins" => HandlerSpec::Builtins,
         "proxy" => HandlerSpec::Proxy(super::proxy::proxy(cx, rt, &key)?),
+        "fastcgi" => match &r.upstream {
+            Some(u) => HandlerSpec::FastCgi {
+                upstream: u.get_ref().clone(),
+            },
+            None => {
+                return Err(cx.err(
+                    rt.span(),
+                    &k("upstream"),
+                    "is required for handler = \"fastcgi\": the name of a [[fastcgi]] table",
+                ));
+            }
+        },
         name => HandlerSpec::Named {
             name: name.to_string(),
             options: Options(

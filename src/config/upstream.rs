@@ -26,7 +26,7 @@ pub(super) struct RawUpstream {
     lb_policy: Option<Spanned<String>>,
     lb_key: Option<Spanned<String>>,
     hash: Option<Spanned<String>>,
-    health: Option<Spanned<RawHealth>>,
+    pub(super) health: Option<Spanned<RawHealth>>,
     passive: Option<Spanned<RawPassive>>,
     retry: Option<Spanned<RawRetry>>,
     slow_start: Option<Spanned<Secs>>,
@@ -34,10 +34,19 @@ pub(super) struct RawUpstream {
     max_conns: Option<Spanned<i64>>,
     keepalive: Option<Spanned<RawKeepalive>>,
     timeouts: Option<Spanned<RawTimeouts>>,
-    tls: Option<Spanned<Value>>,
+    pub(super) tls: Option<Spanned<Value>>,
     server_name: Option<Spanned<String>>,
     ca: Option<Spanned<String>>,
     tls_verify: Option<Spanned<Value>>,
+    // [[fastcgi]] only
+    pub(super) root: Option<Spanned<String>>,
+    pub(super) split_path_info: Option<Spanned<String>>,
+    pub(super) index: Option<Spanned<String>>,
+    pub(super) try_files: Option<Spanned<Vec<String>>>,
+    pub(super) params: Option<Spanned<std::collections::BTreeMap<String, String>>>,
+    pub(super) keep_conn: Option<bool>,
+    pub(super) connect_timeout: Option<Spanned<Secs>>,
+    pub(super) read_timeout: Option<Spanned<Secs>>,
 }
 
 #[derive(Deserialize)]
@@ -77,18 +86,24 @@ pub(super) fn token_byte(b: u8) -> bool {
 pub(super) fn upstreams(
     cx: &Ctx<'_>,
     raw: &[Spanned<RawUpstream>],
+    fastcgi: &[Spanned<RawUpstream>],
     file: Option<&Path>,
 ) -> Result<Vec<UpstreamSpec>, ConfigError> {
     let mut out: Vec<UpstreamSpec> = Vec::new();
-    for (i, u) in raw.iter().enumerate() {
-        let spec = upstream(cx, i, u, file)?;
+    let tables = raw
+        .iter()
+        .enumerate()
+        .map(|(i, u)| ("upstream", i, u))
+        .chain(fastcgi.iter().enumerate().map(|(i, u)| ("fastcgi", i, u)));
+    for (table, i, u) in tables {
+        let spec = upstream(cx, table, i, u, file)?;
         if let Some(other) = out.iter().find(|o| o.name == spec.name) {
             let span = u.get_ref().name.as_ref().map_or(u.span(), |n| n.span());
             return Err(cx.err(
                 span,
-                &format!("upstream[{i}].name"),
+                &format!("{table}[{i}].name"),
                 format!(
-                    "{:?} is the name of {} too; upstream names must differ",
+                    "{:?} is the name of {} too; upstream and fastcgi names must differ",
                     spec.name, other.origin.key
                 ),
             ));
@@ -98,34 +113,53 @@ pub(super) fn upstreams(
     Ok(out)
 }
 
-/// Checks that every `proxy` route names a group of `c.upstreams`.
+/// Checks that every `proxy` route names an `[[upstream]]` and every
+/// `fastcgi` route a `[[fastcgi]]`.
 pub(super) fn check_routes(c: &super::Config) -> Result<(), ConfigError> {
     for route in c.sites.iter().flat_map(|s| &s.routes) {
-        if let crate::site::HandlerSpec::Proxy(p) = &route.handler
-            && !c.upstreams.iter().any(|u| u.name == p.upstream)
+        let (name, fastcgi) = match &route.handler {
+            crate::site::HandlerSpec::Proxy(p) => (&p.upstream, false),
+            crate::site::HandlerSpec::FastCgi { upstream } => (upstream, true),
+            _ => continue,
+        };
+        let table = if fastcgi {
+            "[[fastcgi]]"
+        } else {
+            "[[upstream]]"
+        };
+        if c.upstreams
+            .iter()
+            .any(|u| u.name == *name && u.fastcgi.is_some() == fastcgi)
         {
-            let known: Vec<&str> = c.upstreams.iter().map(|u| u.name.as_str()).collect();
-            let known = if known.is_empty() {
-                "no [[upstream]] tables are defined".to_string()
-            } else {
-                format!("defined: {}", known.join(", "))
-            };
-            return Err(route.origin.err(
-                "upstream",
-                format!("{:?} is not an [[upstream]] name ({known})", p.upstream),
-            ));
+            continue;
         }
+        let known: Vec<&str> = c
+            .upstreams
+            .iter()
+            .filter(|u| u.fastcgi.is_some() == fastcgi)
+            .map(|u| u.name.as_str())
+            .collect();
+        let known = if known.is_empty() {
+            format!("no {table} tables are defined")
+        } else {
+            format!("defined: {}", known.join(", "))
+        };
+        return Err(route.origin.err(
+            "upstream",
+            format!("{name:?} is not a {table} name ({known})"),
+        ));
     }
     Ok(())
 }
 
 fn upstream(
     cx: &Ctx<'_>,
+    table: &str,
     i: usize,
     u: &Spanned<RawUpstream>,
     file: Option<&Path>,
 ) -> Result<UpstreamSpec, ConfigError> {
-    let k = |key: &str| format!("upstream[{i}].{key}");
+    let k = |key: &str| format!("{table}[{i}].{key}");
     let r = u.get_ref();
     let name = match &r.name {
         None => return Err(cx.err(u.span(), &k("name"), "is required")),
@@ -294,14 +328,11 @@ fn upstream(
         ca: &r.ca,
         tls_verify: &r.tls_verify,
     };
-    let tls = tls(
-        cx,
-        &format!("upstream[{i}]"),
-        u.span(),
-        keys,
-        &servers,
-        file,
-    )?;
+    let fastcgi = super::fastcgi::app(cx, table, i, r, u.span(), file)?;
+    if fastcgi.is_some() {
+        super::fastcgi::timeouts(cx, &k(""), r, &mut timeouts)?;
+    }
+    let tls = tls(cx, &format!("{table}[{i}]"), u.span(), keys, &servers, file)?;
     Ok(UpstreamSpec {
         name,
         servers,
@@ -317,9 +348,10 @@ fn upstream(
         keepalive,
         timeouts,
         tls,
+        fastcgi,
         origin: crate::site::spec::Origin {
             lines,
-            ..origin(cx, u.span(), format!("upstream[{i}]"), file)
+            ..origin(cx, u.span(), format!("{table}[{i}]"), file)
         },
     })
 }

@@ -43,6 +43,9 @@ pub struct ClientSettings {
     /// Longest quiet time, both ways, of a connection switched to another
     /// protocol (see [`Request::upgrade`]).
     pub tunnel_idle: Duration,
+    /// The peer is a FastCGI responder (`Some(keep_conn)`): requests are
+    /// sent as records, and its records are read back as HTTP/1.1.
+    pub fastcgi: Option<bool>,
 }
 
 impl Default for ClientSettings {
@@ -55,6 +58,7 @@ impl Default for ClientSettings {
             read_idle: Duration::from_secs(60),
             send_idle: Duration::from_secs(60),
             tunnel_idle: Duration::from_secs(300),
+            fastcgi: None,
         }
     }
 }
@@ -173,11 +177,18 @@ pub struct ClientConn {
     sent_at: Instant,
     /// A `101` switched the connection: it is a tunnel now.
     tunnel: bool,
+    /// A FastCGI peer's records, read into HTTP/1.1 bytes.
+    fcgi: Option<crate::fastcgi::Inbound>,
+    /// Those bytes, between a read and the response reader.
+    fcgi_bytes: Vec<u8>,
 }
 
 impl ClientConn {
     /// A connection to `addr` starting at `now`, for the owner's `owner` key.
     pub fn new(addr: Address, owner: u64, settings: ClientSettings, now: Instant) -> ClientConn {
+        let settings_fcgi = settings
+            .fastcgi
+            .map(|keep_conn| crate::fastcgi::Inbound::new(!keep_conn));
         ClientConn {
             state: State::Connecting { since: now },
             addr,
@@ -199,6 +210,8 @@ impl ClientConn {
             received: 0,
             sent_at: now,
             tunnel: false,
+            fcgi: settings_fcgi,
+            fcgi_bytes: Vec::new(),
         }
     }
 
@@ -213,6 +226,9 @@ impl ClientConn {
         }
         if self.waiting.is_empty() {
             self.reader.set_head_request(req.head);
+        }
+        if let Some(f) = &mut self.fcgi {
+            f.start(req.head);
         }
         if self.unsent() == 0 {
             self.sent_at = now;
@@ -320,6 +336,34 @@ impl ClientConn {
         self.events.push_back(ClientEvent::Received(data.len()));
         self.progress = now;
         self.received += data.len() as u64;
+        if let Some(f) = &mut self.fcgi {
+            // Records in, the HTTP/1.1 response they carry to the reader.
+            let mut http = std::mem::take(&mut self.fcgi_bytes);
+            http.clear();
+            if let Err(e) = f.feed(data, &mut http) {
+                self.fcgi_bytes = http;
+                return self.end(ClientEnd::Malformed(ClientError::FastCgi(e.as_str())));
+            }
+            self.read_http(&http, now);
+            self.fcgi_bytes = http;
+            return;
+        }
+        self.read_http(data, now);
+    }
+
+    /// What a FastCGI peer wrote to its error stream since the last take.
+    pub fn take_stderr(&mut self) -> Vec<u8> {
+        self.fcgi
+            .as_mut()
+            .map(|f| f.take_stderr())
+            .unwrap_or_default()
+    }
+
+    /// Response bytes for the reader.
+    fn read_http(&mut self, data: &[u8], now: Instant) {
+        if self.state != State::Open {
+            return;
+        }
         let deliver = self.settings.deliver > 0;
         let mut rest = data;
         loop {

@@ -7,6 +7,7 @@
 
 pub mod builtins;
 pub mod conditional;
+pub mod fastcgi;
 pub mod file_cache;
 pub mod file_compress;
 pub mod glob;

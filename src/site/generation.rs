@@ -38,7 +38,9 @@ pub struct Generation {
 }
 
 /// The built-in handler names.
-pub const BUILT_IN: &[&str] = &["files", "redirect", "respond", "builtins", "proxy"];
+pub const BUILT_IN: &[&str] = &[
+    "files", "redirect", "respond", "builtins", "proxy", "fastcgi",
+];
 
 impl Generation {
     /// Builds and checks the generation for `c`: every named handler is one

@@ -281,6 +281,13 @@ fn router(
                     .ok_or_else(|| err(&route.origin, format!("no upstream {:?}", p.upstream)))?;
                 Box::new(crate::handler::proxy::Proxy::new(p.clone(), up.clone()))
             }
+            HandlerSpec::FastCgi { upstream } => {
+                let up = upstreams
+                    .iter()
+                    .find(|u| u.spec.name == *upstream && u.spec.fastcgi.is_some())
+                    .ok_or_else(|| err(&route.origin, format!("no [[fastcgi]] {upstream:?}")))?;
+                Box::new(crate::handler::fastcgi::FastCgi::new(up.clone()))
+            }
         };
         r = r.route_with(route.path.clone(), handler, opts);
     }

@@ -167,6 +167,11 @@ pub enum HandlerSpec {
     },
     /// Requests sent on to a server of an `[[upstream]]` group.
     Proxy(crate::upstream::spec::ProxySpec),
+    /// A FastCGI application: the `[[fastcgi]]` table's name.
+    FastCgi {
+        /// The `[[fastcgi]]` name.
+        upstream: String,
+    },
 }
 
 /// Settings of the `files` handler.

@@ -33,6 +33,7 @@ fn group(servers: &[(u32, bool)], policy: Policy) -> UpstreamSpec {
         keepalive: Default::default(),
         timeouts: Default::default(),
         tls: None,
+        fastcgi: None,
         origin: Default::default(),
     }
 }

@@ -138,6 +138,9 @@ pub enum UpBody {
     /// The request asks to switch protocols: after a `101`, what the client
     /// sends goes through as it is.
     Tunnel,
+    /// `Content-Length` bytes in FastCGI `STDIN` records, the empty one
+    /// after the last.
+    Fcgi,
 }
 
 /// Where the exchange is.

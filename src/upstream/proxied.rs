@@ -131,6 +131,16 @@ impl Hub {
                     crate::http::client::chunk(&mut e.up_queue, piece);
                     body.consume(n);
                 }
+                UpBody::Fcgi => {
+                    let n = body.available().min(room);
+                    let piece = &body.peek()[..n];
+                    crate::fastcgi::record::stream(
+                        &mut e.up_queue,
+                        crate::fastcgi::record::STDIN,
+                        piece,
+                    );
+                    body.consume(n);
+                }
                 _ => {
                     body.take_into(&mut e.up_queue, room);
                 }
@@ -140,6 +150,9 @@ impl Hub {
             e.body_done = true;
             if e.up_body == UpBody::Chunked {
                 crate::http::client::last_chunk(&mut e.up_queue, &[]);
+            }
+            if e.up_body == UpBody::Fcgi {
+                crate::fastcgi::record::stream(&mut e.up_queue, crate::fastcgi::record::STDIN, &[]);
             }
         }
         if e.up_queue.len() != before

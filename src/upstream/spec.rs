@@ -401,6 +401,9 @@ pub struct UpstreamSpec {
     pub timeouts: UpstreamTimeouts,
     /// TLS to the servers (`tls = true`); `None`: plain HTTP.
     pub tls: Option<UpstreamTls>,
+    /// A `[[fastcgi]]` group: its servers speak FastCGI, and this is the
+    /// application; `None`: HTTP.
+    pub fastcgi: Option<std::sync::Arc<crate::fastcgi::FastCgiApp>>,
     /// Where it was written.
     pub origin: Origin,
 }

@@ -45,7 +45,7 @@ impl Proxy {
 }
 
 /// The answer when nothing came from upstream; the access log says why.
-fn failed(f: Failure, io: &mut Io, server: Option<Rc<str>>) -> Reply {
+pub(crate) fn failed(f: Failure, io: &mut Io, server: Option<Rc<str>>) -> Reply {
     io.set_upstream(UpstreamNote {
         server,
         failure: Some(f.name()),
@@ -170,6 +170,18 @@ impl Handler for Proxy {
             Err(f) => failed(f, cx.io, None),
         }
     }
+}
+
+/// The reply to an exchange the hub started: the response head is awaited
+/// while the request body goes up, then the body is forwarded; `spec`
+/// says how the head is rewritten for the client.
+pub(crate) fn awaiting(ticket: Ticket, spec: Rc<ProxySpec>, head_request: bool) -> Reply {
+    Reply::Pending(Box::new(Waiting {
+        ticket: Some(ticket),
+        spec,
+        head_request,
+        sticky: None,
+    }))
 }
 
 /// Waits for the response head while the request body goes up.

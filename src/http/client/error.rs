@@ -37,6 +37,8 @@ pub enum ClientError {
     TrailersTooLarge,
     /// The connection ended inside a response.
     Truncated,
+    /// A FastCGI responder broke the protocol (the text says how).
+    FastCgi(&'static str),
 }
 
 impl fmt::Display for ClientError {
@@ -54,6 +56,7 @@ impl fmt::Display for ClientError {
             ClientError::BadChunk => f.write_str("malformed chunked body"),
             ClientError::TrailersTooLarge => f.write_str("response trailers too large"),
             ClientError::Truncated => f.write_str("connection closed inside a response"),
+            ClientError::FastCgi(what) => write!(f, "invalid FastCGI response: {what}"),
         }
     }
 }

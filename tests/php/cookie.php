@@ -1,0 +1,4 @@
+<?php
+setcookie('sid', 'abc123', ['path' => '/', 'httponly' => true]);
+header('X-Seen: ' . ($_COOKIE['theme'] ?? 'none'));
+echo "cookie set\n";

@@ -1,0 +1,3 @@
+<?php
+error_log("peregrine-test-stderr-line");
+echo "warned\n";
