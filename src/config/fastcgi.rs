@@ -147,3 +147,7 @@ pub(super) fn timeouts(
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "fastcgi_tests.rs"]
+mod tests;

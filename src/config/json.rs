@@ -203,6 +203,10 @@ fn upstream(u: &UpstreamSpec) -> Value {
             "ca": t.ca.as_ref().map(|p| p.display().to_string()),
             "tls_verify": t.verify,
         })),
+        "fastcgi": u.fastcgi.as_ref().map(|a| json!({
+            "root": path(&a.root), "split_path_info": a.split_path_info, "index": a.index,
+            "try_files": a.try_files, "params": pairs(&a.params), "keep_conn": a.keep_conn,
+        })),
     })
 }
 
