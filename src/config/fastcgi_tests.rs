@@ -120,9 +120,9 @@ fn errors_name_key_and_line() {
         e.contains("route[0].upstream") && e.contains("[[fastcgi]]"),
         "{e}"
     );
-    let e = err(&format!(
-        "[[upstream]]\nname = \"php\"\nservers = [\"127.0.0.1:1\"]\n[[fastcgi]]\nname = \"php\"\nservers = [\"127.0.0.1:2\"]\nroot = \"/srv\"\n"
-    ));
+    let e = err(
+        "[[upstream]]\nname = \"php\"\nservers = [\"127.0.0.1:1\"]\n[[fastcgi]]\nname = \"php\"\nservers = [\"127.0.0.1:2\"]\nroot = \"/srv\"\n",
+    );
     assert!(
         e.contains("fastcgi[0].name") && e.contains("must differ"),
         "{e}"
