@@ -114,7 +114,7 @@ fn errors_name_key_and_line() {
         "{e}"
     );
     let e = err(&fc("root = \"/srv\"").replace("handler = \"fastcgi\"", "handler = \"proxy\""));
-    assert!(e.contains("\"php\" is not a [[upstream]] name"), "{e}");
+    assert!(e.contains("\"php\" is not an [[upstream]] name"), "{e}");
     let e = err(&fc("root = \"/srv\"").replace("upstream = \"php\"\n", ""));
     assert!(
         e.contains("route[0].upstream") && e.contains("[[fastcgi]]"),

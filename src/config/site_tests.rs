@@ -154,7 +154,7 @@ fn handlers_are_checked() {
         err(
             "[[site]]\nhosts = [\"a.test\"]\n[[site.route]]\npath = \"/p\"\nhandler = \"fastcgi\"\n"
         ),
-        "p.toml:5: site[0].route[0].handler: \"fastcgi\" is not available yet (use files, redirect, respond, builtins, proxy, or a registered name)"
+        "p.toml:3: site[0].route[0].upstream: is required for handler = \"fastcgi\": the name of a [[fastcgi]] table"
     );
     assert!(
         err("[[site]]\nhosts = [\"a.test\"]\n[[site.route]]\npath = \"/p\"\nhandler = \"proxy\"\n")
@@ -169,7 +169,7 @@ fn handlers_are_checked() {
     .unwrap();
     assert_eq!(
         Generation::build(&c, &[]).unwrap_err().to_string(),
-        "p.toml:5: site[0].route[0].handler: unknown handler \"mine\" (known: files, redirect, respond, builtins, proxy)"
+        "p.toml:5: site[0].route[0].handler: unknown handler \"mine\" (known: files, redirect, respond, builtins, proxy, fastcgi)"
     );
     let g = Generation::build(&c, &["mine"]).unwrap();
     match &g.plan.sites[0].routes[0].handler {

@@ -122,10 +122,10 @@ pub(super) fn check_routes(c: &super::Config) -> Result<(), ConfigError> {
             crate::site::HandlerSpec::FastCgi { upstream } => (upstream, true),
             _ => continue,
         };
-        let table = if fastcgi {
-            "[[fastcgi]]"
+        let (table, a) = if fastcgi {
+            ("[[fastcgi]]", "a")
         } else {
-            "[[upstream]]"
+            ("[[upstream]]", "an")
         };
         if c.upstreams
             .iter()
@@ -146,7 +146,7 @@ pub(super) fn check_routes(c: &super::Config) -> Result<(), ConfigError> {
         };
         return Err(route.origin.err(
             "upstream",
-            format!("{name:?} is not a {table} name ({known})"),
+            format!("{name:?} is not {a} {table} name ({known})"),
         ));
     }
     Ok(())
