@@ -16,7 +16,7 @@ use crate::server::{ReloadError, Reloader};
 /// How often a waiting reload request looks for its answer.
 const POLL: Duration = Duration::from_millis(2);
 
-fn json(status: u16, v: &serde_json::Value) -> Response {
+pub(super) fn json(status: u16, v: &serde_json::Value) -> Response {
     let mut body = serde_json::to_vec_pretty(v).unwrap_or_default();
     body.push(b'\n');
     Response::new(status)

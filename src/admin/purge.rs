@@ -7,25 +7,17 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
 
+use super::config::json;
 use crate::cache::Purge;
 use crate::exchange::{Io, Reply, RequestBody, RequestHead, Task};
 use crate::handler::{Ctx, Handler};
-use crate::http::{Body, Method, Methods, Response};
+use crate::http::{Method, Methods};
 use crate::server::Reloader;
 
 /// How often a waiting purge looks for its answers.
 const POLL: Duration = Duration::from_millis(1);
 /// How long the workers get to answer.
 const PATIENCE: Duration = Duration::from_secs(10);
-
-fn json(status: u16, v: &serde_json::Value) -> Response {
-    let mut body = serde_json::to_vec_pretty(v).unwrap_or_default();
-    body.push(b'\n');
-    Response::new(status)
-        .content_type("application/json")
-        .header("Cache-Control", "no-store")
-        .body(Body::Bytes(body))
-}
 
 /// A query parameter's value, percent-decoded (`+` is a space).
 fn param(query: Option<&str>, name: &str) -> Option<Result<String, ()>> {

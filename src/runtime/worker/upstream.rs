@@ -61,15 +61,20 @@ impl<S: Service> Worker<S> {
                     store.borrow_mut().wake_jobs(self.now);
                     continue;
                 }
-                let slot = w.slot as usize;
-                let live = self
-                    .conns
-                    .get(slot)
-                    .is_some_and(|c| c.generation == w.generation && !c.closing);
-                if live && matches!(self.conns[slot].driver, Driver::Server(_)) {
-                    with_driver!(self, slot, |d, cx| d.on_wake(&mut cx));
-                }
+                self.wake_conn(w);
             }
+        }
+    }
+
+    /// Polls again the server connection `w` names, if it is still that one.
+    fn wake_conn(&mut self, w: Waker) {
+        let slot = w.slot as usize;
+        let live = self
+            .conns
+            .get(slot)
+            .is_some_and(|c| c.generation == w.generation && !c.closing);
+        if live && matches!(self.conns[slot].driver, Driver::Server(_)) {
+            with_driver!(self, slot, |d, cx| d.on_wake(&mut cx));
         }
     }
 
@@ -82,14 +87,7 @@ impl<S: Service> Worker<S> {
     ) {
         store.borrow_mut().take_wakes(wakes);
         for w in wakes.drain(..) {
-            let slot = w.slot as usize;
-            let live = self
-                .conns
-                .get(slot)
-                .is_some_and(|c| c.generation == w.generation && !c.closing);
-            if live && matches!(self.conns[slot].driver, Driver::Server(_)) {
-                with_driver!(self, slot, |d, cx| d.on_wake(&mut cx));
-            }
+            self.wake_conn(w);
         }
         if store.borrow().jobs_due().is_none_or(|t| t > self.now) {
             return;
