@@ -7,12 +7,11 @@
 //! responder's answer comes back as HTTP/1.1 (see [`crate::fastcgi`]) and
 //! streams to the client.
 
-use std::net::IpAddr;
 use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use super::proxy::{awaiting, failed};
+use super::proxy::{awaiting, balancer_ip, failed};
 use super::{Ctx, Handler};
 use crate::exchange::{Reply, RequestHead};
 use crate::fastcgi::record::{self, STDIN};
@@ -118,10 +117,7 @@ impl Handler for FastCgi {
             UpBody::None
         };
         let pick = Pick {
-            client_ip: req.client_ip().map(|ip| match ip {
-                IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-                v4 => v4,
-            }),
+            client_ip: balancer_ip(req),
             uri: req.target(),
             key: None,
             sticky: None,

@@ -1,7 +1,7 @@
 //! A route's response cache (`cache = { … }`): GET and HEAD answered from
 //! the worker's store while fresh, revalidated when stale, misses for one
 //! key coalesced, stale answers on upstream errors, `Cache-Status` and
-//! `Age` on every answer; unsafe methods invalidate their target.
+//! `Age` on every answer; POST, PUT, DELETE and PATCH invalidate their target.
 //!
 //! The layer sits outside the route's handler, header rules and
 //! compression ([`Origin`]): what is stored is what the client got, so a
@@ -541,7 +541,7 @@ impl RouteCache {
         }
     }
 
-    /// An unsafe method: forwarded, and a success removes what is stored
+    /// A method that changes state (POST, PUT, DELETE, PATCH): forwarded, and a success removes what is stored
     /// for its target (RFC 9111 §4.4).
     fn invalidating(self: &Rc<Self>, req: &RequestHead, io: &mut Io) -> Reply {
         let mut k = String::new();

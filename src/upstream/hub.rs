@@ -25,6 +25,8 @@ use crate::runtime::worker::ConnId;
 
 #[path = "checks.rs"]
 mod checks;
+#[path = "fastcgi.rs"]
+mod fastcgi;
 #[path = "proxied.rs"]
 mod proxied;
 #[path = "report.rs"]
@@ -314,17 +316,7 @@ impl Hub {
         if self.conns[c].check {
             return self.on_check_event(c, d, ev, now);
         }
-        let stderr = d.take_stderr();
-        if !stderr.is_empty() {
-            let u = &self.conns[c];
-            let label = &self.groups[u.group].servers[u.server].label;
-            for line in String::from_utf8_lossy(&stderr)
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-            {
-                crate::runtime::log(&format!("fastcgi {label}: {line}"));
-            }
-        }
+        self.log_stderr(c, d);
         match ev {
             ClientEvent::Connected => self.conns[c].open = true,
             ClientEvent::Received(_) => {}
@@ -473,28 +465,6 @@ impl Hub {
             let oldest = g.idle.remove(0);
             self.close(oldest);
         }
-    }
-
-    /// Whether a request to the FastCGI server of `c` waits on a connection
-    /// that has never answered: a FastCGI process serves one connection
-    /// at a time for as long as it is kept open, so a connection opened
-    /// while every process holds one waits in the server's backlog; `c`
-    /// is closed instead of kept, and its process takes that one.
-    fn fastcgi_waits(&self, c: usize) -> bool {
-        let u = &self.conns[c];
-        if self.groups[u.group].shared.spec.fastcgi.is_none() {
-            return false;
-        }
-        self.conns.iter().any(|(i, o)| {
-            i != c
-                && o.group == u.group
-                && o.server == u.server
-                && o.uses == 0
-                && !o.check
-                && o.exchange.is_some_and(|e| {
-                    matches!(self.exchanges[e].phase, Phase::Waiting | Phase::Sent)
-                })
-        })
     }
 
     /// Asks the executor to close a connection (its `Closed` event follows).

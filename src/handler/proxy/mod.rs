@@ -65,6 +65,15 @@ fn cookie<'r>(req: &'r RequestHead, name: &str) -> Option<&'r [u8]> {
         })
 }
 
+/// The client's address as the balancer hashes it (an IPv4-mapped IPv6
+/// address as IPv4).
+pub(crate) fn balancer_ip(req: &RequestHead) -> Option<IpAddr> {
+    req.client_ip().map(|ip| match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    })
+}
+
 /// How the request body goes up, from the request's framing.
 fn framing(req: &RequestHead) -> (BodyFraming, UpBody) {
     if req.header("transfer-encoding").is_some() {
@@ -118,10 +127,7 @@ impl Handler for Proxy {
             cookie(req, &s.cookie).and_then(|v| sticky::find(&self.upstream.sticky_values, v))
         });
         let pick = Pick {
-            client_ip: req.client_ip().map(|ip| match ip {
-                IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-                v4 => v4,
-            }),
+            client_ip: balancer_ip(req),
             uri: req.target(),
             key,
             sticky: sticky.flatten(),
