@@ -100,6 +100,7 @@ pub mod ipnet;
 pub mod limit;
 pub mod load;
 pub mod metrics;
+pub mod pool;
 pub mod runtime;
 pub mod server;
 pub mod site;

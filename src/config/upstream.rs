@@ -349,6 +349,7 @@ fn upstream(
         timeouts,
         tls,
         fastcgi,
+        pool: None,
         origin: crate::site::spec::Origin {
             lines,
             ..origin(cx, u.span(), format!("{table}[{i}]"), file)

@@ -266,3 +266,41 @@ pub fn stat_at(dir: &File, rel: &Path, follow: bool) -> io::Result<PathStat> {
         symlink: st.st_mode & libc::S_IFMT == libc::S_IFLNK,
     })
 }
+
+/// Sends `sig` to the process group `pgid`: a pool instance, started as the
+/// leader of its own group, and whatever it started.
+pub fn signal_group(pgid: u32, sig: libc::c_int) -> io::Result<()> {
+    let Ok(pgid) = libc::pid_t::try_from(pgid) else {
+        return Err(io::Error::from_raw_os_error(libc::ESRCH));
+    };
+    if pgid <= 1 {
+        return Err(io::Error::from_raw_os_error(libc::ESRCH));
+    }
+    // SAFETY: kill has no memory effects; a negative pid names the group,
+    // and pgid > 1 never names every process (-1) or our own group (0).
+    match unsafe { libc::kill(-pgid, sig) } {
+        0 => Ok(()),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
+/// Has a child started by `cmd` get SIGTERM when the thread that started it
+/// ends (the server dies without stopping its pools), and start with no
+/// signals blocked (the server blocks its own to wait for them).
+pub fn die_with_parent(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the hook runs in the child between fork and exec and calls
+    // only async-signal-safe functions (prctl, sigemptyset,
+    // pthread_sigmask on a local set), allocating nothing.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+}

@@ -34,6 +34,7 @@ fn group(servers: &[(u32, bool)], policy: Policy) -> UpstreamSpec {
         timeouts: Default::default(),
         tls: None,
         fastcgi: None,
+        pool: None,
         origin: Default::default(),
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::health::HealthCells;
 use super::spec::UpstreamSpec;
+use crate::pool::PoolCells;
 
 /// An `[[upstream]]` group as a configuration generation holds it: shared by
 /// every worker.
@@ -20,6 +21,9 @@ pub struct Upstream {
     pub position: usize,
     /// With `sticky`: the cookie value naming each server.
     pub sticky_values: Vec<String>,
+    /// A `[[pool]]`'s lanes, shared with the supervisor; kept across
+    /// reloads while the pool's settings are the same.
+    pub pool: Option<Arc<PoolCells>>,
 }
 
 impl Upstream {
@@ -40,11 +44,18 @@ impl Upstream {
             }
             None => Vec::new(),
         };
+        let pool = spec.pool.as_ref().map(|p| {
+            previous
+                .filter(|prev| prev.spec.pool.as_ref() == Some(p))
+                .and_then(|prev| prev.pool.clone())
+                .unwrap_or_else(|| PoolCells::new(p.lanes()))
+        });
         Upstream {
             spec,
             health,
             position,
             sticky_values,
+            pool,
         }
     }
 }

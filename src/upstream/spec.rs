@@ -404,6 +404,9 @@ pub struct UpstreamSpec {
     /// A `[[fastcgi]]` group: its servers speak FastCGI, and this is the
     /// application; `None`: HTTP.
     pub fastcgi: Option<std::sync::Arc<crate::fastcgi::FastCgiApp>>,
+    /// A `[[pool]]`: Peregrine runs the servers, whose addresses change as
+    /// instances start (`servers` are its lanes); `None`: fixed servers.
+    pub pool: Option<std::sync::Arc<crate::pool::PoolSpec>>,
     /// Where it was written.
     pub origin: Origin,
 }
