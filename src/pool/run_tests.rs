@@ -1,31 +1,8 @@
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-
 use super::*;
-use crate::pool::spec::{Listen, RapidFail, Ready, Recycle, StartMode};
+use crate::pool::spec::StartMode;
 
 fn spec(instances: usize) -> PoolSpec {
-    PoolSpec {
-        name: "api".into(),
-        command: vec!["app".into(), "{port}".into()],
-        listen: Listen::Port,
-        instances,
-        env: BTreeMap::new(),
-        cwd: None,
-        ready: Ready {
-            http: Some("/healthz".into()),
-            timeout: Duration::from_secs(10),
-        },
-        recycle: Recycle::default(),
-        rapid_fail: RapidFail {
-            max_crashes: 2,
-            interval: Duration::from_secs(60),
-        },
-        shutdown_timeout: Duration::from_secs(5),
-        start: StartMode::Always,
-        idle_timeout: Duration::ZERO,
-        log: PathBuf::from("/dev/null"),
-    }
+    crate::pool::spec::sample(instances)
 }
 
 fn run(s: PoolSpec, t0: Instant) -> Run {

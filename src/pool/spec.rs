@@ -130,3 +130,30 @@ mod tests {
         assert_eq!(fill("plain", 1, 1), "plain");
     }
 }
+
+/// A pool for tests: `instances` instances of `app {port}` on ports, a
+/// `/healthz` probe with a 10 s ready timeout, 2 crashes a minute allowed.
+#[cfg(test)]
+pub fn sample(instances: usize) -> PoolSpec {
+    PoolSpec {
+        name: "api".into(),
+        command: vec!["app".into(), "{port}".into()],
+        listen: Listen::Port,
+        instances,
+        env: BTreeMap::new(),
+        cwd: None,
+        ready: Ready {
+            http: Some("/healthz".into()),
+            timeout: Duration::from_secs(10),
+        },
+        recycle: Recycle::default(),
+        rapid_fail: RapidFail {
+            max_crashes: 2,
+            interval: Duration::from_secs(60),
+        },
+        shutdown_timeout: Duration::from_secs(5),
+        start: StartMode::Always,
+        idle_timeout: Duration::ZERO,
+        log: PathBuf::from("/dev/null"),
+    }
+}

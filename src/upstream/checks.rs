@@ -19,16 +19,25 @@ impl Hub {
             .filter(|c| c.conn.is_none())
             .map(|c| c.next)
             .min();
-        match (checks, self.next_sweep) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [checks, self.next_sweep, self.queue_at]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Starts the checks that are due and closes connections idle too long.
     pub fn tick(&mut self, now: Instant) {
+        if self.queue_at.is_some_and(|t| t <= now) {
+            self.tick_queues(now);
+            let waiting = self.groups.iter().any(|g| !g.queued.is_empty());
+            self.queue_at = waiting.then_some(now + super::pooled::QUEUE_POLL);
+        }
         if self.next_sweep.is_some_and(|t| t <= now) {
             self.next_sweep = Some(now + SWEEP);
+            // Pools' idle connections to instances that stopped serving.
+            for gi in 0..self.groups.len() {
+                self.apply_pool(gi, now);
+            }
             let mut stale = Vec::new();
             for g in &self.groups {
                 let k = &g.shared.spec.keepalive;

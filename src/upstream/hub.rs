@@ -27,6 +27,8 @@ use crate::runtime::worker::ConnId;
 mod checks;
 #[path = "fastcgi.rs"]
 mod fastcgi;
+#[path = "pooled.rs"]
+mod pooled;
 #[path = "proxied.rs"]
 mod proxied;
 #[path = "report.rs"]
@@ -120,6 +122,8 @@ pub(super) struct Server {
     seen: (Option<bool>, u32),
     check: Option<Check>,
     pub stats: ServerStats,
+    /// (Pools) The lane as last taken in.
+    lane: Option<crate::pool::cells::LaneView>,
 }
 
 /// One group on this core.
@@ -132,6 +136,8 @@ pub(super) struct Group {
     pub servers: Vec<Server>,
     /// Part of the current generation.
     pub live: bool,
+    /// (Pools) Exchanges waiting for an instance, with their deadline.
+    queued: Vec<(usize, Instant)>,
 }
 
 /// One worker's upstream engine.
@@ -147,6 +153,8 @@ pub struct Hub {
     workers: usize,
     next_gen: u32,
     next_sweep: Option<Instant>,
+    /// When waiting exchanges look for an instance again.
+    queue_at: Option<Instant>,
     /// The worker is stopping: no checks, no connection kept idle.
     draining: bool,
 }
@@ -165,6 +173,7 @@ impl Hub {
             workers: 1,
             next_gen: 0,
             next_sweep: None,
+            queue_at: None,
             draining: false,
         }
     }
@@ -228,6 +237,7 @@ impl Hub {
                             body: Vec::new(),
                         }),
                         stats: ServerStats::default(),
+                        lane: None,
                     }
                 })
                 .collect();
@@ -238,7 +248,10 @@ impl Hub {
                 idle: Vec::new(),
                 servers,
                 live: true,
+                queued: Vec::new(),
             });
+            let gi = self.groups.len() - 1;
+            self.apply_pool(gi, now);
         }
         // Groups no longer configured stop checking and keep no idle
         // connections.
@@ -407,6 +420,7 @@ impl Hub {
             e.conn = None;
             self.conns[c].exchange = None;
             self.groups[gi].balancer.finished(server, Some(head_time));
+            self.unclaim(gi, server);
             self.close(c);
             self.retry(ei, false, Failure::Closed, now);
             return;
@@ -433,6 +447,7 @@ impl Hub {
         g.balancer
             .finished(server, Some(now.saturating_duration_since(e.attempt_at)));
         g.servers[server].stats.response(status);
+        self.unclaim(gi, server);
         self.wake(ei);
         self.release(c, reusable, now);
     }
@@ -589,7 +604,11 @@ impl Hub {
                 continue;
             }
             let e = self.exchanges.remove(id.index as usize);
+            self.groups[e.group]
+                .queued
+                .retain(|&(q, _)| q != id.index as usize);
             if let Some(c) = e.conn {
+                self.unclaim(e.group, e.server);
                 let g = &mut self.groups[e.group];
                 g.balancer.finished(e.server, None);
                 self.conns[c].exchange = None;

@@ -251,3 +251,96 @@ fn a_burst_keeps_its_connections_until_the_sweep_finds_them_unused() {
     sim.hub.tick(sim.now);
     assert_eq!(sim.hub.groups[0].idle.len(), 2);
 }
+
+/// The connects asked for since last asked, with their address.
+fn pool_connects(sim: &mut Sim) -> Vec<(u64, usize, String)> {
+    let mut cmds = Vec::new();
+    sim.hub.take_cmds(&mut cmds);
+    let mut out = Vec::new();
+    for c in cmds {
+        if let Cmd::Connect {
+            key,
+            addr,
+            settings,
+            ..
+        } = c
+        {
+            let shown = addr.to_string();
+            let d = ClientConn::new(addr, key, settings, sim.now);
+            sim.conns.insert(key, d);
+            out.push((key, sim.server_of(key), shown));
+        }
+    }
+    out
+}
+
+#[test]
+fn a_pool_request_waits_for_an_instance_and_claims_its_lane() {
+    let mut spec = weights(&[1, 1], Policy::RoundRobin);
+    spec.pool = Some(Arc::new(crate::pool::spec::sample(1)));
+    let mut sim = Sim::with_spec(spec);
+    let cells = sim.hub.groups[0].shared.pool.clone().unwrap();
+    // No instance serves: the request waits and asks for one.
+    let t = sim.start();
+    assert!(pool_connects(&mut sim).is_empty());
+    assert_eq!(cells.demand(), 1);
+    assert!(sim.hub.due().is_some());
+    cells.publish(1, true, 9100);
+    sim.now += std::time::Duration::from_millis(20);
+    sim.hub.tick(sim.now);
+    let c = pool_connects(&mut sim);
+    assert_eq!((c[0].1, c[0].2.as_str()), (1, "127.0.0.1:9100"));
+    assert_eq!((cells.active(1), cells.requests(1)), (1, 1));
+    let key = c[0].0;
+    sim.with(key, |d, _| d.on_connected(Ok(())));
+    sim.with(key, |d, now| {
+        d.on_recv(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", now)
+    });
+    assert!(matches!(sim.hub.take_head(&t), HeadPoll::Head(_)));
+    drop(t);
+    sim.hub.collect();
+    assert_eq!(cells.active(1), 0, "the lane is released with the response");
+    assert_eq!(sim.hub.groups[0].idle.len(), 1);
+    // The instance is replaced: its idle connection closes, and the next
+    // request goes to the new address.
+    cells.publish(1, false, 9100);
+    cells.publish(0, true, 9200);
+    let t = sim.start();
+    let mut cmds = Vec::new();
+    sim.hub.take_cmds(&mut cmds);
+    assert!(
+        sim.hub.groups[0].idle.is_empty(),
+        "the old instance's idle connection closed"
+    );
+    let addrs: Vec<String> = cmds
+        .iter()
+        .filter_map(|c| match c {
+            Cmd::Connect { addr, .. } => Some(addr.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(addrs, vec!["127.0.0.1:9200".to_string()]);
+    assert_eq!(cells.active(0), 1);
+    drop(t);
+    sim.hub.collect();
+    assert_eq!(cells.active(0), 0, "a dropped exchange releases its lane");
+    // Nothing serves again: a waiting request fails after the ready timeout.
+    cells.publish(0, false, 9200);
+    let t = sim.start();
+    sim.now += std::time::Duration::from_secs(10);
+    sim.hub.tick(sim.now);
+    assert!(matches!(sim.hub.take_head(&t), HeadPoll::Failed(f) if f.name() == "no_server"));
+    // Rapid-fail protection stopped the pool: refused at once.
+    cells.set_refusing(true);
+    let pick = Pick::default();
+    let s = Start {
+        group: 0,
+        pick: &pick,
+        head_request: false,
+        idempotent: true,
+        body: UpBody::None,
+        window: 64 * 1024,
+        waker: None,
+    };
+    assert!(sim.hub.start(&s, |_, _| {}, sim.now).is_err());
+}

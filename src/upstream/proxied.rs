@@ -61,11 +61,13 @@ impl Hub {
         head: impl FnOnce(&str, &mut Vec<u8>),
         now: Instant,
     ) -> Result<Ticket, Failure> {
-        self.apply_health(s.group, now);
-        let g = &mut self.groups[s.group];
-        let Some(server) = g.balancer.pick(s.pick, now) else {
-            return Err(Failure::NoServer);
+        let picked = self.pick_claimed(s.group, s.pick, now);
+        let queue = match picked {
+            Some(_) => None,
+            None => Some(self.may_queue(s.group, now).ok_or(Failure::NoServer)?),
         };
+        let server = picked.unwrap_or(0);
+        let g = &mut self.groups[s.group];
         let mut bytes = Vec::with_capacity(512);
         head(g.shared.spec.servers[server].host_header(), &mut bytes);
         self.next_gen = self.next_gen.wrapping_add(1);
@@ -94,7 +96,13 @@ impl Hub {
             window: s.window,
             client_ip: s.pick.client_ip,
         });
-        self.assign(index, server, false, now);
+        match queue {
+            None => self.assign(index, server, false, now),
+            Some(deadline) => {
+                self.groups[s.group].queued.push((index, deadline));
+                self.queue_at.get_or_insert(now + super::pooled::QUEUE_POLL);
+            }
+        }
         Ok(Ticket::new(
             ExchangeId {
                 index: index as u32,

@@ -39,6 +39,7 @@ impl Hub {
         // A pooled connection the server had closed: nothing of this request
         // reached it.
         let stale = u.uses > 0 && before_head && matches!(f, Failure::Closed | Failure::Send);
+        self.unclaim(u.group, server);
         let g = &mut self.groups[u.group];
         g.balancer.finished(server, None);
         g.servers[server].stats.failure(f);
@@ -100,19 +101,19 @@ impl Hub {
         e.phase = Phase::Waiting;
         e.attempt_at = now;
         let (gi, server) = (e.group, e.server);
-        let next = if stale {
+        let next = if stale && self.reclaim(gi, server) {
             Some(server)
         } else {
-            self.apply_health(gi, now);
             let e = &self.exchanges[ei];
+            let tried = e.tried.clone();
             let pick = Pick {
                 client_ip: e.client_ip,
                 uri: "",
                 key: None,
                 sticky: None,
-                exclude: &e.tried,
+                exclude: &tried,
             };
-            self.groups[gi].balancer.pick(&pick, now)
+            self.pick_claimed(gi, &pick, now)
         };
         match next {
             Some(s) => {
