@@ -24,7 +24,9 @@ pub(super) fn app(
     file: Option<&Path>,
 ) -> Result<Option<Arc<FastCgiApp>>, ConfigError> {
     let k = |key: &str| format!("{table}[{i}].{key}");
-    if table != "fastcgi" {
+    // A pool with a `root` runs FastCGI processes (php-cgi, …).
+    let fastcgi_pool = table == "pool" && r.root.is_some();
+    if table != "fastcgi" && !fastcgi_pool {
         let only = [
             ("root", r.root.as_ref().map(|v| v.span())),
             (
@@ -42,7 +44,11 @@ pub(super) fn app(
             ("keep_conn", r.keep_conn.map(|_| span.clone())),
         ];
         if let Some((name, Some(at))) = only.into_iter().find(|(_, s)| s.is_some()) {
-            return Err(cx.err(at, &k(name), "applies only to a [[fastcgi]] table"));
+            return Err(cx.err(
+                at,
+                &k(name),
+                "applies only to a [[fastcgi]] table (or a [[pool]] with root, of FastCGI processes)",
+            ));
         }
         return Ok(None);
     }

@@ -32,6 +32,7 @@ struct Raw {
     limit: Option<super::security::RawLimit>,
     upstream: Option<Vec<Spanned<super::upstream::RawUpstream>>>,
     fastcgi: Option<Vec<Spanned<super::upstream::RawUpstream>>>,
+    pool: Option<Vec<Spanned<super::upstream::RawUpstream>>>,
 }
 
 #[derive(Deserialize)]
@@ -496,12 +497,13 @@ pub fn parse(text: &str, file: Option<&Path>) -> Result<Config, ConfigError> {
     if let Some(t) = &raw.tls {
         c.tls = Some(super::tls::settings(&cx, t, file)?);
     }
-    if raw.upstream.is_some() || raw.fastcgi.is_some() {
+    if raw.upstream.is_some() || raw.fastcgi.is_some() || raw.pool.is_some() {
         let none = Vec::new();
         c.upstreams = super::upstream::upstreams(
             &cx,
             raw.upstream.as_ref().unwrap_or(&none),
             raw.fastcgi.as_ref().unwrap_or(&none),
+            raw.pool.as_ref().unwrap_or(&none),
             file,
         )?;
     }

@@ -207,6 +207,31 @@ fn upstream(u: &UpstreamSpec) -> Value {
             "root": path(&a.root), "split_path_info": a.split_path_info, "index": a.index,
             "try_files": a.try_files, "params": pairs(&a.params), "keep_conn": a.keep_conn,
         })),
+        "pool": u.pool.as_ref().map(|p| pool(p)),
+    })
+}
+
+/// A `[[pool]]`'s settings; the environment's values are left out (they
+/// may hold secrets), its names shown.
+fn pool(p: &crate::pool::PoolSpec) -> Value {
+    use crate::pool::spec::{Listen, StartMode};
+    let r = &p.recycle;
+    json!({
+        "command": p.command,
+        "listen": match &p.listen { Listen::Port => "127.0.0.1:{port}".to_string(), Listen::Unix(t) => format!("unix:{t}") },
+        "instances": p.instances,
+        "env": p.env.keys().collect::<Vec<_>>(),
+        "cwd": p.cwd.as_deref().map(path),
+        "ready": { "http": p.ready.http, "timeout": secs(p.ready.timeout) },
+        "recycle": {
+            "requests": r.requests, "time": secs(r.time), "memory": r.memory,
+            "schedule": r.schedule.iter().map(|m| format!("{:02}:{:02}", m / 60, m % 60)).collect::<Vec<_>>(),
+        },
+        "rapid_fail": { "max_crashes": p.rapid_fail.max_crashes, "interval": secs(p.rapid_fail.interval) },
+        "shutdown_timeout": secs(p.shutdown_timeout),
+        "start": match p.start { StartMode::Always => "always", StartMode::OnDemand => "on_demand" },
+        "idle_timeout": secs(p.idle_timeout),
+        "log": path(&p.log),
     })
 }
 

@@ -9,6 +9,7 @@ mod file;
 mod filtering;
 mod http2;
 pub mod json;
+mod pool;
 mod proxy;
 mod rate;
 mod route;

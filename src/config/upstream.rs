@@ -21,8 +21,8 @@ use crate::upstream::spec::{
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawUpstream {
-    name: Option<Spanned<String>>,
-    servers: Option<Spanned<Vec<Spanned<Value>>>>,
+    pub(super) name: Option<Spanned<String>>,
+    pub(super) servers: Option<Spanned<Vec<Spanned<Value>>>>,
     lb_policy: Option<Spanned<String>>,
     lb_key: Option<Spanned<String>>,
     hash: Option<Spanned<String>>,
@@ -47,6 +47,19 @@ pub(super) struct RawUpstream {
     pub(super) keep_conn: Option<bool>,
     pub(super) connect_timeout: Option<Spanned<Secs>>,
     pub(super) read_timeout: Option<Spanned<Secs>>,
+    // [[pool]] only
+    pub(super) command: Option<Spanned<Vec<String>>>,
+    pub(super) listen: Option<Spanned<String>>,
+    pub(super) instances: Option<Spanned<i64>>,
+    pub(super) env: Option<Spanned<std::collections::BTreeMap<String, String>>>,
+    pub(super) cwd: Option<Spanned<String>>,
+    pub(super) ready: Option<Spanned<super::pool::RawReady>>,
+    pub(super) recycle: Option<Spanned<super::pool::RawRecycle>>,
+    pub(super) rapid_fail: Option<Spanned<super::pool::RawRapidFail>>,
+    pub(super) shutdown_timeout: Option<Spanned<Secs>>,
+    pub(super) start: Option<Spanned<String>>,
+    pub(super) idle_timeout: Option<Spanned<Secs>>,
+    pub(super) log: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -87,6 +100,7 @@ pub(super) fn upstreams(
     cx: &Ctx<'_>,
     raw: &[Spanned<RawUpstream>],
     fastcgi: &[Spanned<RawUpstream>],
+    pools: &[Spanned<RawUpstream>],
     file: Option<&Path>,
 ) -> Result<Vec<UpstreamSpec>, ConfigError> {
     let mut out: Vec<UpstreamSpec> = Vec::new();
@@ -94,7 +108,8 @@ pub(super) fn upstreams(
         .iter()
         .enumerate()
         .map(|(i, u)| ("upstream", i, u))
-        .chain(fastcgi.iter().enumerate().map(|(i, u)| ("fastcgi", i, u)));
+        .chain(fastcgi.iter().enumerate().map(|(i, u)| ("fastcgi", i, u)))
+        .chain(pools.iter().enumerate().map(|(i, u)| ("pool", i, u)));
     for (table, i, u) in tables {
         let spec = upstream(cx, table, i, u, file)?;
         if let Some(other) = out.iter().find(|o| o.name == spec.name) {
@@ -103,7 +118,7 @@ pub(super) fn upstreams(
                 span,
                 &format!("{table}[{i}].name"),
                 format!(
-                    "{:?} is the name of {} too; upstream and fastcgi names must differ",
+                    "{:?} is the name of {} too; upstream, fastcgi and pool names must differ",
                     spec.name, other.origin.key
                 ),
             ));
@@ -176,9 +191,11 @@ fn upstream(
             s.clone()
         }
     };
-    let servers = match &r.servers {
-        None => return Err(cx.err(u.span(), &k("servers"), "is required")),
-        Some(list) => servers(cx, list, &k("servers"), file)?,
+    let pool = super::pool::pool(cx, table, i, r, u.span(), file)?;
+    let servers = match (&r.servers, &pool) {
+        (_, Some((_, lanes))) => lanes.clone(),
+        (None, None) => return Err(cx.err(u.span(), &k("servers"), "is required")),
+        (Some(list), None) => servers(cx, list, &k("servers"), file)?,
     };
     let policy = match &r.lb_policy {
         None => Policy::default(),
@@ -349,7 +366,7 @@ fn upstream(
         timeouts,
         tls,
         fastcgi,
-        pool: None,
+        pool: pool.map(|(p, _)| p),
         origin: crate::site::spec::Origin {
             lines,
             ..origin(cx, u.span(), format!("{table}[{i}]"), file)

@@ -393,7 +393,7 @@ fn names_are_required_checked_and_unique() {
             "{}[[upstream]]\nname = \"app\"\n{servers}",
             up("")
         )),
-        "p.toml:5: upstream[1].name: \"app\" is the name of upstream[0] too; upstream and fastcgi names must differ"
+        "p.toml:5: upstream[1].name: \"app\" is the name of upstream[0] too; upstream, fastcgi and pool names must differ"
     );
     assert_eq!(
         err("[[upstream]]\nname = \"app\"\n"),

@@ -102,13 +102,11 @@ fn a_crash_is_respawned_after_a_backoff() {
 #[test]
 fn rapid_fail_stops_respawning_until_recycled() {
     let (mut r, mut t) = started(1, |_| {});
-    let mut id = 0;
-    for _ in 0..3 {
+    for id in 0..3 {
         r.exited(id, "signal 11".into(), t);
         t += Duration::from_secs(1);
         let a = tick(&mut r, t);
         answer(&mut r, &a, true, t);
-        id += 1;
     }
     // Three crashes within the minute, two allowed: stopped.
     assert_eq!(r.status(t).state, "failed");

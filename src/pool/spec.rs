@@ -119,18 +119,6 @@ pub fn fill(s: &str, port: u16, instance: u32) -> String {
         .replace("{instance}", &instance.to_string())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn placeholders_are_filled() {
-        assert_eq!(fill("--port={port}", 8001, 3), "--port=8001");
-        assert_eq!(fill("/run/a/{instance}.sock", 0, 7), "/run/a/7.sock");
-        assert_eq!(fill("plain", 1, 1), "plain");
-    }
-}
-
 /// A pool for tests: `instances` instances of `app {port}` on ports, a
 /// `/healthz` probe with a 10 s ready timeout, 2 crashes a minute allowed.
 #[cfg(test)]
@@ -155,5 +143,17 @@ pub fn sample(instances: usize) -> PoolSpec {
         start: StartMode::Always,
         idle_timeout: Duration::ZERO,
         log: PathBuf::from("/dev/null"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_filled() {
+        assert_eq!(fill("--port={port}", 8001, 3), "--port=8001");
+        assert_eq!(fill("/run/a/{instance}.sock", 0, 7), "/run/a/7.sock");
+        assert_eq!(fill("plain", 1, 1), "plain");
     }
 }

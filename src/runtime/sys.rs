@@ -289,18 +289,22 @@ pub fn signal_group(pgid: u32, sig: libc::c_int) -> io::Result<()> {
 /// signals blocked (the server blocks its own to wait for them).
 pub fn die_with_parent(cmd: &mut std::process::Command) {
     use std::os::unix::process::CommandExt;
-    // SAFETY: the hook runs in the child between fork and exec and calls
+    let hook = || {
+        // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number and
+        // touches no memory of ours.
+        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: sigset_t is plain data; sigemptyset initializes it fully.
+        let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `set` is a valid, writable sigset_t.
+        unsafe { libc::sigemptyset(&mut set) };
+        // SAFETY: `set` is initialized; a null old-set pointer is allowed.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) };
+        Ok(())
+    };
+    // SAFETY: the hook runs in the child between fork and exec; it calls
     // only async-signal-safe functions (prctl, sigemptyset,
-    // pthread_sigmask on a local set), allocating nothing.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-            Ok(())
-        });
-    }
+    // pthread_sigmask) on a local set, allocates nothing and takes no lock.
+    unsafe { cmd.pre_exec(hook) };
 }
