@@ -11,6 +11,7 @@
 
 mod config;
 mod host;
+mod pools;
 mod purge;
 
 use std::sync::Arc;
@@ -109,9 +110,10 @@ pub fn router(
             )
             .route_with(
                 "/cache/purge",
-                Box::new(Guard::new(purge::PurgeCache(rl), a, true)),
+                Box::new(Guard::new(purge::PurgeCache(rl.clone()), a, true)),
                 exact(),
-            );
+            )
+            .route("/pools/", Guard::new(pools::RecyclePool(rl), a, true));
     }
     r
 }

@@ -408,6 +408,8 @@ pub struct Registry {
     pub config_path: Option<String>,
     /// Generation, reloads and readiness.
     pub life: Arc<Lifecycle>,
+    /// The application pools, as their supervisor last saw them.
+    pub pools: crate::pool::status::Board,
 }
 
 impl Registry {
@@ -434,6 +436,7 @@ impl Registry {
                 generation: AtomicU64::new(1),
                 ..Lifecycle::default()
             }),
+            pools: Default::default(),
         }
     }
 

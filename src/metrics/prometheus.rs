@@ -200,6 +200,7 @@ pub fn render(reg: &Registry, snaps: &[Snapshot]) -> String {
     sites(&mut o, snaps);
     upstreams(&mut o, snaps);
     super::cache::prometheus(&mut o, snaps);
+    crate::pool::status::prometheus(&crate::pool::status::read(&reg.pools), &mut o);
     let mut guards = super::guards::GuardCounts::default();
     for s in snaps {
         guards.add(&s.stats.guards);

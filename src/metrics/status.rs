@@ -126,6 +126,7 @@ pub fn render(reg: &Registry, snaps: &[Snapshot]) -> Value {
         "upstreams": super::upstream::status(&total.upstreams),
         "guards": total.stats.guards.status(),
         "cache": super::cache::status(&total.cache),
+        "pools": crate::pool::status::read(&reg.pools).iter().map(|p| p.to_json()).collect::<Vec<_>>(),
         "percentiles": curve(&total.stats.latency),
     })
 }

@@ -18,3 +18,13 @@ pub mod supervisor;
 pub use cells::PoolCells;
 pub use spec::PoolSpec;
 pub use supervisor::Supervisor;
+
+use std::sync::Arc;
+
+/// The pools of a generation's upstream groups, with their cells.
+pub fn of(upstreams: &[Arc<crate::upstream::Upstream>]) -> Vec<(Arc<PoolSpec>, Arc<PoolCells>)> {
+    upstreams
+        .iter()
+        .filter_map(|u| Some((u.spec.pool.clone()?, u.pool.clone()?)))
+        .collect()
+}

@@ -44,9 +44,11 @@ impl std::fmt::Debug for Msg {
 
 impl Supervisor {
     /// Starts the thread with the pools of the first generation.
-    pub fn start(pools: Vec<(Arc<PoolSpec>, Arc<PoolCells>)>) -> std::io::Result<Supervisor> {
+    pub fn start(
+        pools: Vec<(Arc<PoolSpec>, Arc<PoolCells>)>,
+        board: Board,
+    ) -> std::io::Result<Supervisor> {
         let (tx, rx) = mpsc::channel();
-        let board = Board::default();
         let b = board.clone();
         let me = tx.clone();
         let thread = std::thread::Builder::new()
@@ -68,18 +70,25 @@ impl Supervisor {
 
     /// Replaces every instance of pool `name` (and starts a pool that
     /// rapid-fail protection stopped).
-    pub fn recycle(&self, name: &str) -> Result<(), String> {
+    /// The answer comes on the receiver (within a tick).
+    pub fn recycle(&self, name: &str) -> Receiver<Result<(), String>> {
         let (tx, rx) = mpsc::channel();
-        self.tx
-            .send(Msg::Recycle(name.to_string(), tx))
-            .map_err(|_| "the pools are stopped".to_string())?;
-        rx.recv_timeout(Duration::from_secs(5))
-            .map_err(|_| "the supervisor did not answer".to_string())?
+        if let Err(mpsc::SendError(Msg::Recycle(_, tx))) =
+            self.tx.send(Msg::Recycle(name.to_string(), tx))
+        {
+            let _ = tx.send(Err("the pools are stopped".into()));
+        }
+        rx
     }
 
     /// The latest state of every pool.
     pub fn board(&self) -> &Board {
         &self.board
+    }
+
+    /// Starts stopping every instance (see [`Supervisor::stop`]).
+    pub fn stop_soon(&self) {
+        let _ = self.tx.send(Msg::Stop);
     }
 
     /// Stops every instance (drained, SIGTERM, SIGKILL after each pool's

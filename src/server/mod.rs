@@ -177,6 +177,13 @@ impl Server {
             workers,
             cfg.source.as_ref().map(|p| p.display().to_string()),
         ));
+        let pools = Arc::new(
+            crate::pool::Supervisor::start(
+                crate::pool::of(&generation.upstreams),
+                registry.pools.clone(),
+            )
+            .map_err(|e| format!("cannot start the pool supervisor: {e}"))?,
+        );
         let cores = core_affinity::get_core_ids().unwrap_or_default();
         let per_worker_max = match cfg.engine.max_connections {
             0 => 0,
@@ -275,6 +282,7 @@ impl Server {
             own_router: self.factory.is_some(),
             controls: controls.clone(),
             life: registry.life.clone(),
+            pools: pools.clone(),
         }));
         let mut admin_addr = None;
         let mut admin_control = None;
@@ -339,6 +347,7 @@ impl Server {
             threads,
             admin_control,
             admin_thread,
+            pools,
             workers,
             nofile,
             root: cfg.root.clone(),

@@ -172,6 +172,7 @@ pub struct Reloader {
     own_router: bool,
     controls: Vec<Arc<Control>>,
     life: Arc<Lifecycle>,
+    pools: Arc<crate::pool::Supervisor>,
 }
 
 impl std::fmt::Debug for Reloader {
@@ -192,6 +193,7 @@ pub(super) struct Start {
     pub own_router: bool,
     pub controls: Vec<Arc<Control>>,
     pub life: Arc<Lifecycle>,
+    pub pools: Arc<crate::pool::Supervisor>,
 }
 
 fn effective(number: u64, config: Config, bound: &[Bound]) -> Arc<Effective> {
@@ -218,6 +220,7 @@ impl Reloader {
             own_router: s.own_router,
             controls: s.controls,
             life: s.life,
+            pools: s.pools,
         }
     }
 
@@ -237,6 +240,11 @@ impl Reloader {
             c.order(Order::Purge(p.clone(), tx.clone()));
         }
         (rx, self.controls.len())
+    }
+
+    /// The supervisor of the application pools.
+    pub fn pools(&self) -> &crate::pool::Supervisor {
+        &self.pools
     }
 
     /// Reads the configuration again and puts it in effect on every worker;
@@ -322,6 +330,8 @@ impl Reloader {
                 break;
             }
         }
+        // Pools whose settings changed start anew; removed ones stop.
+        self.pools.install(crate::pool::of(&generation.upstreams));
         state.generation = generation;
         state.bound = bound;
         *self.effective.lock().unwrap_or_else(|p| p.into_inner()) =

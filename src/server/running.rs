@@ -24,6 +24,7 @@ pub struct Running {
     pub(super) threads: Vec<JoinHandle<Result<(), String>>>,
     pub(super) admin_control: Option<Arc<Control>>,
     pub(super) admin_thread: Option<JoinHandle<Result<(), String>>>,
+    pub(super) pools: Arc<crate::pool::Supervisor>,
     pub(super) workers: usize,
     pub(super) nofile: u64,
     pub(super) root: Option<PathBuf>,
@@ -93,6 +94,7 @@ impl Running {
         for c in self.controls.iter().chain(&self.admin_control) {
             c.stop();
         }
+        self.pools.stop_soon();
     }
 
     /// Waits for every worker and the admin listener to finish.
@@ -105,6 +107,7 @@ impl Running {
                 Err(_) => result = Err("a worker panicked".into()),
             }
         }
+        self.pools.stop();
         result
     }
 
@@ -134,6 +137,8 @@ impl Running {
                 Err(_) => result = Err("a worker panicked".into()),
             }
         }
+        // The requests are done: the pools' instances stop.
+        self.pools.stop();
         if let (Some(c), Some(t)) = (self.admin_control, self.admin_thread) {
             c.stop();
             match t.join() {
