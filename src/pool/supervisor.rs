@@ -315,6 +315,9 @@ fn spawn(spec: &PoolSpec, id: u32) -> Result<(Child, u32), String> {
         let _ = std::fs::remove_file(&p);
     }
     let argv = spec.argv(port, id);
+    if let Some(dir) = spec.log.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
     let log_file = OpenOptions::new()
         .create(true)
         .append(true)
@@ -323,7 +326,11 @@ fn spawn(spec: &PoolSpec, id: u32) -> Result<(Child, u32), String> {
     let err_file = log_file.try_clone().map_err(|e| e.to_string())?;
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..])
-        .envs(&spec.env)
+        .envs(
+            spec.env
+                .iter()
+                .map(|(k, v)| (k, super::spec::fill(v, port, id))),
+        )
         .env("PEREGRINE_POOL", &spec.name)
         .env("PEREGRINE_INSTANCE", id.to_string())
         .stdin(Stdio::null())
