@@ -3,8 +3,10 @@
 //! them: start and ready, a crash and its respawn, rapid-fail protection
 //! (503s) and a manual recycle that brings the pool back, recycling by
 //! request count under load with no failed request, an on-demand pool
-//! started by its first request and stopped when idle, the pool log,
-//! /status and /metrics, and a graceful stop that stops every instance.
+//! started by its first request and stopped when idle, php-cgi processes
+//! as a FastCGI pool, a reload that keeps unchanged pools and replaces
+//! changed ones, the pool log, /status and /metrics, and a graceful stop
+//! that stops every instance.
 
 mod common;
 use common::upstreams::wait_for;
@@ -17,6 +19,9 @@ use std::time::{Duration, Instant};
 
 struct Setup {
     server: Server,
+    /// The configuration file, and its text (for reloads).
+    config: PathBuf,
+    toml: String,
     /// The working directory of the `crashy` pool (its crash-at-start flag).
     crashy_dir: PathBuf,
     logs: PathBuf,
@@ -69,10 +74,23 @@ command = ["{bin}", "serve", "--listen", "127.0.0.1:{{port}}", "--builtins", "--
 ready = {{ http = "/plaintext", timeout = "20s" }}
 log = "{logs}/peer.log"
 
+[[pool]]
+name = "php"
+command = ["php-cgi", "-b", "127.0.0.1:{{port}}"]
+env = {{ PHP_FCGI_CHILDREN = "0" }}
+instances = 2
+root = "{php}"
+log = "{logs}/php.log"
+
 [[site]]
 name = "app"
 default = true
-{api}{crashy_route}{lazy}{peer}"#,
+{api}{crashy_route}{lazy}{peer}[[site.route]]
+path = "/"
+handler = "fastcgi"
+upstream = "php"
+"#,
+        php = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/php"),
         logs = logs.display(),
         crashy = crashy_dir.display(),
         bin = bin(),
@@ -81,9 +99,13 @@ default = true
         lazy = route("/lazy", "lazy"),
         peer = route("/peer", "peer"),
     );
-    let server = Server::with_config(&toml, &["--workers", "2"]);
+    let config = dir.join("peregrine.toml");
+    std::fs::write(&config, &toml).unwrap();
+    let server = Server::start(&["--config", config.to_str().unwrap(), "--workers", "2"]);
     Setup {
         server,
+        config,
+        toml,
         crashy_dir,
         logs,
     }
@@ -164,17 +186,24 @@ fn start_and_ready(s: &Setup) {
     }
     assert_eq!(seen.len(), 2, "round robin over both instances");
     // Another Peregrine as a pool instance.
-    assert!(wait_for(Duration::from_secs(20), || serving(srv, "peer", 1)));
+    assert!(wait_for(Duration::from_secs(20), || serving(
+        srv, "peer", 1
+    )));
     let r = get(srv, "/peer/plaintext");
     assert_eq!((r.status, r.text().as_str()), (200, "Hello, World!"));
     // Instances' output goes to the pool's log.
     let log = std::fs::read_to_string(s.logs.join("api.log")).unwrap();
-    assert!(log.contains("listening on") && log.contains("GET /hello"), "{log}");
+    assert!(
+        log.contains("listening on") && log.contains("GET /hello"),
+        "{log}"
+    );
 }
 
 fn crash_respawn_and_rapid_fail(s: &Setup) {
     let srv = &s.server;
-    assert!(wait_for(Duration::from_secs(20), || serving(srv, "crashy", 1)));
+    assert!(wait_for(Duration::from_secs(20), || serving(
+        srv, "crashy", 1
+    )));
     let first = pids(&pool(srv, "crashy"), "serving")[0];
     // The instance dies under a request: that one fails (502), a new
     // instance takes over.
@@ -209,7 +238,9 @@ fn crash_respawn_and_rapid_fail(s: &Setup) {
     std::fs::remove_file(s.crashy_dir.join("crash-at-start")).unwrap();
     let r = admin_post(srv, "/pools/crashy/recycle");
     assert_eq!(r.status, 202, "{}", r.text());
-    assert!(wait_for(Duration::from_secs(20), || serving(srv, "crashy", 1)));
+    assert!(wait_for(Duration::from_secs(20), || serving(
+        srv, "crashy", 1
+    )));
     assert_eq!(get(srv, "/crashy/").status, 200);
     assert_eq!(admin_post(srv, "/pools/nope/recycle").status, 404);
 }
@@ -227,7 +258,11 @@ fn recycle_under_load(s: &Setup) {
                 let mut c = common::upstreams::Client::new(addr);
                 let mut failed = Vec::new();
                 for i in 0..60 {
-                    let path = if (i + t) % 10 == 0 { "/api/slow" } else { "/api/x" };
+                    let path = if (i + t) % 10 == 0 {
+                        "/api/slow"
+                    } else {
+                        "/api/x"
+                    };
                     match c.get(path) {
                         Ok(r) if r.status == 200 => {}
                         Ok(r) => failed.push(format!("{} {}", r.status, r.text())),
@@ -279,6 +314,51 @@ fn on_demand_and_idle(s: &Setup) {
     assert_eq!(get(srv, "/lazy/again").status, 200);
 }
 
+fn fastcgi_pool(s: &Setup) {
+    let srv = &s.server;
+    assert!(
+        wait_for(Duration::from_secs(20), || serving(srv, "php", 2)),
+        "{}",
+        pool(srv, "php")
+    );
+    let r = get(srv, "/env.php?x=1");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["get"]["x"], "1");
+    assert_eq!(v["server"]["SCRIPT_NAME"], "/env.php");
+}
+
+fn reload(s: &Setup) {
+    let srv = &s.server;
+    assert!(wait_for(Duration::from_secs(20), || serving(srv, "api", 2)
+        && serving(srv, "peer", 1)));
+    let api = pids(&pool(srv, "api"), "serving");
+    let peer = pids(&pool(srv, "peer"), "serving");
+    // The api pool's settings change, the peer pool's do not.
+    let changed = s.toml.replacen(
+        "recycle = { requests = 60 }",
+        "recycle = { requests = 100000 }",
+        1,
+    );
+    assert_ne!(changed, s.toml);
+    std::fs::write(&s.config, &changed).unwrap();
+    let r = admin_post(srv, "/config/reload");
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Requests keep being answered while the new instances start.
+    for _ in 0..5 {
+        assert_eq!(get(srv, "/api/during").status, 200);
+    }
+    assert!(wait_for(Duration::from_secs(20), || {
+        let now = pids(&pool(srv, "api"), "serving");
+        now.len() == 2 && now.iter().all(|p| !api.contains(p))
+    }));
+    assert!(wait_for(Duration::from_secs(10), || api
+        .iter()
+        .all(|&p| !alive(p))));
+    assert_eq!(pids(&pool(srv, "peer"), "serving"), peer, "unchanged: kept");
+    std::fs::write(&s.config, &s.toml).unwrap();
+}
+
 fn metrics(s: &Setup) {
     let srv = &s.server;
     let m = srv.admin_get("/metrics").text();
@@ -303,9 +383,14 @@ fn application_pools() {
         &s,
         &[
             ("start and ready", start_and_ready),
-            ("crash, respawn, rapid fail, recycle", crash_respawn_and_rapid_fail),
+            (
+                "crash, respawn, rapid fail, recycle",
+                crash_respawn_and_rapid_fail,
+            ),
             ("recycle under load", recycle_under_load),
             ("on demand and idle", on_demand_and_idle),
+            ("php-cgi as a FastCGI pool", fastcgi_pool),
+            ("reload", reload),
             ("metrics and status", metrics),
         ],
     );
@@ -317,7 +402,7 @@ fn application_pools() {
         .iter()
         .flat_map(|p| pids(p, "serving"))
         .collect();
-    assert!(all.len() >= 4, "{st}");
+    assert!(all.len() >= 6, "{st}");
     s.server.signal("TERM");
     assert_eq!(s.server.wait_exit(Duration::from_secs(20)), Some(0));
     for pid in all {
