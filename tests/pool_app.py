@@ -4,7 +4,8 @@
     python3 tests/pool_app.py PORT
 
 Serves 127.0.0.1:PORT (HTTP/1.1, keep-alive, a thread per connection):
-  /healthz   200 "ok"
+  /healthz   200 "ok" (503 "frozen" after /freeze)
+  /freeze    from now on /healthz fails, as a hung application's would
   /crash     exits at once with status 3 (no answer)
   /slow      sleeps 200 ms, then answers as /
   anything   200 "pid=P instance=I port=N path=PATH"
@@ -20,12 +21,23 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PORT = int(sys.argv[1])
+FROZEN = False
 
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self):
+        global FROZEN
+        if self.path == "/freeze":
+            FROZEN = True
+        if self.path == "/healthz" and FROZEN:
+            body = b"frozen\n"
+            self.send_response(503)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         if self.path == "/crash":
             os._exit(3)
         if self.path == "/slow":

@@ -61,6 +61,12 @@ rapid_fail = {{ max_crashes = 2, interval = "60s" }}
 log = "{logs}/crashy.log"
 
 [[pool]]
+name = "pinged"
+command = ["python3", "{app}", "{{port}}"]
+ready = {{ http = "/healthz", timeout = "20s", interval = "200ms", fails = 2 }}
+log = "{logs}/pinged.log"
+
+[[pool]]
 name = "lazy"
 command = ["python3", "{app}", "{{port}}"]
 start = "on_demand"
@@ -85,7 +91,7 @@ log = "{logs}/php.log"
 [[site]]
 name = "app"
 default = true
-{api}{crashy_route}{lazy}{peer}[[site.route]]
+{api}{crashy_route}{lazy}{peer}{pinged}[[site.route]]
 path = "/"
 handler = "fastcgi"
 upstream = "php"
@@ -98,6 +104,7 @@ upstream = "php"
         crashy_route = route("/crashy", "crashy"),
         lazy = route("/lazy", "lazy"),
         peer = route("/peer", "peer"),
+        pinged = route("/pinged", "pinged"),
     );
     let config = dir.join("peregrine.toml");
     std::fs::write(&config, &toml).unwrap();
@@ -245,6 +252,28 @@ fn crash_respawn_and_rapid_fail(s: &Setup) {
     assert_eq!(admin_post(srv, "/pools/nope/recycle").status, 404);
 }
 
+fn pings(s: &Setup) {
+    let srv = &s.server;
+    assert!(wait_for(Duration::from_secs(20), || serving(
+        srv, "pinged", 1
+    )));
+    let first = pids(&pool(srv, "pinged"), "serving")[0];
+    // The application hangs (its health check fails) but does not exit:
+    // the pings find it, and it is killed and started again.
+    assert_eq!(get(srv, "/pinged/freeze").status, 200);
+    assert!(
+        wait_for(Duration::from_secs(20), || serving(srv, "pinged", 1)
+            && pids(&pool(srv, "pinged"), "serving")[0] != first),
+        "{}",
+        pool(srv, "pinged")
+    );
+    let p = pool(srv, "pinged");
+    assert_eq!(p["last_exit"], "2 probes in a row failed (signal 9)", "{p}");
+    assert_eq!(p["restarts"], 1);
+    assert!(!alive(first));
+    assert_eq!(get(srv, "/pinged/").status, 200);
+}
+
 fn recycle_under_load(s: &Setup) {
     let srv = &s.server;
     assert!(wait_for(Duration::from_secs(20), || serving(srv, "api", 2)));
@@ -388,6 +417,7 @@ fn application_pools() {
                 crash_respawn_and_rapid_fail,
             ),
             ("recycle under load", recycle_under_load),
+            ("pings find a hung instance", pings),
             ("on demand and idle", on_demand_and_idle),
             ("php-cgi as a FastCGI pool", fastcgi_pool),
             ("reload", reload),
@@ -402,7 +432,7 @@ fn application_pools() {
         .iter()
         .flat_map(|p| pids(p, "serving"))
         .collect();
-    assert!(all.len() >= 6, "{st}");
+    assert!(all.len() >= 7, "{st}");
     s.server.signal("TERM");
     assert_eq!(s.server.wait_exit(Duration::from_secs(20)), Some(0));
     for pid in all {

@@ -222,7 +222,7 @@ fn pool(p: &crate::pool::PoolSpec) -> Value {
         "instances": p.instances,
         "env": p.env.keys().collect::<Vec<_>>(),
         "cwd": p.cwd.as_deref().map(path),
-        "ready": { "http": p.ready.http, "timeout": secs(p.ready.timeout) },
+        "ready": { "http": p.ready.http, "timeout": secs(p.ready.timeout), "interval": secs(p.ready.interval), "fails": p.ready.fails },
         "recycle": {
             "requests": r.requests, "time": secs(r.time), "memory": r.memory,
             "schedule": r.schedule.iter().map(|m| format!("{:02}:{:02}", m / 60, m % 60)).collect::<Vec<_>>(),

@@ -22,6 +22,8 @@ use crate::upstream::spec::{Address, ServerSpec};
 pub(super) struct RawReady {
     http: Option<Spanned<String>>,
     timeout: Option<Spanned<Secs>>,
+    interval: Option<Spanned<Secs>>,
+    fails: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -169,6 +171,8 @@ pub(super) fn pool(
         None => Ready {
             http: None,
             timeout: Duration::from_secs(30),
+            interval: Duration::from_secs(10),
+            fails: 3,
         },
         Some(rd) => {
             let rd = rd.get_ref();
@@ -189,7 +193,16 @@ pub(super) fn pool(
             let timeout = cx
                 .secs(&rd.timeout, &k("ready.timeout"), Duration::from_millis(100))?
                 .unwrap_or(Duration::from_secs(30));
-            Ready { http, timeout }
+            let interval = cx
+                .secs(&rd.interval, &k("ready.interval"), Duration::ZERO)?
+                .unwrap_or(Duration::from_secs(10));
+            let fails = cx.int(&rd.fails, &k("ready.fails"), 0, 1000)?.unwrap_or(3) as u32;
+            Ready {
+                http,
+                timeout,
+                interval,
+                fails,
+            }
         }
     };
     let recycle = match &p.recycle {

@@ -24,7 +24,7 @@ command = ["./api-server", "--port", "{{port}}"]
 instances = 2
 env = {{ RUST_LOG = "info" }}
 cwd = "/srv/api"
-ready = {{ http = "/healthz", timeout = "30s" }}
+ready = {{ http = "/healthz", timeout = "30s", interval = "5s", fails = 2 }}
 recycle = {{ requests = 1000, time = "29h", memory = "512MiB", schedule = ["03:30", "15:00"] }}
 rapid_fail = {{ max_crashes = 5, interval = "5m" }}
 shutdown_timeout = "30s"
@@ -46,6 +46,10 @@ retry = {{ tries = 3 }}
     assert_eq!(u.servers.len(), 4, "two lanes an instance");
     assert_eq!(u.servers[3].name, "api#3");
     assert_eq!(p.ready.http.as_deref(), Some("/healthz"));
+    assert_eq!(
+        (p.ready.interval, p.ready.fails),
+        (Duration::from_secs(5), 2)
+    );
     assert_eq!(p.recycle.requests, 1000);
     assert_eq!(p.recycle.time, Duration::from_secs(29 * 3600));
     assert_eq!(p.recycle.memory, 512 << 20);
@@ -72,6 +76,10 @@ retry = {{ tries = 3 }}
     assert_eq!((p.instances, p.listen.clone()), (1, Listen::Port));
     assert_eq!(p.ready.timeout, Duration::from_secs(30));
     assert_eq!(p.ready.http, None);
+    assert_eq!(
+        (p.ready.interval, p.ready.fails),
+        (Duration::from_secs(10), 3)
+    );
     assert_eq!(p.shutdown_timeout, Duration::from_secs(30));
     assert_eq!(p.start, StartMode::Always);
     assert_eq!(p.idle_timeout, Duration::ZERO);

@@ -94,6 +94,10 @@ struct Instance {
     next_probe: Instant,
     /// To be replaced (by request count, time, memory, schedule or hand).
     recycle: bool,
+    /// (Serving) Probes failed in a row.
+    missed: u32,
+    /// Why it is being killed, when it did not fail on its own.
+    killed_for: Option<String>,
 }
 
 /// One pool under supervision.
@@ -217,10 +221,18 @@ impl Run {
     pub fn probed(&mut self, id: u32, ok: bool, now: Instant) {
         let Some(k) = self.find(id) else { return };
         self.insts[k].probing = false;
+        let ping = &self.spec.ready;
+        if self.insts[k].phase == Phase::Serving {
+            let i = &mut self.insts[k];
+            i.next_probe = now + ping.interval;
+            i.missed = if ok { 0 } else { i.missed + 1 };
+            return;
+        }
         if !ok || self.insts[k].phase != Phase::Starting {
             self.insts[k].next_probe = now + PROBE_EVERY;
             return;
         }
+        self.insts[k].next_probe = now + ping.interval;
         let (slot, lane, ident) = (self.insts[k].slot, self.insts[k].lane, self.insts[k].ident);
         self.insts[k].phase = Phase::Serving;
         self.insts[k].since = now;
@@ -243,7 +255,9 @@ impl Run {
         if i.phase == Phase::Serving {
             self.cells.publish(i.lane, false, i.ident);
         }
-        if expected {
+        if let Some(why) = i.killed_for {
+            self.last_exit = Some(format!("{why} ({how})"));
+        } else if expected {
             self.last_exit = Some(how);
         } else {
             self.crashed(how, now);
@@ -388,6 +402,7 @@ impl Run {
     fn step(&mut self, k: usize, now: Instant, out: &mut Vec<Action>) {
         let timeout = self.spec.shutdown_timeout;
         let ready_timeout = self.spec.ready.timeout;
+        let (interval, fails) = (self.spec.ready.interval, self.spec.ready.fails);
         let i = &mut self.insts[k];
         let Some(pid) = i.pid else { return };
         match i.phase {
@@ -397,6 +412,7 @@ impl Run {
                     i.since = now;
                     out.push(Action::Kill { pid });
                     let how = format!("not ready within {} ms", ready_timeout.as_millis());
+                    i.killed_for = Some(how.clone());
                     self.crashed(how, now);
                 } else if !i.probing && now >= i.next_probe {
                     i.probing = true;
@@ -405,6 +421,24 @@ impl Run {
                         ident: i.ident,
                     });
                 }
+            }
+            // A serving instance that stopped answering its probes is
+            // killed (and started again) like one that crashed.
+            Phase::Serving if fails > 0 && i.missed >= fails => {
+                self.cells.publish(i.lane, false, i.ident);
+                i.phase = Phase::Stopping { killed: true };
+                i.since = now;
+                out.push(Action::Kill { pid });
+                let how = format!("{} probes in a row failed", i.missed);
+                i.killed_for = Some(how.clone());
+                self.crashed(how, now);
+            }
+            Phase::Serving if !interval.is_zero() && !i.probing && now >= i.next_probe => {
+                i.probing = true;
+                out.push(Action::Probe {
+                    id: i.id,
+                    ident: i.ident,
+                });
             }
             Phase::Draining => {
                 let drained = self.cells.active(i.lane) == 0;
@@ -459,6 +493,8 @@ impl Run {
             probing: false,
             next_probe: now,
             recycle: false,
+            missed: 0,
+            killed_for: None,
         });
         out.push(Action::Spawn { id });
     }

@@ -253,6 +253,30 @@ fn time_memory_and_schedule_recycle() {
 }
 
 #[test]
+fn a_serving_instance_that_stops_answering_is_killed_and_replaced() {
+    let (mut r, t0) = started(1, |s| s.ready.interval = Duration::from_secs(10));
+    // Probed every interval while it serves; one miss is forgiven.
+    let mut t = t0;
+    for ok in [true, false, true, false, false, false] {
+        t += Duration::from_secs(10);
+        let a = tick(&mut r, t);
+        assert_eq!(a, vec![Action::Probe { id: 0, ident: 9000 }]);
+        r.probed(0, ok, t);
+    }
+    assert_eq!(tick(&mut r, t), vec![Action::Kill { pid: 1000 }]);
+    assert!(serving(&r).is_empty());
+    r.exited(0, "signal 9".into(), t);
+    let st = r.status(t);
+    assert_eq!(st.restarts, 1);
+    assert_eq!(
+        st.last_exit.as_deref(),
+        Some("3 probes in a row failed (signal 9)")
+    );
+    let a = tick(&mut r, t + BACKOFF);
+    assert_eq!(a, vec![Action::Spawn { id: 1 }]);
+}
+
+#[test]
 fn a_manual_recycle_replaces_every_instance() {
     let (mut r, t0) = started(2, |_| {});
     r.recycle(t0);

@@ -33,6 +33,12 @@ pub struct Ready {
     pub http: Option<String>,
     /// `timeout`: an instance not ready by then counts as a crash.
     pub timeout: Duration,
+    /// `interval`: how often a serving instance is probed again (zero:
+    /// never), as IIS pings its worker processes.
+    pub interval: Duration,
+    /// `fails`: probes failed in a row after which a serving instance is
+    /// killed and started again (counted as a crash).
+    pub fails: u32,
 }
 
 /// `recycle`: when an instance is replaced (IIS's names); zero is off.
@@ -120,7 +126,8 @@ pub fn fill(s: &str, port: u16, instance: u32) -> String {
 }
 
 /// A pool for tests: `instances` instances of `app {port}` on ports, a
-/// `/healthz` probe with a 10 s ready timeout, 2 crashes a minute allowed.
+/// `/healthz` probe with a 10 s ready timeout (and no probes once ready),
+/// 2 crashes a minute allowed.
 #[cfg(test)]
 pub fn sample(instances: usize) -> PoolSpec {
     PoolSpec {
@@ -133,6 +140,8 @@ pub fn sample(instances: usize) -> PoolSpec {
         ready: Ready {
             http: Some("/healthz".into()),
             timeout: Duration::from_secs(10),
+            interval: Duration::ZERO,
+            fails: 3,
         },
         recycle: Recycle::default(),
         rapid_fail: RapidFail {
