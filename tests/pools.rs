@@ -388,6 +388,36 @@ fn reload(s: &Setup) {
     std::fs::write(&s.config, &s.toml).unwrap();
 }
 
+/// The text of the element with `id` in a rendered page.
+fn text_of<'a>(dom: &'a str, id: &str) -> &'a str {
+    let key = format!("id=\"{id}\"");
+    let at = dom
+        .find(&key)
+        .unwrap_or_else(|| panic!("no #{id} in the page"));
+    let open = at + dom[at..].find('>').unwrap() + 1;
+    let close = open + dom[open..].find('<').unwrap();
+    &dom[open..close]
+}
+
+fn dashboard(s: &Setup) {
+    let srv = &s.server;
+    common::chromium::chromium();
+    assert!(wait_for(Duration::from_secs(20), || serving(srv, "api", 2)));
+    let dom = common::chromium::rendered_dom(&format!("http://{}/", srv.admin.unwrap()));
+    // The page lists the pools in /status's order (a reload may move one).
+    let st = status(srv);
+    let pools = st["pools"].as_array().unwrap();
+    let i = pools.iter().position(|p| p["name"] == "api").unwrap();
+    let api = &pools[i];
+    assert_eq!(text_of(&dom, &format!("pool-{i}-name")), "api");
+    assert_eq!(text_of(&dom, &format!("pool-{i}-state")), "running");
+    for j in 0..2 {
+        let pid = api["instances"][j]["pid"].as_u64().unwrap().to_string();
+        assert_eq!(text_of(&dom, &format!("pool-{i}-{j}-pid")), pid);
+        assert_eq!(text_of(&dom, &format!("pool-{i}-{j}-state")), "serving");
+    }
+}
+
 fn metrics(s: &Setup) {
     let srv = &s.server;
     let m = srv.admin_get("/metrics").text();
@@ -422,6 +452,7 @@ fn application_pools() {
             ("php-cgi as a FastCGI pool", fastcgi_pool),
             ("reload", reload),
             ("metrics and status", metrics),
+            ("dashboard", dashboard),
         ],
     );
     // A graceful stop stops every instance.

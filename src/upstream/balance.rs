@@ -265,6 +265,16 @@ impl Balancer {
         (u128::from(s.weight) * share) as u64
     }
 
+    /// Whether no server is open only because each usable one has
+    /// `max_conns` requests in flight (a request may wait for one).
+    pub fn saturated(&self, now: Instant) -> bool {
+        self.max_conns > 0
+            && (0..self.servers.len()).any(|i| self.is_usable(i, now))
+            && (0..self.servers.len())
+                .filter(|&i| self.is_usable(i, now))
+                .all(|i| self.servers[i].in_flight >= self.max_conns)
+    }
+
     /// Whether server `i` may take a request, ignoring its tier.
     fn open(&self, i: usize, p: &Pick<'_>, now: Instant) -> bool {
         self.is_usable(i, now)

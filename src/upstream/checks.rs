@@ -79,6 +79,25 @@ impl Hub {
 
     // ---- health checks -------------------------------------------------------
 
+    /// Applies the active-check verdicts published since last looked at.
+    pub(super) fn apply_health(&mut self, gi: usize, now: Instant) {
+        let g = &mut self.groups[gi];
+        for (i, s) in g.servers.iter_mut().enumerate() {
+            let v = g.shared.health.read(i);
+            if v != s.seen {
+                // Up then and up now, but changed: it was down in between.
+                let missed_down = v.0 == Some(true) && s.seen.0 == Some(true);
+                s.seen = v;
+                if missed_down {
+                    g.balancer.set_active(i, false, now);
+                }
+                if let Some(up) = v.0 {
+                    g.balancer.set_active(i, up, now);
+                }
+            }
+        }
+    }
+
     pub(super) fn sync_check(&mut self, c: usize, d: &mut ClientConn, now: Instant) {
         let u = &mut self.conns[c];
         if !u.handed && d.is_open() {

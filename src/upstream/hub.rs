@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use slab::Slab;
 
 use super::balance::Balancer;
-use super::exchange::{Dropped, Exchange, ExchangeId, Failure, Phase, UpBody};
+use super::exchange::{Dropped, Exchange, Failure, Phase, UpBody};
 use super::health::Checker;
 use super::spec::{Address, RetryOn};
 use super::stats::ServerStats;
@@ -450,6 +450,8 @@ impl Hub {
         self.unclaim(gi, server);
         self.wake(ei);
         self.release(c, reusable, now);
+        // A request waiting for a free server takes the one just released.
+        self.serve_queue(gi, now);
     }
 
     /// Puts a connection whose exchange ended back in the pool, or closes it.
@@ -571,49 +573,5 @@ impl Hub {
             settings,
         });
         c
-    }
-
-    /// Applies the active-check verdicts published since last looked at.
-    fn apply_health(&mut self, gi: usize, now: Instant) {
-        let g = &mut self.groups[gi];
-        for (i, s) in g.servers.iter_mut().enumerate() {
-            let v = g.shared.health.read(i);
-            if v != s.seen {
-                // Up then and up now, but changed: it was down in between.
-                let missed_down = v.0 == Some(true) && s.seen.0 == Some(true);
-                s.seen = v;
-                if missed_down {
-                    g.balancer.set_active(i, false, now);
-                }
-                if let Some(up) = v.0 {
-                    g.balancer.set_active(i, up, now);
-                }
-            }
-        }
-    }
-
-    /// Exchanges whose handler side is gone: their connections are released
-    /// (closed when the response did not end), their slots freed.
-    pub fn collect(&mut self) {
-        let gone: Vec<ExchangeId> = match self.dropped.try_borrow_mut() {
-            Ok(mut d) if !d.is_empty() => std::mem::take(&mut *d),
-            _ => return,
-        };
-        for id in gone {
-            if self.exchange(id).is_none() {
-                continue;
-            }
-            let e = self.exchanges.remove(id.index as usize);
-            self.groups[e.group]
-                .queued
-                .retain(|&(q, _)| q != id.index as usize);
-            if let Some(c) = e.conn {
-                self.unclaim(e.group, e.server);
-                let g = &mut self.groups[e.group];
-                g.balancer.finished(e.server, None);
-                self.conns[c].exchange = None;
-                self.close(c);
-            }
-        }
     }
 }

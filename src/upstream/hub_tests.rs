@@ -344,3 +344,36 @@ fn a_pool_request_waits_for_an_instance_and_claims_its_lane() {
     };
     assert!(sim.hub.start(&s, |_, _| {}, sim.now).is_err());
 }
+
+#[test]
+fn a_request_past_max_conns_waits_for_the_connection_that_comes_free() {
+    let mut spec = weights(&[1], Policy::RoundRobin);
+    spec.max_conns = 1;
+    let mut sim = Sim::with_spec(spec);
+    let t1 = sim.start();
+    let (key, _) = sim.connects()[0];
+    sim.with(key, |d, _| d.on_connected(Ok(())));
+    // The server has its one request: the next waits instead of a 503.
+    let t2 = sim.start();
+    assert!(sim.connects().is_empty());
+    assert!(matches!(sim.hub.take_head(&t2), HeadPoll::Pending));
+    sim.with(key, |d, now| {
+        d.on_recv(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", now)
+    });
+    assert!(matches!(sim.hub.take_head(&t1), HeadPoll::Head(_)));
+    // It goes on the same kept connection, at once.
+    assert!(sim.connects().is_empty(), "no new connection");
+    let e = &sim.hub.exchanges[t2.id.index as usize];
+    assert_eq!(e.conn.map(|c| sim.hub.conn_key(c)), Some(key));
+    sim.pump(key);
+    sim.with(key, |d, now| {
+        d.on_recv(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", now)
+    });
+    assert!(matches!(sim.hub.take_head(&t2), HeadPoll::Head(_)));
+    // A request that waits too long fails (the time to the response head).
+    let _busy = sim.start();
+    let t4 = sim.start();
+    sim.now += sim.hub.groups[0].shared.spec.timeouts.response_head;
+    sim.hub.tick(sim.now);
+    assert!(matches!(sim.hub.take_head(&t4), HeadPoll::Failed(f) if f.name() == "no_server"));
+}

@@ -100,12 +100,21 @@ impl Hub {
         }
     }
 
-    /// With no instance serving: whether the request may wait for one
-    /// (the pool is starting, or starts now on demand), and until when.
+    /// With no server picked: whether the request may wait, and until
+    /// when. It may when every usable server has `max_conns` requests in
+    /// flight (until the time to the response head is up), and in a pool
+    /// with no instance serving (the pool is starting, or starts now on
+    /// demand; until its ready timeout).
     pub(super) fn may_queue(&self, gi: usize, now: Instant) -> Option<Instant> {
         let g = &self.groups[gi];
+        if self.draining {
+            return None;
+        }
+        if g.balancer.saturated(now) {
+            return Some(now + g.shared.spec.timeouts.response_head);
+        }
         let (cells, spec) = (g.shared.pool.as_ref()?, g.shared.spec.pool.as_ref()?);
-        if cells.refusing() || self.draining {
+        if cells.refusing() {
             return None;
         }
         cells.want();
@@ -116,41 +125,47 @@ impl Hub {
     /// their time is up.
     pub(super) fn tick_queues(&mut self, now: Instant) {
         for gi in 0..self.groups.len() {
-            if self.groups[gi].shared.pool.is_none() {
+            self.serve_queue(gi, now);
+        }
+    }
+
+    /// The requests waiting on group `gi` that can go now, go (oldest
+    /// first); those whose time is up fail.
+    pub(super) fn serve_queue(&mut self, gi: usize, now: Instant) {
+        if self.groups[gi].queued.is_empty() {
+            return;
+        }
+        self.apply_pool(gi, now);
+        let queued = std::mem::take(&mut self.groups[gi].queued);
+        for (ei, deadline) in queued {
+            let Some(e) = self.exchanges.get(ei) else {
                 continue;
-            }
-            self.apply_pool(gi, now);
-            let queued = std::mem::take(&mut self.groups[gi].queued);
-            for (ei, deadline) in queued {
-                let Some(e) = self.exchanges.get(ei) else {
-                    continue;
-                };
-                let client_ip = e.client_ip;
-                let pick = Pick {
-                    client_ip,
-                    uri: "",
-                    key: None,
-                    sticky: None,
-                    exclude: &[],
-                };
-                let refusing = self.groups[gi]
-                    .shared
-                    .pool
-                    .as_ref()
-                    .is_some_and(|c| c.refusing());
-                match self.pick_claimed(gi, &pick, now) {
-                    Some(s) => {
-                        let e = &mut self.exchanges[ei];
-                        e.server = s;
-                        e.attempt_at = now;
-                        self.assign(ei, s, false, now);
-                    }
-                    None if now >= deadline || refusing || self.draining => {
-                        self.exchanges[ei].phase = Phase::Failed(Failure::NoServer);
-                        self.wake(ei);
-                    }
-                    None => self.groups[gi].queued.push((ei, deadline)),
+            };
+            let client_ip = e.client_ip;
+            let pick = Pick {
+                client_ip,
+                uri: "",
+                key: None,
+                sticky: None,
+                exclude: &[],
+            };
+            let refusing = self.groups[gi]
+                .shared
+                .pool
+                .as_ref()
+                .is_some_and(|c| c.refusing());
+            match self.pick_claimed(gi, &pick, now) {
+                Some(s) => {
+                    let e = &mut self.exchanges[ei];
+                    e.server = s;
+                    e.attempt_at = now;
+                    self.assign(ei, s, false, now);
                 }
+                None if now >= deadline || refusing || self.draining => {
+                    self.exchanges[ei].phase = Phase::Failed(Failure::NoServer);
+                    self.wake(ei);
+                }
+                None => self.groups[gi].queued.push((ei, deadline)),
             }
         }
     }

@@ -236,4 +236,29 @@ impl Hub {
                 .clone(),
         )
     }
+
+    /// Exchanges whose handler side is gone: their connections are released
+    /// (closed when the response did not end), their slots freed.
+    pub fn collect(&mut self) {
+        let gone: Vec<ExchangeId> = match self.dropped.try_borrow_mut() {
+            Ok(mut d) if !d.is_empty() => std::mem::take(&mut *d),
+            _ => return,
+        };
+        for id in gone {
+            if self.exchange(id).is_none() {
+                continue;
+            }
+            let e = self.exchanges.remove(id.index as usize);
+            self.groups[e.group]
+                .queued
+                .retain(|&(q, _)| q != id.index as usize);
+            if let Some(c) = e.conn {
+                self.unclaim(e.group, e.server);
+                let g = &mut self.groups[e.group];
+                g.balancer.finished(e.server, None);
+                self.conns[c].exchange = None;
+                self.close(c);
+            }
+        }
+    }
 }

@@ -47,10 +47,12 @@ impl Hub {
             g.balancer.failed(server, now);
         }
         if before_head && self.may_retry_after(ei, f, stale) {
-            return self.retry(ei, stale, f, now);
+            self.retry(ei, stale, f, now);
+        } else {
+            self.exchanges[ei].phase = Phase::Failed(f);
+            self.wake(ei);
         }
-        self.exchanges[ei].phase = Phase::Failed(f);
-        self.wake(ei);
+        self.serve_queue(u.group, now);
     }
 
     /// Whether an exchange may be sent again (nothing of it is lost and the
