@@ -53,7 +53,7 @@ impl Fpm {
             &conf,
             format!(
                 "[global]\nerror_log = {dir}/php-fpm.log\ndaemonize = no\n\
-                 [app]\nlisten = {sock}\npm = static\npm.max_children = 4\n\
+                 [app]\nlisten = {sock}\npm = static\npm.max_children = 4\nping.path = /ping\n\
                  catch_workers_output = yes\ndecorate_workers_output = no\nclear_env = no\n\
                  php_admin_value[upload_max_filesize] = 32M\nphp_admin_value[post_max_size] = 40M\n\
                  php_admin_value[output_buffering] = 0\nphp_admin_flag[log_errors] = on\n",
@@ -120,6 +120,11 @@ root = "{root}"
 params = {{ APP_ENV = "test" }}
 passive = {{ max_fails = 0 }}
 [[fastcgi]]
+name = "checked"
+servers = ["unix:{sock}", "unix:{dead}"]
+root = "{root}"
+health = {{ uri = "/ping", interval = "200ms", expect_body = "pong" }}
+[[fastcgi]]
 name = "front"
 servers = ["unix:{sock}"]
 root = "{root}"
@@ -137,13 +142,43 @@ handler = "fastcgi"
 upstream = "front"
 "#,
         sock = sock.display(),
-        root = root.display()
+        root = root.display(),
+        dead = dir.join("none.sock").display(),
     );
     let server = Server::with_config(&config, &[]);
     Setup {
         server,
         fpm: std::cell::RefCell::new(fpm),
     }
+}
+
+/// Active checks over FastCGI: php-fpm's ping answers `pong`, a socket
+/// nobody listens on is down.
+fn active_checks(st: &Setup) {
+    let health = || {
+        let v: serde_json::Value =
+            serde_json::from_slice(&st.server.admin_get("/status").body).unwrap();
+        let g = v["upstreams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["name"] == "checked")
+            .cloned()
+            .unwrap();
+        (
+            g["servers"][0]["health"].clone(),
+            g["servers"][1]["health"].clone(),
+            g["servers"][0]["checks"]["pass"].as_u64().unwrap_or(0),
+        )
+    };
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            let (a, b, passes) = health();
+            a == "up" && b == "down" && passes >= 2
+        }),
+        "{:?}",
+        health()
+    );
 }
 
 fn json(r: &Resp) -> serde_json::Value {
@@ -451,6 +486,7 @@ fn php_fpm_end_to_end() {
             ),
             ("stderr_logged", stderr_logged),
             ("more_requests_than_processes", more_requests_than_processes),
+            ("active_checks", active_checks),
             ("fpm_stopped_mid_load", fpm_stopped_mid_load),
         ],
     );

@@ -63,7 +63,7 @@ log = "{logs}/crashy.log"
 [[pool]]
 name = "pinged"
 command = ["python3", "{app}", "{{port}}"]
-ready = {{ http = "/healthz", timeout = "20s", interval = "200ms", fails = 2 }}
+ready = {{ http = "/healthz", timeout = "20s", interval = "300ms", fails = 2 }}
 log = "{logs}/pinged.log"
 
 [[pool]]
@@ -149,6 +149,14 @@ fn serving(s: &Server, name: &str, n: usize) -> bool {
     p["state"] == "running" && pids(&p, "serving").len() == n
 }
 
+/// The pid of a one-instance pool's serving instance, from one look at
+/// `/status`.
+fn serving_pid(s: &Server, name: &str) -> Option<u64> {
+    let p = pool(s, name);
+    let pids = pids(&p, "serving");
+    (p["state"] == "running" && pids.len() == 1).then(|| pids[0])
+}
+
 fn alive(pid: u64) -> bool {
     // A zombie is gone for our purposes: its reaper has not run yet.
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -211,14 +219,18 @@ fn crash_respawn_and_rapid_fail(s: &Setup) {
     assert!(wait_for(Duration::from_secs(20), || serving(
         srv, "crashy", 1
     )));
-    let first = pids(&pool(srv, "crashy"), "serving")[0];
+    let mut first = 0;
+    assert!(wait_for(Duration::from_secs(20), || {
+        first = serving_pid(srv, "crashy").unwrap_or(0);
+        first != 0
+    }));
     // The instance dies under a request: that one fails (502), a new
     // instance takes over.
     let r = get(srv, "/crashy/crash");
     assert_eq!(r.status, 502, "{}", r.text());
     assert!(
-        wait_for(Duration::from_secs(20), || serving(srv, "crashy", 1)
-            && pids(&pool(srv, "crashy"), "serving")[0] != first),
+        wait_for(Duration::from_secs(20), || serving_pid(srv, "crashy")
+            .is_some_and(|p| p != first)),
         "respawned: {}",
         pool(srv, "crashy")
     );
@@ -257,13 +269,17 @@ fn pings(s: &Setup) {
     assert!(wait_for(Duration::from_secs(20), || serving(
         srv, "pinged", 1
     )));
-    let first = pids(&pool(srv, "pinged"), "serving")[0];
+    let mut first = 0;
+    assert!(wait_for(Duration::from_secs(20), || {
+        first = serving_pid(srv, "pinged").unwrap_or(0);
+        first != 0
+    }));
     // The application hangs (its health check fails) but does not exit:
     // the pings find it, and it is killed and started again.
     assert_eq!(get(srv, "/pinged/freeze").status, 200);
     assert!(
-        wait_for(Duration::from_secs(20), || serving(srv, "pinged", 1)
-            && pids(&pool(srv, "pinged"), "serving")[0] != first),
+        wait_for(Duration::from_secs(20), || serving_pid(srv, "pinged")
+            .is_some_and(|p| p != first)),
         "{}",
         pool(srv, "pinged")
     );

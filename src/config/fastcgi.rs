@@ -59,13 +59,6 @@ pub(super) fn app(
             "FastCGI servers are reached without TLS",
         ));
     }
-    if let Some(h) = &r.health {
-        return Err(cx.err(
-            h.span(),
-            &k("health"),
-            "active checks speak HTTP, which FastCGI servers do not: passive checks (passive = { … }) apply",
-        ));
-    }
     let Some(root) = &r.root else {
         return Err(cx.err(
             span,

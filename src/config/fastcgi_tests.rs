@@ -91,11 +91,13 @@ fn errors_name_key_and_line() {
     );
     let e = err(&fc("root = \"/srv\"\nparams = { \"BAD-NAME\" = \"x\" }"));
     assert!(e.contains("fastcgi[0].params"), "{e}");
-    let e = err(&fc("root = \"/srv\"\nhealth = { uri = \"/ping\" }"));
-    assert!(
-        e.contains("fastcgi[0].health") && e.contains("passive"),
-        "{e}"
-    );
+    // Active checks go over FastCGI (php-fpm's ping.path, or a script).
+    let c = parse(
+        &fc("root = \"/srv\"\nhealth = { uri = \"/ping\", expect_body = \"pong\" }"),
+        None,
+    )
+    .unwrap();
+    assert_eq!(c.upstreams[0].health.uri.as_deref(), Some("/ping"));
     let e = err(&fc("root = \"/srv\"\ntls = true"));
     assert!(e.contains("fastcgi[0].tls"), "{e}");
     let e = err(&fc("root = \"/srv\"\nread_timeout = \"forever\""));

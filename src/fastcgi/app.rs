@@ -134,6 +134,48 @@ impl FastCgiApp {
     }
 }
 
+/// The variables of an active health check of `uri` (php-fpm's
+/// `ping.path` or `pm.status_path`, or a script under `root`): a GET the
+/// server sends itself.
+pub fn check_params(app: &FastCgiApp, uri: &str) -> Params {
+    let mut p = Params::new();
+    let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+    let root = app.root.to_string_lossy();
+    let filename = format!("{}{path}", root.trim_end_matches('/'));
+    let fields: [(&str, &[u8]); 20] = [
+        ("GATEWAY_INTERFACE", b"CGI/1.1"),
+        (
+            "SERVER_SOFTWARE",
+            concat!("peregrine/", env!("CARGO_PKG_VERSION")).as_bytes(),
+        ),
+        ("SERVER_PROTOCOL", b"HTTP/1.1"),
+        ("REQUEST_METHOD", b"GET"),
+        ("REQUEST_URI", uri.as_bytes()),
+        ("DOCUMENT_URI", path.as_bytes()),
+        ("QUERY_STRING", query.as_bytes()),
+        ("SCRIPT_NAME", path.as_bytes()),
+        ("SCRIPT_FILENAME", filename.as_bytes()),
+        ("DOCUMENT_ROOT", root.as_bytes()),
+        ("SERVER_NAME", b"localhost"),
+        ("SERVER_ADDR", b"127.0.0.1"),
+        ("SERVER_PORT", b"80"),
+        ("REMOTE_ADDR", b"127.0.0.1"),
+        ("REMOTE_PORT", b"0"),
+        ("REQUEST_SCHEME", b"http"),
+        ("REDIRECT_STATUS", b"200"),
+        ("CONTENT_LENGTH", b""),
+        ("HTTP_HOST", b"localhost"),
+        ("HTTP_USER_AGENT", b"peregrine-health-check"),
+    ];
+    for (n, v) in fields {
+        p.add(n, v);
+    }
+    for (n, v) in &app.params {
+        p.add(n, v.as_bytes());
+    }
+    p
+}
+
 /// The CGI/1.1 variables (RFC 3875 §4.1, and what php-fpm expects) for
 /// `req` running `script` of `app`.
 pub fn params(app: &FastCgiApp, req: &RequestHead, script: &Script) -> Params {

@@ -106,11 +106,23 @@ impl Hub {
             let spec = &g.shared.spec;
             let uri = spec.health.uri.as_deref().unwrap_or("/");
             let host = &spec.servers[u.server].name;
-            let req = format!(
-                "GET {uri} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: peregrine-health-check\r\nConnection: close\r\n\r\n"
-            );
+            let req = match &spec.fastcgi {
+                // The same GET as FastCGI records, on a connection not kept.
+                Some(app) => {
+                    use crate::fastcgi::record;
+                    let mut out = Vec::with_capacity(512);
+                    record::begin(&mut out, false);
+                    crate::fastcgi::app::check_params(app, uri).write(&mut out);
+                    record::stream(&mut out, record::STDIN, &[]);
+                    out
+                }
+                None => format!(
+                    "GET {uri} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: peregrine-health-check\r\nConnection: close\r\n\r\n"
+                )
+                .into_bytes(),
+            };
             d.request(
-                req.as_bytes(),
+                &req,
                 Request {
                     tag: 0,
                     head: false,

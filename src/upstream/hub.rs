@@ -532,6 +532,7 @@ impl Hub {
                 response_timeout: spec.health.timeout,
                 read_idle: spec.health.timeout,
                 deliver: CHECK_BODY,
+                fastcgi: spec.fastcgi.as_ref().map(|_| false),
                 ..ClientSettings::default()
             }
         } else {
