@@ -2,8 +2,10 @@
 """A small HTTP application for application-pool tests.
 
     python3 tests/pool_app.py PORT
+    python3 tests/pool_app.py /path/to.sock
 
-Serves 127.0.0.1:PORT (HTTP/1.1, keep-alive, a thread per connection):
+Serves 127.0.0.1:PORT, or a Unix-domain socket at an absolute path
+(HTTP/1.1, keep-alive, a thread per connection):
   /healthz   200 "ok" (503 "frozen" after /freeze)
   /freeze    from now on /healthz fails, as a hung application's would
   /crash     exits at once with status 3 (no answer)
@@ -16,11 +18,12 @@ it with status 0. Each request is logged on stderr.
 """
 import os
 import signal
+import socketserver
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-PORT = int(sys.argv[1])
+PORT = sys.argv[1]
 FROZEN = False
 
 
@@ -64,9 +67,15 @@ def main():
         sys.stderr.write("pool_app: crash-at-start is here; exiting\n")
         sys.exit(2)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    server = ThreadingHTTPServer(("127.0.0.1", PORT), Handler)
-    server.daemon_threads = True
-    sys.stderr.write("pool_app %d: listening on %d\n" % (os.getpid(), PORT))
+    if PORT.startswith("/"):
+        class UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+            daemon_threads = True
+
+        server = UnixServer(PORT, Handler)
+    else:
+        server = ThreadingHTTPServer(("127.0.0.1", int(PORT)), Handler)
+        server.daemon_threads = True
+    sys.stderr.write("pool_app %d: listening on %s\n" % (os.getpid(), PORT))
     sys.stderr.flush()
     server.serve_forever()
 

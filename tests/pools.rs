@@ -67,6 +67,13 @@ ready = {{ http = "/healthz", timeout = "20s", interval = "300ms", fails = 2 }}
 log = "{logs}/pinged.log"
 
 [[pool]]
+name = "sock"
+command = ["python3", "{app}", "{dir}/app-{{instance}}.sock"]
+listen = "unix:{dir}/app-{{instance}}.sock"
+ready = {{ http = "/healthz", timeout = "20s" }}
+log = "{logs}/sock.log"
+
+[[pool]]
 name = "lazy"
 command = ["python3", "{app}", "{{port}}"]
 start = "on_demand"
@@ -91,13 +98,14 @@ log = "{logs}/php.log"
 [[site]]
 name = "app"
 default = true
-{api}{crashy_route}{lazy}{peer}{pinged}[[site.route]]
+{api}{crashy_route}{lazy}{peer}{pinged}{sock}[[site.route]]
 path = "/"
 handler = "fastcgi"
 upstream = "php"
 "#,
         php = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/php"),
         logs = logs.display(),
+        dir = dir.display(),
         crashy = crashy_dir.display(),
         bin = bin(),
         api = route("/api", "api"),
@@ -105,6 +113,7 @@ upstream = "php"
         lazy = route("/lazy", "lazy"),
         peer = route("/peer", "peer"),
         pinged = route("/pinged", "pinged"),
+        sock = route("/sock", "sock"),
     );
     let config = dir.join("peregrine.toml");
     std::fs::write(&config, &toml).unwrap();
@@ -262,6 +271,32 @@ fn crash_respawn_and_rapid_fail(s: &Setup) {
     )));
     assert_eq!(get(srv, "/crashy/").status, 200);
     assert_eq!(admin_post(srv, "/pools/nope/recycle").status, 404);
+}
+
+fn unix_sockets(s: &Setup) {
+    let srv = &s.server;
+    assert!(wait_for(Duration::from_secs(20), || serving(
+        srv, "sock", 1
+    )));
+    let p = pool(srv, "sock");
+    let addr = p["instances"][0]["address"].as_str().unwrap().to_string();
+    assert!(
+        addr.starts_with("unix:") && addr.ends_with("/app-0.sock"),
+        "{addr}"
+    );
+    let r = get(srv, "/sock/x");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("app-0.sock"), "{}", r.text());
+    // A recycle starts instance 1 on its own socket beside instance 0.
+    assert_eq!(admin_post(srv, "/pools/sock/recycle").status, 202);
+    assert!(wait_for(Duration::from_secs(20), || {
+        let p = pool(srv, "sock");
+        p["instances"].as_array().is_some_and(|i| i.len() == 1)
+            && p["instances"][0]["address"]
+                .as_str()
+                .is_some_and(|a| a.ends_with("/app-1.sock"))
+    }));
+    assert!(get(srv, "/sock/y").text().contains("app-1.sock"));
 }
 
 fn pings(s: &Setup) {
@@ -464,6 +499,7 @@ fn application_pools() {
             ),
             ("recycle under load", recycle_under_load),
             ("pings find a hung instance", pings),
+            ("unix sockets", unix_sockets),
             ("on demand and idle", on_demand_and_idle),
             ("php-cgi as a FastCGI pool", fastcgi_pool),
             ("reload", reload),
@@ -479,7 +515,7 @@ fn application_pools() {
         .iter()
         .flat_map(|p| pids(p, "serving"))
         .collect();
-    assert!(all.len() >= 7, "{st}");
+    assert!(all.len() >= 8, "{st}");
     s.server.signal("TERM");
     assert_eq!(s.server.wait_exit(Duration::from_secs(20)), Some(0));
     for pid in all {
