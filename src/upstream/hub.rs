@@ -468,7 +468,7 @@ impl Hub {
             && k.idle > 0
             && u.uses < k.max_requests
             && now.saturating_duration_since(u.born) < k.lifetime;
-        if !keep || self.fastcgi_waits(c) {
+        if !keep || self.fastcgi_waits(c, now) {
             return self.close(c);
         }
         let u = &mut self.conns[c];
