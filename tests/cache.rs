@@ -118,18 +118,6 @@ fn status_of(r: &Resp) -> String {
     r.header("cache-status").unwrap_or_default()
 }
 
-/// A POST to the admin listener.
-fn admin_post(s: &Server, path: &str) -> Resp {
-    let mut c = TcpStream::connect(s.admin.unwrap()).unwrap();
-    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        c,
-        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    read_response(&mut c, false).unwrap()
-}
-
 fn stored_then_hit(st: &Setup) {
     let a = get(&st.server, "/cache/hit?cc=max-age%3D60");
     assert_eq!(a.status, 200);
@@ -352,15 +340,15 @@ fn purge_and_invalidation(st: &Setup) {
         get(&st.server, p);
         assert!(status_of(&get(&st.server, p)).contains("hit"));
     }
-    let r = admin_post(&st.server, "/cache/purge?key=t%2Fcache%2Fpa");
+    let r = st.server.admin_post("/cache/purge?key=t%2Fcache%2Fpa");
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.text().contains("\"purged\": 1"), "{}", r.text());
     assert!(status_of(&get(&st.server, "/cache/pa")).contains("miss"));
-    let r = admin_post(&st.server, "/cache/purge?prefix=t/cache/pp/");
+    let r = st.server.admin_post("/cache/purge?prefix=t/cache/pp/");
     assert!(r.text().contains("\"purged\": 2"), "{}", r.text());
     assert!(status_of(&get(&st.server, "/cache/pp/b")).contains("miss"));
-    assert_eq!(admin_post(&st.server, "/cache/purge").status, 400);
-    assert_eq!(admin_post(&st.server, "/cache/purge?key=%zz").status, 400);
+    assert_eq!(st.server.admin_post("/cache/purge").status, 400);
+    assert_eq!(st.server.admin_post("/cache/purge?key=%zz").status, 400);
     // A successful POST invalidates its target.
     get(&st.server, "/cache/inv");
     assert!(status_of(&get(&st.server, "/cache/inv")).contains("hit"));
@@ -608,7 +596,7 @@ fn per_worker_stores() {
         m.contains("peregrine_cache_capacity_bytes{worker=\"1\"} 4194304"),
         "each has half of max_size"
     );
-    let r = admin_post(&server, "/cache/purge?prefix=");
+    let r = server.admin_post("/cache/purge?prefix=");
     assert!(
         r.text().contains("\"purged\": 2") && r.text().contains("\"workers\": 2"),
         "{}",

@@ -12,8 +12,6 @@ mod common;
 use common::upstreams::wait_for;
 use common::*;
 use serde_json::Value;
-use std::io::Write;
-use std::net::TcpStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -172,17 +170,6 @@ fn alive(pid: u64) -> bool {
         .is_ok_and(|s| !s.split(") ").nth(1).is_some_and(|r| r.starts_with('Z')))
 }
 
-fn admin_post(s: &Server, path: &str) -> Resp {
-    let mut c = TcpStream::connect(s.admin.unwrap()).unwrap();
-    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        c,
-        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    read_response(&mut c, false).unwrap()
-}
-
 fn start_and_ready(s: &Setup) {
     let srv = &s.server;
     assert!(
@@ -264,13 +251,13 @@ fn crash_respawn_and_rapid_fail(s: &Setup) {
     assert!(get(srv, "/crashy/").status == 503);
     // Fixed: a manual recycle brings it back.
     std::fs::remove_file(s.crashy_dir.join("crash-at-start")).unwrap();
-    let r = admin_post(srv, "/pools/crashy/recycle");
+    let r = srv.admin_post("/pools/crashy/recycle");
     assert_eq!(r.status, 202, "{}", r.text());
     assert!(wait_for(Duration::from_secs(20), || serving(
         srv, "crashy", 1
     )));
     assert_eq!(get(srv, "/crashy/").status, 200);
-    assert_eq!(admin_post(srv, "/pools/nope/recycle").status, 404);
+    assert_eq!(srv.admin_post("/pools/nope/recycle").status, 404);
 }
 
 fn unix_sockets(s: &Setup) {
@@ -288,7 +275,7 @@ fn unix_sockets(s: &Setup) {
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.text().contains("app-0.sock"), "{}", r.text());
     // A recycle starts instance 1 on its own socket beside instance 0.
-    assert_eq!(admin_post(srv, "/pools/sock/recycle").status, 202);
+    assert_eq!(srv.admin_post("/pools/sock/recycle").status, 202);
     assert!(wait_for(Duration::from_secs(20), || {
         let p = pool(srv, "sock");
         p["instances"].as_array().is_some_and(|i| i.len() == 1)
@@ -422,7 +409,7 @@ fn reload(s: &Setup) {
     );
     assert_ne!(changed, s.toml);
     std::fs::write(&s.config, &changed).unwrap();
-    let r = admin_post(srv, "/config/reload");
+    let r = srv.admin_post("/config/reload");
     assert_eq!(r.status, 200, "{}", r.text());
     // Requests keep being answered while the new instances start.
     for _ in 0..5 {

@@ -40,6 +40,10 @@ impl Sim {
     }
 
     fn start(&mut self) -> Ticket {
+        self.try_start().unwrap()
+    }
+
+    fn try_start(&mut self) -> Result<Ticket, crate::upstream::Failure> {
         let pick = Pick::default();
         let s = Start {
             group: 0,
@@ -53,7 +57,7 @@ impl Sim {
         let head = |host: &str, out: &mut Vec<u8>| {
             out.extend_from_slice(format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes());
         };
-        self.hub.start(&s, head, self.now).unwrap()
+        self.hub.start(&s, head, self.now)
     }
 
     /// The server a hub connection goes to.
@@ -63,9 +67,18 @@ impl Sim {
 
     /// The connects the hub asked for since last asked: (key, server).
     fn connects(&mut self) -> Vec<(u64, usize)> {
+        self.connects_to()
+            .into_iter()
+            .map(|(k, s, _)| (k, s))
+            .collect()
+    }
+
+    /// The connects the hub asked for since last asked: (key, server,
+    /// address).
+    fn connects_to(&mut self) -> Vec<(u64, usize, String)> {
         let mut cmds = Vec::new();
         self.hub.take_cmds(&mut cmds);
-        let mut keys = Vec::new();
+        let mut out = Vec::new();
         for c in cmds {
             if let Cmd::Connect {
                 key,
@@ -74,12 +87,13 @@ impl Sim {
                 ..
             } = c
             {
+                let shown = addr.to_string();
                 let d = ClientConn::new(addr, key, settings, self.now);
                 self.conns.insert(key, d);
-                keys.push((key, self.server_of(key)));
+                out.push((key, self.server_of(key), shown));
             }
         }
-        keys
+        out
     }
 
     /// Hands the hub the events of connection `key`, then syncs it and
@@ -252,28 +266,6 @@ fn a_burst_keeps_its_connections_until_the_sweep_finds_them_unused() {
     assert_eq!(sim.hub.groups[0].idle.len(), 2);
 }
 
-/// The connects asked for since last asked, with their address.
-fn pool_connects(sim: &mut Sim) -> Vec<(u64, usize, String)> {
-    let mut cmds = Vec::new();
-    sim.hub.take_cmds(&mut cmds);
-    let mut out = Vec::new();
-    for c in cmds {
-        if let Cmd::Connect {
-            key,
-            addr,
-            settings,
-            ..
-        } = c
-        {
-            let shown = addr.to_string();
-            let d = ClientConn::new(addr, key, settings, sim.now);
-            sim.conns.insert(key, d);
-            out.push((key, sim.server_of(key), shown));
-        }
-    }
-    out
-}
-
 #[test]
 fn a_pool_request_waits_for_an_instance_and_claims_its_lane() {
     let mut spec = weights(&[1, 1], Policy::RoundRobin);
@@ -282,13 +274,13 @@ fn a_pool_request_waits_for_an_instance_and_claims_its_lane() {
     let cells = sim.hub.groups[0].shared.pool.clone().unwrap();
     // No instance serves: the request waits and asks for one.
     let t = sim.start();
-    assert!(pool_connects(&mut sim).is_empty());
+    assert!(sim.connects_to().is_empty());
     assert_eq!(cells.demand(), 1);
     assert!(sim.hub.due().is_some());
     cells.publish(1, true, 9100);
     sim.now += std::time::Duration::from_millis(20);
     sim.hub.tick(sim.now);
-    let c = pool_connects(&mut sim);
+    let c = sim.connects_to();
     assert_eq!((c[0].1, c[0].2.as_str()), (1, "127.0.0.1:9100"));
     assert_eq!((cells.active(1), cells.requests(1)), (1, 1));
     let key = c[0].0;
@@ -332,17 +324,7 @@ fn a_pool_request_waits_for_an_instance_and_claims_its_lane() {
     assert!(matches!(sim.hub.take_head(&t), HeadPoll::Failed(f) if f.name() == "no_server"));
     // Rapid-fail protection stopped the pool: refused at once.
     cells.set_refusing(true);
-    let pick = Pick::default();
-    let s = Start {
-        group: 0,
-        pick: &pick,
-        head_request: false,
-        idempotent: true,
-        body: UpBody::None,
-        window: 64 * 1024,
-        waker: None,
-    };
-    assert!(sim.hub.start(&s, |_, _| {}, sim.now).is_err());
+    assert!(sim.try_start().is_err());
 }
 
 #[test]

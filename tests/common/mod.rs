@@ -140,6 +140,20 @@ impl Server {
         read_response(&mut s, false).unwrap()
     }
 
+    /// A POST without a body to the admin listener.
+    pub fn admin_post(&self, path: &str) -> Resp {
+        let mut s = TcpStream::connect(self.admin.expect("admin listener on")).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(
+            format!(
+                "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        read_response(&mut s, false).unwrap()
+    }
+
     /// Starts with a TOML configuration (the listen address is added).
     pub fn with_config(toml: &str, extra: &[&str]) -> Server {
         let dir = tempdir("cfg");
