@@ -6,6 +6,7 @@ mod common;
 #[test]
 fn proxies_gets_bodies_and_failures() {
     let up = common::Server::start(&["--builtins"]);
+    let py = common::upstreams::Py::start("cut", &[]);
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead_addr = dead.local_addr().unwrap();
     drop(dead);
@@ -19,6 +20,9 @@ servers = ["{up}"]
 [[upstream]]
 name = "gone"
 servers = ["{dead_addr}"]
+[[upstream]]
+name = "cut"
+servers = ["{py}"]
 [[site]]
 name = "front"
 hosts = ["localhost"]
@@ -28,11 +32,17 @@ path = "/gone"
 handler = "proxy"
 upstream = "gone"
 [[site.route]]
+path = "/cut"
+handler = "proxy"
+upstream = "cut"
+strip_prefix = "/cut"
+[[site.route]]
 path = "/"
 handler = "proxy"
 upstream = "app"
 "#,
-        up = up.addr
+        up = up.addr,
+        py = py.addr,
     );
     let px = common::Server::with_config(&config, &[]);
     let base = format!("http://{}", px.addr);
@@ -55,11 +65,15 @@ upstream = "app"
     let (body, code) = common::curl(&[&format!("{base}/gone/x")]);
     assert_eq!(code, "502", "{body}");
     assert!(body.contains("cannot connect"), "{body}");
-    // The access log names the server that answered, and why none did.
+    // The upstream closes mid-body: the client's answer is cut short.
+    let (body, _) = common::curl(&[&format!("{base}/cut/close-mid-body")]);
+    assert!(body.len() < 1000, "{}", body.len());
+    // The access log names the server that answered, and why none did, or
+    // why its body was cut short.
     let mut log = String::new();
     for _ in 0..50 {
         log = px.stdout_text();
-        if log.contains("connect_error") {
+        if log.contains("connect_error") && log.contains("close-mid-body") {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
@@ -82,6 +96,15 @@ upstream = "app"
     assert_eq!(gone["status"], 502);
     assert_eq!(gone["upstream_error"], "connect_error");
     assert_eq!(gone["upstream"], dead_addr.to_string());
+    let cut = lines
+        .iter()
+        .find(|v| v["target"] == "/cut/close-mid-body")
+        .expect("a line");
+    assert_eq!(
+        (cut["status"].as_u64(), cut["upstream_error"].as_str()),
+        (Some(200), Some("closed"))
+    );
+    assert_eq!(cut["upstream"], py.addr.to_string());
     // Pooled upstream connections do not hold a stopping server up.
     let mut px = px;
     px.signal("TERM");

@@ -42,6 +42,16 @@ pub struct Pending {
     line: Vec<u8>,
     /// Where in `line` the body byte count goes.
     bytes_at: usize,
+    /// Why the upstream cut the body short, when it did (JSON lines only;
+    /// a failure before the head is in the line already).
+    upstream_error: Option<&'static str>,
+}
+
+impl Pending {
+    /// The upstream cut the body short for `reason`.
+    pub fn fail(&mut self, reason: &'static str) {
+        self.upstream_error = Some(reason);
+    }
 }
 
 /// Formats lines for one worker.
@@ -69,7 +79,11 @@ impl Formatter {
     pub fn start(&mut self, ev: &Served<'_>, peer: Option<SocketAddr>, unix_secs: u64) -> Pending {
         let mut line = Vec::with_capacity(256);
         let bytes_at = self.head(ev, peer, unix_secs, None, &mut line);
-        Pending { line, bytes_at }
+        Pending {
+            line,
+            bytes_at,
+            upstream_error: None,
+        }
     }
 
     /// Appends a whole line for a response whose latency is known.
@@ -225,6 +239,11 @@ impl Formatter {
                 .as_bytes(),
         );
         if self.format == Format::Json {
+            if let Some(e) = p.upstream_error {
+                out.extend_from_slice(b",\"upstream_error\":\"");
+                out.extend_from_slice(e.as_bytes());
+                out.push(b'"');
+            }
             out.push(b'}');
         }
         out.push(b'\n');

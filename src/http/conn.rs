@@ -288,7 +288,8 @@ impl Conn {
     /// is reported to `obs` as ended, and its task or source is stopped.
     pub fn abandon(&mut self, obs: &mut dyn Observer) {
         if let Some(ex) = self.ex.as_mut() {
-            ex.producing.abandon(obs, ex.started);
+            let failure = ex.upstream.as_ref().and_then(|u| u.failure);
+            ex.producing.abandon(obs, ex.started, failure);
         }
     }
 

@@ -88,10 +88,18 @@ impl Producing {
     }
 
     /// Reports a stream in progress as ended and stops whatever produces.
-    pub(super) fn abandon(&mut self, obs: &mut dyn Observer, started: Instant) {
+    pub(super) fn abandon(
+        &mut self,
+        obs: &mut dyn Observer,
+        started: Instant,
+        upstream_failure: Option<&'static str>,
+    ) {
         if let Producing::Stream(s) = self
             && s.head.is_none()
         {
+            if let Some(f) = upstream_failure {
+                obs.stream_failed(s.ticket, f);
+            }
             obs.stream_done(s.ticket, started, s.sent);
         }
         self.cancel();
@@ -316,6 +324,9 @@ fn pull_from(ex: &mut Exchange, s: &mut StreamOut, env: &mut Env<'_>, out: &mut 
     let source = &mut s.source;
     let polled = catch_unwind(AssertUnwindSafe(|| source.poll_chunk(&mut io, body, max)));
     let wake = io.wake();
+    if let Some(n) = io.take_upstream() {
+        ex.upstream = Some(n);
+    }
     let chunk = match polled {
         Ok(c) => c,
         // A panic before the head: a 500; after it, the body cannot be

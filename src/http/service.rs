@@ -131,6 +131,12 @@ pub trait Observer {
     fn stream_done(&mut self, ticket: Ticket, started: Instant, bytes: u64) {
         let _ = (ticket, started, bytes);
     }
+
+    /// A streamed body was cut short by its upstream, for `reason`
+    /// (`closed`, `read_timeout`, …): said before [`Observer::stream_done`].
+    fn stream_failed(&mut self, ticket: Ticket, reason: &'static str) {
+        let _ = (ticket, reason);
+    }
 }
 
 /// An observer that ignores everything.

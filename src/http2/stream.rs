@@ -205,6 +205,9 @@ impl Stream {
     /// ends): the observer hears of a body in progress, the producer stops.
     pub(super) fn abandon(&mut self, obs: &mut dyn Observer) {
         if self.told {
+            if let Some(f) = self.upstream.as_ref().and_then(|u| u.failure) {
+                obs.stream_failed(self.ticket, f);
+            }
             obs.stream_done(self.ticket, self.started, self.sent);
             self.told = false;
         }

@@ -116,6 +116,9 @@ impl Stream {
         let max = allowance.clamp(1024, PIECE);
         let polled = catch_unwind(AssertUnwindSafe(|| source.poll_chunk(&mut io, body, max)));
         let wake = io.wake();
+        if let Some(n) = io.take_upstream() {
+            self.upstream = Some(n);
+        }
         let chunk = match polled {
             Ok(c) => c,
             Err(_) if head.is_some() => {

@@ -192,6 +192,16 @@ impl Observer for Observe {
         Ticket::NONE
     }
 
+    fn stream_failed(&mut self, ticket: Ticket, reason: &'static str) {
+        if ticket == Ticket::NONE {
+            return;
+        }
+        let i = (ticket.0 - 1) as usize;
+        if let Some(Some((_, line))) = self.pending.get_mut(i) {
+            line.fail(reason);
+        }
+    }
+
     fn stream_done(&mut self, ticket: Ticket, started: Instant, bytes: u64) {
         if self.metrics {
             self.done.push((started, Mark::Last));
@@ -322,10 +332,13 @@ access_log = "off"
         });
         assert_ne!(t, Ticket::NONE);
         assert!(o.logs[1].buf.is_empty());
+        // The upstream cut the body short: the line says why.
+        o.stream_failed(t, "read_timeout");
         o.stream_done(t, started, 1234);
         let shop = lines(&o, 1);
         let v: serde_json::Value = serde_json::from_str(&shop[0]).unwrap();
         assert_eq!(v["body_bytes"], 1234);
+        assert_eq!(v["upstream_error"], "read_timeout");
         assert!(o.logs[0].buf.is_empty());
     }
 

@@ -252,6 +252,7 @@ impl Task for Waiting {
                 // its length says.
                 let bodiless = self.head_request || matches!(h.status, 204 | 304);
                 let source = Forwarding {
+                    server: server.clone(),
                     ticket: self.ticket.take(),
                     length: if bodiless { length.or(Some(0)) } else { length },
                     pending: Vec::new(),
@@ -269,6 +270,8 @@ impl Task for Waiting {
 
 /// Forwards the response body (and what is left of the request body).
 struct Forwarding {
+    /// The server answering, for the access log of a body cut short.
+    server: Option<Rc<str>>,
     ticket: Option<Ticket>,
     length: Option<u64>,
     /// Bytes taken with the end or a failure, handed out first.
@@ -308,6 +311,13 @@ impl BodySource for Forwarding {
                     BodyPoll::Failed(f) => Err(f),
                     _ => Ok(()),
                 });
+                // The access log says why the body was cut short.
+                if let BodyPoll::Failed(f) = state {
+                    io.set_upstream(UpstreamNote {
+                        server: self.server.clone(),
+                        failure: Some(f.name()),
+                    });
+                }
                 // The exchange is over for the hub.
                 self.ticket = None;
                 if buf.is_empty() {
