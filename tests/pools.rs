@@ -442,10 +442,11 @@ fn dashboard(s: &Setup) {
     common::chromium::chromium();
     assert!(wait_for(Duration::from_secs(20), || serving(srv, "api", 2)));
     let dom = common::chromium::rendered_dom(&format!("http://{}/", srv.admin.unwrap()));
-    // The page lists the pools in /status's order (a reload may move one).
+    // The page lists the pools in the file's order, a reloaded one too.
     let st = status(srv);
     let pools = st["pools"].as_array().unwrap();
     let i = pools.iter().position(|p| p["name"] == "api").unwrap();
+    assert_eq!(i, 0, "{st}");
     let api = &pools[i];
     assert_eq!(text_of(&dom, &format!("pool-{i}-name")), "api");
     assert_eq!(text_of(&dom, &format!("pool-{i}-state")), "running");

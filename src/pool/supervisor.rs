@@ -154,16 +154,22 @@ impl Shell {
                         r.stop(now);
                     }
                 }
-                for (spec, cells) in pools {
-                    if !self
-                        .runs
-                        .iter()
-                        .any(|(_, r)| Arc::ptr_eq(&cells, r.cells()))
-                    {
-                        self.runs.push((self.next_run, Run::new(spec, cells, now)));
+                for (spec, cells) in &pools {
+                    if !self.runs.iter().any(|(_, r)| Arc::ptr_eq(cells, r.cells())) {
+                        let run = Run::new(spec.clone(), cells.clone(), now);
+                        self.runs.push((self.next_run, run));
                         self.next_run += 1;
                     }
                 }
+                // In the configuration's order (those stopping last), so
+                // /status lists pools as the file does.
+                let rank = |r: &Run| {
+                    pools
+                        .iter()
+                        .position(|(_, c)| Arc::ptr_eq(c, r.cells()))
+                        .unwrap_or(usize::MAX)
+                };
+                self.runs.sort_by_key(|(_, r)| rank(r));
             }
             Msg::Install(_) => {}
             Msg::Recycle(name, reply) => {
