@@ -84,21 +84,8 @@ fn setup() -> Setup {
     Setup { server, up }
 }
 
-/// A GET (or `method`) with extra header lines, on a new connection.
-fn ask(s: &Server, method: &str, path: &str, headers: &[(&str, &str)]) -> Resp {
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n");
-    for (n, v) in headers {
-        req.push_str(&format!("{n}: {v}\r\n"));
-    }
-    if method == "POST" {
-        req.push_str("Content-Length: 0\r\n");
-    }
-    req.push_str("\r\n");
-    exchange(s, req.as_bytes())
-}
-
 fn get(s: &Server, path: &str) -> Resp {
-    ask(s, "GET", path, &[])
+    request(s, "GET", path, &[])
 }
 
 /// How often the upstream was asked for `path` (its path after any prefix).
@@ -188,8 +175,8 @@ fn not_stored(st: &Setup) {
 
 fn authorization_and_bypass(st: &Setup) {
     let auth = [("Authorization", "Bearer x")];
-    ask(&st.server, "GET", "/cache/auth?cc=max-age%3D60", &auth);
-    let r = ask(&st.server, "GET", "/cache/auth?cc=max-age%3D60", &auth);
+    request(&st.server, "GET", "/cache/auth?cc=max-age%3D60", &auth);
+    let r = request(&st.server, "GET", "/cache/auth?cc=max-age%3D60", &auth);
     assert!(
         status_of(&r).contains("detail=authorization"),
         "{}",
@@ -197,7 +184,7 @@ fn authorization_and_bypass(st: &Setup) {
     );
     assert_eq!(asked(st, "/cache/auth"), 2);
     // `public` lets an authenticated answer be shared.
-    ask(
+    request(
         &st.server,
         "GET",
         "/cache/pub?cc=public%2C%20max-age%3D60",
@@ -207,21 +194,21 @@ fn authorization_and_bypass(st: &Setup) {
     assert!(status_of(&r).contains("hit"), "{}", status_of(&r));
     assert_eq!(asked(st, "/cache/pub"), 1);
     get(&st.server, "/cache/by?cc=max-age%3D60");
-    let r = ask(
+    let r = request(
         &st.server,
         "GET",
         "/cache/by?cc=max-age%3D60",
         &[("X-Debug", "1")],
     );
     assert_eq!(status_of(&r), "peregrine; fwd=bypass");
-    let r = ask(
+    let r = request(
         &st.server,
         "GET",
         "/cache/by?cc=max-age%3D60",
         &[("Cookie", "a=1; session=9")],
     );
     assert_eq!(status_of(&r), "peregrine; fwd=bypass");
-    let r = ask(
+    let r = request(
         &st.server,
         "GET",
         "/cache/by?cc=max-age%3D60",
@@ -234,31 +221,31 @@ fn authorization_and_bypass(st: &Setup) {
 fn variants(st: &Setup) {
     let p = "/cache/lang?cc=max-age%3D60&vary=Accept-Language";
     let en = [("Accept-Language", "en")];
-    let a = ask(&st.server, "GET", p, &en);
-    let de = ask(&st.server, "GET", p, &[("Accept-Language", "de")]);
+    let a = request(&st.server, "GET", p, &en);
+    let de = request(&st.server, "GET", p, &[("Accept-Language", "de")]);
     assert!(
         status_of(&de).contains("fwd=vary-miss"),
         "{}",
         status_of(&de)
     );
-    let b = ask(&st.server, "GET", p, &en);
+    let b = request(&st.server, "GET", p, &en);
     assert!(status_of(&b).contains("hit"));
     assert_eq!(a.body, b.body);
     assert_ne!(a.body, de.body);
     assert_eq!(asked(st, "/cache/lang"), 2);
     // Compression's variants: lists that negotiate alike share one.
     let p = "/cache/ae?cc=max-age%3D60&size=8000";
-    let x = ask(
+    let x = request(
         &st.server,
         "GET",
         p,
         &[("Accept-Encoding", "gzip, deflate, br")],
     );
     assert_eq!(x.header("content-encoding").as_deref(), Some("br"));
-    let y = ask(&st.server, "GET", p, &[("Accept-Encoding", "br;q=1, gzip")]);
+    let y = request(&st.server, "GET", p, &[("Accept-Encoding", "br;q=1, gzip")]);
     assert!(status_of(&y).contains("hit"), "{}", status_of(&y));
     assert_eq!(x.body, y.body);
-    let g = ask(&st.server, "GET", p, &[("Accept-Encoding", "gzip")]);
+    let g = request(&st.server, "GET", p, &[("Accept-Encoding", "gzip")]);
     assert_eq!(g.header("content-encoding").as_deref(), Some("gzip"));
     let plain = get(&st.server, p);
     assert_eq!(plain.header("content-encoding"), None);
@@ -314,23 +301,23 @@ fn coalesced_misses(st: &Setup) {
 
 fn head_conditional_range(st: &Setup) {
     let p = "/cache/hd?cc=max-age%3D60&etag=%22h1%22&size=1000";
-    let h = ask(&st.server, "HEAD", p, &[]);
+    let h = request(&st.server, "HEAD", p, &[]);
     assert_eq!(h.status, 200);
     assert!(!status_of(&h).contains("stored"), "a HEAD is not stored");
     get(&st.server, p);
-    let h = ask(&st.server, "HEAD", p, &[]);
+    let h = request(&st.server, "HEAD", p, &[]);
     assert!(status_of(&h).contains("hit"), "HEAD from the stored GET");
     assert_eq!(h.header("content-length").as_deref(), Some("1000"));
     assert!(h.body.is_empty());
-    let c = ask(&st.server, "GET", p, &[("If-None-Match", "\"h1\"")]);
+    let c = request(&st.server, "GET", p, &[("If-None-Match", "\"h1\"")]);
     assert_eq!(c.status, 304);
     assert_eq!(c.header("etag").as_deref(), Some("\"h1\""));
     assert!(status_of(&c).contains("hit"));
-    let r = ask(&st.server, "GET", p, &[("Range", "bytes=0-3")]);
+    let r = request(&st.server, "GET", p, &[("Range", "bytes=0-3")]);
     assert_eq!(r.status, 206);
     assert_eq!(r.header("content-range").as_deref(), Some("bytes 0-3/1000"));
     assert_eq!(r.body, b"up n");
-    let r = ask(&st.server, "GET", p, &[("Range", "bytes=5000-")]);
+    let r = request(&st.server, "GET", p, &[("Range", "bytes=5000-")]);
     assert_eq!(r.status, 416);
     assert_eq!(asked(st, "/cache/hd"), 2, "the HEAD and one GET");
 }
@@ -352,7 +339,7 @@ fn purge_and_invalidation(st: &Setup) {
     // A successful POST invalidates its target.
     get(&st.server, "/cache/inv");
     assert!(status_of(&get(&st.server, "/cache/inv")).contains("hit"));
-    let r = ask(&st.server, "POST", "/cache/inv", &[]);
+    let r = request(&st.server, "POST", "/cache/inv", &[]);
     assert_eq!(status_of(&r), "peregrine; fwd=method");
     assert!(status_of(&get(&st.server, "/cache/inv")).contains("miss"));
     assert_eq!(asked(st, "/cache/inv"), 3);

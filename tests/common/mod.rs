@@ -345,6 +345,20 @@ pub fn exchange(server: &Server, req: &[u8]) -> Resp {
 }
 
 /// A simple GET on a new connection.
+/// A request with `method` and extra header lines (Host `t`), on a new
+/// connection; a POST carries an empty body.
+pub fn request(s: &Server, method: &str, path: &str, headers: &[(&str, &str)]) -> Resp {
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n");
+    for (n, v) in headers {
+        req.push_str(&format!("{n}: {v}\r\n"));
+    }
+    if method == "POST" {
+        req.push_str("Content-Length: 0\r\n");
+    }
+    req.push_str("\r\n");
+    exchange(s, req.as_bytes())
+}
+
 pub fn get(server: &Server, path: &str) -> Resp {
     exchange(
         server,
