@@ -185,10 +185,6 @@ pub(super) struct Exchange {
     pub resp: Option<Box<ResponseHead>>,
     /// Response body bytes for the handler.
     pub body: Vec<u8>,
-    /// Bytes that came while `body` still held some (the last piece, taken
-    /// with the end of the response), handed out after it: moved, not
-    /// copied.
-    pub more: Vec<u8>,
     /// Attempts made, the first included.
     pub attempts: u32,
     /// Servers tried.
@@ -202,16 +198,4 @@ pub(super) struct Exchange {
     pub window: usize,
     /// The client address, for hash policies on retry.
     pub client_ip: Option<std::net::IpAddr>,
-}
-
-impl Exchange {
-    /// Takes the body bytes connection `d` delivered: into `body`, or
-    /// behind it into `more` while the handler has not taken `body` yet.
-    pub(super) fn take_from(&mut self, d: &mut crate::driver::ClientConn) {
-        if self.body.is_empty() {
-            d.take_body(&mut self.body);
-        } else {
-            d.take_body(&mut self.more);
-        }
-    }
 }

@@ -89,7 +89,6 @@ impl Hub {
             body_done: s.body == UpBody::None,
             resp: None,
             body: Vec::new(),
-            more: Vec::new(),
             attempts: 1,
             tried: Vec::new(),
             stale_retry: false,
@@ -197,10 +196,7 @@ impl Hub {
         } else {
             into.append(&mut e.body);
         }
-        // What came behind moves up, for the next take.
-        std::mem::swap(&mut e.body, &mut e.more);
         let state = match e.phase {
-            _ if !e.body.is_empty() => BodyPoll::More,
             Phase::Done => BodyPoll::End,
             Phase::Failed(f) => BodyPoll::Failed(f),
             _ => BodyPoll::More,
