@@ -22,6 +22,8 @@ const PROBE_EVERY: Duration = Duration::from_millis(100);
 /// row, up to [`MAX_BACKOFF`].
 const BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How often instances' memory is looked at (with `recycle.memory`).
+const MEMORY_EVERY: Duration = Duration::from_secs(1);
 
 /// What the supervisor is asked to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -124,6 +126,8 @@ pub struct Run {
     minute: Option<u16>,
     restarts: u64,
     last_exit: Option<String>,
+    /// When memory is looked at next.
+    memory_at: Instant,
 }
 
 impl Run {
@@ -148,6 +152,7 @@ impl Run {
             minute: None,
             restarts: 0,
             last_exit: None,
+            memory_at: now,
         }
     }
 
@@ -387,6 +392,12 @@ impl Run {
 
     fn limits(&mut self, now: Instant, rss: &dyn Fn(u32) -> Option<u64>) {
         let r = &self.spec.recycle;
+        // Memory is read (every process of the instance's group) once a
+        // second at most.
+        let memory = r.memory > 0 && now >= self.memory_at;
+        if memory {
+            self.memory_at = now + MEMORY_EVERY;
+        }
         for i in &mut self.insts {
             if i.phase != Phase::Serving || i.recycle {
                 continue;
@@ -394,7 +405,7 @@ impl Run {
             let requests = self.cells.requests(i.lane).saturating_sub(i.base);
             let by_requests = r.requests > 0 && requests >= r.requests;
             let by_time = !r.time.is_zero() && now.saturating_duration_since(i.born) >= r.time;
-            let by_memory = r.memory > 0 && i.pid.and_then(rss).is_some_and(|m| m >= r.memory);
+            let by_memory = memory && i.pid.and_then(rss).is_some_and(|m| m >= r.memory);
             i.recycle = by_requests || by_time || by_memory;
         }
     }

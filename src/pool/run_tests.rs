@@ -239,9 +239,14 @@ fn time_memory_and_schedule_recycle() {
 
     let (mut r, t0) = started(1, |s| s.recycle.memory = 100 << 20);
     let mut out = Vec::new();
-    r.tick(t0, 0, &|_| Some(50 << 20), &mut out);
+    let t1 = t0 + MEMORY_EVERY;
+    r.tick(t1, 0, &|_| Some(50 << 20), &mut out);
     assert!(out.is_empty());
-    r.tick(t0, 0, &|pid| (pid == 1000).then_some(200 << 20), &mut out);
+    // Looked at once a second.
+    let over = |pid| (pid == 1000).then_some(200 << 20);
+    r.tick(t1 + Duration::from_millis(500), 0, &over, &mut out);
+    assert!(out.is_empty());
+    r.tick(t1 + MEMORY_EVERY, 0, &over, &mut out);
     assert_eq!(out, vec![Action::Spawn { id: 1 }]);
 
     let (mut r, t0) = started(1, |s| s.recycle.schedule = vec![3 * 60]);

@@ -414,8 +414,37 @@ fn status_ok(head: &[u8]) -> bool {
 trait ReadWrite: Read + Write {}
 impl<T: Read + Write> ReadWrite for T {}
 
-/// The resident memory of `pid` in bytes.
-fn rss(pid: u32) -> Option<u64> {
+/// The resident memory of the process group `pgid` (an instance and the
+/// processes it started, such as its workers) in bytes; `None` when it has
+/// no process.
+fn rss(pgid: u32) -> Option<u64> {
+    let mut total = None;
+    for e in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        if (pid == pgid || group_of(pid) == Some(pgid))
+            && let Some(m) = rss_of(pid)
+        {
+            *total.get_or_insert(0) += m;
+        }
+    }
+    total
+}
+
+/// The process group of `pid`.
+fn group_of(pid: u32) -> Option<u32> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command's closing parenthesis: state, ppid, pgrp.
+    s[s.rfind(')')? + 1..]
+        .split_whitespace()
+        .nth(2)?
+        .parse()
+        .ok()
+}
+
+/// The resident memory of one process in bytes.
+fn rss_of(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -433,7 +462,21 @@ mod tests {
         assert!(!status_ok(b"HTTP/1.1 503 Busy"));
         assert!(!status_ok(b"HTTP/1.1 2"));
         assert!(!status_ok(b"garbage"));
-        assert!(rss(std::process::id()).is_some_and(|m| m > 0));
+        assert!(rss_of(std::process::id()).is_some_and(|m| m > 0));
         assert_eq!(rss(u32::MAX), None);
+        // A group leader and its child count together.
+        use std::os::unix::process::CommandExt;
+        let mut leader = std::process::Command::new("sh")
+            .args(["-c", "sleep 5 & sleep 5"])
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pgid = leader.id();
+        std::thread::sleep(Duration::from_millis(200));
+        let one = rss_of(pgid).unwrap();
+        let all = rss(pgid).unwrap();
+        assert!(all > one, "{all} > {one}");
+        let _ = sys::signal_group(pgid, libc::SIGKILL);
+        let _ = leader.wait();
     }
 }
