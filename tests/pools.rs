@@ -164,6 +164,20 @@ fn serving_pid(s: &Server, name: &str) -> Option<u64> {
     (p["state"] == "running" && pids.len() == 1).then(|| pids[0])
 }
 
+/// Waits for a one-instance pool to serve; the pid of its instance.
+fn wait_pid(s: &Server, name: &str) -> u64 {
+    let mut pid = None;
+    assert!(
+        wait_for(Duration::from_secs(20), || {
+            pid = serving_pid(s, name);
+            pid.is_some()
+        }),
+        "{}",
+        pool(s, name)
+    );
+    pid.unwrap()
+}
+
 fn alive(pid: u64) -> bool {
     // A zombie is gone for our purposes: its reaper has not run yet.
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -212,14 +226,7 @@ fn start_and_ready(s: &Setup) {
 
 fn crash_respawn_and_rapid_fail(s: &Setup) {
     let srv = &s.server;
-    assert!(wait_for(Duration::from_secs(20), || serving(
-        srv, "crashy", 1
-    )));
-    let mut first = 0;
-    assert!(wait_for(Duration::from_secs(20), || {
-        first = serving_pid(srv, "crashy").unwrap_or(0);
-        first != 0
-    }));
+    let first = wait_pid(srv, "crashy");
     // The instance dies under a request: that one fails (502), a new
     // instance takes over.
     let r = get(srv, "/crashy/crash");
@@ -288,14 +295,7 @@ fn unix_sockets(s: &Setup) {
 
 fn pings(s: &Setup) {
     let srv = &s.server;
-    assert!(wait_for(Duration::from_secs(20), || serving(
-        srv, "pinged", 1
-    )));
-    let mut first = 0;
-    assert!(wait_for(Duration::from_secs(20), || {
-        first = serving_pid(srv, "pinged").unwrap_or(0);
-        first != 0
-    }));
+    let first = wait_pid(srv, "pinged");
     // The application hangs (its health check fails) but does not exit:
     // the pings find it, and it is killed and started again.
     assert_eq!(get(srv, "/pinged/freeze").status, 200);

@@ -33,7 +33,6 @@ enum Msg {
 pub struct Supervisor {
     tx: Sender<Msg>,
     thread: std::sync::Mutex<Option<JoinHandle<()>>>,
-    board: Board,
 }
 
 impl std::fmt::Debug for Msg {
@@ -43,22 +42,21 @@ impl std::fmt::Debug for Msg {
 }
 
 impl Supervisor {
-    /// Starts the thread with the pools of the first generation.
+    /// Starts the thread with the pools of the first generation; it
+    /// publishes their state on `board`.
     pub fn start(
         pools: Vec<(Arc<PoolSpec>, Arc<PoolCells>)>,
         board: Board,
     ) -> std::io::Result<Supervisor> {
         let (tx, rx) = mpsc::channel();
-        let b = board.clone();
         let me = tx.clone();
         let thread = std::thread::Builder::new()
             .name("peregrine-pools".into())
-            .spawn(move || Shell::new(b, me).run(rx))?;
+            .spawn(move || Shell::new(board, me).run(rx))?;
         let _ = tx.send(Msg::Install(pools));
         Ok(Supervisor {
             tx,
             thread: std::sync::Mutex::new(Some(thread)),
-            board,
         })
     }
 
@@ -69,8 +67,8 @@ impl Supervisor {
     }
 
     /// Replaces every instance of pool `name` (and starts a pool that
-    /// rapid-fail protection stopped).
-    /// The answer comes on the receiver (within a tick).
+    /// rapid-fail protection stopped); the answer comes on the receiver
+    /// within a tick.
     pub fn recycle(&self, name: &str) -> Receiver<Result<(), String>> {
         let (tx, rx) = mpsc::channel();
         if let Err(mpsc::SendError(Msg::Recycle(_, tx))) =
@@ -79,11 +77,6 @@ impl Supervisor {
             let _ = tx.send(Err("the pools are stopped".into()));
         }
         rx
-    }
-
-    /// The latest state of every pool.
-    pub fn board(&self) -> &Board {
-        &self.board
     }
 
     /// Starts stopping every instance (see [`Supervisor::stop`]).

@@ -419,8 +419,7 @@ impl Hub {
             let e = &mut self.exchanges[ei];
             e.conn = None;
             self.conns[c].exchange = None;
-            self.groups[gi].balancer.finished(server, Some(head_time));
-            self.unclaim(gi, server);
+            self.finished(gi, server, Some(head_time));
             self.close(c);
             self.retry(ei, false, Failure::Closed, now);
             return;
@@ -443,11 +442,9 @@ impl Hub {
         e.conn = None;
         let reusable = !last && e.body_done && e.up_queue.is_empty() && d.unsent() == 0;
         let status = d.head().status;
-        let g = &mut self.groups[gi];
-        g.balancer
-            .finished(server, Some(now.saturating_duration_since(e.attempt_at)));
-        g.servers[server].stats.response(status);
-        self.unclaim(gi, server);
+        let head_time = now.saturating_duration_since(e.attempt_at);
+        self.groups[gi].servers[server].stats.response(status);
+        self.finished(gi, server, Some(head_time));
         self.wake(ei);
         self.release(c, reusable, now);
         // A request waiting for a free server takes the one just released.

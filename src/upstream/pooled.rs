@@ -92,10 +92,13 @@ impl Hub {
         }
     }
 
-    /// A request claimed on `server` is over (with the balancer's
-    /// `finished`).
-    pub(super) fn unclaim(&self, gi: usize, server: usize) {
-        if let Some(cells) = &self.groups[gi].shared.pool {
+    /// A request on `server` is over: the balancer learns it (with the
+    /// time to its response head, when one came), and a pool's lane is
+    /// released.
+    pub(super) fn finished(&mut self, gi: usize, server: usize, head_time: Option<Duration>) {
+        let g = &mut self.groups[gi];
+        g.balancer.finished(server, head_time);
+        if let Some(cells) = &g.shared.pool {
             cells.release(server);
         }
     }
@@ -137,6 +140,11 @@ impl Hub {
         }
         self.apply_pool(gi, now);
         let queued = std::mem::take(&mut self.groups[gi].queued);
+        let refusing = self.groups[gi]
+            .shared
+            .pool
+            .as_ref()
+            .is_some_and(|c| c.refusing());
         for (ei, deadline) in queued {
             let Some(e) = self.exchanges.get(ei) else {
                 continue;
@@ -149,11 +157,6 @@ impl Hub {
                 sticky: None,
                 exclude: &[],
             };
-            let refusing = self.groups[gi]
-                .shared
-                .pool
-                .as_ref()
-                .is_some_and(|c| c.refusing());
             match self.pick_claimed(gi, &pick, now) {
                 Some(s) => {
                     let e = &mut self.exchanges[ei];

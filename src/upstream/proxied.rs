@@ -253,9 +253,7 @@ impl Hub {
                 .queued
                 .retain(|&(q, _)| q != id.index as usize);
             if let Some(c) = e.conn {
-                self.unclaim(e.group, e.server);
-                let g = &mut self.groups[e.group];
-                g.balancer.finished(e.server, None);
+                self.finished(e.group, e.server, None);
                 self.conns[c].exchange = None;
                 self.close(c);
             }

@@ -39,9 +39,8 @@ impl Hub {
         // A pooled connection the server had closed: nothing of this request
         // reached it.
         let stale = u.uses > 0 && before_head && matches!(f, Failure::Closed | Failure::Send);
-        self.unclaim(u.group, server);
+        self.finished(u.group, server, None);
         let g = &mut self.groups[u.group];
-        g.balancer.finished(server, None);
         g.servers[server].stats.failure(f);
         if !stale && why != ClientEnd::Local {
             g.balancer.failed(server, now);
@@ -106,16 +105,17 @@ impl Hub {
         let next = if stale && self.reclaim(gi, server) {
             Some(server)
         } else {
-            let e = &self.exchanges[ei];
-            let tried = e.tried.clone();
+            let tried = std::mem::take(&mut self.exchanges[ei].tried);
             let pick = Pick {
-                client_ip: e.client_ip,
+                client_ip: self.exchanges[ei].client_ip,
                 uri: "",
                 key: None,
                 sticky: None,
                 exclude: &tried,
             };
-            self.pick_claimed(gi, &pick, now)
+            let next = self.pick_claimed(gi, &pick, now);
+            self.exchanges[ei].tried = tried;
+            next
         };
         match next {
             Some(s) => {
