@@ -35,12 +35,6 @@ pub struct Supervisor {
     thread: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
-impl std::fmt::Debug for Msg {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Msg")
-    }
-}
-
 impl Supervisor {
     /// Starts the thread with the pools of the first generation; it
     /// publishes their state on `board`.
