@@ -1,8 +1,9 @@
 //! Sessions through the reverse proxy. WebSockets: the `Upgrade` handshake
 //! goes to a real upstream (the stdlib upstream's `/ws` echo), and after its
 //! `101` frames go through both ways, unframed by the proxy, across a
-//! reload. Sticky sessions: an affinity cookie keeps a client on its server
-//! while that server is up.
+//! reload. CONNECT: a route with `connect = true` hands it to a forward
+//! proxy upstream and tunnels after its 2xx. Sticky sessions: an affinity
+//! cookie keeps a client on its server while that server is up.
 
 mod common;
 
@@ -263,4 +264,115 @@ upstream = "app"
     let moved = set.expect("the cookie moves to the server that answered");
     assert_ne!(moved.split(';').next().unwrap(), value);
     drop(stays);
+}
+
+/// Sends a CONNECT for `target` (with `extra` header lines); returns the
+/// stream and the response head.
+fn connect_to(
+    addr: std::net::SocketAddr,
+    target: &str,
+    extra: &str,
+) -> (BufReader<TcpStream>, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n{extra}\r\n"
+    )
+    .unwrap();
+    let mut r = BufReader::new(s);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            r.read_line(&mut line).unwrap() > 0,
+            "closed in the head: {head}"
+        );
+        head.push_str(&line);
+        if line == "\r\n" {
+            return (r, head);
+        }
+    }
+}
+
+#[test]
+fn connect_tunnels_through_a_forward_proxy_upstream() {
+    let up = py("fwd");
+    let config = format!(
+        r#"
+[[upstream]]
+name = "fwd"
+servers = ["127.0.0.1:{}"]
+[[site]]
+name = "front"
+hosts = ["localhost"]
+default = true
+[[site.route]]
+path = "/"
+handler = "proxy"
+upstream = "fwd"
+connect = true
+[[site]]
+name = "other"
+hosts = ["other.test"]
+[[site.route]]
+path = "/"
+handler = "proxy"
+upstream = "fwd"
+"#,
+        up.addr.port()
+    );
+    let px = common::Server::with_config(&config, &[]);
+
+    // The upstream answers 200: the head has no framing fields, and bytes
+    // go through both ways, unframed, until the client ends it.
+    let (mut t, head) = connect_to(px.addr, "target.example:443", "");
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    assert!(head.contains("X-Upstream: fwd"), "{head}");
+    let lower = head.to_ascii_lowercase();
+    assert!(!lower.contains("content-length") && !lower.contains("transfer-encoding"));
+    let mut line = String::new();
+    t.read_line(&mut line).unwrap();
+    assert_eq!(
+        line,
+        "TUNNEL fwd target.example:443 host=target.example:443 xff=127.0.0.1\n"
+    );
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i * 13 % 251) as u8).collect();
+    let writer = {
+        let mut w = t.get_ref().try_clone().unwrap();
+        let big = big.clone();
+        std::thread::spawn(move || w.write_all(&big).unwrap())
+    };
+    let mut got = vec![0u8; big.len()];
+    t.read_exact(&mut got).unwrap();
+    writer.join().unwrap();
+    assert!(got == big, "the tunnel changed the bytes");
+    // What looks like HTTP is just bytes in a tunnel.
+    send(&mut t, b"GET /tag HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    let mut echo = vec![0u8; 38];
+    t.read_exact(&mut echo).unwrap();
+    assert_eq!(echo, b"GET /tag HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    t.get_ref().shutdown(std::net::Shutdown::Write).unwrap();
+    assert!(closed(&mut t), "the upstream's close ends the tunnel");
+
+    // The upstream refuses: its answer, then the close (bytes the client
+    // sent behind the CONNECT are never read as a request).
+    let (mut t, head) = connect_to(px.addr, "deny.example:443", "");
+    assert!(head.starts_with("HTTP/1.1 403 "), "{head}");
+    assert!(head.contains("Connection: close"), "{head}");
+    let mut body = String::new();
+    t.read_to_string(&mut body).unwrap();
+    assert_eq!(body, "denied\n");
+
+    // A CONNECT with content is refused before it goes anywhere.
+    let (_, head) = connect_to(px.addr, "target.example:443", "Content-Length: 3\r\n");
+    assert!(head.starts_with("HTTP/1.1 400 "), "{head}");
+    assert!(head.contains("Connection: close"), "{head}");
+    // A site without `connect`: 405, its Allow without CONNECT.
+    let (_, head) = connect_to(px.addr, "other.test:443", "");
+    assert!(head.starts_with("HTTP/1.1 405 "), "{head}");
+    // Ordinary requests still go through the same route.
+    assert_eq!(common::get(&px, "/x").text(), "fwd GET /x\n");
+    // Two CONNECTs reached the upstream, then /x and /count.
+    assert!(common::get(&px, "/count").text().starts_with("requests=4 "));
 }

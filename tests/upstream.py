@@ -40,6 +40,11 @@ Cues (by path; query parameters in brackets):
   /counts [path]        how many times path was asked for (after /cache/)
   /ws                   a WebSocket (RFC 6455): text, binary and continuation
                         frames echoed unmasked, pings answered, close echoed
+  CONNECT <host:port>   a forward proxy's tunnel: a host starting with "deny"
+                        gets 403 "denied" and the close; any other 200, then
+                        the line "TUNNEL NAME <target> host=<Host>
+                        xff=<X-Forwarded-For>" and every byte echoed until
+                        the client closes
   anything else         200 text/plain "NAME <method> <target>\\n"
 
 PATTERN is byte i = PATTERN[i % 64]: the 64 characters below, repeated.
@@ -187,6 +192,8 @@ class Exchange:
             expect = (self.header("expect") or "").lower() == "100-continue"
             if expect and self.version == "HTTP/1.1":
                 self.sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+            if self.method == "CONNECT":
+                return self.tunnel()
             if url.path == "/echo":
                 self.echo()
             else:
@@ -336,6 +343,20 @@ class Exchange:
             for piece in self.body_pieces():
                 if self.method != "HEAD":
                     self.sock.sendall(piece)
+
+    def tunnel(self):
+        if self.target.startswith("deny"):
+            self.respond(403, b"denied\n", close=True)
+            return
+        self.sock.sendall(
+            f"HTTP/1.1 200 Connection Established\r\nX-Upstream: {NAME}\r\n\r\n".encode()
+        )
+        line = "TUNNEL {} {} host={} xff={}\n".format(
+            NAME, self.target, self.header("host"), self.header("x-forwarded-for")
+        )
+        self.sock.sendall(line.encode("latin-1"))
+        while piece := self.rfile.read1(65536):
+            self.sock.sendall(piece)
 
     def websocket(self):
         key = self.header("sec-websocket-key")

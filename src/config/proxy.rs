@@ -27,6 +27,7 @@ pub(super) const KEYS: &[&str] = &[
     "forwarded",
     "via",
     "buffering",
+    "connect",
 ];
 
 /// How far a streamed response is read ahead of the client.
@@ -111,6 +112,7 @@ pub(super) fn proxy(
         via: flag(&r.via, false),
         buffer_response,
         max_memory,
+        connect: flag(&r.connect, false),
     })
 }
 

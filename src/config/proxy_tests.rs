@@ -119,6 +119,10 @@ fn route_errors_name_key_and_line() {
             "options = {}",
             format!("{r}.options: does not apply to handler = \"proxy\""),
         ),
+        (
+            "connect = 1",
+            "site.route.connect: invalid type: integer `1`, expected a boolean".into(),
+        ),
     ];
     for (rest, want) in cases {
         let want = format!("p.toml:10: {want}");
@@ -127,6 +131,10 @@ fn route_errors_name_key_and_line() {
     }
     assert!(err(&route("header_up = { replace = {} }\n")).contains("unknown field `replace`"));
     let respond = "[[site]]\nhosts = [\"a.test\"]\n[[site.route]]\npath = \"/\"\nhandler = \"respond\"\nvia = true\n";
+    assert_eq!(
+        err(&respond.replace("via = true", "connect = true")),
+        "p.toml:6: site[0].route[0].connect: does not apply to handler = \"respond\""
+    );
     assert_eq!(
         err(respond),
         "p.toml:6: site[0].route[0].via: does not apply to handler = \"respond\""

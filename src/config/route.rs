@@ -48,6 +48,7 @@ pub(super) struct RawRoute {
     pub(super) forwarded: Option<Spanned<bool>>,
     pub(super) via: Option<Spanned<bool>>,
     pub(super) buffering: Option<Spanned<super::proxy::RawBuffering>>,
+    pub(super) connect: Option<Spanned<bool>>,
     request_filtering: Option<Spanned<super::filtering::RawFiltering>>,
     ip_security: Option<Spanned<super::security::RawIpSecurity>>,
     limit_req: Option<Vec<Spanned<super::security::RawLimitReq>>>,
@@ -122,7 +123,7 @@ pub(super) fn route(
             format!("{handler:?} is not a handler name"),
         ));
     }
-    let present: [(&str, Option<std::ops::Range<usize>>); 20] = [
+    let present: [(&str, Option<std::ops::Range<usize>>); 21] = [
         ("status", r.status.as_ref().map(Spanned::span)),
         ("body", r.body.as_ref().map(Spanned::span)),
         ("headers", r.headers.as_ref().map(Spanned::span)),
@@ -146,6 +147,7 @@ pub(super) fn route(
         ("forwarded", r.forwarded.as_ref().map(Spanned::span)),
         ("via", r.via.as_ref().map(Spanned::span)),
         ("buffering", r.buffering.as_ref().map(Spanned::span)),
+        ("connect", r.connect.as_ref().map(Spanned::span)),
     ];
     let allowed = handler_keys(handler);
     if let Some((name, Some(span))) = present

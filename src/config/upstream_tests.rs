@@ -180,7 +180,8 @@ fn defaults() {
     assert_eq!(u.keepalive, Keepalive::default());
     assert_eq!(u.timeouts, UpstreamTimeouts::default());
     let p = proxy_of(&route(""));
-    assert!(p.preserve_host && !p.forwarded && !p.via && !p.buffer_response);
+    assert!(p.preserve_host && !p.forwarded && !p.via && !p.buffer_response && !p.connect);
+    assert!(proxy_of(&route("connect = true\n")).connect);
     assert_eq!((p.strip_prefix.as_str(), p.prefix.as_str()), ("", ""));
     assert!(p.header_up.set.is_empty() && p.header_down.remove.is_empty());
     assert!(p.trusted_proxies.is_empty());

@@ -75,6 +75,9 @@ pub struct Request {
     /// response's body until the peer closes, and whose queued bytes go out
     /// as they are.
     pub upgrade: bool,
+    /// A `CONNECT` (with `upgrade` set): a 2xx answer switches the
+    /// connection as a `101` does.
+    pub connect: bool,
 }
 
 /// A complete response and its request.
@@ -226,6 +229,7 @@ impl ClientConn {
         }
         if self.waiting.is_empty() {
             self.reader.set_head_request(req.head);
+            self.reader.set_connect_request(req.connect);
         }
         if let Some(f) = &mut self.fcgi {
             f.start(req.head);
@@ -568,6 +572,7 @@ impl ClientConn {
         self.body_len = 0;
         if let Some(next) = self.waiting.front() {
             self.reader.set_head_request(next.req.head);
+            self.reader.set_connect_request(next.req.connect);
         }
     }
 

@@ -184,7 +184,8 @@ fn connected_only_once_the_handshake_is_done() {
         Request {
             tag: 1,
             head: false,
-            upgrade: false
+            upgrade: false,
+            connect: false
         },
         h.now
     ));
@@ -242,7 +243,8 @@ fn a_request_is_sent_until_its_ciphertext_has_gone() {
         Request {
             tag: 2,
             head: false,
-            upgrade: false
+            upgrade: false,
+            connect: false
         },
         h.now
     ));
@@ -271,7 +273,8 @@ fn a_certificate_for_another_name_fails_the_connect() {
         Request {
             tag: 1,
             head: false,
-            upgrade: false
+            upgrade: false,
+            connect: false
         },
         h.now
     ));

@@ -50,6 +50,7 @@ impl FastCgi {
             via: false,
             buffer_response: false,
             max_memory: 64 * 1024,
+            connect: false,
         });
         FastCgi {
             upstream,

@@ -167,6 +167,17 @@ impl Router {
     /// The route for `path` and `method`: among the routes with the longest
     /// matching prefix, the first whose method filter takes `method`.
     fn find(&self, path: &str, method: Method) -> Found {
+        // A CONNECT names no path: the first route that takes it does.
+        if method == Method::Connect {
+            return match self
+                .routes
+                .iter()
+                .position(|r| methods_of(r).contains(method))
+            {
+                Some(i) => Found::Route(i),
+                None => Found::NotAllowed(self.methods()),
+            };
+        }
         let mut refused: Option<(&str, Methods)> = None;
         for (i, r) in self.routes.iter().enumerate() {
             if let Some((prefix, _)) = refused
@@ -232,10 +243,12 @@ fn not_allowed(methods: Methods) -> Response {
     Response::error(405, None).header("Allow", methods.with(Method::Options).allow_header())
 }
 
-/// What a route answers to: its handler's methods, narrowed by its filter.
+/// What a route answers to: its handler's methods, narrowed by its filter
+/// (which leaves `CONNECT` to the handler: a proxy's `connect`).
 fn methods_of(r: &Route) -> Methods {
     let m = r.handler.borrow().methods();
-    r.only.map_or(m, |only| m.intersect(only))
+    r.only
+        .map_or(m, |only| m.intersect(only.with(Method::Connect)))
 }
 
 fn apply(rules: &Option<Rc<Applied>>, r: Response) -> Response {
@@ -382,9 +395,16 @@ impl Service for Router {
                 head: Box::new(req.clone()),
                 prefix: route.prefix.clone(),
                 rules: route.rules.clone(),
-                cache: route.cache.clone(),
+                cache: route
+                    .cache
+                    .clone()
+                    .filter(|_| req.method != Method::Connect),
             }))
-        } else if let Some(c) = &route.cache {
+        } else if let Some(c) = route
+            .cache
+            .as_ref()
+            .filter(|_| req.method != Method::Connect)
+        {
             // Its rules and compression apply inside the cache.
             return c.call(req, io);
         } else {
@@ -400,7 +420,9 @@ impl Service for Router {
             }
         };
         match &route.compression {
-            Some(c) if route.cache.is_none() => c.reply(req, reply),
+            Some(c) if route.cache.is_none() && req.method != Method::Connect => {
+                c.reply(req, reply)
+            }
             _ => reply,
         }
     }
@@ -469,5 +491,42 @@ mod tests {
         assert_eq!(status(&mut r, Method::Get, "/exact/below").0, 200);
         let mut empty = Router::new();
         assert_eq!(status(&mut empty, Method::Get, "/").0, 404);
+    }
+
+    /// Answers every method, CONNECT included, with its status.
+    #[derive(Debug)]
+    struct Connects(u16);
+
+    impl Handler for Connects {
+        fn methods(&self) -> Methods {
+            Methods::ANY.with(Method::Connect)
+        }
+        fn handle(&mut self, _req: &RequestHead, _cx: &mut Ctx<'_, '_>) -> Reply {
+            Response::new(self.0).into()
+        }
+    }
+
+    #[test]
+    fn connect_goes_to_the_first_route_that_takes_it() {
+        let get = Methods::of(&[Method::Get, Method::Head]);
+        let opts = |methods| RouteOptions {
+            exact: false,
+            methods,
+            rules: None,
+            guard: None,
+            compression: None,
+            cache: None,
+        };
+        // A CONNECT names no path; a `methods` filter leaves it to the handler.
+        let mut r = Router::new()
+            .route_with("/", respond(200), opts(None))
+            .route_with("/deep/path", Box::new(Connects(201)), opts(Some(get)))
+            .route_with("/z", Box::new(Connects(202)), opts(None));
+        assert_eq!(status(&mut r, Method::Connect, "example.com:443").0, 201);
+        assert_eq!(status(&mut r, Method::Get, "/deep/path/x").0, 201);
+        assert_eq!(status(&mut r, Method::Post, "/deep/path").0, 405);
+        // None takes it: 405.
+        let mut r = Router::new().route_with("/", respond(200), opts(None));
+        assert_eq!(status(&mut r, Method::Connect, "example.com:443").0, 405);
     }
 }

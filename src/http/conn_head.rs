@@ -53,14 +53,35 @@ impl Conn {
             return self.start(Reply::Ready(resp), env, out);
         }
         if req.method == Method::Connect {
-            let allow = svc.methods().allow_header();
-            let resp =
-                Response::error(405, Some("CONNECT is not supported")).header("Allow", allow);
-            ex.body = RequestBody::empty();
-            self.ex = Some(ex);
-            return self.start(Reply::Ready(resp.close()), env, out);
+            // Only a proxy route that enables it takes a CONNECT, and a
+            // CONNECT has no content (RFC 9110 §9.3.6).
+            let methods = svc.methods();
+            let refusal = if !methods.contains(Method::Connect) {
+                Some(
+                    Response::error(405, Some("CONNECT is not supported"))
+                        .header("Allow", methods.allow_header()),
+                )
+            } else if !matches!(head.framing, Framing::None | Framing::Length(0)) {
+                Some(Response::error(
+                    400,
+                    Some("a CONNECT request has no content"),
+                ))
+            } else {
+                None
+            };
+            if let Some(resp) = refusal {
+                ex.body = RequestBody::empty();
+                self.ex = Some(ex);
+                return self.start(Reply::Ready(resp.close()), env, out);
+            }
         }
-        let mut decoder = match head.framing {
+        // (A CONNECT's `Content-Length: 0` frames nothing.)
+        let framing = if req.method == Method::Connect {
+            Framing::None
+        } else {
+            head.framing
+        };
+        let mut decoder = match framing {
             Framing::None => {
                 ex.body = RequestBody::empty();
                 let mut io = Io::with_upstreams(env.now, env.waker, env.upstreams.as_deref_mut())

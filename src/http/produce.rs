@@ -8,6 +8,7 @@ use super::conn::{Env, Exchange, OUT_HIGH_WATER, Observer, Served};
 use super::encode::{
     Framing, Persist, allows_body, chunk, chunk_size, encode, encode_head, last_chunk,
 };
+use super::method::Method;
 use super::request::Version;
 use super::response::{Body, FileBody, Response};
 use crate::exchange::{BodySource, Chunk, Io, Reply, Task};
@@ -162,8 +163,17 @@ pub(super) fn drive(ex: &mut Exchange, env: &mut Env<'_>, out: &mut Vec<u8>) -> 
     }
 }
 
+/// Whether an answer of `status` switches the connection to a tunnel: a
+/// 101, or a 2xx to a CONNECT.
+fn switches(ex: &Exchange, status: u16) -> bool {
+    status == 101 || (ex.head.method == Method::Connect && (200..300).contains(&status))
+}
+
 fn persist_for(ex: &Exchange, resp: &Response, env: &Env<'_>, framing: Framing) -> Persist {
+    // A CONNECT that was not switched ends the connection: what its client
+    // sent after it was meant for a tunnel.
     let keep = ex.head.keep_alive
+        && ex.head.method != Method::Connect
         && !resp.close
         && !env.draining
         && !matches!(framing, Framing::Close | Framing::Tunnel);
@@ -220,10 +230,16 @@ pub(super) fn begin(
                 _ => Drive::More,
             }
         }
-        Reply::Stream(head, mut source) if head.status == 101 => {
+        Reply::Stream(head, mut source) if switches(ex, head.status) => {
             // Only a request that asked to switch, carried no body and is
-            // not a HEAD may be switched (RFC 9110 §15.2.2).
-            if ex.head.upgrade_requested().is_none()
+            // not a HEAD may be switched (RFC 9110 §15.2.2); a CONNECT
+            // switches on a 2xx (§9.3.6).
+            let asked = if ex.head.method == Method::Connect {
+                head.status != 101
+            } else {
+                ex.head.upgrade_requested().is_some()
+            };
+            if !asked
                 || ex.head_only
                 || ex.body.declared_len().is_some_and(|n| n > 0)
                 || !ex.body.is_complete()

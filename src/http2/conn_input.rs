@@ -478,7 +478,11 @@ impl H2Conn {
             let allow = svc.methods().with(Method::Options).allow_header();
             Reply::Ready(Response::new(200).header("Allow", allow))
         } else if s.head.method == Method::Connect {
-            let allow = svc.methods().allow_header();
+            // (Tunnels are HTTP/1.1's here: RFC 9113 §8.5 is not served.)
+            let allow = svc
+                .methods()
+                .intersect(crate::http::Methods::ANY)
+                .allow_header();
             Reply::Ready(
                 Response::error(405, Some("CONNECT is not supported")).header("Allow", allow),
             )

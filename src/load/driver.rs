@@ -355,6 +355,7 @@ impl Driver {
                 tag,
                 head: self.head,
                 upgrade: false,
+                connect: false,
             };
             if !io.request(id, &self.shared.opts.request, req) {
                 // The connection ended this tick; its end is reported next.

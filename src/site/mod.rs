@@ -116,7 +116,8 @@ impl Sites {
 
     /// The site for `req` (its index), or the refusal: no site for the host (421 over
     /// TLS, 404 over plain HTTP), or a `Host` naming another site than the
-    /// TLS server name (421).
+    /// TLS server name (421; but a CONNECT's `Host` is the tunnel's end, and
+    /// the TLS server name alone chooses its site).
     fn site(&self, req: &RequestHead) -> Result<u16, Response> {
         let l = usize::from(req.listener);
         let g = &self.generation;
@@ -139,7 +140,8 @@ impl Sites {
         if let Some(sni) = req.tls().and_then(|t| t.server_name.as_deref())
             && let Some(s) = map.named(sni)
         {
-            if host.is_some() && by_host != Some(s) {
+            // A CONNECT's host is where the tunnel goes, not a site.
+            if host.is_some() && by_host != Some(s) && req.method != crate::http::Method::Connect {
                 return Err(Response::error(
                     421,
                     Some("the Host names another site than the TLS server name"),

@@ -127,6 +127,7 @@ impl Hub {
                     tag: 0,
                     head: false,
                     upgrade: false,
+                    connect: false,
                 },
                 now,
             );

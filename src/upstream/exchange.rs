@@ -138,9 +138,19 @@ pub enum UpBody {
     /// The request asks to switch protocols: after a `101`, what the client
     /// sends goes through as it is.
     Tunnel,
+    /// A `CONNECT`: after a 2xx, what the client sends goes through as it
+    /// is.
+    Connect,
     /// `Content-Length` bytes in FastCGI `STDIN` records, the empty one
     /// after the last.
     Fcgi,
+}
+
+impl UpBody {
+    /// Whether the request may switch the connection to a tunnel.
+    pub fn switches(self) -> bool {
+        matches!(self, UpBody::Tunnel | UpBody::Connect)
+    }
 }
 
 /// Where the exchange is.

@@ -365,7 +365,8 @@ impl Hub {
                 let req = Request {
                     tag: ei as u64,
                     head: e.head_request,
-                    upgrade: e.up_body == UpBody::Tunnel,
+                    upgrade: e.up_body.switches(),
+                    connect: e.up_body == UpBody::Connect,
                 };
                 d.request(&e.up_queue, req, now);
                 e.handed = true;

@@ -126,7 +126,7 @@ impl Hub {
             return;
         }
         // A tunnel carries nothing before the switch.
-        if e.up_body == UpBody::Tunnel && e.phase != Phase::Body {
+        if e.up_body.switches() && e.phase != Phase::Body {
             return;
         }
         let before = e.up_queue.len();
@@ -154,7 +154,7 @@ impl Hub {
                 }
             }
         }
-        if body.is_finished() && e.up_body != UpBody::Tunnel {
+        if body.is_finished() && !e.up_body.switches() {
             e.body_done = true;
             if e.up_body == UpBody::Chunked {
                 crate::http::client::last_chunk(&mut e.up_queue, &[]);

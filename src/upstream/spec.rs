@@ -468,6 +468,9 @@ pub struct ProxySpec {
     /// How far ahead of the client the response is read (default 64 KiB
     /// streaming, `max_memory` when buffering).
     pub max_memory: usize,
+    /// HTTP/1.1 `CONNECT` requests are forwarded to the group (a forward
+    /// proxy) and, once it answers 2xx, tunnelled both ways.
+    pub connect: bool,
 }
 
 /// An IP network: an address and a prefix length.

@@ -41,6 +41,7 @@ fn get(tag: u64) -> Request {
         tag,
         head: false,
         upgrade: false,
+        connect: false,
     }
 }
 
@@ -313,6 +314,7 @@ fn head_responses_have_no_body() {
             tag: 1,
             head: true,
             upgrade: false,
+            connect: false,
         },
         c.now,
     );
@@ -418,6 +420,7 @@ const UPGRADE: Request = Request {
     tag: 3,
     head: false,
     upgrade: true,
+    connect: false,
 };
 
 #[test]

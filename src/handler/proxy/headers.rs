@@ -20,7 +20,7 @@ use std::net::IpAddr;
 
 use crate::exchange::RequestHead;
 use crate::http::client::{ResponseHead, is_token};
-use crate::http::{Response, Version};
+use crate::http::{Method, Response, Version};
 use crate::upstream::spec::{HeaderOps, ProxySpec};
 
 pub use crate::http::client::RequestBody as BodyFraming;
@@ -158,7 +158,8 @@ fn unmapped(ip: IpAddr) -> IpAddr {
 /// The target is the path with `spec.strip_prefix` removed at a segment
 /// boundary (`/api`: `/api/x` goes up as `/x`, `/api` as `/`, `/apix`
 /// unchanged) and `spec.prefix` put before it, then the query verbatim;
-/// an absolute-form target goes up in origin form.
+/// an absolute-form target goes up in origin form, and a `CONNECT`'s
+/// authority as it came (in `Host` too).
 ///
 /// `X-Forwarded-For`, `X-Forwarded-Proto`, `X-Forwarded-Host` and
 /// `Forwarded` received from a peer in `spec.trusted_proxies` are extended
@@ -182,7 +183,8 @@ pub fn upstream_request(
     let mut f = Fields::new(out, &spec.header_up);
     let client_host = head.host().filter(|h| !h.is_empty());
     let host = match client_host {
-        Some(h) if spec.preserve_host => h,
+        // A CONNECT names where it goes in its target and `Host` alike.
+        Some(h) if spec.preserve_host || head.method == Method::Connect => h,
         _ => ctx.server_host,
     };
     f.host(host);
@@ -279,6 +281,11 @@ pub fn upstream_request(
 
 /// Writes the rewritten target: stripped and prefixed path, then the query.
 fn write_target(out: &mut Vec<u8>, head: &RequestHead, spec: &ProxySpec) {
+    if head.method == Method::Connect {
+        // The authority-form target goes up as it came.
+        out.extend_from_slice(head.target().as_bytes());
+        return;
+    }
     let path = head.path();
     if path.starts_with('/') {
         let path = strip_path(path, &spec.strip_prefix);

@@ -20,6 +20,7 @@ pub(super) fn spec() -> ProxySpec {
         via: false,
         buffer_response: false,
         max_memory: 64 * 1024,
+        connect: false,
     }
 }
 

@@ -91,7 +91,11 @@ fn framing(req: &RequestHead) -> (BodyFraming, UpBody) {
 
 impl Handler for Proxy {
     fn methods(&self) -> Methods {
-        Methods::ANY
+        if self.spec.connect {
+            Methods::ANY.with(Method::Connect)
+        } else {
+            Methods::ANY
+        }
     }
 
     fn accepts_body(&self) -> bool {
@@ -115,6 +119,12 @@ impl Handler for Proxy {
             .filter(|_| body_framing == BodyFraming::None);
         if upgrade.is_some() {
             up_body = UpBody::Tunnel;
+        }
+        // A CONNECT has no content (RFC 9110 §9.3.6); its tunnel opens once
+        // the upstream answers 2xx.
+        let upgrade = upgrade.filter(|_| req.method != Method::Connect);
+        if req.method == Method::Connect {
+            up_body = UpBody::Connect;
         }
         let us = &self.upstream.spec;
         let key = match us.policy {
@@ -167,6 +177,7 @@ impl Handler for Proxy {
                 ticket: Some(ticket),
                 spec: self.spec.clone(),
                 head_request: start.head_request,
+                connect: req.method == Method::Connect,
                 sticky: sticky.map(|from| Affinity {
                     upstream: self.upstream.clone(),
                     from,
@@ -186,6 +197,7 @@ pub(crate) fn awaiting(ticket: Ticket, spec: Rc<ProxySpec>, head_request: bool) 
         ticket: Some(ticket),
         spec,
         head_request,
+        connect: false,
         sticky: None,
     }))
 }
@@ -195,6 +207,8 @@ struct Waiting {
     ticket: Option<Ticket>,
     spec: Rc<ProxySpec>,
     head_request: bool,
+    /// A `CONNECT`: a 2xx opens the tunnel, its framing fields say nothing.
+    connect: bool,
     sticky: Option<Affinity>,
 }
 
@@ -242,7 +256,8 @@ impl Task for Waiting {
                     resp = resp.header("Set-Cookie", c);
                 }
                 let chunked = h.header("transfer-encoding").is_some();
-                let length = if chunked {
+                let tunnel = self.connect && (200..300).contains(&h.status);
+                let length = if chunked || tunnel {
                     None
                 } else {
                     h.header_str("content-length")

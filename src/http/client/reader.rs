@@ -109,6 +109,7 @@ enum Parsed {
 pub struct ResponseReader {
     limits: ResponseLimits,
     head_request: bool,
+    connect_request: bool,
     state: State,
     /// A head cut across reads.
     partial: Vec<u8>,
@@ -129,6 +130,7 @@ impl ResponseReader {
         ResponseReader {
             limits,
             head_request: false,
+            connect_request: false,
             state: State::Head,
             partial: Vec::new(),
             head: ResponseHead::default(),
@@ -142,6 +144,14 @@ impl ResponseReader {
     /// `Complete` for the request the next response answers.
     pub fn set_head_request(&mut self, head: bool) {
         self.head_request = head;
+    }
+
+    /// Whether the responses from the next head on answer `CONNECT`
+    /// requests: a 2xx then switches the connection to a tunnel as a 101
+    /// does ([`Event::Upgraded`]; RFC 9110 §9.3.6: its framing fields say
+    /// nothing). Stays set until changed, as [`Self::set_head_request`].
+    pub fn set_connect_request(&mut self, connect: bool) {
+        self.connect_request = connect;
     }
 
     /// The head of the current (or last) response.
@@ -319,6 +329,10 @@ impl ResponseReader {
         self.head.reset(version, status, r.reason.unwrap_or(""));
         for h in r.headers.iter() {
             self.head.push_header(h.name, h.value);
+        }
+        if self.connect_request && (200..300).contains(&status) {
+            self.reuse = false;
+            return Ok(Some((n, Parsed::Switching)));
         }
         let framing = framing(r.headers, version, status, self.head_request)?;
         self.reuse = framing.reuse;

@@ -377,6 +377,30 @@ fn mixed_head_and_get_pipeline() {
 }
 
 #[test]
+fn a_2xx_to_connect_switches() {
+    let mut r = ResponseReader::default();
+    r.set_connect_request(true);
+    // Its framing fields say nothing: the bytes after the head are the
+    // tunnel's.
+    let input = b"HTTP/1.1 200 Connection Established\r\nContent-Length: 5\r\n\r\ntunnel bytes";
+    let p = r.feed(input).unwrap();
+    assert_eq!(p.event, Event::Upgraded);
+    assert_eq!(r.head().status, 200);
+    r.tunnel();
+    let p = r.feed(&input[p.consumed..]).unwrap();
+    assert_eq!(p.event, Event::Body(0..12));
+    assert_eq!(r.eof(), Ok(true));
+    // Any other answer is an ordinary response.
+    let mut r = ResponseReader::default();
+    r.set_connect_request(true);
+    let input = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno";
+    let p = r.feed(input).unwrap();
+    assert_eq!(p.event, Event::Head);
+    let p = r.feed(&input[p.consumed..]).unwrap();
+    assert_eq!(p.event, Event::Body(0..2));
+}
+
+#[test]
 fn limits() {
     let small = ResponseLimits {
         max_head_size: 64,

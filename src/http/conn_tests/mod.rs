@@ -14,8 +14,10 @@ const DATE: &[u8] = b"Sun, 06 Nov 1994 08:49:37 GMT";
 /// answers later with the whole body), `/nopost` (GET only, refuses bodies in
 /// `check`), `/delay` (answers 100 ms later), `/stream` (three chunks 10 ms
 /// apart, length unknown), `/short` (promises 10 bytes, sends 5), `/panic`,
-/// and everything else answered with the path.
+/// and everything else answered with the path. With `connect`, it takes
+/// CONNECT: to `ok:1` a 200 and an echo, to `up:1` a 101, to others a 403.
 struct Echo {
+    connect: bool,
     calls: usize,
     cancelled: std::rc::Rc<std::cell::Cell<usize>>,
 }
@@ -31,6 +33,14 @@ impl Service for Echo {
 
     fn call(&mut self, req: &RequestHead, io: &mut Io) -> Reply {
         self.calls += 1;
+        if req.method == Method::Connect {
+            let status = match req.target() {
+                "ok:1" => 200,
+                "up:1" => 101,
+                _ => return Response::error(403, None).into(),
+            };
+            return Reply::Stream(Response::new(status), Box::new(EchoBody { len: None }));
+        }
         match req.path() {
             "/echo" => {
                 let len = req
@@ -73,7 +83,12 @@ impl Service for Echo {
     }
 
     fn methods(&self) -> Methods {
-        Methods::GET_HEAD.with(Method::Post)
+        let m = Methods::GET_HEAD.with(Method::Post);
+        if self.connect {
+            m.with(Method::Connect)
+        } else {
+            m
+        }
     }
 }
 
@@ -209,6 +224,7 @@ impl Harness {
         Harness {
             conn: Conn::new(),
             svc: Echo {
+                connect: false,
                 calls: 0,
                 cancelled: Default::default(),
             },

@@ -321,6 +321,7 @@ mod tests {
                         tag: 9,
                         head: false,
                         upgrade: false,
+                        connect: false,
                     };
                     assert!(io.request(id, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", req));
                 }
