@@ -284,3 +284,85 @@ fn an_ipv6_upstream() {
     assert_eq!(code, "200");
     assert!(body == data, "{} bytes came back", body.len());
 }
+
+#[test]
+fn a_client_certificate_for_an_upstream_that_requires_one() {
+    let pki = Pki::new();
+    let leaf = pki.issue("up", &["up.test"], "up.test", false);
+    let client = pki.issue("proxy-client", &["proxy.test"], "front proxy", false);
+    let upstream = common::Server::with_config(
+        &format!(
+            "builtins = true\n[access_log]\nenabled = false\n[tls]\nlisten = \"127.0.0.1:0\"\ncert = {:?}\nkey = {:?}\nclient_auth = \"required\"\nclient_ca = {:?}\n",
+            leaf.cert,
+            leaf.key,
+            pki.ca_path()
+        ),
+        &[],
+    );
+    let tls = upstream.tls.expect("an https listener");
+    let ca = pki.ca_path();
+    let group = |name: &str, keys: &str| {
+        format!(
+            "[[upstream]]\nname = \"{name}\"\nservers = [\"{tls}\"]\ntls = true\nca = {ca:?}\nserver_name = \"up.test\"\n{keys}\n"
+        )
+    };
+    let config = [
+        group(
+            "mutual",
+            &format!(
+                "client_cert = {:?}\nclient_key = {:?}",
+                client.cert, client.key
+            ),
+        ),
+        group("anonymous", ""),
+        SITE.to_string(),
+        route("/anonymous/", "anonymous"),
+        route("/", "mutual"),
+    ]
+    .concat();
+    let px = common::Server::with_config(&config, &[]);
+    let base = format!("http://{}", px.addr);
+    // The upstream saw the proxy's certificate, on every connection.
+    for _ in 0..3 {
+        let (body, code) = common::curl(&[&format!("{base}/tls-info")]);
+        assert_eq!(code, "200", "{body}");
+        let info: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(info["client_subject"], "CN=front proxy", "{body}");
+    }
+    let (body, code) = common::curl(&[&format!("{base}/plaintext")]);
+    assert_eq!((body.as_str(), code.as_str()), ("Hello, World!", "200"));
+    // Without one the upstream refuses the handshake: 502, and the proxy
+    // goes on.
+    let (body, code) = common::curl(&[&format!("{base}/anonymous/plaintext")]);
+    assert_eq!(code, "502", "{body}");
+    let (body, code) = common::curl(&[&format!("{base}/plaintext")]);
+    assert_eq!((body.as_str(), code.as_str()), ("Hello, World!", "200"));
+
+    // A key that is not the certificate's is a configuration error naming
+    // the key and its line.
+    let bad = [
+        group(
+            "mutual",
+            &format!(
+                "client_cert = {:?}\nclient_key = {:?}",
+                client.cert, leaf.key
+            ),
+        ),
+        SITE.to_string(),
+        route("/", "mutual"),
+    ]
+    .concat();
+    let path = common::tempdir("mtls-bad").join("p.toml");
+    std::fs::write(&path, bad).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_peregrine"))
+        .args(["check", "--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(":8: upstream[0].client_key: ")
+            && err.contains("does not belong to the certificate"),
+        "{err}"
+    );
+}

@@ -38,6 +38,8 @@ pub(super) struct RawUpstream {
     server_name: Option<Spanned<String>>,
     ca: Option<Spanned<String>>,
     tls_verify: Option<Spanned<Value>>,
+    client_cert: Option<Spanned<String>>,
+    client_key: Option<Spanned<String>>,
     // [[fastcgi]] only
     pub(super) root: Option<Spanned<String>>,
     pub(super) split_path_info: Option<Spanned<String>>,
@@ -335,6 +337,8 @@ fn upstream(
         ("server_name", r.server_name.as_ref().map(Spanned::span)),
         ("ca", r.ca.as_ref().map(Spanned::span)),
         ("tls_verify", r.tls_verify.as_ref().map(Spanned::span)),
+        ("client_cert", r.client_cert.as_ref().map(Spanned::span)),
+        ("client_key", r.client_key.as_ref().map(Spanned::span)),
     ]
     .into_iter()
     .filter_map(|(k, s)| s.map(|s| (k, cx.line(s.start))))
@@ -344,6 +348,8 @@ fn upstream(
         server_name: &r.server_name,
         ca: &r.ca,
         tls_verify: &r.tls_verify,
+        client_cert: &r.client_cert,
+        client_key: &r.client_key,
     };
     let fastcgi = super::fastcgi::app(cx, table, i, r, u.span(), file)?;
     if fastcgi.is_some() {

@@ -1,12 +1,14 @@
-//! The TLS keys of an `[[upstream]]` table: `tls`, `server_name`, `ca` and
-//! `tls_verify`. The group's rustls configuration is built here, once, when
+//! The TLS keys of an `[[upstream]]` table: `tls`, `server_name`, `ca`,
+//! `tls_verify`, `client_cert` and `client_key`. The group's rustls configuration is built here, once, when
 //! the file is loaded (and again on each reload), so an unreadable CA file or
 //! a bad PEM block is an error that names its key and line.
 
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rustls::pki_types::ServerName;
+use rustls::sign::CertifiedKey;
 use toml::{Spanned, Value};
 
 use super::ConfigError;
@@ -19,6 +21,8 @@ pub(super) struct RawTlsKeys<'a> {
     pub server_name: &'a Option<Spanned<String>>,
     pub ca: &'a Option<Spanned<String>>,
     pub tls_verify: &'a Option<Spanned<Value>>,
+    pub client_cert: &'a Option<Spanned<String>>,
+    pub client_key: &'a Option<Spanned<String>>,
 }
 
 fn boolean(
@@ -53,6 +57,8 @@ pub(super) fn tls(
             ("server_name", raw.server_name.as_ref().map(Spanned::span)),
             ("ca", raw.ca.as_ref().map(Spanned::span)),
             ("tls_verify", raw.tls_verify.as_ref().map(Spanned::span)),
+            ("client_cert", raw.client_cert.as_ref().map(Spanned::span)),
+            ("client_key", raw.client_key.as_ref().map(Spanned::span)),
         ];
         if let Some((key, Some(at))) = stray.into_iter().find(|(_, s)| s.is_some()) {
             return Err(cx.err(at, &k(key), "applies only with tls = true"));
@@ -107,23 +113,89 @@ pub(super) fn tls(
         .ca
         .as_ref()
         .map(|c| (c.span(), relative(c.get_ref(), file)));
-    let config = crate::tls::client_config(ca.as_ref().map(|(_, p)| p.as_path()), verify, group)
-        .map_err(|m| {
-            // The message starts with the key at fault.
-            let ca_key = k("ca");
-            match (m.strip_prefix(&format!("{ca_key}: ")), &ca) {
-                (Some(rest), Some((at, _))) => cx.err(at.clone(), &ca_key, rest),
-                _ => {
-                    let tls_key = k("tls");
-                    let rest = m.strip_prefix(&format!("{tls_key}: ")).unwrap_or(&m);
-                    cx.err(tls_span.clone(), &tls_key, rest)
-                }
+    let client = client_cert(cx, group, &raw, file)?;
+    let certified = client.as_ref().map(|c| c.certified.clone());
+    let client = client.map(|c| (c.cert, c.key));
+    let config = crate::tls::client_config(
+        ca.as_ref().map(|(_, p)| p.as_path()),
+        verify,
+        certified,
+        group,
+    )
+    .map_err(|m| {
+        // The message starts with the key at fault.
+        let ca_key = k("ca");
+        match (m.strip_prefix(&format!("{ca_key}: ")), &ca) {
+            (Some(rest), Some((at, _))) => cx.err(at.clone(), &ca_key, rest),
+            _ => {
+                let tls_key = k("tls");
+                let rest = m.strip_prefix(&format!("{tls_key}: ")).unwrap_or(&m);
+                cx.err(tls_span.clone(), &tls_key, rest)
             }
-        })?;
+        }
+    })?;
     Ok(Some(UpstreamTls {
         config,
         server_name,
         ca: ca.map(|(_, p)| p),
         verify,
+        client,
+    }))
+}
+
+/// A client certificate as loaded: its files (as resolved) and the key.
+struct ClientCert {
+    cert: PathBuf,
+    key: PathBuf,
+    certified: Arc<CertifiedKey>,
+}
+
+/// `client_cert` and `client_key`: both or neither, read and checked to
+/// belong together.
+fn client_cert(
+    cx: &Ctx<'_>,
+    group: &str,
+    raw: &RawTlsKeys<'_>,
+    file: Option<&Path>,
+) -> Result<Option<ClientCert>, ConfigError> {
+    let k = |key: &str| format!("{group}.{key}");
+    let (cert, key) = match (raw.client_cert, raw.client_key) {
+        (None, None) => return Ok(None),
+        (Some(c), Some(key)) => (c, key),
+        (Some(c), None) => {
+            return Err(cx.err(c.span(), &k("client_key"), "is required with client_cert"));
+        }
+        (None, Some(key)) => {
+            return Err(cx.err(key.span(), &k("client_cert"), "is required with client_key"));
+        }
+    };
+    for (v, name) in [(cert, "client_cert"), (key, "client_key")] {
+        if v.get_ref().is_empty() {
+            return Err(cx.err(v.span(), &k(name), "must be a file name"));
+        }
+    }
+    let (cert_path, key_path) = (
+        relative(cert.get_ref(), file),
+        relative(key.get_ref(), file),
+    );
+    let provider = rustls::crypto::aws_lc_rs::default_provider();
+    let prefix = k("client_");
+    let certified =
+        crate::tls::load_key(&cert_path, &key_path, &prefix, &provider).map_err(|m| {
+            // The message starts with the key at fault.
+            let key_name = k("client_key");
+            match m.strip_prefix(&format!("{key_name}: ")) {
+                Some(rest) => cx.err(key.span(), &key_name, rest),
+                None => {
+                    let cert_name = k("client_cert");
+                    let rest = m.strip_prefix(&format!("{cert_name}: ")).unwrap_or(&m);
+                    cx.err(cert.span(), &cert_name, rest)
+                }
+            }
+        })?;
+    Ok(Some(ClientCert {
+        cert: cert_path,
+        key: key_path,
+        certified,
     }))
 }

@@ -1,5 +1,6 @@
 //! The transports of `[[upstream]]` servers: `unix:` socket paths, and the
-//! TLS keys (`tls`, `server_name`, `ca`, `tls_verify`) with their defaults
+//! TLS keys (`tls`, `server_name`, `ca`, `tls_verify`, `client_cert`,
+//! `client_key`) with their defaults
 //! and errors that name the key and the line.
 
 use std::net::IpAddr;
@@ -173,6 +174,22 @@ fn tls_errors_name_the_key_and_the_line() {
             "tls = true\ntls_verify = false\nca = \"\"",
             "p.toml:6: upstream[0].ca: must be a file name",
         ),
+        (
+            "client_cert = \"c.pem\"\nclient_key = \"c.key\"",
+            "p.toml:4: upstream[0].client_cert: applies only with tls = true",
+        ),
+        (
+            "tls = true\ntls_verify = false\nclient_cert = \"c.pem\"",
+            "p.toml:6: upstream[0].client_key: is required with client_cert",
+        ),
+        (
+            "tls = true\ntls_verify = false\nclient_key = \"c.key\"",
+            "p.toml:6: upstream[0].client_cert: is required with client_key",
+        ),
+        (
+            "tls = true\ntls_verify = false\nclient_cert = \"\"\nclient_key = \"c.key\"",
+            "p.toml:6: upstream[0].client_cert: must be a file name",
+        ),
     ];
     for (rest, want) in cases {
         assert_eq!(&err(&up(rest)), want, "{rest}");
@@ -218,5 +235,18 @@ fn tls_errors_name_the_key_and_the_line() {
         got.starts_with(&format!("{}:8: upstream[1].ca: ", file.display())),
         "{got}"
     );
+    // A client certificate that cannot be read names its key and line.
+    let got = parse(
+        &up("tls = true\nclient_cert = \"missing.pem\"\nclient_key = \"c.key\"\n"),
+        Some(&file),
+    )
+    .unwrap_err()
+    .to_string();
+    let want = format!(
+        "{}:5: upstream[0].client_cert: {}: cannot open: ",
+        file.display(),
+        missing.display()
+    );
+    assert!(got.starts_with(&want), "{got}\nwant: {want}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

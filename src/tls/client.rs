@@ -7,11 +7,12 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::{ResolvesClientCert, WebPkiServerVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::sign::CertifiedKey;
 use rustls::{
     AlertDescription, CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct,
     RootCertStore, SignatureScheme,
@@ -240,13 +241,14 @@ fn system_roots(key: &str) -> Result<RootCertStore, String> {
 pub fn client_config(
     ca: Option<&Path>,
     verify: bool,
+    client: Option<Arc<CertifiedKey>>,
     key: &str,
 ) -> Result<Arc<ClientConfig>, String> {
     let provider = provider();
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("{key}.tls: {e}"))?;
-    let mut cfg = if verify {
+    let cfg = if verify {
         let roots = match ca {
             Some(p) => roots_from(p, &format!("{key}.ca"))?,
             None => system_roots(&format!("{key}.tls"))?,
@@ -254,7 +256,7 @@ pub fn client_config(
         let v = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
             .build()
             .map_err(|e| format!("{key}.ca: {e}"))?;
-        builder.with_webpki_verifier(v).with_no_client_auth()
+        builder.with_webpki_verifier(v)
     } else {
         if let Some(p) = ca {
             // Read anyway, so a wrong path is reported even while unused.
@@ -263,10 +265,32 @@ pub fn client_config(
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
-            .with_no_client_auth()
+    };
+    let mut cfg = match client {
+        Some(k) => cfg.with_client_cert_resolver(Arc::new(ClientCert(k))),
+        None => cfg.with_no_client_auth(),
     };
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(cfg))
+}
+
+/// The one certificate this client shows when a server asks for one
+/// (`client_cert` and `client_key`), whatever the server says it trusts.
+#[derive(Debug)]
+struct ClientCert(Arc<CertifiedKey>);
+
+impl ResolvesClientCert for ClientCert {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
 }
 
 /// `tls_verify = false`: any certificate is accepted (the handshake's

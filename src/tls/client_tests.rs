@@ -71,7 +71,7 @@ impl Ca {
 }
 
 fn session(ca: Option<&Path>, verify: bool, name: &str) -> TlsClient {
-    let config = client_config(ca, verify, "upstream[0]").unwrap();
+    let config = client_config(ca, verify, None, "upstream[0]").unwrap();
     let name = ServerName::try_from(name.to_string()).unwrap();
     TlsClient::new(&Connector { config, name }).unwrap()
 }
@@ -283,7 +283,7 @@ fn the_server_refusing_is_an_alert() {
 fn configuration_errors_name_the_key_and_the_file() {
     let d = dir();
     let missing = d.join("missing.pem");
-    let e = client_config(Some(&missing), true, "upstream[2]").unwrap_err();
+    let e = client_config(Some(&missing), true, None, "upstream[2]").unwrap_err();
     assert!(
         e.starts_with(&format!(
             "upstream[2].ca: {}: cannot open: ",
@@ -293,7 +293,7 @@ fn configuration_errors_name_the_key_and_the_file() {
     );
     let bad = d.join("bad.pem");
     std::fs::write(&bad, "-----BEGIN CERTIFICATE-----\nMIIB\n").unwrap();
-    let e = client_config(Some(&bad), true, "upstream[0]").unwrap_err();
+    let e = client_config(Some(&bad), true, None, "upstream[0]").unwrap_err();
     assert_eq!(
         e,
         format!(
@@ -303,10 +303,10 @@ fn configuration_errors_name_the_key_and_the_file() {
     );
     let empty = d.join("empty.pem");
     std::fs::write(&empty, "").unwrap();
-    let e = client_config(Some(&empty), true, "upstream[0]").unwrap_err();
+    let e = client_config(Some(&empty), true, None, "upstream[0]").unwrap_err();
     assert!(e.contains("holds no PEM certificate"), "{e}");
     // An unusable CA file is reported even with verification off.
-    let e = client_config(Some(&missing), false, "upstream[0]").unwrap_err();
+    let e = client_config(Some(&missing), false, None, "upstream[0]").unwrap_err();
     assert!(e.starts_with("upstream[0].ca: "), "{e}");
     std::fs::remove_dir_all(&d).unwrap();
 }
@@ -315,7 +315,7 @@ fn configuration_errors_name_the_key_and_the_file() {
 fn the_system_roots_are_found_where_the_system_keeps_them() {
     let present = std::env::var_os("SSL_CERT_FILE").is_some()
         || SYSTEM_BUNDLES.iter().any(|p| Path::new(p).is_file());
-    let r = client_config(None, true, "upstream[0]");
+    let r = client_config(None, true, None, "upstream[0]");
     if present {
         r.unwrap();
     } else {

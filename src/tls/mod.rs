@@ -131,7 +131,10 @@ fn load_chain(
     pem::certificates(src, &files::read(src)?, served)
 }
 
-fn load_key(
+/// The certificate chain in `cert` and its private key in `key`, checked
+/// to belong together and to be valid now; errors name `{prefix}cert` or
+/// `{prefix}key`.
+pub(crate) fn load_key(
     cert: &Path,
     key: &Path,
     prefix: &str,

@@ -88,12 +88,18 @@ pub struct UpstreamTls {
     pub ca: Option<PathBuf>,
     /// `tls_verify`: the certificate is verified (default true).
     pub verify: bool,
+    /// `client_cert` and `client_key`: the certificate shown to servers
+    /// that ask for one (mutual TLS).
+    pub client: Option<(PathBuf, PathBuf)>,
 }
 
 /// Settings are compared by what was written: `config` is built from them.
 impl PartialEq for UpstreamTls {
     fn eq(&self, o: &UpstreamTls) -> bool {
-        self.server_name == o.server_name && self.ca == o.ca && self.verify == o.verify
+        self.server_name == o.server_name
+            && self.ca == o.ca
+            && self.verify == o.verify
+            && self.client == o.client
     }
 }
 
