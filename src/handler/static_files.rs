@@ -10,7 +10,7 @@ use super::file_cache::{Entry, FileCache, Kind};
 use super::file_compress::{FileCompressor, MAX_FILE};
 use super::path::resolve;
 use super::{Ctx, Handler};
-use crate::compress::{Coding, mime_matches};
+use crate::compress::{Coding, MimeTypes};
 use crate::exchange::{Reply, RequestHead};
 use crate::http::{Body, FileBody, Response};
 use crate::site::compression::{Compression, CompressionSpec, vary};
@@ -45,7 +45,10 @@ pub struct StaticFiles {
 #[derive(Debug)]
 struct Dynamic {
     encodings: Vec<Coding>,
-    types: Vec<String>,
+    types: MimeTypes,
+    /// The last content type looked up in `types`, and the answer (most
+    /// requests ask about the type the one before did).
+    last_type: Option<(&'static str, bool)>,
     min_length: u64,
     copies: FileCompressor,
 }
@@ -76,7 +79,8 @@ impl StaticFiles {
         self.precompressed = spec.precompressed.clone();
         self.dynamic = (!spec.encodings.is_empty()).then(|| Dynamic {
             encodings: spec.encodings.clone(),
-            types: spec.mime_types.clone(),
+            types: MimeTypes::new(&spec.mime_types),
+            last_type: None,
             min_length: spec.min_length,
             copies: FileCompressor::default(),
         });
@@ -224,10 +228,19 @@ impl StaticFiles {
         let Some(d) = &mut self.dynamic else {
             return (None, false);
         };
-        if entry.size < d.min_length.max(1)
-            || entry.size > MAX_FILE
-            || !mime_matches(entry.content_type, &d.types)
-        {
+        if entry.size < d.min_length.max(1) || entry.size > MAX_FILE {
+            return (None, false);
+        }
+        let ct = entry.content_type;
+        let listed = match d.last_type {
+            Some((t, yes)) if std::ptr::eq(t, ct) => yes,
+            _ => {
+                let yes = d.types.matches(ct);
+                d.last_type = Some((ct, yes));
+                yes
+            }
+        };
+        if !listed {
             return (None, false);
         }
         // HEAD describes the identity body truly, as for other answers.

@@ -180,7 +180,11 @@ impl H2Conn {
         if !self.settings_sent {
             self.send_settings(out);
         }
-        if self.extra_src != env.extra_headers {
+        // (Lengths first: most connections have none, and this runs for
+        // every piece of every response.)
+        if self.extra_src.len() != env.extra_headers.len()
+            || (!self.extra_src.is_empty() && self.extra_src != env.extra_headers)
+        {
             self.extra_src = env.extra_headers.to_vec();
             self.extra = split_lines(env.extra_headers);
         }

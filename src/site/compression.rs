@@ -6,7 +6,7 @@
 use std::rc::Rc;
 
 use super::compressed::Compressed;
-use crate::compress::{Choice, Coding, Encoder, compress, mime_matches, negotiate};
+use crate::compress::{Choice, Coding, Encoder, MimeTypes, compress, negotiate};
 use crate::exchange::{Io, Reply, RequestBody, RequestHead, Task};
 use crate::http::response::Text;
 use crate::http::{Body, Response};
@@ -89,12 +89,14 @@ const AT_ONCE: u64 = 32 * 1024;
 #[derive(Debug)]
 pub struct Compression {
     spec: CompressionSpec,
+    types: MimeTypes,
 }
 
 impl Compression {
     /// Compression as `spec` configures it.
     pub fn new(spec: CompressionSpec) -> Rc<Compression> {
-        Rc::new(Compression { spec })
+        let types = MimeTypes::new(&spec.mime_types);
+        Rc::new(Compression { spec, types })
     }
 
     /// The coding `req` gets among `offered`, if any.
@@ -204,7 +206,7 @@ impl Compression {
         let Some(ct) = head.header_value("content-type") else {
             return false;
         };
-        mime_matches(ct, &self.spec.mime_types)
+        self.types.matches(ct)
     }
 }
 

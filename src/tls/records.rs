@@ -74,6 +74,9 @@ pub(super) fn seal<D>(conn: &mut ConnectionCommon<D>, plain: &[u8], wire: &mut V
     if !plain.is_empty() {
         // With no buffer limit the writer takes everything.
         let _ = conn.writer().write_all(plain);
+        // Room for the records at once: a header, content type and tag
+        // (at most 40 bytes) per 16 KiB record.
+        wire.reserve(plain.len() + (plain.len() / 16384 + 1) * 40);
     }
     flush(conn, wire);
 }
