@@ -9,6 +9,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 
+use common::pki::{Pki, tls_connect};
 use common::upstreams::Py;
 use std::net::TcpStream;
 use std::time::Duration;
@@ -298,8 +299,14 @@ fn connect_to(
 #[test]
 fn connect_tunnels_through_a_forward_proxy_upstream() {
     let up = py("fwd");
+    let pki = Pki::new();
+    let leaf = pki.issue("proxy", &["proxy.test"], "proxy.test", false);
     let config = format!(
         r#"
+[tls]
+listen = "127.0.0.1:0"
+cert = {:?}
+key = {:?}
 [[upstream]]
 name = "fwd"
 servers = ["127.0.0.1:{}"]
@@ -319,7 +326,17 @@ hosts = ["other.test"]
 path = "/"
 handler = "proxy"
 upstream = "fwd"
+[[site]]
+name = "secure"
+hosts = ["proxy.test"]
+[[site.route]]
+path = "/"
+handler = "proxy"
+upstream = "fwd"
+connect = true
 "#,
+        leaf.cert,
+        leaf.key,
         up.addr.port()
     );
     let px = common::Server::with_config(&config, &[]);
@@ -373,6 +390,35 @@ upstream = "fwd"
     assert!(head.starts_with("HTTP/1.1 405 "), "{head}");
     // Ordinary requests still go through the same route.
     assert_eq!(common::get(&px, "/x").text(), "fwd GET /x\n");
-    // Two CONNECTs reached the upstream, then /x and /count.
-    assert!(common::get(&px, "/count").text().starts_with("requests=4 "));
+
+    // Over TLS the server name picks the site, whatever host the tunnel
+    // goes to (no 421 for a Host that names another site).
+    let client = pki.client(&[&rustls::version::TLS13], None);
+    let t = tls_connect(px.tls.unwrap(), "proxy.test", &client).unwrap();
+    let mut t = BufReader::new(t);
+    t.get_mut()
+        .write_all(b"CONNECT other.test:443 HTTP/1.1\r\nHost: other.test:443\r\n\r\n")
+        .unwrap();
+    let mut head = String::new();
+    while !head.ends_with("\r\n\r\n") {
+        assert!(
+            t.read_line(&mut head).unwrap() > 0,
+            "closed in the head: {head}"
+        );
+    }
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    let mut line = String::new();
+    t.read_line(&mut line).unwrap();
+    assert_eq!(
+        line,
+        "TUNNEL fwd other.test:443 host=other.test:443 xff=127.0.0.1\n"
+    );
+    t.get_mut().write_all(b"through TLS").unwrap();
+    let mut echo = [0u8; 11];
+    t.read_exact(&mut echo).unwrap();
+    assert_eq!(&echo, b"through TLS");
+    drop(t);
+
+    // Three CONNECTs reached the upstream, then /x and /count.
+    assert!(common::get(&px, "/count").text().starts_with("requests=5 "));
 }

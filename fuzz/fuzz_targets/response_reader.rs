@@ -6,7 +6,9 @@
 //! - where the input is cut does not matter: fed whole, or in two pieces at
 //!   the cut the first byte picks, it reports the same heads (status and
 //!   fields), the same body bytes, the same completions and the same end
-//!   (an error, or what the connection's end means).
+//!   (an error, or what the connection's end means);
+//! - both hold for responses to a `CONNECT` too (the first byte's low bit
+//!   says which), where a 2xx switches.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -24,8 +26,9 @@ enum Seen {
     Eof(Result<bool, String>),
 }
 
-fn run(pieces: &[&[u8]]) -> Vec<Seen> {
+fn run(pieces: &[&[u8]], connect: bool) -> Vec<Seen> {
     let mut r = ResponseReader::default();
+    r.set_connect_request(connect);
     let mut seen = Vec::new();
     for piece in pieces {
         let mut input = *piece;
@@ -77,8 +80,9 @@ fuzz_target!(|data: &[u8]| {
     let Some((&cut, input)) = data.split_first() else {
         return;
     };
-    let whole = run(&[input]);
-    let at = usize::from(cut) * input.len() / 256;
+    let connect = cut & 1 == 1;
+    let whole = run(&[input], connect);
+    let at = usize::from(cut >> 1) * input.len() / 128;
     let (a, b) = input.split_at(at);
-    assert_eq!(run(&[a, b]), whole, "cut at {at}");
+    assert_eq!(run(&[a, b], connect), whole, "cut at {at}");
 });
