@@ -81,7 +81,10 @@ impl Response {
 
     /// A plain-text response: `"<status> <reason>\n"` plus `detail` when given.
     pub fn error(status: u16, detail: Option<&str>) -> Response {
-        let mut text = format!("{} {}", status, super::encode::reason(status));
+        let mut text = match super::encode::reason(status) {
+            "" => status.to_string(),
+            r => format!("{status} {r}"),
+        };
         if let Some(d) = detail {
             text.push_str(": ");
             text.push_str(d);
@@ -233,5 +236,20 @@ mod tests {
             Body::Bytes(b) => assert_eq!(b, b"404 Not Found: no such file\n"),
             other => panic!("{other:?}"),
         }
+        let r = Response::error(421, None);
+        assert!(matches!(r.body_ref(), Body::Bytes(b) if b == b"421 Misdirected Request\n"));
+        // An unregistered code has no phrase.
+        let r = Response::error(599, Some("odd"));
+        assert!(matches!(r.body_ref(), Body::Bytes(b) if b == b"599: odd\n"));
+        let mut out = Vec::new();
+        crate::http::encode::encode_head(
+            &mut out,
+            &Response::new(599),
+            b"d",
+            b"",
+            crate::http::encode::Persist::KeepAlive,
+            crate::http::encode::Framing::Length(0),
+        );
+        assert!(out.starts_with(b"HTTP/1.1 599 \r\n"));
     }
 }
