@@ -27,7 +27,7 @@
 //!    │ exchange/  RequestHead, streaming RequestBody, Reply, BodySource, Task, Io    │
 //!    │ site/      listener + Host/SNI → site → route; header rules, error pages      │
 //!    │ handler/   router + handlers (files, listings, respond, redirect, built-ins,  │
-//!    │            proxy: request/response rewriting, streaming, Upgrade tunnels)     │
+//!    │            proxy: rewriting, streaming, Upgrade and CONNECT tunnels)          │
 //!    │ upstream/  per core: pools, balancers, health checks, retries (the Hub);      │
 //!    │            per generation: the groups, health verdicts shared by atomics      │
 //!    └───────────────────────────────────────────────────────────────────────────────┘
