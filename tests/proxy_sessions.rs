@@ -301,8 +301,12 @@ fn connect_tunnels_through_a_forward_proxy_upstream() {
     let up = py("fwd");
     let pki = Pki::new();
     let leaf = pki.issue("proxy", &["proxy.test"], "proxy.test", false);
+    let log = common::tempdir("connect-log").join("access.log");
     let config = format!(
         r#"
+[access_log]
+path = {log:?}
+format = "json"
 [tls]
 listen = "127.0.0.1:0"
 cert = {:?}
@@ -339,7 +343,7 @@ connect = true
         leaf.key,
         up.addr.port()
     );
-    let px = common::Server::with_config(&config, &[]);
+    let mut px = common::Server::with_config(&config, &[]);
 
     // The upstream answers 200: the head has no framing fields, and bytes
     // go through both ways, unframed, until the client ends it.
@@ -388,6 +392,21 @@ connect = true
     // A site without `connect`: 405, its Allow without CONNECT.
     let (_, head) = connect_to(px.addr, "other.test:443", "");
     assert!(head.starts_with("HTTP/1.1 405 "), "{head}");
+    // curl through the tunnel (`--proxytunnel`): the upstream relays to
+    // itself, and curl gets its ordinary answer.
+    let target = format!("http://127.0.0.1:{}/through", up.addr.port());
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "10", "-p", "-x"])
+        .arg(format!("http://{}", px.addr))
+        .arg(&target)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "fwd GET /through\n");
     // Ordinary requests still go through the same route.
     assert_eq!(common::get(&px, "/x").text(), "fwd GET /x\n");
 
@@ -419,6 +438,43 @@ connect = true
     assert_eq!(&echo, b"through TLS");
     drop(t);
 
-    // Three CONNECTs reached the upstream, then /x and /count.
-    assert!(common::get(&px, "/count").text().starts_with("requests=5 "));
+    // Four CONNECTs and curl's GET reached the upstream, then /x and /count.
+    assert!(common::get(&px, "/count").text().starts_with("requests=7 "));
+
+    // Each tunnel has its access-log line once it ends, with the bytes that
+    // went down it (the client's half-close ended the first).
+    px.signal("TERM");
+    assert_eq!(px.wait_exit(Duration::from_secs(10)), Some(0));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &serde_json::Value| v["method"] == "CONNECT")
+        .collect();
+    let status = |target: &str| -> Vec<(u64, u64)> {
+        lines
+            .iter()
+            .filter(|v| v["target"] == target)
+            .map(|v| {
+                (
+                    v["status"].as_u64().unwrap(),
+                    v["body_bytes"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let first = status("target.example:443");
+    assert_eq!(first.len(), 2, "{text}");
+    assert!(first.contains(&(400, 50)), "{text}");
+    let tunnel = first
+        .iter()
+        .find(|(s, _)| *s == 200)
+        .expect("the tunnel's line");
+    // The TUNNEL line, 300,000 bytes and the 38 of the request echoed.
+    assert_eq!(tunnel.1, 68 + 300_000 + 38, "{text}");
+    assert_eq!(status("deny.example:443"), [(403, 7)], "{text}");
+    let mut other = status("other.test:443");
+    other.sort();
+    // Over TLS: the TUNNEL line and the 11 bytes echoed; in clear: 405.
+    assert_eq!(other, [(200, 60 + 11), (405, 23)], "{text}");
 }

@@ -41,10 +41,11 @@ Cues (by path; query parameters in brackets):
   /ws                   a WebSocket (RFC 6455): text, binary and continuation
                         frames echoed unmasked, pings answered, close echoed
   CONNECT <host:port>   a forward proxy's tunnel: a host starting with "deny"
-                        gets 403 "denied" and the close; any other 200, then
-                        the line "TUNNEL NAME <target> host=<Host>
-                        xff=<X-Forwarded-For>" and every byte echoed until
-                        the client closes
+                        gets 403 "denied" and the close; 127.0.0.1:<port>
+                        gets 200 and a relay to that port (a 502 when it
+                        refuses); any other 200, then the line "TUNNEL NAME
+                        <target> host=<Host> xff=<X-Forwarded-For>" and every
+                        byte echoed until the client closes
   anything else         200 text/plain "NAME <method> <target>\\n"
 
 PATTERN is byte i = PATTERN[i % 64]: the 64 characters below, repeated.
@@ -57,6 +58,7 @@ import http
 import json
 import os
 import signal
+import socket
 import socketserver
 import struct
 import sys
@@ -348,6 +350,8 @@ class Exchange:
         if self.target.startswith("deny"):
             self.respond(403, b"denied\n", close=True)
             return
+        if self.target.startswith("127.0.0.1:"):
+            return self.relay(int(self.target.split(":")[1]))
         self.sock.sendall(
             f"HTTP/1.1 200 Connection Established\r\nX-Upstream: {NAME}\r\n\r\n".encode()
         )
@@ -357,6 +361,28 @@ class Exchange:
         self.sock.sendall(line.encode("latin-1"))
         while piece := self.rfile.read1(65536):
             self.sock.sendall(piece)
+
+    def relay(self, port):
+        try:
+            far = socket.create_connection(("127.0.0.1", port), timeout=5)
+        except OSError:
+            self.respond(502, b"cannot connect\n", close=True)
+            return
+        far.settimeout(None)
+        self.sock.sendall(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+
+        def back():
+            while data := far.recv(65536):
+                self.sock.sendall(data)
+            self.sock.shutdown(socket.SHUT_WR)
+
+        t = threading.Thread(target=back, daemon=True)
+        t.start()
+        while piece := self.rfile.read1(65536):
+            far.sendall(piece)
+        far.shutdown(socket.SHUT_WR)
+        t.join()
+        far.close()
 
     def websocket(self):
         key = self.header("sec-websocket-key")

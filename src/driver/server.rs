@@ -192,15 +192,17 @@ impl ServerConn {
     }
 
     /// The peer shut its sending side (or the connection reset: `reset`).
-    pub fn on_eof(&mut self, reset: bool) {
+    /// Whatever streams is reported to the observer as it ends (a tunnel,
+    /// or a body a handler still produces).
+    pub fn on_eof(&mut self, reset: bool, cx: &mut Cx<'_>) {
         self.peer_eof = true;
         match self.phase {
             Phase::Closed => {}
-            _ if reset => self.close(CloseReason::Reset, None),
+            _ if reset => self.close_with(CloseReason::Reset, None, cx),
             Phase::Lingering { .. } => self.close(CloseReason::Normal, None),
             // A response in progress is finished first, buffered requests too.
             Phase::Open if self.writing() => {}
-            Phase::Open => self.close(CloseReason::Normal, None),
+            Phase::Open => self.close_with(CloseReason::Normal, None, cx),
         }
     }
 
@@ -224,9 +226,9 @@ impl ServerConn {
     }
 
     /// A send, splice or poll failed: the peer is gone.
-    pub fn on_send_failed(&mut self) {
+    pub fn on_send_failed(&mut self, cx: &mut Cx<'_>) {
         self.sending = false;
-        self.close(CloseReason::Reset, None);
+        self.close_with(CloseReason::Reset, None, cx);
     }
 
     /// Output is all sent: go on with a file, linger, or the next request.

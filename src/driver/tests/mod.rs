@@ -147,6 +147,12 @@ impl Harness {
         self.pump(false);
     }
 
+    /// The peer shut its side.
+    fn eof(&mut self) {
+        let mut cx = cx!(self);
+        self.conn.on_eof(false, &mut cx);
+    }
+
     /// Advances time to `at` (relative to accept) and fires the timer.
     fn at(&mut self, secs: f64) {
         self.now = self.t0 + Duration::from_secs_f64(secs);
@@ -230,7 +236,7 @@ fn states_while_writing_and_lingering() {
         h.conn.state()
     );
     assert_eq!(h.conn.gauge(), Gauge::Ending);
-    h.conn.on_eof(false);
+    h.eof();
     h.pump(false);
     assert_eq!(h.conn.state(), State::Closed);
 }
@@ -247,7 +253,7 @@ fn first_head_is_timed_from_accept_however_it_trickles() {
     assert!(h.text().starts_with("HTTP/1.1 408"), "{}", h.text());
     // Lingering after the 408, then closed by the peer's EOF.
     assert!(h.shut);
-    h.conn.on_eof(false);
+    h.eof();
     h.pump(false);
     assert_eq!(h.closed, Some(CloseReason::Timeout));
 }
@@ -380,7 +386,7 @@ fn close_with_unread_input_lingers() {
     h.recv(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\n");
     assert!(h.shut);
     assert!(h.closed.is_none());
-    h.conn.on_eof(false);
+    h.eof();
     h.pump(false);
     assert_eq!(h.closed, Some(CloseReason::Normal));
 }

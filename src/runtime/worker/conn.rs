@@ -218,10 +218,7 @@ impl<S: Service> Worker<S> {
                     self.drive(slot);
                 }
             }
-            Received::Eof => {
-                self.conns[slot].driver.on_eof(false, self.now);
-                self.drive(slot);
-            }
+            Received::Eof => self.on_eof(slot, false),
             Received::Starved => {
                 self.starved.push((slot, t.generation));
                 self.maybe_free(slot);
@@ -234,10 +231,17 @@ impl<S: Service> Worker<S> {
                 self.multishot_recv = false;
                 self.drive(slot);
             }
-            Received::Failed(_) => {
-                self.conns[slot].driver.on_eof(true, self.now);
-                self.drive(slot);
-            }
+            Received::Failed(_) => self.on_eof(slot, true),
+        }
+    }
+
+    /// The peer of slot `slot` shut its side, or the connection reset.
+    fn on_eof(&mut self, slot: usize, reset: bool) {
+        if let Driver::Client(d) = &mut self.conns[slot].driver {
+            d.on_eof(reset, self.now);
+            self.drive(slot);
+        } else {
+            with_driver!(self, slot, |d, cx| d.on_eof(reset, &mut cx));
         }
     }
 
@@ -261,8 +265,12 @@ impl<S: Service> Worker<S> {
             }
             Err(errno) => {
                 self.outbufs.put(buf);
-                self.conns[slot].driver.on_send_failed(errno);
-                self.drive(slot);
+                if let Driver::Client(d) = &mut self.conns[slot].driver {
+                    d.conn.on_send_failed(errno);
+                    self.drive(slot);
+                } else {
+                    with_driver!(self, slot, |d, cx| d.on_send_failed(&mut cx));
+                }
             }
         }
     }

@@ -270,24 +270,6 @@ impl Driver {
         }
     }
 
-    /// The peer shut its side, or the connection reset.
-    #[inline]
-    pub fn on_eof(&mut self, reset: bool, now: Instant) {
-        match self {
-            Driver::Server(d) => d.on_eof(reset),
-            Driver::Client(d) => d.on_eof(reset, now),
-        }
-    }
-
-    /// A send failed with `errno`.
-    #[inline]
-    pub fn on_send_failed(&mut self, errno: i32) {
-        match self {
-            Driver::Server(d) => d.on_send_failed(),
-            Driver::Client(d) => d.conn.on_send_failed(errno),
-        }
-    }
-
     /// Hands buffers back to the pools when the slot is freed.
     pub fn release(&mut self, bufs: &mut BufPool) {
         if let Driver::Server(d) = self {
