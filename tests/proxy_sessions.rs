@@ -314,6 +314,7 @@ key = {:?}
 [[upstream]]
 name = "fwd"
 servers = ["127.0.0.1:{}"]
+timeouts = {{ tunnel_idle = "1s" }}
 [[site]]
 name = "front"
 hosts = ["localhost"]
@@ -375,6 +376,19 @@ connect = true
     assert_eq!(echo, b"GET /tag HTTP/1.1\r\nHost: localhost\r\n\r\n");
     t.get_ref().shutdown(std::net::Shutdown::Write).unwrap();
     assert!(closed(&mut t), "the upstream's close ends the tunnel");
+
+    // A quiet tunnel ends after tunnel_idle (1 s here).
+    let (mut t, head) = connect_to(px.addr, "quiet.example:443", "");
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    let mut line = String::new();
+    t.read_line(&mut line).unwrap();
+    let at = std::time::Instant::now();
+    assert!(closed(&mut t));
+    let quiet = at.elapsed();
+    assert!(
+        quiet >= Duration::from_millis(800) && quiet < Duration::from_secs(8),
+        "{quiet:?}"
+    );
 
     // The upstream refuses: its answer, then the close (bytes the client
     // sent behind the CONNECT are never read as a request).
@@ -438,8 +452,8 @@ connect = true
     assert_eq!(&echo, b"through TLS");
     drop(t);
 
-    // Four CONNECTs and curl's GET reached the upstream, then /x and /count.
-    assert!(common::get(&px, "/count").text().starts_with("requests=7 "));
+    // Five CONNECTs and curl's GET reached the upstream, then /x and /count.
+    assert!(common::get(&px, "/count").text().starts_with("requests=8 "));
 
     // Each tunnel has its access-log line once it ends, with the bytes that
     // went down it (the client's half-close ended the first).
