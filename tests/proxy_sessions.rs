@@ -95,15 +95,20 @@ fn open(addr: std::net::SocketAddr) -> (BufReader<TcpStream>, String) {
     )
     .unwrap();
     let mut r = BufReader::new(s);
+    let head = read_head(&mut r);
+    (r, head)
+}
+
+/// Reads a response head, through its blank line.
+fn read_head(r: &mut impl BufRead) -> String {
     let mut head = String::new();
-    loop {
-        let mut line = String::new();
-        assert!(r.read_line(&mut line).unwrap() > 0, "closed in the head");
-        head.push_str(&line);
-        if line == "\r\n" {
-            return (r, head);
-        }
+    while !head.ends_with("\r\n\r\n") {
+        assert!(
+            r.read_line(&mut head).unwrap() > 0,
+            "closed in the head: {head}"
+        );
     }
+    head
 }
 
 fn send(r: &mut BufReader<TcpStream>, bytes: &[u8]) {
@@ -282,18 +287,8 @@ fn connect_to(
     )
     .unwrap();
     let mut r = BufReader::new(s);
-    let mut head = String::new();
-    loop {
-        let mut line = String::new();
-        assert!(
-            r.read_line(&mut line).unwrap() > 0,
-            "closed in the head: {head}"
-        );
-        head.push_str(&line);
-        if line == "\r\n" {
-            return (r, head);
-        }
-    }
+    let head = read_head(&mut r);
+    (r, head)
 }
 
 #[test]
@@ -315,35 +310,25 @@ key = {:?}
 name = "fwd"
 servers = ["127.0.0.1:{}"]
 timeouts = {{ tunnel_idle = "1s" }}
-[[site]]
-name = "front"
-hosts = ["localhost"]
-default = true
-[[site.route]]
-path = "/"
-handler = "proxy"
-upstream = "fwd"
-connect = true
-[[site]]
-name = "other"
-hosts = ["other.test"]
-[[site.route]]
-path = "/"
-handler = "proxy"
-upstream = "fwd"
-[[site]]
-name = "secure"
-hosts = ["proxy.test"]
-[[site.route]]
-path = "/"
-handler = "proxy"
-upstream = "fwd"
-connect = true
 "#,
         leaf.cert,
         leaf.key,
         up.addr.port()
     );
+    // Sites of one proxy route to the forward proxy.
+    let site = |name: &str, host: &str, site_keys: &str, route_keys: &str| {
+        format!(
+            "[[site]]\nname = \"{name}\"\nhosts = [\"{host}\"]\n{site_keys}\n\
+             [[site.route]]\npath = \"/\"\nhandler = \"proxy\"\nupstream = \"fwd\"\n{route_keys}\n"
+        )
+    };
+    let config = [
+        config,
+        site("front", "localhost", "default = true", "connect = true"),
+        site("other", "other.test", "", ""),
+        site("secure", "proxy.test", "", "connect = true"),
+    ]
+    .concat();
     let mut px = common::Server::with_config(&config, &[]);
 
     // The upstream answers 200: the head has no framing fields, and bytes
@@ -432,13 +417,7 @@ connect = true
     t.get_mut()
         .write_all(b"CONNECT other.test:443 HTTP/1.1\r\nHost: other.test:443\r\n\r\n")
         .unwrap();
-    let mut head = String::new();
-    while !head.ends_with("\r\n\r\n") {
-        assert!(
-            t.read_line(&mut head).unwrap() > 0,
-            "closed in the head: {head}"
-        );
-    }
+    let head = read_head(&mut t);
     assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
     let mut line = String::new();
     t.read_line(&mut line).unwrap();

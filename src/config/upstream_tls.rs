@@ -123,16 +123,8 @@ pub(super) fn tls(
         group,
     )
     .map_err(|m| {
-        // The message starts with the key at fault.
-        let ca_key = k("ca");
-        match (m.strip_prefix(&format!("{ca_key}: ")), &ca) {
-            (Some(rest), Some((at, _))) => cx.err(at.clone(), &ca_key, rest),
-            _ => {
-                let tls_key = k("tls");
-                let rest = m.strip_prefix(&format!("{tls_key}: ")).unwrap_or(&m);
-                cx.err(tls_span.clone(), &tls_key, rest)
-            }
-        }
+        let ca = ca.as_ref().map(|(at, _)| (k("ca"), at.clone()));
+        at_key(cx, &m, ca, (k("tls"), tls_span.clone()))
     })?;
     Ok(Some(UpstreamTls {
         config,
@@ -141,6 +133,24 @@ pub(super) fn tls(
         verify,
         client,
     }))
+}
+
+/// Error `m`, which starts with the key at fault, at that key's line: at
+/// `first` when it names that key, else at `other`.
+fn at_key(
+    cx: &Ctx<'_>,
+    m: &str,
+    first: Option<(String, Range<usize>)>,
+    other: (String, Range<usize>),
+) -> ConfigError {
+    if let Some((key, at)) = first
+        && let Some(rest) = m.strip_prefix(&format!("{key}: "))
+    {
+        return cx.err(at, &key, rest);
+    }
+    let (key, at) = other;
+    let rest = m.strip_prefix(&format!("{key}: ")).unwrap_or(m);
+    cx.err(at, &key, rest)
 }
 
 /// A client certificate as loaded: its files (as resolved) and the key.
@@ -182,16 +192,8 @@ fn client_cert(
     let prefix = k("client_");
     let certified =
         crate::tls::load_key(&cert_path, &key_path, &prefix, &provider).map_err(|m| {
-            // The message starts with the key at fault.
-            let key_name = k("client_key");
-            match m.strip_prefix(&format!("{key_name}: ")) {
-                Some(rest) => cx.err(key.span(), &key_name, rest),
-                None => {
-                    let cert_name = k("client_cert");
-                    let rest = m.strip_prefix(&format!("{cert_name}: ")).unwrap_or(&m);
-                    cx.err(cert.span(), &cert_name, rest)
-                }
-            }
+            let key_at = Some((k("client_key"), key.span()));
+            at_key(cx, &m, key_at, (k("client_cert"), cert.span()))
         })?;
     Ok(Some(ClientCert {
         cert: cert_path,

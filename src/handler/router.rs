@@ -451,6 +451,18 @@ mod tests {
         }
     }
 
+    /// Route options with only `exact` and a method filter.
+    fn opts(exact: bool, methods: Option<Methods>) -> RouteOptions {
+        RouteOptions {
+            exact,
+            methods,
+            rules: None,
+            guard: None,
+            compression: None,
+            cache: None,
+        }
+    }
+
     fn respond(status: u16) -> Box<dyn Handler> {
         Box::new(Respond::new(status, "", &[]))
     }
@@ -459,14 +471,6 @@ mod tests {
     fn longest_prefix_exact_and_methods() {
         let post = Methods::of(&[Method::Post]);
         let get = Methods::of(&[Method::Get, Method::Head]);
-        let opts = |exact, methods| RouteOptions {
-            exact,
-            methods,
-            rules: None,
-            guard: None,
-            compression: None,
-            cache: None,
-        };
         let mut r = Router::new()
             .route_with("/", respond(200), opts(false, None))
             .route_with("/api", respond(201), opts(false, Some(post)))
@@ -509,24 +513,20 @@ mod tests {
     #[test]
     fn connect_goes_to_the_first_route_that_takes_it() {
         let get = Methods::of(&[Method::Get, Method::Head]);
-        let opts = |methods| RouteOptions {
-            exact: false,
-            methods,
-            rules: None,
-            guard: None,
-            compression: None,
-            cache: None,
-        };
         // A CONNECT names no path; a `methods` filter leaves it to the handler.
         let mut r = Router::new()
-            .route_with("/", respond(200), opts(None))
-            .route_with("/deep/path", Box::new(Connects(201)), opts(Some(get)))
-            .route_with("/z", Box::new(Connects(202)), opts(None));
+            .route_with("/", respond(200), opts(false, None))
+            .route_with(
+                "/deep/path",
+                Box::new(Connects(201)),
+                opts(false, Some(get)),
+            )
+            .route_with("/z", Box::new(Connects(202)), opts(false, None));
         assert_eq!(status(&mut r, Method::Connect, "example.com:443").0, 201);
         assert_eq!(status(&mut r, Method::Get, "/deep/path/x").0, 201);
         assert_eq!(status(&mut r, Method::Post, "/deep/path").0, 405);
         // None takes it: 405.
-        let mut r = Router::new().route_with("/", respond(200), opts(None));
+        let mut r = Router::new().route_with("/", respond(200), opts(false, None));
         assert_eq!(status(&mut r, Method::Connect, "example.com:443").0, 405);
     }
 }
