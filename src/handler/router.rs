@@ -211,6 +211,8 @@ impl Router {
             .take_while(|r| r.prefix == *prefix)
             .filter(|r| r.matches(path))
             .fold(Methods::NONE, |m, r| m.union(methods_of(r)))
+            // (CONNECT names no resource: it is no method of a path.)
+            .intersect(Methods::ANY)
     }
 
     /// The guard that judges what `found` says, and the rules of its
@@ -240,7 +242,8 @@ fn rest_of<'a>(prefix: &str, path: &'a str) -> &'a str {
 }
 
 fn not_allowed(methods: Methods) -> Response {
-    Response::error(405, None).header("Allow", methods.with(Method::Options).allow_header())
+    let methods = methods.intersect(Methods::ANY).with(Method::Options);
+    Response::error(405, None).header("Allow", methods.allow_header())
 }
 
 /// What a route answers to: its handler's methods, narrowed by its filter
@@ -524,7 +527,18 @@ mod tests {
             .route_with("/z", Box::new(Connects(202)), opts(false, None));
         assert_eq!(status(&mut r, Method::Connect, "example.com:443").0, 201);
         assert_eq!(status(&mut r, Method::Get, "/deep/path/x").0, 201);
-        assert_eq!(status(&mut r, Method::Post, "/deep/path").0, 405);
+        // A path's Allow never lists CONNECT.
+        assert_eq!(
+            status(&mut r, Method::Post, "/deep/path"),
+            (405, Some("GET, HEAD, OPTIONS".into()))
+        );
+        assert_eq!(
+            status(&mut r, Method::Options, "/z"),
+            (
+                204,
+                Some("GET, HEAD, POST, PUT, DELETE, OPTIONS, TRACE, PATCH".into())
+            )
+        );
         // None takes it: 405.
         let mut r = Router::new().route_with("/", respond(200), opts(false, None));
         assert_eq!(status(&mut r, Method::Connect, "example.com:443").0, 405);
