@@ -240,13 +240,31 @@ fn access_log_json_file_reopen_and_nothing_lost_at_stop() {
     for c in clients {
         c.join().unwrap();
     }
+    // A stream its client leaves half-way is logged too, with what went out.
+    let mut c = std::net::TcpStream::connect(s.addr).unwrap();
+    c.write_all(b"GET /sse?events=50&interval_ms=100 HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    let mut got = Vec::new();
+    while !String::from_utf8_lossy(&got).contains("data:") {
+        let mut b = [0u8; 512];
+        let n = std::io::Read::read(&mut c, &mut b).unwrap();
+        assert!(n > 0, "closed before the first event");
+        got.extend_from_slice(&b[..n]);
+    }
+    drop(c);
+    std::thread::sleep(Duration::from_millis(300));
     s.signal("TERM");
     assert_eq!(s.wait_exit(Duration::from_secs(10)), Some(0));
     let before = std::fs::read_to_string(&rotated).unwrap();
     let after = std::fs::read_to_string(&log).unwrap();
     assert_eq!(before.lines().count(), 10, "{before}");
-    assert_eq!(after.lines().count(), 1000);
-    for line in after.lines() {
+    let (sse, after): (Vec<&str>, Vec<&str>) = after.lines().partition(|l| l.contains("/sse?"));
+    assert_eq!(sse.len(), 1, "the stream's line");
+    let v: serde_json::Value = serde_json::from_str(sse[0]).unwrap();
+    assert_eq!(v["status"], 200);
+    assert!(v["body_bytes"].as_u64().unwrap() > 0, "{}", sse[0]);
+    assert_eq!(after.len(), 1000);
+    for line in after {
         let v: serde_json::Value =
             serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
         assert_eq!(v["status"], 200);
