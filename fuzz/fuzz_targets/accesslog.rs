@@ -46,6 +46,9 @@ fuzz_target!(|data: &[u8]| {
         error: None,
         file: false,
         stream: false,
+        site: None,
+        upstream: None,
+        refused: None,
     };
     let unix = u64::from(data[0]) << 24;
 

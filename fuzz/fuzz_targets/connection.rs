@@ -350,6 +350,8 @@ impl Harness {
             peer: None,
             listener: 0,
             pool,
+            waker: None,
+            upstreams: None,
         };
         let r = f(conn, svc, &mut env, out);
         sent.append(out);
@@ -368,6 +370,7 @@ impl Harness {
             match step {
                 Step::Flush => step = self.feed(&[]),
                 Step::File(_) => panic!("no file bodies here"),
+                Step::ReadFile(_) => panic!("file reads are HTTP/2's"),
                 Step::Close => return true,
                 Step::NeedInput => match self.conn.wake_at() {
                     Some(t) => {
@@ -417,6 +420,7 @@ fn run(pieces: &[&[u8]], cfg: Cfg, base: Instant) -> (Outcome, bool) {
         Waiting::Head(_) => "head",
         Waiting::Body(_) => "body",
         Waiting::Handler => "handler",
+        Waiting::Stalled(_) => "stalled",
         Waiting::Done => "done",
     };
     let buffered = h.conn.buffered();
