@@ -57,7 +57,11 @@ fuzz_target!(|data: &[u8]| {
         let (a, b) = (&value[..at], &value[at + 1..]);
         if fingerprint(Some(a)) == fingerprint(Some(b)) {
             for o in OFFERS {
-                assert_eq!(negotiate(Some(a), o), negotiate(Some(b), o), "{a:?} vs {b:?}");
+                assert_eq!(
+                    negotiate(Some(a), o),
+                    negotiate(Some(b), o),
+                    "{a:?} vs {b:?}"
+                );
             }
         }
     }

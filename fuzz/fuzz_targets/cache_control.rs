@@ -23,15 +23,25 @@ use peregrine::http::Response;
 fuzz_target!(|data: &[u8]| {
     let lines: Vec<&[u8]> = data.split(|b| *b == b'\n').collect();
     let d = Directives::parse(lines.iter().copied());
-    for n in [d.max_age, d.s_maxage, d.stale_while_revalidate, d.stale_if_error]
-        .into_iter()
-        .flatten()
+    for n in [
+        d.max_age,
+        d.s_maxage,
+        d.stale_while_revalidate,
+        d.stale_if_error,
+    ]
+    .into_iter()
+    .flatten()
     {
         assert!(n <= 1 << 31, "{n}");
     }
     if !data.contains(&b'"') {
         let joined = lines.join(&b","[..]);
-        assert_eq!(d, Directives::parse([&joined[..]]), "{:?}", String::from_utf8_lossy(data));
+        assert_eq!(
+            d,
+            Directives::parse([&joined[..]]),
+            "{:?}",
+            String::from_utf8_lossy(data)
+        );
     }
     // A response carries only valid field values (what the proxy lets
     // through).

@@ -65,7 +65,11 @@ fuzz_target!(|data: &[u8]| {
         values().flat_map(x_forwarded_for).collect()
     };
     for ip in hops.iter().flatten().chain([&peer]) {
-        assert_eq!(set.contains(*ip), cidrs.iter().any(|c| c.contains(*ip)), "{ip}");
+        assert_eq!(
+            set.contains(*ip),
+            cidrs.iter().any(|c| c.contains(*ip)),
+            "{ip}"
+        );
     }
     let got = if forwarded {
         client_ip_forwarded(peer, values(), &set)

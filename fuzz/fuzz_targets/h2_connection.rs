@@ -66,7 +66,9 @@ impl Service for Svc {
             "/later" => Reply::Pending(Box::new(Later(io.now() + Duration::from_millis(5)))),
             "/echo" => Reply::Stream(Response::new(200), Box::new(Echo)),
             "/big" => Response::new(200).body(Body::Bytes(vec![7; 70_000])).into(),
-            p => Response::new(404).body(Body::Bytes(p.as_bytes().to_vec())).into(),
+            p => Response::new(404)
+                .body(Body::Bytes(p.as_bytes().to_vec()))
+                .into(),
         }
     }
 

@@ -28,7 +28,9 @@ fuzz_target!(|data: &[u8]| {
         let mut d2 = Decoder::new(4096);
         let bound = usize::from(flags) * 16;
         let mut got = 0;
-        let size2 = d2.decode(rest, bound, |_, _| got += 1).expect("the same block decodes");
+        let size2 = d2
+            .decode(rest, bound, |_, _| got += 1)
+            .expect("the same block decodes");
         assert_eq!(size2, size);
         let mut run = 0;
         let within = seen
@@ -65,9 +67,14 @@ fuzz_target!(|data: &[u8]| {
             e.field(&mut block, if round % 2 == 0 { n } else { &upper }, v);
         }
         let mut back = Vec::new();
-        d.decode(&block, usize::MAX, |n, v| back.push((n.to_vec(), v.to_vec())))
-            .expect("our own block decodes");
-        assert_eq!(back[0], (b":status".to_vec(), status.to_string().into_bytes()));
+        d.decode(&block, usize::MAX, |n, v| {
+            back.push((n.to_vec(), v.to_vec()))
+        })
+        .expect("our own block decodes");
+        assert_eq!(
+            back[0],
+            (b":status".to_vec(), status.to_string().into_bytes())
+        );
         assert_eq!(back[1], (b"server".to_vec(), b"peregrine".to_vec()));
         assert_eq!(&back[2..], &fields[..]);
     }
