@@ -1,7 +1,8 @@
 //! The TLS keys of an `[[upstream]]` table: `tls`, `server_name`, `ca`,
-//! `tls_verify`, `client_cert` and `client_key`. The group's rustls configuration is built here, once, when
-//! the file is loaded (and again on each reload), so an unreadable CA file or
-//! a bad PEM block is an error that names its key and line.
+//! `tls_verify`, `client_cert` and `client_key`. The group's rustls
+//! configuration is built here, once, when the file is loaded (and again on
+//! each reload), so an unreadable CA or certificate file or a bad PEM block
+//! is an error that names its key and line.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -188,8 +189,8 @@ fn client_cert(
         relative(cert.get_ref(), file),
         relative(key.get_ref(), file),
     );
-    let provider = rustls::crypto::aws_lc_rs::default_provider();
     let prefix = k("client_");
+    let provider = crate::tls::provider();
     let certified =
         crate::tls::load_key(&cert_path, &key_path, &prefix, &provider).map_err(|m| {
             let key_at = Some((k("client_key"), key.span()));

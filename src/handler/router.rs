@@ -398,16 +398,9 @@ impl Service for Router {
                 head: Box::new(req.clone()),
                 prefix: route.prefix.clone(),
                 rules: route.rules.clone(),
-                cache: route
-                    .cache
-                    .clone()
-                    .filter(|_| req.method != Method::Connect),
+                cache: route.cache.clone(),
             }))
-        } else if let Some(c) = route
-            .cache
-            .as_ref()
-            .filter(|_| req.method != Method::Connect)
-        {
+        } else if let Some(c) = &route.cache {
             // Its rules and compression apply inside the cache.
             return c.call(req, io);
         } else {
@@ -423,9 +416,7 @@ impl Service for Router {
             }
         };
         match &route.compression {
-            Some(c) if route.cache.is_none() && req.method != Method::Connect => {
-                c.reply(req, reply)
-            }
+            Some(c) if route.cache.is_none() => c.reply(req, reply),
             _ => reply,
         }
     }

@@ -111,6 +111,10 @@ impl Compression {
     /// pending answer comes. `Accept-Encoding` is read only for an answer
     /// that is a candidate (or may be one, later).
     pub fn reply(self: &Rc<Self>, req: &RequestHead, reply: Reply) -> Reply {
+        // A tunnel's bytes are no representation to encode.
+        if req.method == crate::http::Method::Connect {
+            return reply;
+        }
         self.apply(reply, || {
             if req.method == crate::http::Method::Head {
                 // A HEAD answer describes the identity body it would send
@@ -286,5 +290,31 @@ impl Task for Later {
 
     fn cancel(&mut self) {
         self.task.cancel();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::Method;
+
+    #[test]
+    fn a_tunnel_is_never_encoded() {
+        let c = Compression::new(CompressionSpec::default());
+        let answer = || {
+            Response::new(200)
+                .content_type("text/html")
+                .body(Body::Bytes(vec![b'a'; 4096]))
+        };
+        let coding = |method: Method| {
+            let mut req = RequestHead::new(method, "/");
+            req.push_header("Accept-Encoding", b"gzip");
+            match c.reply(&req, Reply::Ready(answer())) {
+                Reply::Ready(r) => r.header_value("content-encoding").map(str::to_owned),
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(coding(Method::Get).as_deref(), Some("gzip"));
+        assert_eq!(coding(Method::Connect), None);
     }
 }

@@ -21,6 +21,7 @@ use rustls::{
 use super::conn::Fed;
 use super::files::{self, Source};
 use super::pem;
+use super::provider;
 
 /// Where the system's trust roots are looked for, after `SSL_CERT_FILE`:
 /// the bundles of Debian and its kin, Fedora and RHEL, openSUSE, Alpine and
@@ -181,11 +182,6 @@ impl TlsClient {
     pub fn flush(&mut self, wire: &mut Vec<u8>) {
         super::records::flush(&mut self.conn, wire);
     }
-}
-
-/// The crypto provider in use (aws-lc-rs).
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
 /// The trust roots of `ca`, every certificate in it well-formed; `key` is

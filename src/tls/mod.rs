@@ -118,7 +118,7 @@ pub struct Settings {
 }
 
 /// The crypto provider in use (aws-lc-rs).
-fn provider() -> Arc<CryptoProvider> {
+pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 

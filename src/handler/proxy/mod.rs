@@ -112,19 +112,18 @@ impl Handler for Proxy {
             return failed(Failure::NoServer, cx.io, None);
         };
         let (body_framing, mut up_body) = framing(req);
-        // A switch of protocols (a WebSocket) is asked for only by a request
-        // without a body; its tunnel opens once the upstream answers 101.
+        // A CONNECT (which has no content, RFC 9110 §9.3.6) opens its tunnel
+        // once the upstream answers 2xx; a switch of protocols (a WebSocket)
+        // is asked for only by a request without a body, and opens once the
+        // upstream answers 101.
+        let connect = req.method == Method::Connect;
         let upgrade = req
             .upgrade_requested()
-            .filter(|_| body_framing == BodyFraming::None);
-        if upgrade.is_some() {
-            up_body = UpBody::Tunnel;
-        }
-        // A CONNECT has no content (RFC 9110 §9.3.6); its tunnel opens once
-        // the upstream answers 2xx.
-        let upgrade = upgrade.filter(|_| req.method != Method::Connect);
-        if req.method == Method::Connect {
+            .filter(|_| !connect && body_framing == BodyFraming::None);
+        if connect {
             up_body = UpBody::Connect;
+        } else if upgrade.is_some() {
+            up_body = UpBody::Tunnel;
         }
         let us = &self.upstream.spec;
         let key = match us.policy {
@@ -177,7 +176,7 @@ impl Handler for Proxy {
                 ticket: Some(ticket),
                 spec: self.spec.clone(),
                 head_request: start.head_request,
-                connect: req.method == Method::Connect,
+                connect,
                 sticky: sticky.map(|from| Affinity {
                     upstream: self.upstream.clone(),
                     from,
