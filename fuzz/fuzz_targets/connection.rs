@@ -370,6 +370,11 @@ impl Harness {
             match step {
                 Step::Flush => step = self.feed(&[]),
                 Step::File(_) => panic!("no file bodies here"),
+                Step::Send(piece) => {
+                    // It follows what the step put in the output (sent).
+                    self.sent.extend_from_slice(&piece);
+                    step = self.feed(&[]);
+                }
                 Step::ReadFile(_) => panic!("file reads are HTTP/2's"),
                 Step::Close => return true,
                 Step::NeedInput => match self.conn.wake_at() {
@@ -398,7 +403,8 @@ fn run(pieces: &[&[u8]], cfg: Cfg, base: Instant) -> (Outcome, bool) {
         Limits::default()
     };
     let mut h = Harness {
-        conn: Conn::new(),
+        // Echoed pieces of 512 bytes or more are handed out apart.
+        conn: Conn::new().send_apart(512),
         svc: Svc::default(),
         log: Log::default(),
         limits,

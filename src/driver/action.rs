@@ -30,6 +30,16 @@ pub enum Action {
         /// First byte to send.
         from: usize,
     },
+    /// Send `buf[from..]` and then all of `tail` in one gather send; both
+    /// come back with [`super::ServerConn::on_sent_gather`].
+    SendGather {
+        /// The output buffer (owned by the operation while in flight).
+        buf: Vec<u8>,
+        /// First byte of `buf` to send.
+        from: usize,
+        /// A body piece that follows it.
+        tail: Vec<u8>,
+    },
     /// Read `len` bytes of `file` at `offset` into the spare capacity of `buf`
     /// (after its length); it comes back with [`super::ServerConn::on_read`].
     ReadFile {

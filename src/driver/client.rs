@@ -276,6 +276,15 @@ impl ClientConn {
         }
     }
 
+    /// Gives the connection a buffer for the body bytes it delivers when it
+    /// holds none (taking the body leaves it without one), so a busy
+    /// connection reuses buffers instead of growing fresh ones.
+    pub fn stock_body(&mut self, bufs: &mut super::BufPool) {
+        if self.body.capacity() == 0 {
+            self.body = bufs.get();
+        }
+    }
+
     /// Sets how many delivered body bytes are held before receiving pauses.
     pub fn set_deliver(&mut self, n: usize) {
         self.settings.deliver = n.max(1);

@@ -7,6 +7,10 @@ use std::time::Instant;
 use crate::http::{Env, Error, Observer, Service, Step, Waiting};
 use crate::http2::H2Conn;
 
+/// Streamed body pieces this large go out behind the head (or a chunk size)
+/// in a gather send instead of being copied behind it.
+const SEND_APART: u32 = 16 * 1024;
+
 /// A server connection's protocol.
 #[derive(Debug)]
 pub enum Proto {
@@ -28,7 +32,7 @@ macro_rules! both {
 impl Proto {
     /// A connection waiting for its first HTTP/1 request.
     pub fn h1() -> Proto {
-        Proto::H1(crate::http::Conn::new())
+        Proto::H1(crate::http::Conn::new().send_apart(SEND_APART))
     }
 
     /// Whether this is HTTP/2.

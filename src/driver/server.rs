@@ -75,6 +75,11 @@ pub struct ServerConn {
     pub(super) out: Vec<u8>,
     /// Bytes of `out` already sent.
     pub(super) sent: usize,
+    /// A body piece sent right after `out`, in the same gather send (boxed:
+    /// an idle connection holds a pointer's worth).
+    /// INVARIANT: some only while `out` has unsent bytes.
+    #[allow(clippy::box_collection)] // one word in every slot, not three
+    pub(super) tail: Option<Box<Vec<u8>>>,
     /// A send of `out` (or a splice out, or a poll) is in flight.
     pub(super) sending: bool,
     /// A file read or splice in is in flight.
@@ -139,6 +144,7 @@ impl ServerConn {
             tls: tls.map(|s| Box::new(TlsState::new(s))),
             out: Vec::new(),
             sent: 0,
+            tail: None,
             sending: false,
             reading: false,
             file: None,
@@ -223,6 +229,27 @@ impl ServerConn {
         self.sent = 0;
         self.after_output(cx);
         self.settle();
+    }
+
+    /// A gather send of `buf[sent..]` and `tail` moved `n` more bytes (both
+    /// come back).
+    pub fn on_sent_gather(&mut self, buf: Vec<u8>, tail: Vec<u8>, n: usize, cx: &mut Cx<'_>) {
+        if self.phase == Phase::Closed {
+            cx.bufs.put(tail);
+            return self.on_sent(buf, n, cx);
+        }
+        let rest = buf.len() - self.sent;
+        if n < rest {
+            // The tail waits for the rest of the output.
+            self.tail = Some(Box::new(tail));
+            return self.on_sent(buf, n, cx);
+        }
+        // The output is out: the tail is the output now, `n - rest` bytes of
+        // it sent.
+        cx.bufs.put(buf);
+        self.progress(rest, cx.now);
+        self.sent = 0;
+        self.on_sent(tail, n - rest, cx);
     }
 
     /// A send, splice or poll failed: the peer is gone.
@@ -359,6 +386,17 @@ impl ServerConn {
         }
         // A read in flight appends to the output (or seals into it): the
         // send waits for it.
+        if !self.sending
+            && !self.reading
+            && let Some(tail) = self.tail.take()
+        {
+            self.sending = true;
+            return Some(Action::SendGather {
+                buf: std::mem::take(&mut self.out),
+                from: self.sent,
+                tail: *tail,
+            });
+        }
         if !self.sending && !self.reading && self.sent < self.out.len() {
             self.sending = true;
             return Some(Action::Send {
@@ -410,6 +448,9 @@ impl ServerConn {
     /// Hands back buffers to the pools when the slot is freed.
     pub fn release(&mut self, bufs: &mut BufPool) {
         bufs.put(std::mem::take(&mut self.out));
+        if let Some(t) = self.tail.take() {
+            bufs.put(*t);
+        }
     }
 
     // ---- internals ---------------------------------------------------------
@@ -419,7 +460,11 @@ impl ServerConn {
     }
 
     pub(super) fn writing(&self) -> bool {
-        self.sending || self.reading || self.file.is_some() || self.http.read_staged()
+        self.sending
+            || self.reading
+            || self.tail.is_some()
+            || self.file.is_some()
+            || self.http.read_staged()
     }
 
     /// Response bytes moved: the send deadlines start again.
@@ -524,6 +569,24 @@ impl ServerConn {
                     self.http.stage_read(r, buf);
                     next = self.http.take_wanted_read();
                 }
+            }
+            Step::Send(body) => {
+                self.then = Then::Resume;
+                self.responded = true;
+                if let Some(t) = self.tls.as_deref_mut() {
+                    if self.out.capacity() == 0 {
+                        self.out = cx.bufs.get();
+                    }
+                    t.session.seal(&body, &mut self.out);
+                    cx.bufs.put(body);
+                } else if self.sent == self.out.len() {
+                    // Nothing before it: the piece is the output.
+                    cx.bufs.put(std::mem::replace(&mut self.out, body));
+                    self.sent = 0;
+                } else {
+                    self.tail = Some(Box::new(body));
+                }
+                self.start_send(cx.now);
             }
             Step::File(f) => {
                 self.then = Then::Resume;

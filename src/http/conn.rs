@@ -41,6 +41,9 @@ pub enum Step {
     Flush,
     /// Send `out`, then this file range, then call [`Conn::feed`] with no input.
     File(FileStep),
+    /// Send `out`, then this body piece, then call [`Conn::feed`] with no
+    /// input (only with [`Conn::send_apart`]).
+    Send(Vec<u8>),
     /// Send `out`, then read this file piece and hand it back
     /// (HTTP/2: [`crate::http2::H2Conn::file_data`]).
     ReadFile(crate::http2::FileRead),
@@ -137,6 +140,9 @@ pub struct Conn {
     /// The connection ended with input unread: a request body not read to
     /// its end, or bytes after the last request.
     unread: bool,
+    /// Streamed body pieces at least this large are handed out with
+    /// [`Step::Send`] instead of being copied into `out` (0: never).
+    send_apart: u32,
 }
 
 impl std::fmt::Debug for Conn {
@@ -156,6 +162,13 @@ impl Conn {
             read: Reading::ExpectHead { since: None },
             ..Conn::default()
         }
+    }
+
+    /// Hands streamed body pieces of at least `min` bytes to the caller with
+    /// [`Step::Send`] (sent after `out` without being copied into it).
+    pub fn send_apart(mut self, min: u32) -> Conn {
+        self.send_apart = min;
+        self
     }
 
     /// Feeds input and answers every complete request in it, appending response
@@ -335,6 +348,7 @@ impl Conn {
                 match self.drive(env, out) {
                     Drive::More => continue,
                     Drive::File(f) => return (pos, Step::File(f)),
+                    Drive::Send(b) => return (pos, Step::Send(b)),
                     Drive::Close => {
                         self.abandon(env.obs);
                         self.unread |= pos < buf.len();
@@ -474,13 +488,13 @@ impl Conn {
         let ex = self.ex.as_mut().expect("exchange");
         match super::produce::begin(ex, reply, env, out) {
             Drive::File(f) => Some(f),
-            Drive::More | Drive::Wait | Drive::Close => None,
+            Drive::More | Drive::Wait | Drive::Close | Drive::Send(_) => None,
         }
     }
 
     fn drive(&mut self, env: &mut Env<'_>, out: &mut Vec<u8>) -> Drive {
         let ex = self.ex.as_mut().expect("exchange");
-        super::produce::drive(ex, env, out)
+        super::produce::drive(ex, env, out, self.send_apart as usize)
     }
 
     fn fail(&mut self, e: Error, started: Instant, env: &mut Env<'_>, out: &mut Vec<u8>) {

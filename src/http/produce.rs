@@ -70,6 +70,8 @@ pub(super) enum Drive {
     Wait,
     /// Send this file range after the output (then drive again).
     File(FileStep),
+    /// Send this body piece after the output (then drive again).
+    Send(Vec<u8>),
     /// Cut the connection: a body cannot be completed as promised.
     Close,
 }
@@ -127,7 +129,14 @@ impl Producing {
 }
 
 /// Makes what progress the exchange allows.
-pub(super) fn drive(ex: &mut Exchange, env: &mut Env<'_>, out: &mut Vec<u8>) -> Drive {
+/// Body pieces of `send_apart` bytes or more (0: none) go out as
+/// [`Drive::Send`].
+pub(super) fn drive(
+    ex: &mut Exchange,
+    env: &mut Env<'_>,
+    out: &mut Vec<u8>,
+    send_apart: usize,
+) -> Drive {
     match &mut ex.producing {
         Producing::Done => Drive::Wait,
         Producing::Reply(r) => {
@@ -159,7 +168,7 @@ pub(super) fn drive(ex: &mut Exchange, env: &mut Env<'_>, out: &mut Vec<u8>) -> 
                 }
             }
         }
-        Producing::Stream(_) => pull(ex, env, out),
+        Producing::Stream(_) => pull(ex, env, out, send_apart),
     }
 }
 
@@ -316,11 +325,11 @@ fn write_head(ex: &mut Exchange, s: &mut StreamOut, env: &mut Env<'_>, out: &mut
     });
 }
 
-fn pull(ex: &mut Exchange, env: &mut Env<'_>, out: &mut Vec<u8>) -> Drive {
+fn pull(ex: &mut Exchange, env: &mut Env<'_>, out: &mut Vec<u8>, send_apart: usize) -> Drive {
     let Producing::Stream(mut s) = std::mem::replace(&mut ex.producing, Producing::Done) else {
         unreachable!("pull without a stream")
     };
-    let d = pull_from(ex, &mut s, env, out);
+    let d = pull_from(ex, &mut s, env, out, send_apart);
     // The stream goes on unless pulling ended it (done, or replaced by an
     // error response before its head).
     if matches!(ex.producing, Producing::Done) && !s.ended {
@@ -329,7 +338,13 @@ fn pull(ex: &mut Exchange, env: &mut Env<'_>, out: &mut Vec<u8>) -> Drive {
     d
 }
 
-fn pull_from(ex: &mut Exchange, s: &mut StreamOut, env: &mut Env<'_>, out: &mut Vec<u8>) -> Drive {
+fn pull_from(
+    ex: &mut Exchange,
+    s: &mut StreamOut,
+    env: &mut Env<'_>,
+    out: &mut Vec<u8>,
+    send_apart: usize,
+) -> Drive {
     if s.crlf_due {
         out.extend_from_slice(b"\r\n");
         s.crlf_due = false;
@@ -377,6 +392,18 @@ fn pull_from(ex: &mut Exchange, s: &mut StreamOut, env: &mut Env<'_>, out: &mut 
             std::mem::swap(out, &mut b);
             let _ = catch_unwind(AssertUnwindSafe(|| s.source.recycle(b)));
             Drive::More
+        }
+        // A large piece behind other output (the head, a chunk size) goes
+        // out after it as it is, not copied.
+        Chunk::Bytes(b)
+            if send_apart > 0 && b.len() >= send_apart && !overruns(s, b.len() as u64) =>
+        {
+            if s.framing == Framing::Chunked {
+                chunk_size(out, b.len() as u64);
+                s.crlf_due = true;
+            }
+            s.sent += b.len() as u64;
+            Drive::Send(b)
         }
         Chunk::Bytes(mut b) => {
             let d = emit(s, &b, out);

@@ -195,6 +195,10 @@ pub(super) struct Exchange {
     pub resp: Option<Box<ResponseHead>>,
     /// Response body bytes for the handler.
     pub body: Vec<u8>,
+    /// Response body bytes that came behind `body` before the handler took
+    /// it (the connection was released with them): handed out next.
+    /// INVARIANT: empty while `body` is.
+    pub rest: Vec<u8>,
     /// Attempts made, the first included.
     pub attempts: u32,
     /// Servers tried.
@@ -208,4 +212,16 @@ pub(super) struct Exchange {
     pub window: usize,
     /// The client address, for hash policies on retry.
     pub client_ip: Option<std::net::IpAddr>,
+}
+
+impl Exchange {
+    /// Takes the body bytes a connection holds for this exchange, without
+    /// copying them unless two buffers are already waiting.
+    pub fn keep_body(&mut self, d: &mut crate::driver::ClientConn) {
+        if self.body.is_empty() {
+            d.take_body(&mut self.body);
+        } else {
+            d.take_body(&mut self.rest);
+        }
+    }
 }

@@ -337,7 +337,7 @@ impl Hub {
             ClientEvent::Response(r) => self.on_response(c, d, r.last, now),
             ClientEvent::Closed { why, .. } => {
                 if let Some(e) = self.conns[c].exchange {
-                    d.take_body(&mut self.exchanges[e].body);
+                    self.exchanges[e].keep_body(d);
                 }
                 self.ended(c, why, now);
             }
@@ -428,7 +428,7 @@ impl Hub {
         let e = &mut self.exchanges[ei];
         e.resp = Some(Box::new(d.head().clone()));
         e.phase = Phase::Body;
-        d.take_body(&mut e.body);
+        e.keep_body(d);
         self.wake(ei);
     }
 
@@ -438,7 +438,7 @@ impl Hub {
         };
         let (gi, server) = (self.conns[c].group, self.conns[c].server);
         let e = &mut self.exchanges[ei];
-        d.take_body(&mut e.body);
+        e.keep_body(d);
         e.phase = Phase::Done;
         e.conn = None;
         let reusable = !last && e.body_done && e.up_queue.is_empty() && d.unsent() == 0;

@@ -8,7 +8,7 @@ use std::time::Instant;
 use crate::driver::{Action, ClientConn, ClientEvent};
 use crate::upstream::balance::Pick;
 use crate::upstream::balance::tests::weights;
-use crate::upstream::hub::{Cmd, HeadPoll, Hub, Start, Upstream};
+use crate::upstream::hub::{BodyPoll, Cmd, HeadPoll, Hub, Start, Upstream};
 use crate::upstream::spec::Policy;
 use crate::upstream::{Ticket, UpBody};
 
@@ -358,4 +358,33 @@ fn a_request_past_max_conns_waits_for_the_connection_that_comes_free() {
     sim.now += sim.hub.groups[0].shared.spec.timeouts.response_head;
     sim.hub.tick(sim.now);
     assert!(matches!(sim.hub.take_head(&t4), HeadPoll::Failed(f) if f.name() == "no_server"));
+}
+
+#[test]
+fn body_bytes_behind_untaken_ones_are_handed_out_next_uncopied() {
+    let mut sim = Sim::new(1, 1, 1);
+    let t = sim.start();
+    let (key, _) = sim.connects()[0];
+    sim.with(key, |d, _| d.on_connected(Ok(())));
+    sim.with(key, |d, now| {
+        d.on_recv(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nab", now)
+    });
+    // The handler has not taken "ab" when the rest comes and the response
+    // ends: the connection goes back to the pool, its bytes kept apart.
+    sim.with(key, |d, now| d.on_recv(b"cd", now));
+    sim.with(key, |d, now| d.on_recv(b"ef", now));
+    assert_eq!(sim.hub.groups[0].idle.len(), 1);
+    assert!(matches!(sim.hub.take_head(&t), HeadPoll::Head(_)));
+    let mut pieces = Vec::new();
+    loop {
+        let mut b = Vec::new();
+        let state = sim.hub.take_body(&t, &mut b);
+        pieces.push(String::from_utf8(b).unwrap());
+        match state {
+            BodyPoll::More => {}
+            BodyPoll::End => break,
+            BodyPoll::Failed(f) => panic!("{f}"),
+        }
+    }
+    assert_eq!(pieces, ["ab", "cdef"]);
 }

@@ -89,6 +89,7 @@ impl Hub {
             body_done: s.body == UpBody::None,
             resp: None,
             body: Vec::new(),
+            rest: Vec::new(),
             attempts: 1,
             tried: Vec::new(),
             stale_retry: false,
@@ -196,7 +197,10 @@ impl Hub {
         } else {
             into.append(&mut e.body);
         }
+        // What came behind it is next.
+        std::mem::swap(&mut e.body, &mut e.rest);
         let state = match e.phase {
+            _ if !e.body.is_empty() => BodyPoll::More,
             Phase::Done => BodyPoll::End,
             Phase::Failed(f) => BodyPoll::Failed(f),
             _ => BodyPoll::More,

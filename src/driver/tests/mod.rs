@@ -14,8 +14,36 @@ use crate::tls::TlsSession;
 
 /// `/` answers "ok"; `/big` answers 300 KiB; `/sink` takes a body and never
 /// reads it (its task waits forever); `/collect` answers once the whole body
-/// is in.
+/// is in; `/pieces` streams three 40 KiB pieces of a declared length, and
+/// `/pieces-chunked` the same pieces chunked.
 struct Svc;
+
+/// Three 40 KiB pieces, of `a`, `b` and `c`.
+pub(super) struct Pieces {
+    next: u8,
+    length: bool,
+}
+
+pub(super) const PIECE: usize = 40 * 1024;
+
+impl crate::exchange::BodySource for Pieces {
+    fn content_length(&self) -> Option<u64> {
+        self.length.then_some(3 * PIECE as u64)
+    }
+
+    fn poll_chunk(
+        &mut self,
+        _io: &mut Io,
+        _body: &mut crate::exchange::RequestBody,
+        _max: usize,
+    ) -> crate::exchange::Chunk {
+        if self.next == 3 {
+            return crate::exchange::Chunk::End;
+        }
+        self.next += 1;
+        crate::exchange::Chunk::Bytes(vec![b'`' + self.next; PIECE])
+    }
+}
 
 struct Collect;
 
@@ -43,6 +71,13 @@ impl Service for Svc {
                 .into(),
             "/sink" => Reply::Pending(Box::new(Never)),
             "/collect" => Reply::Pending(Box::new(Collect)),
+            "/pieces" | "/pieces-chunked" => Reply::Stream(
+                Response::new(200),
+                Box::new(Pieces {
+                    next: 0,
+                    length: req.path() == "/pieces",
+                }),
+            ),
             _ => Response::new(200).body(Body::Static(b"ok")).into(),
         }
     }
@@ -66,8 +101,13 @@ struct Harness {
     budget: u32,
     /// Bytes the driver sent, in order.
     wire: Vec<u8>,
-    /// The send in flight, held as the kernel would.
-    inflight: Option<(Vec<u8>, usize)>,
+    /// The send in flight (with a gather send's tail), held as the kernel
+    /// would.
+    inflight: Option<(Vec<u8>, usize, Option<Vec<u8>>)>,
+    /// Most bytes one send moves (a socket with less room takes less).
+    cap: usize,
+    /// Gather sends asked for.
+    gathers: usize,
     closed: Option<CloseReason>,
     shut: bool,
 }
@@ -115,6 +155,8 @@ impl Harness {
             budget: 32,
             wire: Vec::new(),
             inflight: None,
+            cap: usize::MAX,
+            gathers: 0,
             closed: None,
             shut: false,
         }
@@ -124,14 +166,23 @@ impl Harness {
     fn pump(&mut self, hold: bool) {
         loop {
             if self.inflight.is_some() && !hold {
-                let (buf, from) = self.inflight.take().unwrap();
-                let n = buf.len() - from;
-                self.wire.extend_from_slice(&buf[from..]);
+                let (buf, from, tail) = self.inflight.take().unwrap();
+                let mut bytes = buf[from..].to_vec();
+                bytes.extend_from_slice(tail.as_deref().unwrap_or_default());
+                let n = bytes.len().min(self.cap);
+                self.wire.extend_from_slice(&bytes[..n]);
                 let mut cx = cx!(self);
-                self.conn.on_sent(buf, n, &mut cx);
+                match tail {
+                    None => self.conn.on_sent(buf, n, &mut cx),
+                    Some(t) => self.conn.on_sent_gather(buf, t, n, &mut cx),
+                }
             }
             match self.conn.poll_action() {
-                Some(Action::Send { buf, from }) => self.inflight = Some((buf, from)),
+                Some(Action::Send { buf, from }) => self.inflight = Some((buf, from, None)),
+                Some(Action::SendGather { buf, from, tail }) => {
+                    self.gathers += 1;
+                    self.inflight = Some((buf, from, Some(tail)));
+                }
                 Some(Action::ShutdownWrite) => self.shut = true,
                 Some(Action::Close { why, .. }) => self.closed = Some(why),
                 Some(a) => panic!("unexpected {a:?}"),
@@ -327,7 +378,7 @@ fn slow_reader_is_cut_by_the_minimum_rate() {
     h.pump(true);
     // The client takes 100 bytes a second of a 300 KiB answer.
     for s in 1..=4 {
-        let (buf, _from) = h.inflight.take().unwrap();
+        let (buf, _from, _) = h.inflight.take().unwrap();
         h.now = h.t0 + Duration::from_secs(s);
         let mut cx = cx!(h);
         h.conn.on_sent(buf, 100, &mut cx);
@@ -393,5 +444,6 @@ fn close_with_unread_input_lingers() {
 
 mod client;
 mod files;
+mod gather;
 mod h2;
 mod tls;

@@ -205,7 +205,10 @@ impl<S: Service> Worker<S> {
                             d.on_recv(&input, &mut cx);
                         }
                     }
-                    Driver::Client(o) => o.on_recv(data, self.now),
+                    Driver::Client(o) => {
+                        o.conn.stock_body(&mut self.outbufs);
+                        o.on_recv(data, self.now)
+                    }
                 }
                 if up {
                     self.upbufs.recycle(h);
@@ -250,7 +253,7 @@ impl<S: Service> Worker<S> {
         let Some(send) = self.conns[slot].ops.send.take() else {
             return;
         };
-        let (buf, r) = send.complete(cqe.res);
+        let (buf, tail, r) = send.complete(cqe.res);
         match r {
             Ok(n) => {
                 if self.obs.metrics {
@@ -259,12 +262,15 @@ impl<S: Service> Worker<S> {
                 if let Driver::Client(o) = &mut self.conns[slot].driver {
                     o.on_sent(buf, n, self.now);
                     self.drive(slot);
-                } else {
+                } else if tail.capacity() == 0 {
                     with_driver!(self, slot, |d, cx| d.on_sent(buf, n, &mut cx));
+                } else {
+                    with_driver!(self, slot, |d, cx| d.on_sent_gather(buf, tail, n, &mut cx));
                 }
             }
             Err(errno) => {
                 self.outbufs.put(buf);
+                self.outbufs.put(tail);
                 if let Driver::Client(d) = &mut self.conns[slot].driver {
                     d.conn.on_send_failed(errno);
                     self.drive(slot);
@@ -404,6 +410,13 @@ impl<S: Service> Worker<S> {
                 assert!(c.ops.send.is_none(), "a second send in flight");
                 let tok = Token::new(Op::Send, slot, generation).pack();
                 let (send, e) = Send::start(c.fd.as_fd(), buf, from, tok);
+                c.ops.send = Some(send);
+                self.push(e);
+            }
+            Action::SendGather { buf, from, tail } => {
+                assert!(c.ops.send.is_none(), "a second send in flight");
+                let tok = Token::new(Op::Send, slot, generation).pack();
+                let (send, e) = Send::start_gather(c.fd.as_fd(), buf, from, tail, tok);
                 c.ops.send = Some(send);
                 self.push(e);
             }
