@@ -8,6 +8,11 @@ use crate::http::{Env, Step};
 use crate::http2::H2Conn;
 use crate::http2::frame::PREFACE;
 
+/// What an HTTP/2 connection's sealed output is sized for: a send's worth
+/// of frames (file pieces are read until `OUT_HIGH_WATER` is queued), the
+/// pieces of the reads still in flight then, and the records' overhead.
+const H2_TLS_OUT: usize = 2 * crate::http::conn::OUT_HIGH_WATER;
+
 impl ServerConn {
     /// Whether the connection speaks HTTP/2.
     pub fn is_h2(&self) -> bool {
@@ -89,6 +94,16 @@ impl ServerConn {
         self.settle();
     }
 
+    /// Records for a send's worth of HTTP/2 frames are sealed into one
+    /// buffer: one that holds them all from the start is never grown (and
+    /// copied) on the way.
+    pub(super) fn size_h2_records(&mut self, cx: &mut Cx<'_>) {
+        if self.http.is_h2() && self.out.is_empty() && self.out.capacity() < H2_TLS_OUT {
+            let small = std::mem::replace(&mut self.out, cx.bufs.get_at_least(H2_TLS_OUT));
+            cx.bufs.put(small);
+        }
+    }
+
     /// Runs one protocol call whose output is sealed over TLS.
     fn h2_step(
         &mut self,
@@ -108,6 +123,7 @@ impl ServerConn {
                 };
                 if !plain.is_empty() {
                     self.responded = true;
+                    self.size_h2_records(cx);
                     let t = self.tls.as_deref_mut().expect("tls");
                     t.session.seal(&plain, &mut self.out);
                 }
