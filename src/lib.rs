@@ -51,6 +51,8 @@
 //! a server, takes a pooled connection (or has the executor connect one) and
 //! wakes the server connection as the response head and body arrive; the
 //! body streams back as a `BodySource`, the request body up as it arrives.
+//! A large body piece is not copied behind its head: it goes out after the
+//! output buffer in the same gather send ([`driver::Action::SendGather`]).
 //!
 //! Reload: [`server::Reloader`] builds a new [`site::Generation`] from the
 //! file, binds the addresses it adds, and hands it to each worker's control

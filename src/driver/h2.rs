@@ -11,7 +11,9 @@ use crate::http2::frame::PREFACE;
 /// What an HTTP/2 connection's sealed output is sized for: a send's worth
 /// of frames (file pieces are read until `OUT_HIGH_WATER` is queued), the
 /// pieces of the reads still in flight then, and the records' overhead.
-const H2_TLS_OUT: usize = 2 * crate::http::conn::OUT_HIGH_WATER;
+/// (Under glibc's threshold for a mapping of its own, which would be
+/// mapped and unmapped each time.)
+const H2_TLS_OUT: usize = 96 * 1024;
 
 impl ServerConn {
     /// Whether the connection speaks HTTP/2.
@@ -95,12 +97,15 @@ impl ServerConn {
     }
 
     /// Records for a send's worth of HTTP/2 frames are sealed into one
-    /// buffer: one that holds them all from the start is never grown (and
-    /// copied) on the way.
-    pub(super) fn size_h2_records(&mut self, cx: &mut Cx<'_>) {
-        if self.http.is_h2() && self.out.is_empty() && self.out.capacity() < H2_TLS_OUT {
-            let small = std::mem::replace(&mut self.out, cx.bufs.get_at_least(H2_TLS_OUT));
-            cx.bufs.put(small);
+    /// buffer: when it must grow for `plain` bytes of file pieces, it grows
+    /// to hold a send's worth at once, instead of doubling (and copying) on
+    /// the way. (Small answers, sealed as their requests are read, grow it
+    /// as usual.)
+    pub(super) fn reserve_h2_records(&mut self, plain: usize) {
+        let need = plain + (plain / 16384 + 1) * 40;
+        if self.http.is_h2() && self.out.capacity() - self.out.len() < need {
+            let len = self.out.len();
+            self.out.reserve(need.max(H2_TLS_OUT.saturating_sub(len)));
         }
     }
 
@@ -123,7 +128,7 @@ impl ServerConn {
                 };
                 if !plain.is_empty() {
                     self.responded = true;
-                    self.size_h2_records(cx);
+                    self.reserve_h2_records(plain.len());
                     let t = self.tls.as_deref_mut().expect("tls");
                     t.session.seal(&plain, &mut self.out);
                 }

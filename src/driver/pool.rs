@@ -36,19 +36,6 @@ impl BufPool {
         }
     }
 
-    /// An empty buffer of at least `min` bytes: a kept one that large (the
-    /// most recently kept first), else a fresh one.
-    pub fn get_at_least(&mut self, min: usize) -> Vec<u8> {
-        match self.bufs.iter().rposition(|b| b.capacity() >= min) {
-            Some(i) => {
-                let b = self.bufs.swap_remove(i);
-                self.large -= usize::from(b.capacity() > 64 * 1024);
-                b
-            }
-            None => Vec::with_capacity(min),
-        }
-    }
-
     /// Takes a buffer back (emptied); too large ones and extras are freed.
     pub fn put(&mut self, mut buf: Vec<u8>) {
         let large = buf.capacity() > 64 * 1024;
@@ -83,17 +70,5 @@ mod tests {
         while p.get().capacity() <= 64 * 1024 {}
         p.put(Vec::with_capacity(128 * 1024));
         assert_eq!(p.large, KEEP_LARGE);
-    }
-
-    #[test]
-    fn a_large_enough_buffer_is_found_behind_small_ones() {
-        let mut p = BufPool::new();
-        p.put(Vec::with_capacity(100 * 1024));
-        p.put(Vec::with_capacity(4096));
-        assert!(p.get_at_least(96 * 1024).capacity() >= 100 * 1024);
-        assert_eq!(p.large, 0);
-        assert_eq!(p.get().capacity(), 4096, "the small one is still kept");
-        // None that large: a fresh one.
-        assert!(p.get_at_least(96 * 1024).capacity() >= 96 * 1024);
     }
 }

@@ -101,7 +101,6 @@ impl ServerConn {
         };
         if !plain_out.is_empty() {
             self.responded = true;
-            self.size_h2_records(cx);
             let t = self.tls.as_deref_mut().expect("tls");
             t.session.seal(&plain_out, &mut self.out);
         }
