@@ -61,6 +61,17 @@ upstream = "app"
         &format!("{base}/stream?chunks=4&size=3&interval_ms=5"),
     ]);
     assert_eq!((body.len(), code.as_str()), (12, "200"));
+    // Large chunks are re-framed intact (each piece goes out behind its
+    // chunk-size line uncopied), and so is the same body to an HTTP/1.0
+    // client, delimited by the close.
+    let direct = common::curl(&[&format!("http://{}/chunked?n=5&size=70000", py.addr)]);
+    assert_eq!(direct.0.len(), 350_000);
+    for extra in [&[][..], &["-0"][..]] {
+        let url = format!("{base}/cut/chunked?n=5&size=70000");
+        let mut args: Vec<&str> = extra.to_vec();
+        args.push(&url);
+        assert_eq!(common::curl(&args), direct, "{extra:?}");
+    }
     // A server that refuses connections: 502 with the reason.
     let (body, code) = common::curl(&[&format!("{base}/gone/x")]);
     assert_eq!(code, "502", "{body}");
