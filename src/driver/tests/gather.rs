@@ -14,7 +14,7 @@ fn pieces() -> Vec<u8> {
 }
 
 /// The same pieces, chunked.
-fn chunked_pieces() -> Vec<u8> {
+pub(super) fn chunked_pieces() -> Vec<u8> {
     let mut b = Vec::new();
     for c in [b'a', b'b', b'c'] {
         b.extend_from_slice(format!("{PIECE:x}\r\n").as_bytes());
