@@ -20,12 +20,14 @@
 mod action;
 mod client;
 mod client_end;
+mod client_settings;
 mod client_tls;
 mod close;
 mod deadline;
 mod expiry;
 mod file;
 mod h2;
+mod output;
 mod pool;
 mod proto;
 mod server;
