@@ -102,7 +102,7 @@ impl ServerConn {
     /// the way. (Small answers, sealed as their requests are read, grow it
     /// as usual.)
     pub(super) fn reserve_h2_records(&mut self, plain: usize) {
-        let need = plain + (plain / 16384 + 1) * 40;
+        let need = crate::tls::sealed_len(plain);
         if self.http.is_h2() && self.out.capacity() - self.out.len() < need {
             let len = self.out.len();
             self.out.reserve(need.max(H2_TLS_OUT.saturating_sub(len)));

@@ -60,23 +60,17 @@ impl ServerConn {
             });
         }
         // A read in flight appends to the output (or seals into it): the
-        // send waits for it.
-        if !self.sending
-            && !self.reading
-            && let Some(tail) = self.tail.take()
-        {
-            self.sending = true;
-            return Some(Action::SendGather {
-                buf: std::mem::take(&mut self.out),
-                from: self.sent,
-                tail: *tail,
-            });
-        }
+        // send waits for it. A body piece behind the output goes with it.
         if !self.sending && !self.reading && self.sent < self.out.len() {
             self.sending = true;
-            return Some(Action::Send {
-                buf: std::mem::take(&mut self.out),
-                from: self.sent,
+            let (buf, from) = (std::mem::take(&mut self.out), self.sent);
+            return Some(match self.tail.take() {
+                Some(tail) => Action::SendGather {
+                    buf,
+                    from,
+                    tail: *tail,
+                },
+                None => Action::Send { buf, from },
             });
         }
         if self.shutdown_due && !self.sending {

@@ -31,6 +31,7 @@ use rustls::{InconsistentKeys, RootCertStore, ServerConfig};
 pub use client::{Connector, SYSTEM_BUNDLES, TlsClient, TlsFailure, client_config};
 pub use conn::{Fed, TlsError, TlsSession};
 pub use files::Source;
+pub use records::sealed_len;
 
 /// The lowest protocol version accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

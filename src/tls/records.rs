@@ -68,15 +68,19 @@ pub(super) fn drain<D>(conn: &mut ConnectionCommon<D>, plain: &mut Vec<u8>, fed:
     }
 }
 
+/// The most bytes `plain` bytes take as records: a header, content type
+/// and tag (at most 40 bytes) per 16 KiB record.
+pub fn sealed_len(plain: usize) -> usize {
+    plain + (plain / 16384 + 1) * 40
+}
+
 /// Encrypts `plain` and appends the records to `wire` (before the handshake
 /// is done they wait in the session and go after it).
 pub(super) fn seal<D>(conn: &mut ConnectionCommon<D>, plain: &[u8], wire: &mut Vec<u8>) {
     if !plain.is_empty() {
         // With no buffer limit the writer takes everything.
         let _ = conn.writer().write_all(plain);
-        // Room for the records at once: a header, content type and tag
-        // (at most 40 bytes) per 16 KiB record.
-        wire.reserve(plain.len() + (plain.len() / 16384 + 1) * 40);
+        wire.reserve(sealed_len(plain.len()));
     }
     flush(conn, wire);
 }

@@ -84,19 +84,19 @@ impl Send {
         (Send::Gather(g), e)
     }
 
-    /// The completion arrived: the buffers back (the tail empty for a plain
-    /// send), and the bytes sent (or the errno).
-    pub fn complete(self, res: i32) -> (Vec<u8>, Vec<u8>, Result<usize, i32>) {
+    /// The completion arrived: the buffers back (a gather send's tail
+    /// with them), and the bytes sent (or the errno).
+    pub fn complete(self, res: i32) -> (Vec<u8>, Option<Vec<u8>>, Result<usize, i32>) {
         let r = if res >= 0 {
             Ok(res as usize)
         } else {
             Err(-res)
         };
         match self {
-            Send::One(buf) => (buf, Vec::new(), r),
+            Send::One(buf) => (buf, None, r),
             Send::Gather(g) => {
                 let Gather { buf, tail, .. } = *g;
-                (buf, tail, r)
+                (buf, Some(tail), r)
             }
         }
     }

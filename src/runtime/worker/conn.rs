@@ -262,15 +262,17 @@ impl<S: Service> Worker<S> {
                 if let Driver::Client(o) = &mut self.conns[slot].driver {
                     o.on_sent(buf, n, self.now);
                     self.drive(slot);
-                } else if tail.capacity() == 0 {
-                    with_driver!(self, slot, |d, cx| d.on_sent(buf, n, &mut cx));
-                } else {
+                } else if let Some(tail) = tail {
                     with_driver!(self, slot, |d, cx| d.on_sent_gather(buf, tail, n, &mut cx));
+                } else {
+                    with_driver!(self, slot, |d, cx| d.on_sent(buf, n, &mut cx));
                 }
             }
             Err(errno) => {
                 self.outbufs.put(buf);
-                self.outbufs.put(tail);
+                if let Some(t) = tail {
+                    self.outbufs.put(t);
+                }
                 if let Driver::Client(d) = &mut self.conns[slot].driver {
                     d.conn.on_send_failed(errno);
                     self.drive(slot);
