@@ -178,9 +178,7 @@ fn dashboard_renders_the_status_numbers() {
 fn dashboard_shows_the_upstreams_with_their_health() {
     chromium();
     let up = Server::start(&["--builtins"]);
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead_addr = dead.local_addr().unwrap();
-    drop(dead);
+    let (_dead, dead_addr) = common::refusing_addr();
     let config = format!(
         "[[upstream]]\nname = \"app\"\nservers = [\"{}\", \"{dead_addr}\"]\n\
          [[site]]\nname = \"front\"\nhosts = [\"localhost\"]\ndefault = true\n\

@@ -374,9 +374,7 @@ fn chunked_and_close_delimited_responses() {
 
 #[test]
 fn connection_refused_counts_connect_errors() {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    drop(l);
+    let (_refusing, addr) = common::refusing_addr();
     let o = load(&[&format!("http://{addr}/"), "--duration", "1s", "-c", "2"]);
     assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
     assert!(count(&o.stdout, "connect ") >= 2, "{}", o.stdout);

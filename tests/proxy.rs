@@ -7,9 +7,7 @@ mod common;
 fn proxies_gets_bodies_and_failures() {
     let up = common::Server::start(&["--builtins"]);
     let py = common::upstreams::Py::start("cut", &[]);
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead_addr = dead.local_addr().unwrap();
-    drop(dead);
+    let (_dead, dead_addr) = common::refusing_addr();
     let config = format!(
         r#"
 [access_log]

@@ -46,9 +46,7 @@ fn status(px: &Server) -> Value {
 #[test]
 fn upstream_servers_are_counted_in_metrics_and_status() {
     let up = Server::start(&["--builtins"]);
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead_addr = dead.local_addr().unwrap();
-    drop(dead);
+    let (_dead, dead_addr) = common::refusing_addr();
     let config = format!(
         r#"
 [[upstream]]

@@ -37,6 +37,16 @@ pub struct Server {
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// A fresh empty directory under the system temp dir.
+/// An address that refuses connections for as long as the socket is kept:
+/// bound, so no other process takes the port, but not listening.
+pub fn refusing_addr() -> (socket2::Socket, SocketAddr) {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    s.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    let addr = s.local_addr().unwrap().as_socket().unwrap();
+    (s, addr)
+}
+
 pub fn tempdir(tag: &str) -> PathBuf {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let d = std::env::temp_dir().join(format!("peregrine-test-{}-{tag}-{n}", std::process::id()));
