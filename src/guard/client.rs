@@ -24,6 +24,11 @@ impl ClientIp {
         }
     }
 
+    /// Whether no proxy is trusted (every peer is the client).
+    pub fn trusts_none(&self) -> bool {
+        self.trusted.is_empty()
+    }
+
     /// Whether `ip` is a trusted proxy.
     pub fn trusts(&self, ip: IpAddr) -> bool {
         !self.trusted.is_empty() && self.trusted.contains(ip)

@@ -47,6 +47,7 @@ pub struct Ctx<'a, 'io> {
 /// Something that answers requests for a route.
 pub trait Handler {
     /// Methods this handler supports; others are answered 405 with `Allow`.
+    /// A router reads them once, when the handler's route is added.
     fn methods(&self) -> Methods {
         Methods::GET_HEAD
     }

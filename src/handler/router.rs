@@ -21,6 +21,8 @@ struct Route {
     /// Shared with an exchange a rate limit delays (it calls the handler
     /// when its time comes).
     handler: Rc<RefCell<Box<dyn Handler>>>,
+    /// The handler's methods, read once when the route is added.
+    methods: Methods,
     rules: Option<Rc<Applied>>,
     guard: Option<Arc<Guard>>,
     compression: Option<Rc<Compression>>,
@@ -123,6 +125,7 @@ impl Router {
         if prefix.len() > 1 && prefix.ends_with('/') && !opts.exact {
             prefix.pop();
         }
+        let methods = handler.methods();
         let handler = Rc::new(RefCell::new(handler));
         let rules = opts.rules.or_else(|| self.rules.clone());
         let cache = opts.cache.map(|rule| {
@@ -139,6 +142,7 @@ impl Router {
             exact: opts.exact,
             only: opts.methods,
             handler,
+            methods,
             rules,
             guard: opts.guard,
             compression: opts.compression,
@@ -249,7 +253,7 @@ fn not_allowed(methods: Methods) -> Response {
 /// What a route answers to: its handler's methods, narrowed by its filter
 /// (which leaves `CONNECT` to the handler: a proxy's `connect`).
 fn methods_of(r: &Route) -> Methods {
-    let m = r.handler.borrow().methods();
+    let m = r.methods;
     r.only
         .map_or(m, |only| m.intersect(only.with(Method::Connect)))
 }
@@ -346,12 +350,11 @@ impl Service for Router {
         if req.method == Method::Options {
             return Admit::Drop;
         }
-        let mut handler = route.handler.borrow_mut();
-        if !handler.methods().contains(req.method) {
-            drop(handler);
+        if !route.methods.contains(req.method) {
             let r = not_allowed(methods_of(route));
             return Admit::Answer(apply(&route.rules, r));
         }
+        let mut handler = route.handler.borrow_mut();
         if !handler.accepts_body() {
             return Admit::Drop;
         }
@@ -388,7 +391,7 @@ impl Service for Router {
             return apply(&self.routes[i].rules, r).into();
         }
         let route = &mut self.routes[i];
-        if !route.handler.borrow().methods().contains(req.method) {
+        if !route.methods.contains(req.method) {
             return apply(&route.rules, not_allowed(methods_of(route))).into();
         }
         let reply = if let Judged::Delay(until) = judged {

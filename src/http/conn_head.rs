@@ -42,7 +42,8 @@ impl Conn {
         ex.upstream = None;
         ex.guarded.clear();
         ex.persist = Persist::KeepAlive;
-        ex.producing = Producing::Done;
+        // (A pooled exchange is done producing: the pool takes no other.)
+        debug_assert!(ex.producing.is_done());
         self.read = Reading::ExpectHead { since: None };
         let req = &ex.head;
         if req.method == Method::Options && req.target() == "*" {

@@ -15,6 +15,13 @@ const SERVER_DATE: &str = concat!(
     "\r\nDate: "
 );
 
+/// The status line of a 200, then [`SERVER_DATE`].
+const OK_SERVER_DATE: &str = concat!(
+    "HTTP/1.1 200 OK\r\nServer: peregrine/",
+    env!("CARGO_PKG_VERSION"),
+    "\r\nDate: "
+);
+
 /// What the `Connection` header must say.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Persist {
@@ -159,16 +166,16 @@ pub fn encode_head(
 ) {
     let status = resp.status;
     match status {
-        200 => out.extend_from_slice(b"HTTP/1.1 200 OK\r\n"),
+        200 => out.extend_from_slice(OK_SERVER_DATE.as_bytes()),
         _ => {
             out.extend_from_slice(b"HTTP/1.1 ");
             out.extend_from_slice(itoa::Buffer::new().format(status).as_bytes());
             out.push(b' ');
             out.extend_from_slice(reason(status).as_bytes());
             out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(SERVER_DATE.as_bytes());
         }
     }
-    out.extend_from_slice(SERVER_DATE.as_bytes());
     out.extend_from_slice(date);
     out.extend_from_slice(b"\r\n");
     if let Some(ct) = &resp.content_type {

@@ -25,13 +25,13 @@ impl ExchangePool {
         ExchangePool::default()
     }
 
-    /// Takes back an exchange whose response is done (so it holds no task
-    /// or source); a body buffer it still holds is freed.
     /// A finished exchange to reuse, if one is kept.
     pub(super) fn take(&mut self) -> Option<Box<Exchange>> {
         self.0.pop()
     }
 
+    /// Takes back an exchange whose response is done (so it holds no task
+    /// or source); a body buffer it still holds is freed.
     pub(super) fn put(&mut self, mut ex: Box<Exchange>) {
         debug_assert!(ex.producing.is_done());
         if self.0.len() < Self::MAX {

@@ -215,7 +215,11 @@ pub(super) fn begin(
                 ex.head_only,
             );
             ex.persist = persist;
-            ex.producing = Producing::Done;
+            // (Most often it is done already: only a reply the exchange
+            // held is left to drop.)
+            if !ex.producing.is_done() {
+                ex.producing = Producing::Done;
+            }
             let sends_body = !ex.head_only && allows_body(resp.status);
             let file = sends_body && matches!(&resp.body, Body::File(f) if f.len > 0);
             let ticket = env.obs.served(&Served {

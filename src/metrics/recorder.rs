@@ -54,26 +54,26 @@ fn micros(d: Duration) -> u64 {
 }
 
 impl Recorder {
-    /// A response sent whole, `d` after its request began.
-    pub fn whole(&mut self, d: Duration) {
+    /// `n` responses sent whole, each `d` after its request began.
+    pub fn whole(&mut self, d: Duration, n: u64) {
         let us = micros(d);
-        self.whole.saturating_record(us);
-        self.counters.latency_sum_us += us;
-        self.counters.ttfb_sum_us += us;
+        self.whole.saturating_record_n(us, n);
+        self.counters.latency_sum_us += us * n;
+        self.counters.ttfb_sum_us += us * n;
     }
 
-    /// The first byte of a response whose body follows later.
-    pub fn first(&mut self, d: Duration) {
+    /// The first byte of `n` responses whose bodies follow later.
+    pub fn first(&mut self, d: Duration, n: u64) {
         let us = micros(d);
-        self.first.saturating_record(us);
-        self.counters.ttfb_sum_us += us;
+        self.first.saturating_record_n(us, n);
+        self.counters.ttfb_sum_us += us * n;
     }
 
-    /// The last byte of a response whose first went out before.
-    pub fn last(&mut self, d: Duration) {
+    /// The last byte of `n` responses whose first went out before.
+    pub fn last(&mut self, d: Duration, n: u64) {
         let us = micros(d);
-        self.last.saturating_record(us);
-        self.counters.latency_sum_us += us;
+        self.last.saturating_record_n(us, n);
+        self.counters.latency_sum_us += us * n;
     }
 
     /// Counts one response of site `site` (an index in the current
@@ -179,9 +179,9 @@ mod tests {
     fn published_figures_combine_the_kinds_of_response() {
         let mut r = Recorder::default();
         let mut out = Stats::default();
-        r.whole(Duration::from_micros(100));
-        r.first(Duration::from_micros(50));
-        r.last(Duration::from_millis(2));
+        r.whole(Duration::from_micros(100), 1);
+        r.first(Duration::from_micros(50), 1);
+        r.last(Duration::from_millis(2), 1);
         r.publish(&mut out);
         assert_eq!(out.latency.len(), 2);
         assert_eq!(out.ttfb.len(), 2);
@@ -191,7 +191,7 @@ mod tests {
         assert_eq!(out.counters.latency_sum_us, 2100);
         assert_eq!(out.counters.ttfb_sum_us, 150);
         // The interval holds only what came after the previous publish.
-        r.whole(Duration::from_micros(7));
+        r.whole(Duration::from_micros(7), 1);
         r.publish(&mut out);
         assert_eq!(out.latency.len(), 3);
         assert_eq!(out.recent.len(), 1);

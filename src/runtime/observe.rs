@@ -125,13 +125,21 @@ impl Observe {
             return;
         }
         let now = Instant::now();
-        for (start, mark) in self.done.drain(..) {
-            let d = now.saturating_duration_since(start);
-            match mark {
-                Mark::Whole => self.stats.whole(d),
-                Mark::First => self.stats.first(d),
-                Mark::Last => self.stats.last(d),
+        // Pipelined requests share their start (the receive that brought
+        // them), so a run of equal entries is recorded at once.
+        let mut run: Option<((Instant, Mark), u64)> = None;
+        for e in self.done.drain(..) {
+            match &mut run {
+                Some((cur, n)) if *cur == e => *n += 1,
+                _ => {
+                    if let Some((cur, n)) = run.replace((e, 1)) {
+                        record(&mut self.stats, now, cur, n);
+                    }
+                }
             }
+        }
+        if let Some((cur, n)) = run {
+            record(&mut self.stats, now, cur, n);
         }
     }
 
@@ -147,6 +155,16 @@ impl Observe {
             }
         };
         Ticket(i + 1)
+    }
+}
+
+/// Records `n` responses that began at `start` and reached `mark` at `now`.
+fn record(stats: &mut Recorder, now: Instant, (start, mark): (Instant, Mark), n: u64) {
+    let d = now.saturating_duration_since(start);
+    match mark {
+        Mark::Whole => stats.whole(d, n),
+        Mark::First => stats.first(d, n),
+        Mark::Last => stats.last(d, n),
     }
 }
 
@@ -282,6 +300,38 @@ access_log = "off"
             .lines()
             .map(String::from)
             .collect()
+    }
+
+    #[test]
+    fn a_tick_records_every_response_and_runs_of_one_start_at_once() {
+        let mut o = Observe::new(true);
+        let t0 = Instant::now() - std::time::Duration::from_millis(30);
+        let t1 = Instant::now() - std::time::Duration::from_millis(10);
+        for e in [
+            (t0, Mark::Whole),
+            (t0, Mark::Whole),
+            (t0, Mark::First),
+            (t0, Mark::Whole),
+            (t1, Mark::Whole),
+            (t1, Mark::Last),
+        ] {
+            o.done.push(e);
+        }
+        o.end_tick();
+        assert!(o.done.is_empty());
+        let mut out = crate::metrics::Stats::default();
+        o.stats.publish(&mut out);
+        // Whole and last make up the latency, whole and first the time to
+        // first byte.
+        assert_eq!(out.latency.len(), 5);
+        assert_eq!(out.ttfb.len(), 5);
+        assert_eq!(out.latency.count_between(25_000, 40_000), 3);
+        assert_eq!(out.latency.count_between(5_000, 20_000), 2);
+        let sum = out.counters.latency_sum_us;
+        assert!(
+            (3 * 30_000 + 2 * 10_000..3 * 40_000 + 2 * 20_000).contains(&sum),
+            "{sum}"
+        );
     }
 
     #[test]

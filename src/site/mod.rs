@@ -156,6 +156,9 @@ impl Sites {
 impl Service for Sites {
     fn prepare(&mut self, req: &mut RequestHead) {
         let client = &self.generation.guards.client;
+        if client.trusts_none() {
+            return;
+        }
         if let Some(peer) = req.peer
             && client.trusts(peer.ip())
         {
