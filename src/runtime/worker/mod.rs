@@ -7,6 +7,7 @@
 //! with no listeners can be run by a [`ClientApp`] that opens outgoing
 //! connections only: `peregrine load` runs its threads that way.
 
+mod act;
 mod clients;
 mod conn;
 mod listeners;
