@@ -127,20 +127,10 @@ impl Observe {
         let now = Instant::now();
         // Pipelined requests share their start (the receive that brought
         // them), so a run of equal entries is recorded at once.
-        let mut run: Option<((Instant, Mark), u64)> = None;
-        for e in self.done.drain(..) {
-            match &mut run {
-                Some((cur, n)) if *cur == e => *n += 1,
-                _ => {
-                    if let Some((cur, n)) = run.replace((e, 1)) {
-                        record(&mut self.stats, now, cur, n);
-                    }
-                }
-            }
+        for run in self.done.chunk_by(|a, b| a == b) {
+            record(&mut self.stats, now, run[0], run.len() as u64);
         }
-        if let Some((cur, n)) = run {
-            record(&mut self.stats, now, cur, n);
-        }
+        self.done.clear();
     }
 
     fn keep(&mut self, out: u16, line: Pending) -> Ticket {
